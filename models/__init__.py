@@ -1,0 +1,47 @@
+"""The domain rows. Rules over them live in :mod:`models.services`."""
+
+from models.api_key import ApiKey
+from models.article import Article
+from models.audit import AuditEvent
+from models.base import Base, utcnow
+from models.customer import Customer
+from models.department import Department
+from models.extension import ExtensionRequest
+from models.followup import FollowUp
+from models.label import Label
+from models.model_version import ModelVersion
+from models.notification import Notification
+from models.routing import RoutingRule
+from models.sequence import Sequence
+from models.sla_action import SlaAction
+from models.sla_policy import BusinessCalendar, SlaPolicy
+from models.suggestion import Deflection, TicketSuggestion
+from models.survey import Survey
+from models.ticket import Ticket, ticket_collaborators
+from models.user import User
+
+__all__ = [
+    "ApiKey",
+    "Article",
+    "AuditEvent",
+    "Base",
+    "BusinessCalendar",
+    "Customer",
+    "Deflection",
+    "Department",
+    "ExtensionRequest",
+    "FollowUp",
+    "Label",
+    "ModelVersion",
+    "Notification",
+    "RoutingRule",
+    "Sequence",
+    "SlaAction",
+    "SlaPolicy",
+    "Survey",
+    "Ticket",
+    "TicketSuggestion",
+    "User",
+    "ticket_collaborators",
+    "utcnow",
+]

@@ -1,0 +1,36 @@
+"""Record 1: the customer registry. Contact details are stored encrypted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, IdMixin, utcnow
+from models.enums import Channel, CustomerLevel, CustomerType, Industry
+
+
+class Customer(IdMixin, Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        Index("ix_customers_level", "level"),
+        Index("ix_customers_name", "name"),
+    )
+
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    type: Mapped[CustomerType] = mapped_column(default=CustomerType.INDIVIDUAL)
+    name: Mapped[str] = mapped_column(String(200))
+    contact_person: Mapped[str | None] = mapped_column(String(100))
+    # Authenticated ciphertext ("v1:<key id>:<base64>") and a keyed hash of the normalized
+    # value: the hash finds and de-duplicates without ever storing the plaintext.
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    email_enc: Mapped[str | None] = mapped_column(Text)
+    email_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    industry: Mapped[Industry | None] = mapped_column()
+    level: Mapped[CustomerLevel] = mapped_column(default=CustomerLevel.NORMAL)
+    source_channel: Mapped[Channel] = mapped_column()
+    registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    notes: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,130 @@
+"""Engines, sessions and the unit of work shared by web, worker and CLI.
+
+A unit of work commits the session, then hands what the services recorded on it (board
+events, jobs to enqueue) to Redis. The database stays the source of truth: if Redis is
+unreachable after a commit, the work is not lost — the sweeper finds it again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+log = logging.getLogger(__name__)
+
+EVENTS_KEY = "kefu_events"
+JOBS_KEY = "kefu_jobs"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An async engine with the settings each backend needs under concurrent use."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 15})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+@dataclass
+class Database:
+    """One engine and its session factory for the life of a process."""
+
+    url: str
+    engine: AsyncEngine = field(init=False)
+    sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = create_engine(self.url)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+@dataclass(frozen=True)
+class Job:
+    """An arq job to enqueue once the transaction that asked for it has committed."""
+
+    function: str
+    kwargs: dict[str, Any]
+    job_id: str | None = None
+    defer_seconds: float | None = None
+
+
+def record_event(session: AsyncSession, kind: str, **payload: Any) -> None:
+    """Remember a board event; it is published only if the transaction commits."""
+    session.info.setdefault(EVENTS_KEY, []).append({"type": kind, **payload})
+
+
+def record_job(session: AsyncSession, job: Job) -> None:
+    """Remember a job; it is enqueued only if the transaction commits."""
+    session.info.setdefault(JOBS_KEY, []).append(job)
+
+
+async def flush_side_effects(session: AsyncSession, redis: Any, channel: str) -> None:
+    """Publish recorded events and enqueue recorded jobs; failures are logged, not raised."""
+    events = session.info.pop(EVENTS_KEY, [])
+    jobs: list[Job] = session.info.pop(JOBS_KEY, [])
+    if redis is None:
+        return
+    for payload in events:
+        try:
+            await redis.publish(channel, json.dumps(payload, default=str))
+        except Exception:  # Redis down: boards catch up on reload
+            log.warning("could not publish %s", payload.get("type"), exc_info=True)
+    for job in jobs:
+        try:
+            await redis.enqueue_job(
+                job.function,
+                _job_id=job.job_id,
+                _defer_by=job.defer_seconds,
+                **job.kwargs,
+            )
+        except Exception:  # the sweeper re-enqueues from the database
+            log.warning("could not enqueue %s", job.function, exc_info=True)
+
+
+def discard_side_effects(session: AsyncSession) -> None:
+    session.info.pop(EVENTS_KEY, None)
+    session.info.pop(JOBS_KEY, None)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    db: Database, redis: Any = None, channel: str = "kefu:events"
+) -> AsyncIterator[AsyncSession]:
+    """A session committed on success (then side effects flushed), rolled back on error."""
+    async with db.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            discard_side_effects(session)
+            raise
+        await flush_side_effects(session, redis, channel)

@@ -1,0 +1,148 @@
+"""Settings read once from the environment (``KEFU_*``), cached for the process.
+
+Reading settings never creates files or connects anywhere; the few things that must exist on
+disk (the data directory, a generated encryption key) are made by :func:`ensure_runtime_files`,
+which the CLI and the app factory call explicitly.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if not raw:
+        return default
+    return raw.lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All runtime configuration. See the table in README.md."""
+
+    data_dir: Path
+    database_url: str
+    redis_url: str
+    secret_key: str
+    encryption_keys: tuple[str, ...]
+    embedding_model: str | None
+    timezone: str
+    default_locale: str
+    queue_name: str
+    event_channel: str
+    secure_cookies: bool
+    debug: bool
+    base_url: str
+    retrain_after_labels: int
+    portal_rate_limit: int
+    description_max_length: int
+    encryption_key_file: Path = field(repr=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.data_dir / "backups"
+
+
+def _load() -> Settings:
+    data_dir = Path(_env("KEFU_DATA_DIR") or REPO_ROOT / "var").resolve()
+    database_url = _env("KEFU_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'kefu.db'}"
+    # Plain URLs from ops tooling name no async driver; pick ours.
+    if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
+        database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+    elif database_url.startswith("sqlite:///"):
+        database_url = "sqlite+aiosqlite:///" + database_url.split(":///", 1)[1]
+    key_file = data_dir / "encryption.key"
+    raw_keys = _env("KEFU_ENCRYPTION_KEY")
+    keys = tuple(k.strip() for k in raw_keys.split(",") if k.strip())
+    if not keys and key_file.exists():
+        keys = tuple(line.strip() for line in key_file.read_text().splitlines() if line.strip())
+    secret = _env("KEFU_SECRET_KEY")
+    if not secret:
+        secret_file = data_dir / "secret.key"
+        secret = secret_file.read_text().strip() if secret_file.exists() else ""
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=_env("KEFU_REDIS_URL") or "redis://127.0.0.1:6379/0",
+        secret_key=secret,
+        encryption_keys=keys,
+        embedding_model=_env("KEFU_EMBEDDING_MODEL") or None,
+        timezone=_env("KEFU_TIMEZONE") or "Asia/Shanghai",
+        default_locale=_env("KEFU_DEFAULT_LOCALE") or "zh_CN",
+        queue_name=_env("KEFU_QUEUE") or "kefu:queue",
+        event_channel=_env("KEFU_EVENT_CHANNEL") or "kefu:events",
+        secure_cookies=_env_bool("KEFU_SECURE_COOKIES", False),
+        debug=_env_bool("KEFU_DEBUG", False),
+        base_url=(_env("KEFU_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        retrain_after_labels=_env_int("KEFU_RETRAIN_AFTER_LABELS", 20),
+        portal_rate_limit=_env_int("KEFU_PORTAL_RATE_LIMIT", 10),
+        description_max_length=_env_int("KEFU_DESCRIPTION_MAX_LENGTH", 5000),
+        encryption_key_file=key_file,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return _load()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and the CLI change the environment before first use)."""
+    get_settings.cache_clear()
+
+
+def ensure_runtime_files() -> Settings:
+    """Create the data directory and any missing secrets, warning when one is generated.
+
+    Generated secrets live in the data directory so a second run reuses them; production
+    deployments set ``KEFU_SECRET_KEY`` and ``KEFU_ENCRYPTION_KEY`` instead.
+    """
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    changed = False
+    if not settings.encryption_keys:
+        key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        settings.encryption_key_file.write_text(key + "\n")
+        settings.encryption_key_file.chmod(0o600)
+        print(
+            f"WARNING: KEFU_ENCRYPTION_KEY is unset; generated a key in "
+            f"{settings.encryption_key_file}. Back it up: without it, contact details "
+            "cannot be decrypted.",
+            file=sys.stderr,
+        )
+        changed = True
+    if not settings.secret_key:
+        secret_file = settings.data_dir / "secret.key"
+        secret_file.write_text(secrets.token_urlsafe(48) + "\n")
+        secret_file.chmod(0o600)
+        changed = True
+    if changed:
+        reset_settings()
+    return get_settings()

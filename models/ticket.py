@@ -1,0 +1,99 @@
+"""Record 2: the ticket ("task") — one inquiry from registration to closure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, IdMixin, utcnow
+from models.enums import Channel, Priority, RequestType, TicketStatus, TypeSource, Urgency
+
+if TYPE_CHECKING:
+    from models.customer import Customer
+    from models.department import Department
+    from models.user import User
+
+ticket_collaborators = Table(
+    "ticket_collaborators",
+    Base.metadata,
+    Column("ticket_id", ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Ticket(IdMixin, Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # The board: columns by status, filtered by department/assignee, ordered by
+        # priority rank then deadline.
+        Index("ix_tickets_board", "status", "priority_rank", "resolution_due"),
+        Index("ix_tickets_dept_status", "department_id", "status"),
+        Index("ix_tickets_assignee_status", "assignee_id", "status"),
+        # The SLA tick scans only what is due.
+        Index("ix_tickets_first_response_due", "first_response_due"),
+        Index("ix_tickets_acknowledge_due", "acknowledge_due"),
+        Index("ix_tickets_resolution_due", "resolution_due"),
+        Index("ix_tickets_reminder_due", "reminder_due"),
+        Index("ix_tickets_untriaged", "triaged_at", "created_at"),
+        Index("ix_tickets_customer_created", "customer_id", "created_at"),
+    )
+
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    order_number: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[Channel] = mapped_column()
+
+    request_type: Mapped[RequestType | None] = mapped_column(index=True)
+    type_source: Mapped[TypeSource | None] = mapped_column()
+    type_confidence: Mapped[float | None] = mapped_column(Float)
+    model_version: Mapped[str | None] = mapped_column(String(40))
+    triaged_at: Mapped[datetime | None]
+
+    urgency: Mapped[Urgency] = mapped_column(default=Urgency.NORMAL)
+    priority: Mapped[Priority] = mapped_column(default=Priority.MEDIUM)
+    # 0 = urgent … 3 = low; customer level breaks ties inside a priority (VIP first).
+    priority_rank: Mapped[int] = mapped_column(Integer, default=2)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    status: Mapped[TicketStatus] = mapped_column(default=TicketStatus.PENDING)
+    first_response_due: Mapped[datetime | None]
+    acknowledge_due: Mapped[datetime | None]
+    resolution_due: Mapped[datetime | None]
+    reminder_due: Mapped[datetime | None]
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    assigned_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    first_responded_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    # SLA clock pauses while awaiting the customer's confirmation.
+    paused_since: Mapped[datetime | None]
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    paused_business_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    overdue_since: Mapped[datetime | None]
+    overdue_reason: Mapped[str | None] = mapped_column(Text)
+
+    remarks: Mapped[str | None] = mapped_column(Text)
+    is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # Portal tracking: only a hash of the unguessable token is kept.
+    tracking_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+    customer: Mapped[Customer] = relationship(lazy="raise")
+    department: Mapped[Department | None] = relationship(lazy="raise")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="raise")
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="raise")
+    collaborators: Mapped[list[User]] = relationship(secondary=ticket_collaborators, lazy="raise")

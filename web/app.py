@@ -1,0 +1,97 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from arq import create_pool
+from arq.connections import RedisSettings
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from litestar.stores.redis import RedisStore
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from models.db import Database
+from models.settings import Settings, ensure_runtime_files
+from web import i18n
+from web.deps import provide_actor, provide_db_session
+from web.errors import EXCEPTION_HANDLERS
+from web.security import session_auth
+from web.templating import template_config
+from web.views import ROUTE_HANDLERS
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def locale_middleware(app: ASGIApp) -> ASGIApp:
+    """Choose the request's language: cookie, then Accept-Language, then the default."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            cookies = headers.get("cookie", "")
+            cookie = next(
+                (part.split("=", 1)[1] for part in cookies.split("; ")
+                 if part.startswith(i18n.COOKIE + "=")),
+                None,
+            )
+            default = scope["app"].state.settings.default_locale
+            i18n.set_locale(i18n.negotiate(cookie, headers.get("accept-language"), default))
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or ensure_runtime_files()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        app.state.db = Database(settings.database_url)
+        app.state.redis = await create_pool(
+            RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name
+        )
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.db.dispose()
+
+    auth = session_auth(settings)
+    return Litestar(
+        route_handlers=[
+            *ROUTE_HANDLERS,
+            create_static_files_router(path="/static", directories=[STATIC_DIR],
+                                       include_in_schema=False),
+        ],
+        lifespan=[lifespan],
+        state=State({"settings": settings}),
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "actor": Provide(provide_actor, sync_to_thread=False),
+        },
+        stores={"sessions": RedisStore.with_client(url=settings.redis_url,
+                                                   namespace="kefu:sessions")},
+        middleware=[DefineMiddleware(locale_middleware)],
+        on_app_init=[auth.on_app_init],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key, cookie_name="kefu_csrf", cookie_httponly=True,
+            cookie_samesite="lax", cookie_secure=settings.secure_cookies,
+            header_name="x-csrftoken", exclude=["^/api/"],
+        ),
+        template_config=template_config(),
+        plugins=[HTMXPlugin()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="Kefu API", version="1", path="/schema",
+        ),
+        debug=settings.debug,
+    )

@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn: ``uvicorn web.asgi:app``."""
+
+from web.app import create_app
+
+app = create_app()

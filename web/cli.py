@@ -1,0 +1,191 @@
+"""``kefu``: every admin task from the command line.
+
+Commands import what they need when they run, so ``kefu --help`` is instant and the web
+process never loads the classifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from models.settings import ensure_runtime_files, get_settings
+
+T = TypeVar("T")
+
+
+def run(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(coro_factory())  # type: ignore[arg-type]
+
+
+async def _with_session(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(session)`` in one committed unit of work (side effects go to Redis)."""
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from models.db import Database, unit_of_work
+
+    settings = get_settings()
+    db = Database(settings.database_url)
+    redis = None
+    try:
+        redis = await create_pool(RedisSettings.from_dsn(settings.redis_url),
+                                  default_queue_name=settings.queue_name)
+    except Exception:  # the database is the truth; the sweeper enqueues later
+        click.echo("warning: Redis unreachable; jobs will be picked up by the sweeper", err=True)
+    try:
+        async with unit_of_work(db, redis, settings.event_channel) as session:
+            return await work(session)
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        await db.dispose()
+
+
+@click.group()
+def main() -> None:
+    """Kefu (客服) customer service."""
+    ensure_runtime_files()
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from models.migrate import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION ("base" empties the database)."""
+    from models.migrate import downgrade
+
+    downgrade(get_settings().database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@main.group()
+def user() -> None:
+    """Staff accounts."""
+
+
+@user.command("create")
+@click.option("--username", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--role", type=click.Choice(["admin", "lead", "agent"]), default="agent")
+@click.option("--name", "display_name", default=None)
+@click.option("--department", "department_code", default=None, help="Department code")
+def user_create(
+    username: str, password: str, role: str, display_name: str | None,
+    department_code: str | None,
+) -> None:
+    """Create a staff account."""
+    from sqlalchemy import select
+
+    from models.department import Department
+    from models.services import users
+    from models.services.actor import Actor
+    from models.services.errors import DomainError
+
+    async def work(session: Any) -> str:
+        department_id = None
+        if department_code:
+            department_id = await session.scalar(
+                select(Department.id).where(Department.code == department_code))
+            if department_id is None:
+                raise click.ClickException(f"unknown department {department_code}")
+        created = await users.create_user(
+            session, Actor.system("cli"), username=username, password=password, role=role,
+            display_name=display_name, department_id=department_id,
+        )
+        return created.username
+
+    try:
+        click.echo(f"created {run(lambda: _with_session(work))}")
+    except DomainError as exc:
+        details = "; ".join(f"{k}: {v}" for k, v in getattr(exc, "fields", {}).items())
+        raise click.ClickException(f"{exc} {details}".strip()) from exc
+
+
+@main.command()
+@click.option("--tickets", default=200, show_default=True, help="How many tickets to create")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--days", default=120, show_default=True, help="Spread tickets over N days")
+@click.option("--if-empty", is_flag=True, help="Do nothing when tickets already exist")
+def demo(tickets: int, seed: int, days: int, if_empty: bool) -> None:
+    """Fill the database with realistic bilingual demo data."""
+    from models.services import demo as demo_service
+
+    started = time.perf_counter()
+
+    async def work(session: Any) -> Any:
+        if if_empty and await demo_service.has_data(session):
+            await demo_service.seed_reference(session)
+            return None
+
+        def progress(what: str, count: int) -> None:
+            click.echo(f"  {what}: {count} ({time.perf_counter() - started:.1f}s)")
+
+        return await demo_service.fill(session, tickets=tickets, seed=seed, days=days,
+                                       progress=progress)
+
+    result = run(lambda: _with_session(work))
+    if result is None:
+        click.echo("demo data already present; left as is")
+        return
+    click.echo(
+        f"demo data: {result.customers} customers, {result.tickets} tickets, "
+        f"{result.follow_ups} follow-ups, {result.surveys} surveys, {result.articles} articles "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+
+
+@main.command("demo-logins")
+def demo_logins() -> None:
+    """Print the demo accounts."""
+    from models.services.demo import ACCOUNTS
+
+    for account in ACCOUNTS[:3]:
+        click.echo(f"  {account.role.value:<6} {account.username:<12} {account.password}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--workers", default=1, show_default=True)
+@click.option("--reload", is_flag=True)
+def web(host: str, port: int, workers: int, reload: bool) -> None:
+    """Serve the web app (uvicorn)."""
+    import uvicorn
+
+    uvicorn.run("web.asgi:app", host=host, port=port, workers=workers, reload=reload,
+                proxy_headers=True, log_level="info")
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty")
+def worker(burst: bool) -> None:
+    """Run the arq worker: triage, SLA ticks, retraining, notifications."""
+    from arq.worker import run_worker
+
+    from workers.main import WorkerSettings
+
+    run_worker(WorkerSettings, burst=burst)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

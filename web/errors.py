@@ -1,0 +1,102 @@
+"""Central error mapping: domain errors to status codes, localized, in the right shape.
+
+htmx requests get the flash partial (retargeted to the page's flash area), API requests JSON,
+everything else a full error page. A signed-out browser is sent to the login page.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.plugins.htmx import ClientRedirect, HTMXTemplate
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from models.services.errors import N_, DomainError
+from web.i18n import gettext
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: N_("The request could not be understood."),
+    401: N_("Please sign in."),
+    403: N_("You do not have permission to do that."),
+    404: N_("Not found."),
+    405: N_("That action is not allowed here."),
+    409: N_("Someone else changed this first."),
+    413: N_("The upload is too large."),
+    422: N_("Please correct the highlighted fields."),
+    429: N_("Too many requests. Please wait a moment and try again."),
+    500: N_("Something went wrong on our side. Please try again."),
+}
+
+
+def _is_api(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render_error(
+    request: Request[Any, Any, Any], status: int, message: str,
+    fields: dict[str, str] | None = None,
+) -> Response[Any]:
+    fields = {name: gettext(text) for name, text in (fields or {}).items()}
+    if _is_api(request):
+        body: dict[str, Any] = {"error": message, "status": status}
+        if fields:
+            body["fields"] = fields
+        return Response(body, status_code=status, media_type=MediaType.JSON)
+    context = {"message": message, "fields": fields, "status": status, "level": "error"}
+    if _is_htmx(request):
+        return HTMXTemplate(
+            template_name="partials/_flash.html", context=context, status_code=status,
+            re_target="#flash", re_swap="innerHTML",
+        )
+    return Template(template_name="error.html", context=context, status_code=status)
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    fields = getattr(exc, "fields", None)
+    return render_error(request, exc.status_code, gettext(exc.message, **exc.params), fields)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, NotAuthorizedException) and not _is_api(request):
+        if _is_htmx(request):
+            return ClientRedirect(redirect_to="/login")
+        return Redirect(f"/login?next={request.url.path}")
+    if isinstance(exc, ValidationException):
+        status = 400
+        fields = {
+            str(item.get("key") or "form"): N_("Invalid value.")
+            for item in (exc.extra or []) if isinstance(item, dict)
+        }
+        return render_error(request, 400, gettext(MESSAGES[400]), fields)
+    if isinstance(exc, PermissionDeniedException):
+        status = 403
+    message = MESSAGES.get(status) or MESSAGES[400 if status < 500 else 500]
+    return render_error(request, status, gettext(message))
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return render_error(request, HTTP_500_INTERNAL_SERVER_ERROR, gettext(MESSAGES[500]))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

@@ -1,0 +1,73 @@
+"""The Jinja environment: autoescape on, gettext from the request's locale, display filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+
+from models.settings import REPO_ROOT, get_settings
+from web import i18n
+
+TEMPLATE_DIR: Path = REPO_ROOT / "templates"
+
+
+def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant in the team's timezone."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(get_settings().timezone)).strftime(fmt)
+
+
+def duration(seconds: float | None) -> str:
+    """Compact, localized: 3天4小时, 2h 5m, 45m."""
+    if seconds is None:
+        return ""
+    negative = seconds < 0
+    minutes = int(abs(seconds)) // 60
+    days, rem = divmod(minutes, 1440)
+    hours, mins = divmod(rem, 60)
+    if days:
+        text = i18n.gettext("%(d)sd %(h)sh", d=days, h=hours)
+    elif hours:
+        text = i18n.gettext("%(h)sh %(m)sm", h=hours, m=mins)
+    else:
+        text = i18n.gettext("%(m)sm", m=mins)
+    return "-" + text if negative else text
+
+
+def build_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda message, **kw: i18n.gettext(message, **kw),
+        ngettext=lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw),
+        newstyle=False,
+    )
+    env.globals.update(
+        get_locale=i18n.get_locale,
+        LANGUAGE_NAMES=i18n.LANGUAGE_NAMES,
+    )
+    env.filters.update(localtime=localtime, duration=duration, t=_translate_enum)
+    return env
+
+
+def _translate_enum(value: Any) -> str:
+    """Translate an enum value's msgid from models.services.labels."""
+    from web.labels import label
+
+    return label(value)
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(build_environment()))

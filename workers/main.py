@@ -1,0 +1,42 @@
+"""The arq worker: one process for triage, the SLA tick, retraining and notifications.
+
+Jobs are thin: open a unit of work, call a service, commit. The database stays the truth;
+a job is only a notification that work exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq.connections import RedisSettings
+
+from models.db import Database
+from models.settings import get_settings
+from workers.jobs import CRON_JOBS, FUNCTIONS
+
+log = logging.getLogger(__name__)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    ctx["settings"] = settings
+    ctx["db"] = Database(settings.database_url)
+    log.info("worker started on %s", settings.database_url.split("@")[-1])
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["db"].dispose()
+
+
+class WorkerSettings:
+    functions = FUNCTIONS
+    cron_jobs = CRON_JOBS
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = RedisSettings.from_dsn(get_settings().redis_url)
+    queue_name = get_settings().queue_name
+    max_jobs = 10
+    job_timeout = 600
+    keep_result = 60
+    allow_abort_jobs = True
