@@ -54,6 +54,8 @@ class Settings:
     retrain_after_labels: int
     portal_rate_limit: int
     description_max_length: int
+    argon2_time_cost: int
+    argon2_memory_kib: int
     encryption_key_file: Path = field(repr=False)
 
     @property
@@ -103,6 +105,8 @@ def _load() -> Settings:
         retrain_after_labels=_env_int("KEFU_RETRAIN_AFTER_LABELS", 20),
         portal_rate_limit=_env_int("KEFU_PORTAL_RATE_LIMIT", 10),
         description_max_length=_env_int("KEFU_DESCRIPTION_MAX_LENGTH", 5000),
+        argon2_time_cost=_env_int("KEFU_ARGON2_TIME_COST", 3),
+        argon2_memory_kib=_env_int("KEFU_ARGON2_MEMORY_KIB", 65536),
         encryption_key_file=key_file,
     )
 

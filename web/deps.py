@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.db import discard_side_effects, flush_side_effects
@@ -31,3 +32,8 @@ def provide_actor(request: Request) -> Actor:
     if isinstance(user, CurrentUser):
         return user.actor
     return Actor.system("anonymous")
+
+
+# Handler parameter types that name the dependencies above explicitly.
+DbSession = NamedDependency[AsyncSession]
+CurrentActor = NamedDependency[Actor]

@@ -1,7 +1,8 @@
 """zh-CN (default) and English: catalogs, negotiation and the gettext used by templates.
 
-Source strings are English; ``web/locale/<locale>/LC_MESSAGES/messages.po`` translates them.
-The .po files are compiled in memory when the app starts, so no build step is needed.
+Source strings are English; the .po files in ``web/locale/<locale>/LC_MESSAGES/`` translate
+them (one file per product area, merged at load). They are compiled in memory on first use,
+so no build step is needed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -29,11 +31,15 @@ _current: ContextVar[str] = ContextVar("kefu_locale", default=DEFAULT_LOCALE)
 @lru_cache(maxsize=len(SUPPORTED))
 def translations(locale: str) -> _gettext.NullTranslations:
     """The compiled catalog for a locale (English is the source language)."""
-    po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
-    if not po.exists():
+    files = sorted((LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po"))
+    if not files:
         return _gettext.NullTranslations()
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=locale)
+    catalog = Catalog(locale=locale)
+    for po in files:
+        with po.open("rb") as fh:
+            for message in read_po(fh, locale=locale):
+                if message.id and message.string:
+                    catalog[message.id] = message
     buffer = BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)

@@ -29,14 +29,18 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["db"].dispose()
 
 
-class WorkerSettings:
-    functions = FUNCTIONS
-    cron_jobs = CRON_JOBS
-    on_startup = startup
-    on_shutdown = shutdown
-    redis_settings = RedisSettings.from_dsn(get_settings().redis_url)
-    queue_name = get_settings().queue_name
-    max_jobs = 10
-    job_timeout = 600
-    keep_result = 60
-    allow_abort_jobs = True
+def worker_options() -> dict[str, Any]:
+    """The arq Worker arguments for the current settings (the CLI and the tests use these)."""
+    settings = get_settings()
+    return {
+        "functions": FUNCTIONS,
+        "cron_jobs": CRON_JOBS,
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "queue_name": settings.queue_name,
+        "max_jobs": 10,
+        "job_timeout": 600,
+        "keep_result": 60,
+        "allow_abort_jobs": True,
+    }

@@ -88,19 +88,98 @@ ACCOUNTS = [
     DemoAccount("agent.emma", "kefu-agent", Role.AGENT, "Emma Clarke", "SUPPORT"),
 ]
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰萍红娥玲芬燕彬鹏辉建国晨阳欣怡子涵浩然雨萱"
-CITIES = ["北京", "上海", "广州", "深圳", "杭州", "成都", "武汉", "南京", "苏州", "西安", "重庆", "天津"]
-FIRMS = ["云帆", "星河", "蓝海", "恒通", "华信", "瑞丰", "博远", "嘉禾", "启明", "鼎盛", "泰和", "远景"]
-TRADES = [("科技", Industry.I), ("贸易", Industry.F), ("物流", Industry.G), ("制造", Industry.C),
-          ("教育科技", Industry.P), ("餐饮管理", Industry.H), ("金融服务", Industry.J),
-          ("文化传媒", Industry.R)]
-EN_FIRST = ["Emma", "Liam", "Olivia", "Noah", "Ava", "James", "Sophia", "Lucas", "Mia", "Ethan",
-            "Grace", "Daniel", "Chloe", "Ryan", "Hannah", "Oscar"]
-EN_LAST = ["Smith", "Brown", "Wilson", "Taylor", "Clarke", "Walker", "Wright", "Green", "Hall",
-           "Wood", "Harris", "Martin", "Lee", "King", "Baker", "Young"]
-EN_FIRMS = ["Northwind Trading", "Bluepeak Software", "Harbor Logistics", "Maple Learning",
-            "Crescent Foods", "Silverline Finance", "Atlas Devices", "Brightpath Media"]
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁"
+    "谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+)
+GIVEN = (
+    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞"
+    "平刚桂英华玉兰萍红娥玲芬燕彬鹏辉建国晨阳欣怡子涵浩然雨萱"
+)
+CITIES = [
+    "北京",
+    "上海",
+    "广州",
+    "深圳",
+    "杭州",
+    "成都",
+    "武汉",
+    "南京",
+    "苏州",
+    "西安",
+    "重庆",
+    "天津",
+]
+FIRMS = [
+    "云帆",
+    "星河",
+    "蓝海",
+    "恒通",
+    "华信",
+    "瑞丰",
+    "博远",
+    "嘉禾",
+    "启明",
+    "鼎盛",
+    "泰和",
+    "远景",
+]
+TRADES = [
+    ("科技", Industry.I),
+    ("贸易", Industry.F),
+    ("物流", Industry.G),
+    ("制造", Industry.C),
+    ("教育科技", Industry.P),
+    ("餐饮管理", Industry.H),
+    ("金融服务", Industry.J),
+    ("文化传媒", Industry.R),
+]
+EN_FIRST = [
+    "Emma",
+    "Liam",
+    "Olivia",
+    "Noah",
+    "Ava",
+    "James",
+    "Sophia",
+    "Lucas",
+    "Mia",
+    "Ethan",
+    "Grace",
+    "Daniel",
+    "Chloe",
+    "Ryan",
+    "Hannah",
+    "Oscar",
+]
+EN_LAST = [
+    "Smith",
+    "Brown",
+    "Wilson",
+    "Taylor",
+    "Clarke",
+    "Walker",
+    "Wright",
+    "Green",
+    "Hall",
+    "Wood",
+    "Harris",
+    "Martin",
+    "Lee",
+    "King",
+    "Baker",
+    "Young",
+]
+EN_FIRMS = [
+    "Northwind Trading",
+    "Bluepeak Software",
+    "Harbor Logistics",
+    "Maple Learning",
+    "Crescent Foods",
+    "Silverline Finance",
+    "Atlas Devices",
+    "Brightpath Media",
+]
 
 FOLLOW_UP_LINES = {
     "zh": [
@@ -117,24 +196,49 @@ FOLLOW_UP_LINES = {
     ],
 }
 RESOLUTIONS = {
-    "zh": ["问题已解决，已告知客户处理结果。", "已为客户办理完成，客户确认无误。",
-           "已按政策处理并致歉，客户接受。"],
-    "en": ["Resolved; the customer was told the outcome.", "Done and confirmed by the customer.",
-           "Handled per policy with an apology; the customer accepted."],
+    "zh": [
+        "问题已解决，已告知客户处理结果。",
+        "已为客户办理完成，客户确认无误。",
+        "已按政策处理并致歉，客户接受。",
+    ],
+    "en": [
+        "Resolved; the customer was told the outcome.",
+        "Done and confirmed by the customer.",
+        "Handled per policy with an apology; the customer accepted.",
+    ],
 }
 SURVEY_COMMENTS = {
-    "zh": ["处理很及时，谢谢！", "客服态度很好。", "等得有点久。", "问题解决了，但流程可以更简单。", ""],
-    "en": ["Quick and helpful, thanks!", "Friendly staff.", "Took a while.",
-           "Solved, but the process could be simpler.", ""],
+    "zh": [
+        "处理很及时，谢谢！",
+        "客服态度很好。",
+        "等得有点久。",
+        "问题解决了，但流程可以更简单。",
+        "",
+    ],
+    "en": [
+        "Quick and helpful, thanks!",
+        "Friendly staff.",
+        "Took a while.",
+        "Solved, but the process could be simpler.",
+        "",
+    ],
 }
 
 STATUS_WEIGHTS = [
-    (TicketStatus.PENDING, 12), (TicketStatus.IN_PROGRESS, 22),
-    (TicketStatus.AWAITING_CONFIRMATION, 10), (TicketStatus.COMPLETED, 24),
+    (TicketStatus.PENDING, 12),
+    (TicketStatus.IN_PROGRESS, 22),
+    (TicketStatus.AWAITING_CONFIRMATION, 10),
+    (TicketStatus.COMPLETED, 24),
     (TicketStatus.CLOSED, 32),
 ]
-CHANNELS = [Channel.PHONE, Channel.ONLINE_CHAT, Channel.EMAIL, Channel.PORTAL,
-            Channel.SOCIAL_MEDIA, Channel.API]
+CHANNELS = [
+    Channel.PHONE,
+    Channel.ONLINE_CHAT,
+    Channel.EMAIL,
+    Channel.PORTAL,
+    Channel.SOCIAL_MEDIA,
+    Channel.API,
+]
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -167,16 +271,18 @@ async def seed_reference(session: AsyncSession) -> dict[str, int]:
     dept_ids: dict[str, int] = {}
     for code, zh, en, _ in DEPARTMENTS:
         existing = await session.scalar(select(Department).where(Department.code == code))
-        dept = existing or await users.create_department(
-            session, code=code, name_zh=zh, name_en=en
-        )
+        dept = existing or await users.create_department(session, code=code, name_zh=zh, name_en=en)
         dept_ids[code] = dept.id
     for account in ACCOUNTS:
         user = await session.scalar(select(User).where(User.username == account.username))
         if user is None:
             user = await users.create_user(
-                session, system, username=account.username, password=account.password,
-                role=account.role, display_name=account.display_name,
+                session,
+                system,
+                username=account.username,
+                password=account.password,
+                role=account.role,
+                display_name=account.display_name,
                 department_id=dept_ids.get(account.department or ""),
             )
         if account.role is Role.LEAD and account.department:
@@ -194,16 +300,27 @@ async def seed_reference(session: AsyncSession) -> dict[str, int]:
     if care is not None and care.parent_id is None:
         care.parent_id = dept_ids["SUPPORT"]
     if await session.scalar(select(func.count()).select_from(SlaPolicy)) == 0:
-        session.add(SlaPolicy(name="default", is_default=True,
-                              config=DEFAULT_POLICY.to_config(),
-                              escalation_ladder=[60, 120, 240]))
+        session.add(
+            SlaPolicy(
+                name="default",
+                is_default=True,
+                config=DEFAULT_POLICY.to_config(),
+                escalation_ladder=[60, 120, 240],
+            )
+        )
     if await session.scalar(select(func.count()).select_from(BusinessCalendar)) == 0:
         config = DEFAULT_CALENDAR.to_config()
-        session.add(BusinessCalendar(
-            name="default", is_default=True, timezone=config["timezone"],
-            work_intervals=config["work_intervals"], weekdays=config["weekdays"],
-            holidays=config["holidays"], workdays=config["workdays"],
-        ))
+        session.add(
+            BusinessCalendar(
+                name="default",
+                is_default=True,
+                timezone=config["timezone"],
+                work_intervals=config["work_intervals"],
+                weekdays=config["weekdays"],
+                holidays=config["holidays"],
+                workdays=config["workdays"],
+            )
+        )
     await session.flush()
     return dept_ids
 
@@ -227,7 +344,7 @@ def _person(rng: random.Random, lang: str) -> tuple[str, CustomerType, Industry 
 
 def _batches(items: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 async def _insert_returning_ids(
@@ -254,15 +371,19 @@ async def _bump_sequences(session: AsyncSession, maxima: dict[str, int]) -> None
         stmt = upsert(Sequence).values(name=name, value=value)
         stmt = stmt.on_conflict_do_update(
             index_elements=[Sequence.name],
-            set_={"value": func.max(Sequence.value, value) if dialect == "sqlite"
-                  else func.greatest(Sequence.value, value)},
+            set_={
+                "value": func.max(Sequence.value, value)
+                if dialect == "sqlite"
+                else func.greatest(Sequence.value, value)
+            },
         )
         await session.execute(stmt)
 
 
 async def _next_counters(session: AsyncSession, names: set[str]) -> dict[str, int]:
-    rows = await session.execute(select(Sequence.name, Sequence.value).where(
-        Sequence.name.in_(names)))
+    rows = await session.execute(
+        select(Sequence.name, Sequence.value).where(Sequence.name.in_(names))
+    )
     return {name: value for name, value in rows}
 
 
@@ -319,16 +440,23 @@ async def fill(
         key = f"CS{registered.astimezone(zone):%Y%m%d}"
         day_counts[key] += 1
         level = rng.choices(list(CustomerLevel), weights=[80, 15, 5])[0]
-        customer_rows.append({
-            "number": f"{key}{counters.get(key, 0) + day_counts[key]:03d}",
-            "type": ctype, "name": name, "contact_person": contact,
-            "phone_enc": cipher.encrypt(phone), "phone_hash": cipher.blind_index("phone", phone),
-            "email_enc": cipher.encrypt(email) if email else None,
-            "email_hash": cipher.blind_index("email", email) if email else None,
-            "industry": industry, "level": level,
-            "source_channel": rng.choice(CHANNELS), "registered_at": registered,
-            "registered_by_id": None,
-        })
+        customer_rows.append(
+            {
+                "number": f"{key}{counters.get(key, 0) + day_counts[key]:03d}",
+                "type": ctype,
+                "name": name,
+                "contact_person": contact,
+                "phone_enc": cipher.encrypt(phone),
+                "phone_hash": cipher.blind_index("phone", phone),
+                "email_enc": cipher.encrypt(email) if email else None,
+                "email_hash": cipher.blind_index("email", email) if email else None,
+                "industry": industry,
+                "level": level,
+                "source_channel": rng.choice(CHANNELS),
+                "registered_at": registered,
+                "registered_by_id": None,
+            }
+        )
         customer_langs.append(lang)
     customer_ids = await _insert_returning_ids(session, Customer, customer_rows)
     await _bump_sequences(session, {k: counters.get(k, 0) + v for k, v in day_counts.items()})
@@ -340,8 +468,9 @@ async def fill(
         by_lang[message.get("lang", "zh")].append(message)
 
     # Tickets, oldest first so numbers rise with time.
-    created_list = sorted(now - timedelta(days=days) * (rng.random() ** 1.3)
-                          for _ in range(tickets))
+    created_list = sorted(
+        now - timedelta(days=days) * (rng.random() ** 1.3) for _ in range(tickets)
+    )
     task_names = {f"TASK{c.astimezone(zone):%Y%m%d}" for c in created_list}
     counters = await _next_counters(session, task_names)
     day_counts = defaultdict(int)
@@ -355,8 +484,9 @@ async def fill(
         message = rng.choice(by_lang.get(lang) or messages)
         request_type = RequestType(message["category"])
         age = now - created
-        status = rng.choices([s for s, _ in STATUS_WEIGHTS],
-                             weights=[w for _, w in STATUS_WEIGHTS])[0]
+        status = rng.choices(
+            [s for s, _ in STATUS_WEIGHTS], weights=[w for _, w in STATUS_WEIGHTS]
+        )[0]
         # Old tickets are mostly finished; the last few are fresh and untriaged.
         if age > timedelta(days=30) and rng.random() < 0.85:
             status = TicketStatus.CLOSED
@@ -371,8 +501,11 @@ async def fill(
         if status is not TicketStatus.PENDING or (triaged and rng.random() < 0.5):
             assignee = rng.choice(agents_by_dept.get(dept) or agents_by_dept[dept_ids["SUPPORT"]])
         assigned_at = created + timedelta(minutes=rng.randint(2, 90)) if assignee else None
-        acknowledged = (assigned_at + timedelta(minutes=rng.randint(1, 50))
-                        if assigned_at and status is not TicketStatus.PENDING else None)
+        acknowledged = (
+            assigned_at + timedelta(minutes=rng.randint(1, 50))
+            if assigned_at and status is not TicketStatus.PENDING
+            else None
+        )
         resolved = closed = None
         if status in (TicketStatus.COMPLETED, TicketStatus.CLOSED):
             span = timedelta(hours=rng.uniform(0.5, 120))
@@ -383,39 +516,67 @@ async def fill(
         if status is TicketStatus.AWAITING_CONFIRMATION:
             paused_since = now - (now - created) * rng.uniform(0.05, 0.5)
         deadlines = compute_deadlines(
-            policy=DEFAULT_POLICY, calendar=DEFAULT_CALENDAR, registered_at=created,
-            urgency=str(urgency), priority=str(priority),
-            request_type=str(request_type) if triaged else None, customer_level=str(level),
+            policy=DEFAULT_POLICY,
+            calendar=DEFAULT_CALENDAR,
+            registered_at=created,
+            urgency=str(urgency),
+            priority=str(priority),
+            request_type=str(request_type) if triaged else None,
+            customer_level=str(level),
             assigned_at=assigned_at,
         )
         key = f"TASK{created.astimezone(zone):%Y%m%d}"
         day_counts[key] += 1
         text = message["text"]
-        ticket_rows.append({
-            "number": f"{key}{counters.get(key, 0) + day_counts[key]:04d}",
-            "customer_id": customer_ids[cidx],
-            "title": text.splitlines()[0][:59] + ("…" if len(text) > 59 else ""),
-            "description": text, "order_number": None, "channel": rng.choice(CHANNELS),
-            "request_type": request_type if triaged else None,
-            "type_source": TypeSource.MODEL if triaged else None,
-            "type_confidence": round(rng.uniform(0.55, 0.99), 3) if triaged else None,
-            "model_version": "demo" if triaged else None,
-            "triaged_at": created + timedelta(seconds=rng.randint(1, 30)) if triaged else None,
-            "urgency": urgency, "priority": priority,
-            "priority_rank": priority_rank(priority, level), "department_id": dept,
-            "assignee_id": assignee, "owner_id": assignee, "status": status,
-            "first_response_due": deadlines.first_response_due,
-            "acknowledge_due": deadlines.acknowledge_due,
-            "resolution_due": deadlines.resolution_due, "reminder_due": deadlines.reminder_due,
-            "created_at": created, "updated_at": closed or resolved or acknowledged or created,
-            "assigned_at": assigned_at, "acknowledged_at": acknowledged,
-            "first_responded_at": acknowledged, "resolved_at": resolved, "closed_at": closed,
-            "paused_since": paused_since, "paused_seconds": 0, "paused_business_seconds": 0,
-            "is_repeat": False, "version": 1,
-        })
-        plans.append({"lang": lang, "status": status, "created": created, "resolved": resolved,
-                      "assignee": assignee, "customer_id": customer_ids[cidx],
-                      "request_type": request_type})
+        ticket_rows.append(
+            {
+                "number": f"{key}{counters.get(key, 0) + day_counts[key]:04d}",
+                "customer_id": customer_ids[cidx],
+                "title": text.splitlines()[0][:59] + ("…" if len(text) > 59 else ""),
+                "description": text,
+                "order_number": None,
+                "channel": rng.choice(CHANNELS),
+                "request_type": request_type if triaged else None,
+                "type_source": TypeSource.MODEL if triaged else None,
+                "type_confidence": round(rng.uniform(0.55, 0.99), 3) if triaged else None,
+                "model_version": "demo" if triaged else None,
+                "triaged_at": created + timedelta(seconds=rng.randint(1, 30)) if triaged else None,
+                "urgency": urgency,
+                "priority": priority,
+                "priority_rank": priority_rank(priority, level),
+                "department_id": dept,
+                "assignee_id": assignee,
+                "owner_id": assignee,
+                "status": status,
+                "first_response_due": deadlines.first_response_due,
+                "acknowledge_due": deadlines.acknowledge_due,
+                "resolution_due": deadlines.resolution_due,
+                "reminder_due": deadlines.reminder_due,
+                "created_at": created,
+                "updated_at": closed or resolved or acknowledged or created,
+                "assigned_at": assigned_at,
+                "acknowledged_at": acknowledged,
+                "first_responded_at": acknowledged,
+                "resolved_at": resolved,
+                "closed_at": closed,
+                "paused_since": paused_since,
+                "paused_seconds": 0,
+                "paused_business_seconds": 0,
+                "is_repeat": False,
+                "version": 1,
+            }
+        )
+        plans.append(
+            {
+                "lang": lang,
+                "status": status,
+                "created": created,
+                "resolved": resolved,
+                "assignee": assignee,
+                "customer_id": customer_ids[cidx],
+                "request_type": request_type,
+            }
+        )
     ticket_ids = await _insert_returning_ids(session, Ticket, ticket_rows)
     await _bump_sequences(session, {k: counters.get(k, 0) + v for k, v in day_counts.items()})
     if progress:
@@ -425,10 +586,20 @@ async def fill(
     survey_rows: list[dict[str, Any]] = []
     audit_rows: list[dict[str, Any]] = []
     for ticket_id, plan, row in zip(ticket_ids, plans, ticket_rows, strict=True):
-        audit_rows.append({"at": plan["created"], "actor_id": None, "actor_label": "demo",
-                           "entity_type": "ticket", "entity_id": ticket_id,
-                           "ticket_id": ticket_id, "action": "create", "field": None,
-                           "before": None, "after": {"number": row["number"]}})
+        audit_rows.append(
+            {
+                "at": plan["created"],
+                "actor_id": None,
+                "actor_label": "demo",
+                "entity_type": "ticket",
+                "entity_id": ticket_id,
+                "ticket_id": ticket_id,
+                "action": "create",
+                "field": None,
+                "before": None,
+                "after": {"number": row["number"]},
+            }
+        )
         status = plan["status"]
         if status is TicketStatus.PENDING:
             continue
@@ -437,37 +608,63 @@ async def fill(
         for step in range(steps):
             discussed, feedback = rng.choice(FOLLOW_UP_LINES[lang])
             at = plan["created"] + timedelta(hours=rng.uniform(0.2, 6) * (step + 1))
-            follow_rows.append({
-                "ticket_id": ticket_id, "at": min(at, now), "user_id": plan["assignee"],
-                "by_customer": False, "method": rng.choice(list(FollowUpMethod)),
-                "discussed": discussed, "customer_feedback": feedback, "next_step": None,
-                "next_owner_id": None, "next_due_at": None, "done": True,
-                "visible_to_customer": step == 0, "is_resolution": False,
-            })
+            follow_rows.append(
+                {
+                    "ticket_id": ticket_id,
+                    "at": min(at, now),
+                    "user_id": plan["assignee"],
+                    "by_customer": False,
+                    "method": rng.choice(list(FollowUpMethod)),
+                    "discussed": discussed,
+                    "customer_feedback": feedback,
+                    "next_step": None,
+                    "next_owner_id": None,
+                    "next_due_at": None,
+                    "done": True,
+                    "visible_to_customer": step == 0,
+                    "is_resolution": False,
+                }
+            )
         if plan["resolved"] is None:
             continue
-        follow_rows.append({
-            "ticket_id": ticket_id, "at": plan["resolved"], "user_id": plan["assignee"],
-            "by_customer": False, "method": FollowUpMethod.ONLINE_CHAT,
-            "discussed": rng.choice(RESOLUTIONS[lang]), "customer_feedback": None,
-            "next_step": None, "next_owner_id": None, "next_due_at": None, "done": True,
-            "visible_to_customer": True, "is_resolution": True,
-        })
+        follow_rows.append(
+            {
+                "ticket_id": ticket_id,
+                "at": plan["resolved"],
+                "user_id": plan["assignee"],
+                "by_customer": False,
+                "method": FollowUpMethod.ONLINE_CHAT,
+                "discussed": rng.choice(RESOLUTIONS[lang]),
+                "customer_feedback": None,
+                "next_step": None,
+                "next_owner_id": None,
+                "next_due_at": None,
+                "done": True,
+                "visible_to_customer": True,
+                "is_resolution": True,
+            }
+        )
         submitted = rng.random() < 0.7
         scores = [rng.choices([1, 2, 3, 4, 5], weights=[2, 3, 8, 30, 57])[0] for _ in range(3)]
-        survey_rows.append({
-            "ticket_id": ticket_id, "customer_id": plan["customer_id"],
-            "service_type": plan["request_type"],
-            "speed_score": scores[0] if submitted else None,
-            "solution_score": scores[1] if submitted else None,
-            "attitude_score": scores[2] if submitted else None,
-            "comment": rng.choice(SURVEY_COMMENTS[lang]) or None if submitted else None,
-            "suggestion": None, "contact": None,
-            "token_hash": f"demo-{ticket_id}-{rng.getrandbits(64):016x}",
-            "created_at": plan["resolved"], "expires_at": plan["resolved"] + timedelta(days=14),
-            "submitted_at": (plan["resolved"] + timedelta(hours=rng.uniform(0.5, 48))
-                             if submitted else None),
-        })
+        survey_rows.append(
+            {
+                "ticket_id": ticket_id,
+                "customer_id": plan["customer_id"],
+                "service_type": plan["request_type"],
+                "speed_score": scores[0] if submitted else None,
+                "solution_score": scores[1] if submitted else None,
+                "attitude_score": scores[2] if submitted else None,
+                "comment": rng.choice(SURVEY_COMMENTS[lang]) or None if submitted else None,
+                "suggestion": None,
+                "contact": None,
+                "token_hash": f"demo-{ticket_id}-{rng.getrandbits(64):016x}",
+                "created_at": plan["resolved"],
+                "expires_at": plan["resolved"] + timedelta(days=14),
+                "submitted_at": (
+                    plan["resolved"] + timedelta(hours=rng.uniform(0.5, 48)) if submitted else None
+                ),
+            }
+        )
     await _insert(session, FollowUp, follow_rows)
     await _insert(session, Survey, survey_rows)
     await _insert(session, AuditEvent, audit_rows)
@@ -476,8 +673,9 @@ async def fill(
         progress("surveys", len(survey_rows))
 
     articles = await seed_articles(session)
-    return DemoResult(len(customer_ids), len(ticket_ids), len(follow_rows), len(survey_rows),
-                      articles)
+    return DemoResult(
+        len(customer_ids), len(ticket_ids), len(follow_rows), len(survey_rows), articles
+    )
 
 
 async def seed_articles(session: AsyncSession) -> int:
@@ -488,11 +686,21 @@ async def seed_articles(session: AsyncSession) -> int:
     existing = set((await session.scalars(select(Article.external_id))).all())
     now = utcnow()
     new = [
-        {"external_id": row["id"], "title": row["title"], "body": row["body"],
-         "locale": row.get("locale", "zh_CN"), "status": ArticleStatus.PUBLISHED,
-         "created_at": now, "updated_at": now, "published_at": now,
-         "suggested_count": 0, "click_count": 0, "solved_count": 0}
-        for row in rows if row["id"] not in existing
+        {
+            "external_id": row["id"],
+            "title": row["title"],
+            "body": row["body"],
+            "locale": row.get("locale", "zh_CN"),
+            "status": ArticleStatus.PUBLISHED,
+            "created_at": now,
+            "updated_at": now,
+            "published_at": now,
+            "suggested_count": 0,
+            "click_count": 0,
+            "solved_count": 0,
+        }
+        for row in rows
+        if row["id"] not in existing
     ]
     await _insert(session, Article, new)
     return len(new)

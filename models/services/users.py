@@ -16,21 +16,31 @@ from models.enums import Role
 from models.services import audit
 from models.services.actor import Actor
 from models.services.errors import N_, Conflict, NotFound, ValidationFailed
+from models.settings import get_settings
 from models.user import User
 
 USERNAME_MAX = 64
 PASSWORD_MIN = 8
 
 
-@lru_cache(maxsize=1)
 def _hasher() -> PasswordHasher:
-    return PasswordHasher()
+    settings = get_settings()
+    return _hasher_for(settings.argon2_time_cost, settings.argon2_memory_kib)
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=2)
+def _hasher_for(time_cost: int, memory_kib: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+
+
 def _dummy_hash() -> str:
     # Verified against when the user does not exist, so both paths cost the same.
-    return _hasher().hash("kefu-no-such-user")
+    return _dummy_hash_for(_hasher())
+
+
+@lru_cache(maxsize=2)
+def _dummy_hash_for(hasher: PasswordHasher) -> str:
+    return hasher.hash("kefu-no-such-user")
 
 
 def hash_password(password: str) -> str:

@@ -9,11 +9,10 @@ from litestar import Controller, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import Role
 from models.services import users
-from models.services.actor import Actor
+from web.deps import CurrentActor, DbSession
 from web.security import requires_admin
 
 
@@ -32,7 +31,7 @@ class AdminController(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, db_session: AsyncSession) -> Template:
+    async def index(self, db_session: DbSession) -> Template:
         return Template("admin/index.html", context={
             "users": await users.list_users(db_session),
             "departments": await users.list_departments(db_session),
@@ -41,7 +40,7 @@ class AdminController(Controller):
 
     @post("/users")
     async def create_user(
-        self, db_session: AsyncSession, actor: Actor,
+        self, db_session: DbSession, actor: CurrentActor,
         data: Annotated[UserForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect:
         await users.create_user(

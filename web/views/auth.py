@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.services import users
 from web import i18n
+from web.deps import DbSession
 from web.security import SESSION_USER_KEY
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -45,7 +45,7 @@ async def home() -> Redirect:
 
 
 @get("/login", include_in_schema=False)
-async def login_page(request: Request[Any, Any, Any], next: str = "/board") -> Response[Any]:
+async def login_page(request: Request[Any, Any, Any], next: FromQuery[str] = "/board") -> Response[Any]:
     if isinstance(request.session.get(SESSION_USER_KEY), int):
         return Redirect(safe_next(next))
     return Template("auth/login.html", context={"next": safe_next(next), "username": ""})
@@ -54,7 +54,7 @@ async def login_page(request: Request[Any, Any, Any], next: str = "/board") -> R
 @post("/login", include_in_schema=False)
 async def login(
     request: Request[Any, Any, Any],
-    db_session: AsyncSession,
+    db_session: DbSession,
     data: Annotated[LoginForm, Form],
 ) -> Response[Any]:
     user = await users.authenticate(db_session, data.username, data.password)
@@ -83,7 +83,7 @@ async def logout(request: Request[Any, Any, Any]) -> Redirect:
 @post("/lang", include_in_schema=False)
 async def switch_language(
     request: Request[Any, Any, Any],
-    db_session: AsyncSession,
+    db_session: DbSession,
     data: Annotated[LanguageForm, Form],
 ) -> Redirect:
     locale = i18n.normalize(data.locale) or i18n.DEFAULT_LOCALE
@@ -96,7 +96,7 @@ async def switch_language(
 
 
 @get("/health", include_in_schema=False)
-async def health(request: Request[Any, Any, Any], db_session: AsyncSession) -> dict[str, str]:
+async def health(request: Request[Any, Any, Any], db_session: DbSession) -> dict[str, str]:
     await db_session.execute(text("SELECT 1"))
     await request.app.state.redis.ping()
     return {"status": "ok"}

@@ -6,12 +6,11 @@ from typing import Any
 
 from litestar import Controller, Request, get
 from litestar.response import Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import CustomerLevel, Priority, RequestType, TicketStatus
 from models.services import board, users
-from models.services.actor import Actor
 from models.services.deadlines import SlaState
+from web.deps import CurrentActor, DbSession
 from web.security import requires_staff
 
 
@@ -43,7 +42,7 @@ class BoardController(Controller):
 
     @get("/")
     async def index(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, actor: Actor
+        self, request: Request[Any, Any, Any], db_session: DbSession, actor: CurrentActor
     ) -> Template:
         filters = parse_filters(dict(request.query_params))
         columns = await board.load_board(db_session, actor, filters)

@@ -6,10 +6,10 @@ from typing import Any
 
 from litestar import Controller, Request, get
 from litestar.response import Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import CustomerLevel, CustomerType, Industry
 from models.services import customers
+from web.deps import DbSession
 from web.security import requires_staff
 
 
@@ -26,7 +26,7 @@ class CustomerController(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Template:
+    async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         params = request.query_params
         rows = await customers.search(
             db_session, query=params.get("q", "")[:100],

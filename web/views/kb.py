@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from litestar import Controller, get
 from litestar.response import Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.services import kb
+from web.deps import DbSession
 from web.security import requires_staff
 
 
@@ -16,6 +16,6 @@ class KnowledgeBaseController(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, db_session: AsyncSession) -> Template:
+    async def index(self, db_session: DbSession) -> Template:
         articles = await kb.list_articles(db_session)
         return Template("kb/index.html", context={"articles": articles})

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get
 from litestar.response import Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.services import reports
 from models.settings import get_settings
+from web.deps import DbSession
 from web.security import requires_lead
 
 
@@ -33,7 +33,7 @@ class ReportController(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Template:
+    async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         first, start, end = month_bounds(request.query_params.get("month"))
         rows = await reports.summary_by_type(db_session, start, end)
         return Template("reports/index.html", context={

@@ -1,0 +1,58 @@
+"""``python -m bench [NAME ...]``: run the benchmarks, print and save bench/results.json.
+
+Each module ``bench/<name>_bench.py`` defines ``async def run() -> dict[str, Any]`` returning
+JSON-ready figures (latencies in milliseconds as p50/p95, throughputs per second). Benchmarks
+build their own data in a scratch database under var/bench/ and never touch the demo data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(
+            os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1
+        ),
+    }
+
+
+def main(names: list[str]) -> int:
+    modules = sorted(p.stem for p in HERE.glob("*_bench.py"))
+    if names:
+        modules = [m for m in modules if m.removesuffix("_bench") in names or m in names]
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "benchmarks": {},
+    }
+    for name in modules:
+        module = importlib.import_module(f"bench.{name}")
+        started = time.perf_counter()
+        figures = asyncio.run(module.run())
+        figures["wall_seconds"] = round(time.perf_counter() - started, 1)
+        results["benchmarks"][name.removesuffix("_bench")] = figures
+        print(json.dumps({name: figures}, ensure_ascii=False), flush=True)
+    out = HERE / "results.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(results, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
