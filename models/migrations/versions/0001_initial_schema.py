@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:47:30.541399
+Create Date: 2026-11-22 12:55:08.154358
 """
 
 from collections.abc import Sequence
@@ -41,7 +41,6 @@ def upgrade() -> None:
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.ForeignKeyConstraint(['parent_id'], ['departments.id'], name=op.f('fk_departments_parent_id_departments')),
-    sa.ForeignKeyConstraint(['supervisor_id'], ['users.id'], name=op.f('fk_departments_supervisor_id_users'), ondelete='SET NULL', use_alter=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_departments')),
     sa.UniqueConstraint('code', name=op.f('uq_departments_code'))
     )
@@ -84,10 +83,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_users_department_id'), ['department_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_users_role'), ['role'], unique=False)
-
+    # departments ⇄ users reference each other: this key is added once both tables exist.
+    with op.batch_alter_table('departments', schema=None) as batch_op:
+        batch_op.create_foreign_key(op.f('fk_departments_supervisor_id_users'), 'users', ['supervisor_id'], ['id'], ondelete='SET NULL')
+    op.create_index(op.f('ix_users_department_id'), 'users', ['department_id'], unique=False)
+    op.create_index(op.f('ix_users_role'), 'users', ['role'], unique=False)
     op.create_table('api_keys',
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('prefix', sa.String(length=12), nullable=False),
@@ -121,9 +121,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_articles')),
     sa.UniqueConstraint('external_id', name=op.f('uq_articles_external_id'))
     )
-    with op.batch_alter_table('articles', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_articles_status'), ['status'], unique=False)
-
+    op.create_index(op.f('ix_articles_status'), 'articles', ['status'], unique=False)
     op.create_table('audit_events',
     sa.Column('at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
@@ -139,10 +137,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_audit_events_actor_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
     )
-    with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.create_index('ix_audit_events_entity', ['entity_type', 'entity_id', 'at'], unique=False)
-        batch_op.create_index('ix_audit_events_ticket', ['ticket_id', 'at'], unique=False)
-
+    op.create_index('ix_audit_events_entity', 'audit_events', ['entity_type', 'entity_id', 'at'], unique=False)
+    op.create_index('ix_audit_events_ticket', 'audit_events', ['ticket_id', 'at'], unique=False)
     op.create_table('customers',
     sa.Column('number', sa.String(length=24), nullable=False),
     sa.Column('type', sa.Enum('individual', 'enterprise', name='customertype', native_enum=False, length=24), nullable=False),
@@ -163,12 +159,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers')),
     sa.UniqueConstraint('number', name=op.f('uq_customers_number'))
     )
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customers_email_hash'), ['email_hash'], unique=False)
-        batch_op.create_index('ix_customers_level', ['level'], unique=False)
-        batch_op.create_index('ix_customers_name', ['name'], unique=False)
-        batch_op.create_index(batch_op.f('ix_customers_phone_hash'), ['phone_hash'], unique=False)
-
+    op.create_index(op.f('ix_customers_email_hash'), 'customers', ['email_hash'], unique=False)
+    op.create_index('ix_customers_level', 'customers', ['level'], unique=False)
+    op.create_index('ix_customers_name', 'customers', ['name'], unique=False)
+    op.create_index(op.f('ix_customers_phone_hash'), 'customers', ['phone_hash'], unique=False)
     op.create_table('model_versions',
     sa.Column('version', sa.String(length=40), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
@@ -190,9 +184,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_model_versions')),
     sa.UniqueConstraint('version', name=op.f('uq_model_versions_version'))
     )
-    with op.batch_alter_table('model_versions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_model_versions_status'), ['status'], unique=False)
-
+    op.create_index(op.f('ix_model_versions_status'), 'model_versions', ['status'], unique=False)
     op.create_table('deflections',
     sa.Column('article_id', sa.Integer(), nullable=False),
     sa.Column('query', sa.Text(), nullable=False),
@@ -202,9 +194,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['article_id'], ['articles.id'], name=op.f('fk_deflections_article_id_articles'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deflections'))
     )
-    with op.batch_alter_table('deflections', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_deflections_at'), ['at'], unique=False)
-
+    op.create_index(op.f('ix_deflections_at'), 'deflections', ['at'], unique=False)
     op.create_table('tickets',
     sa.Column('number', sa.String(length=24), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
@@ -257,18 +247,16 @@ def upgrade() -> None:
     sa.UniqueConstraint('number', name=op.f('uq_tickets_number')),
     sa.UniqueConstraint('tracking_token_hash', name=op.f('uq_tickets_tracking_token_hash'))
     )
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.create_index('ix_tickets_acknowledge_due', ['acknowledge_due'], unique=False)
-        batch_op.create_index('ix_tickets_assignee_status', ['assignee_id', 'status'], unique=False)
-        batch_op.create_index('ix_tickets_board', ['status', 'priority_rank', 'resolution_due'], unique=False)
-        batch_op.create_index('ix_tickets_customer_created', ['customer_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_tickets_dept_status', ['department_id', 'status'], unique=False)
-        batch_op.create_index('ix_tickets_first_response_due', ['first_response_due'], unique=False)
-        batch_op.create_index('ix_tickets_reminder_due', ['reminder_due'], unique=False)
-        batch_op.create_index(batch_op.f('ix_tickets_request_type'), ['request_type'], unique=False)
-        batch_op.create_index('ix_tickets_resolution_due', ['resolution_due'], unique=False)
-        batch_op.create_index('ix_tickets_untriaged', ['triaged_at', 'created_at'], unique=False)
-
+    op.create_index('ix_tickets_acknowledge_due', 'tickets', ['acknowledge_due'], unique=False)
+    op.create_index('ix_tickets_assignee_status', 'tickets', ['assignee_id', 'status'], unique=False)
+    op.create_index('ix_tickets_board', 'tickets', ['status', 'priority_rank', 'resolution_due'], unique=False)
+    op.create_index('ix_tickets_customer_created', 'tickets', ['customer_id', 'created_at'], unique=False)
+    op.create_index('ix_tickets_dept_status', 'tickets', ['department_id', 'status'], unique=False)
+    op.create_index('ix_tickets_first_response_due', 'tickets', ['first_response_due'], unique=False)
+    op.create_index('ix_tickets_reminder_due', 'tickets', ['reminder_due'], unique=False)
+    op.create_index(op.f('ix_tickets_request_type'), 'tickets', ['request_type'], unique=False)
+    op.create_index('ix_tickets_resolution_due', 'tickets', ['resolution_due'], unique=False)
+    op.create_index('ix_tickets_untriaged', 'tickets', ['triaged_at', 'created_at'], unique=False)
     op.create_table('extension_requests',
     sa.Column('ticket_id', sa.Integer(), nullable=False),
     sa.Column('requested_by_id', sa.Integer(), nullable=False),
@@ -286,10 +274,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_extension_requests_ticket_id_tickets')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_extension_requests'))
     )
-    with op.batch_alter_table('extension_requests', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_extension_requests_status'), ['status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_extension_requests_ticket_id'), ['ticket_id'], unique=False)
-
+    op.create_index(op.f('ix_extension_requests_status'), 'extension_requests', ['status'], unique=False)
+    op.create_index(op.f('ix_extension_requests_ticket_id'), 'extension_requests', ['ticket_id'], unique=False)
     op.create_table('follow_ups',
     sa.Column('ticket_id', sa.Integer(), nullable=False),
     sa.Column('at', models.base.UTCDateTime(timezone=True), nullable=False),
@@ -310,10 +296,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_follow_ups_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_follow_ups'))
     )
-    with op.batch_alter_table('follow_ups', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_follow_ups_next_due_at'), ['next_due_at'], unique=False)
-        batch_op.create_index('ix_follow_ups_ticket_at', ['ticket_id', 'at'], unique=False)
-
+    op.create_index(op.f('ix_follow_ups_next_due_at'), 'follow_ups', ['next_due_at'], unique=False)
+    op.create_index('ix_follow_ups_ticket_at', 'follow_ups', ['ticket_id', 'at'], unique=False)
     op.create_table('labels',
     sa.Column('ticket_id', sa.Integer(), nullable=True),
     sa.Column('text', sa.Text(), nullable=False),
@@ -327,10 +311,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_labels_ticket_id_tickets')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_labels'))
     )
-    with op.batch_alter_table('labels', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_labels_created_at'), ['created_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_labels_ticket_id'), ['ticket_id'], unique=False)
-
+    op.create_index(op.f('ix_labels_created_at'), 'labels', ['created_at'], unique=False)
+    op.create_index(op.f('ix_labels_ticket_id'), 'labels', ['ticket_id'], unique=False)
     op.create_table('notifications',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
@@ -344,9 +326,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notifications_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications'))
     )
-    with op.batch_alter_table('notifications', schema=None) as batch_op:
-        batch_op.create_index('ix_notifications_user_unread', ['user_id', 'read_at'], unique=False)
-
+    op.create_index('ix_notifications_user_unread', 'notifications', ['user_id', 'read_at'], unique=False)
     op.create_table('sla_actions',
     sa.Column('ticket_id', sa.Integer(), nullable=False),
     sa.Column('rule', sa.String(length=32), nullable=False),
@@ -378,10 +358,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('ticket_id', name=op.f('uq_surveys_ticket_id')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_surveys_token_hash'))
     )
-    with op.batch_alter_table('surveys', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_surveys_customer_id'), ['customer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_surveys_submitted_at'), ['submitted_at'], unique=False)
-
+    op.create_index(op.f('ix_surveys_customer_id'), 'surveys', ['customer_id'], unique=False)
+    op.create_index(op.f('ix_surveys_submitted_at'), 'surveys', ['submitted_at'], unique=False)
     op.create_table('ticket_collaborators',
     sa.Column('ticket_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -399,86 +377,60 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_ticket_suggestions_ticket_id_tickets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_suggestions'))
     )
-    with op.batch_alter_table('ticket_suggestions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_ticket_suggestions_ticket_id'), ['ticket_id'], unique=False)
-
+    op.create_index(op.f('ix_ticket_suggestions_ticket_id'), 'ticket_suggestions', ['ticket_id'], unique=False)
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table('ticket_suggestions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_ticket_suggestions_ticket_id'))
-
+    with op.batch_alter_table('departments', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('fk_departments_supervisor_id_users'), type_='foreignkey')
+    op.drop_index(op.f('ix_ticket_suggestions_ticket_id'), table_name='ticket_suggestions')
     op.drop_table('ticket_suggestions')
     op.drop_table('ticket_collaborators')
-    with op.batch_alter_table('surveys', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_surveys_submitted_at'))
-        batch_op.drop_index(batch_op.f('ix_surveys_customer_id'))
-
+    op.drop_index(op.f('ix_surveys_submitted_at'), table_name='surveys')
+    op.drop_index(op.f('ix_surveys_customer_id'), table_name='surveys')
     op.drop_table('surveys')
     op.drop_table('sla_actions')
-    with op.batch_alter_table('notifications', schema=None) as batch_op:
-        batch_op.drop_index('ix_notifications_user_unread')
-
+    op.drop_index('ix_notifications_user_unread', table_name='notifications')
     op.drop_table('notifications')
-    with op.batch_alter_table('labels', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_labels_ticket_id'))
-        batch_op.drop_index(batch_op.f('ix_labels_created_at'))
-
+    op.drop_index(op.f('ix_labels_ticket_id'), table_name='labels')
+    op.drop_index(op.f('ix_labels_created_at'), table_name='labels')
     op.drop_table('labels')
-    with op.batch_alter_table('follow_ups', schema=None) as batch_op:
-        batch_op.drop_index('ix_follow_ups_ticket_at')
-        batch_op.drop_index(batch_op.f('ix_follow_ups_next_due_at'))
-
+    op.drop_index('ix_follow_ups_ticket_at', table_name='follow_ups')
+    op.drop_index(op.f('ix_follow_ups_next_due_at'), table_name='follow_ups')
     op.drop_table('follow_ups')
-    with op.batch_alter_table('extension_requests', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_extension_requests_ticket_id'))
-        batch_op.drop_index(batch_op.f('ix_extension_requests_status'))
-
+    op.drop_index(op.f('ix_extension_requests_ticket_id'), table_name='extension_requests')
+    op.drop_index(op.f('ix_extension_requests_status'), table_name='extension_requests')
     op.drop_table('extension_requests')
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_index('ix_tickets_untriaged')
-        batch_op.drop_index('ix_tickets_resolution_due')
-        batch_op.drop_index(batch_op.f('ix_tickets_request_type'))
-        batch_op.drop_index('ix_tickets_reminder_due')
-        batch_op.drop_index('ix_tickets_first_response_due')
-        batch_op.drop_index('ix_tickets_dept_status')
-        batch_op.drop_index('ix_tickets_customer_created')
-        batch_op.drop_index('ix_tickets_board')
-        batch_op.drop_index('ix_tickets_assignee_status')
-        batch_op.drop_index('ix_tickets_acknowledge_due')
-
+    op.drop_index('ix_tickets_untriaged', table_name='tickets')
+    op.drop_index('ix_tickets_resolution_due', table_name='tickets')
+    op.drop_index(op.f('ix_tickets_request_type'), table_name='tickets')
+    op.drop_index('ix_tickets_reminder_due', table_name='tickets')
+    op.drop_index('ix_tickets_first_response_due', table_name='tickets')
+    op.drop_index('ix_tickets_dept_status', table_name='tickets')
+    op.drop_index('ix_tickets_customer_created', table_name='tickets')
+    op.drop_index('ix_tickets_board', table_name='tickets')
+    op.drop_index('ix_tickets_assignee_status', table_name='tickets')
+    op.drop_index('ix_tickets_acknowledge_due', table_name='tickets')
     op.drop_table('tickets')
-    with op.batch_alter_table('deflections', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_deflections_at'))
-
+    op.drop_index(op.f('ix_deflections_at'), table_name='deflections')
     op.drop_table('deflections')
-    with op.batch_alter_table('model_versions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_model_versions_status'))
-
+    op.drop_index(op.f('ix_model_versions_status'), table_name='model_versions')
     op.drop_table('model_versions')
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_customers_phone_hash'))
-        batch_op.drop_index('ix_customers_name')
-        batch_op.drop_index('ix_customers_level')
-        batch_op.drop_index(batch_op.f('ix_customers_email_hash'))
-
+    op.drop_index(op.f('ix_customers_phone_hash'), table_name='customers')
+    op.drop_index('ix_customers_name', table_name='customers')
+    op.drop_index('ix_customers_level', table_name='customers')
+    op.drop_index(op.f('ix_customers_email_hash'), table_name='customers')
     op.drop_table('customers')
-    with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.drop_index('ix_audit_events_ticket')
-        batch_op.drop_index('ix_audit_events_entity')
-
+    op.drop_index('ix_audit_events_ticket', table_name='audit_events')
+    op.drop_index('ix_audit_events_entity', table_name='audit_events')
     op.drop_table('audit_events')
-    with op.batch_alter_table('articles', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_articles_status'))
-
+    op.drop_index(op.f('ix_articles_status'), table_name='articles')
     op.drop_table('articles')
     op.drop_table('api_keys')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_users_role'))
-        batch_op.drop_index(batch_op.f('ix_users_department_id'))
-
+    op.drop_index(op.f('ix_users_role'), table_name='users')
+    op.drop_index(op.f('ix_users_department_id'), table_name='users')
     op.drop_table('users')
     op.drop_table('routing_rules')
     op.drop_table('sla_policies')
