@@ -1,0 +1,103 @@
+"""Fixtures for the triage tests: the bootstrap corpus, models trained once per session."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from triage.data import Example, load_bootstrap
+from triage.embedder import Embedder, load_embedder
+from triage.train import TrainedModel, train
+
+TINY: Sequence[tuple[str, str]] = [
+    ("How much does the premium plan cost?", "consultation"),
+    ("Do you deliver on Sundays?", "consultation"),
+    ("请问会员怎么收费", "consultation"),
+    ("请问周末营业吗", "consultation"),
+    ("What payment methods do you accept?", "consultation"),
+    ("The app crashes when I open it", "problem"),
+    ("I cannot log in, error 403", "problem"),
+    ("登录一直失败", "problem"),
+    ("页面打不开，一直报错", "problem"),
+    ("Sync keeps failing since yesterday", "problem"),
+    ("Your agent was rude, I demand compensation", "complaint"),
+    ("我要投诉你们客服态度太差", "complaint"),
+    ("Unacceptable service, I want to speak to a manager", "complaint"),
+    ("再不处理我就打12315投诉", "complaint"),
+    ("I am filing a formal complaint about your staff", "complaint"),
+    ("I want to return these shoes for a refund", "after_sales"),
+    ("耳机坏了，申请保修维修", "after_sales"),
+    ("The kettle arrived broken, please send a replacement", "after_sales"),
+    ("衣服不合适，我要退货", "after_sales"),
+    ("My TV is under warranty and needs a repair", "after_sales"),
+]
+
+
+KB_ARTICLES: Sequence[tuple[str, str, str]] = [
+    (
+        "zh-return",
+        "如何申请退货退款",
+        "在订单详情页点击申请售后，选择退货退款，填写原因并寄回商品。",
+    ),
+    ("zh-password", "忘记密码怎么办", "在登录页点击忘记密码，通过手机验证码重置登录密码。"),
+    ("zh-invoice", "开具发票说明", "订单完成后可在个人中心申请电子发票，支持增值税专用发票。"),
+    (
+        "en-return",
+        "How to return an item",
+        "Open your order, choose Return, print the label and "
+        "ship the item back within 30 days for a refund.",
+    ),
+    (
+        "en-password",
+        "Resetting your password",
+        "Click 'Forgot password' on the sign-in page and "
+        "follow the link we email you to reset your password.",
+    ),
+    (
+        "en-shipping",
+        "Shipping times and costs",
+        "Standard shipping takes 3-5 business days. Express shipping is available at checkout.",
+    ),
+]
+
+
+@pytest.fixture(scope="session")
+def kb_articles() -> list[tuple[str, str, str]]:
+    """Three Chinese and three English help articles: ``(id, title, body)``."""
+    return list(KB_ARTICLES)
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> list[Example]:
+    """The shipped bootstrap corpus (all languages)."""
+    return load_bootstrap()
+
+
+@pytest.fixture(scope="session")
+def lexical_model(bootstrap: list[Example]) -> TrainedModel:
+    """A lexical-only model trained once on the bootstrap corpus."""
+    return train(bootstrap, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_examples() -> list[Example]:
+    """Twenty hand-written rows, five per type: enough for fast plumbing tests."""
+    return [Example(text, category) for text, category in TINY]  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_examples: list[Example]) -> TrainedModel:
+    """A lexical model on :data:`TINY` (quality irrelevant; for registry/predict plumbing)."""
+    return train(tiny_examples, seed=0, validation_size=0.2)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The packaged all-MiniLM-L6-v2 model, loaded once for the session."""
+    return load_embedder()
+
+
+@pytest.fixture(scope="session")
+def bootstrap_embeddings(embedder: Embedder, bootstrap: list[Example]) -> np.ndarray:
+    """Embeddings of every bootstrap row, computed once."""
+    return embedder.encode([e.text for e in bootstrap])

@@ -1,0 +1,140 @@
+"""Behavioural tests of the classifier trained on the bootstrap corpus (lexical features only).
+
+Minimum functionality: clear-cut inquiries of every type, in Chinese and English, none of them
+copied from the training data. Invariance: names, numbers and identifiers do not change the
+type. Direction: adding a demand for accountability moves a fault report towards complaint.
+"""
+
+import pytest
+
+from triage import CATEGORIES
+from triage.predict import predict
+from triage.train import TrainedModel
+
+CLEAR_CUT = [
+    # Chinese
+    ("请问你们的会员年费是多少？学生有优惠吗", "consultation"),
+    ("你们周末营业吗？一般几点关门", "consultation"),
+    ("想问一下国际快递到日本大概要几天", "consultation"),
+    ("APP一打开就闪退，重装了也没用", "problem"),
+    ("登录一直提示密码错误，可是密码肯定没输错", "problem"),
+    ("付款时页面卡住，然后提示支付失败", "problem"),
+    ("你们客服态度太差了，我要投诉，必须给我道歉并赔偿", "complaint"),
+    ("问题拖了一个月都没人管，再不解决我就打12315投诉你们", "complaint"),
+    ("服务太恶心了，叫你们经理出来给个说法，不然我就去网上曝光", "complaint"),
+    ("刚收到的耳机左边没有声音，我要换一个新的", "after_sales"),
+    ("买的外套尺码不合适，想申请退货退款", "after_sales"),
+    ("洗衣机还在保修期内就坏了，麻烦安排师傅上门维修", "after_sales"),
+    # English
+    ("What is the difference between the basic and the premium plan?", "consultation"),
+    ("Do you ship to Canada, and how much does shipping cost?", "consultation"),
+    ("What are your opening hours on public holidays?", "consultation"),
+    ("The app crashes every time I open the settings page.", "problem"),
+    ("I can't log in, it keeps saying invalid password even after a reset.", "problem"),
+    ("Checkout keeps failing with an error when I try to pay.", "problem"),
+    (
+        "Your support has ignored me for three weeks. This is unacceptable, I demand compensation.",
+        "complaint",
+    ),
+    ("I want to file a formal complaint about the rude agent and speak to a manager.", "complaint"),
+    (
+        "Worst service I have ever had. Apologise or I will report you to the regulator.",
+        "complaint",
+    ),
+    ("The blender I bought last week arrived cracked, I would like a replacement.", "after_sales"),
+    ("These shoes are too small, I want to return them and get my money back.", "after_sales"),
+    ("My laptop is still under warranty and the screen died, can you repair it?", "after_sales"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CLEAR_CUT)
+def test_clear_cut_cases(lexical_model: TrainedModel, text: str, expected: str) -> None:
+    (prediction,) = predict(lexical_model, [text])
+    assert prediction.category == expected, prediction.probabilities
+
+
+def test_prediction_shape(lexical_model: TrainedModel) -> None:
+    predictions = predict(lexical_model, ["退款什么时候到账", "app crashes"])
+    assert len(predictions) == 2
+    for p in predictions:
+        assert list(p.probabilities) == list(CATEGORIES)
+        assert sum(p.probabilities.values()) == pytest.approx(1.0)
+        assert p.confidence == max(p.probabilities.values())
+        assert p.probabilities[p.category] == p.confidence
+    assert predict(lexical_model, []) == []
+
+
+NUMBER_VARIANTS = [
+    (
+        "订单ORD-2023-11-0042已经付款3天了还没发货，我的电话13812345678",
+        "订单JD-7788-5566-01已经付款15天了还没发货，我的电话15900001111",
+    ),
+    (
+        "I was charged $49.99 twice for order #A1234567 on 2024-05-01, call me at 555-123-4567",
+        "I was charged $1,250.00 twice for order #ZX99887766 on 2023-12-31, call me at "
+        "(212) 555-0199",
+    ),
+    (
+        "Error E1234 when syncing, see https://status.example.com or mail bob@corp.com",
+        "Error 0x80070005 when syncing, see http://help.other.org/x or mail li.na@qq.com",
+    ),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), NUMBER_VARIANTS)
+def test_invariant_to_numbers_and_identifiers(lexical_model: TrainedModel, a: str, b: str) -> None:
+    pa, pb = predict(lexical_model, [a, b])
+    assert pa.category == pb.category
+    assert pa.probabilities == pytest.approx(pb.probabilities, abs=1e-9)
+
+
+NAME_VARIANTS = [
+    [
+        f"您好，我是{name}，上周买的冰箱不制冷了，想申请上门维修"
+        for name in ("张伟", "欧阳娜娜", "王建国")
+    ],
+    [
+        f"Hi, this is {name}. I can't reset my password, the link says it expired."
+        for name in ("John Smith", "Priya Natarajan", "Zhang Wei")
+    ],
+    [
+        f"{name}在这里说一句：你们的客服态度恶劣，我要投诉并要求赔偿"
+        for name in ("李娜", "陈思思", "赵大海")
+    ],
+]
+
+
+@pytest.mark.parametrize("variants", NAME_VARIANTS)
+def test_invariant_to_personal_names(lexical_model: TrainedModel, variants: list[str]) -> None:
+    predictions = predict(lexical_model, variants)
+    assert len({p.category for p in predictions}) == 1
+    for p in predictions[1:]:
+        for c in CATEGORIES:
+            assert abs(p.probabilities[c] - predictions[0].probabilities[c]) < 0.15
+
+
+@pytest.mark.parametrize(
+    ("fault", "escalated"),
+    [
+        ("我的宽带断了一整天", "我的宽带断了一整天，你们必须赔偿损失，否则我向工信部投诉"),
+        (
+            "The app keeps logging me out.",
+            "The app keeps logging me out. This is unacceptable, I demand compensation and an "
+            "apology from a manager.",
+        ),
+    ],
+)
+def test_demanding_accountability_moves_towards_complaint(
+    lexical_model: TrainedModel, fault: str, escalated: str
+) -> None:
+    before, after = predict(lexical_model, [fault, escalated])
+    assert before.category == "problem"
+    assert after.category == "complaint"
+    assert after.probabilities["complaint"] > before.probabilities["complaint"] + 0.3
+
+
+def test_validation_metrics_are_stored(lexical_model: TrainedModel, bootstrap: list) -> None:
+    assert lexical_model.n_train == len(bootstrap)
+    assert lexical_model.metrics["n"] == lexical_model.n_validation > 0
+    assert lexical_model.metrics["macro_f1"] > 0.8
+    assert lexical_model.embedder_name is None

@@ -1,0 +1,117 @@
+"""The packaged embedding model, and a classifier using lexical + dense features."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from triage.data import Example
+from triage.embedder import DEFAULT_MODEL, Embedder
+from triage.predict import predict
+from triage.retrieval import HybridIndex
+from triage.train import TrainedModel, train
+
+
+def test_importing_triage_does_not_import_torch() -> None:
+    import subprocess
+
+    code = (
+        "import sys, triage, triage.embedder, triage.predict, triage.registry, "
+        "triage.retrieval, triage.train; "
+        "print('torch' in sys.modules or 'sentence_transformers' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="."
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_embedder_outputs_unit_float32(embedder: Embedder) -> None:
+    assert embedder.name == DEFAULT_MODEL
+    assert embedder.dim == 384
+    vectors = embedder.encode(["refund my order", "退货", ""])
+    assert vectors.shape == (3, 384)
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.encode([]).shape == (0, 384)
+
+
+def test_embeddings_are_invariant_to_masked_numbers(embedder: Embedder) -> None:
+    a, b = embedder.encode(["order A1234567 is late", "order ZX99887766 is late"])
+    assert np.allclose(a, b)
+
+
+def test_embeddings_capture_english_paraphrase(embedder: Embedder) -> None:
+    query, near, far = embedder.encode(
+        ["I want my money back", "How to request a refund", "Shipping times to Canada"]
+    )
+    assert query @ near > query @ far
+
+
+@pytest.fixture(scope="module")
+def dense_model(bootstrap: list[Example], bootstrap_embeddings: np.ndarray) -> TrainedModel:
+    return train(bootstrap, bootstrap_embeddings, embedder_name=DEFAULT_MODEL, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("How much is the annual membership, and is there a student discount?", "consultation"),
+        ("The app freezes on the login screen and then closes.", "problem"),
+        (
+            "Nobody answered my emails for a month. I demand compensation and an apology.",
+            "complaint",
+        ),
+        (
+            "The headphones I bought stopped charging, I want an exchange under warranty.",
+            "after_sales",
+        ),
+        ("APP一打开就闪退，重装了也没用", "problem"),
+        ("买的外套尺码不合适，想申请退货退款", "after_sales"),
+    ],
+)
+def test_model_with_embeddings_classifies_clear_cases(
+    dense_model: TrainedModel, embedder: Embedder, text: str, expected: str
+) -> None:
+    (prediction,) = predict(dense_model, [text], embedder.encode([text]))
+    assert prediction.category == expected, prediction.probabilities
+
+
+def test_model_with_embeddings_requires_them(dense_model: TrainedModel) -> None:
+    assert dense_model.embedder_name == DEFAULT_MODEL
+    assert dense_model.embedder_dim == 384
+    assert dense_model.config.use_embeddings
+    with pytest.raises(ValueError, match="needs embeddings"):
+        predict(dense_model, ["hello"])
+    with pytest.raises(ValueError, match="dim 384"):
+        predict(dense_model, ["hello"], np.zeros((1, 8), dtype=np.float32))
+
+
+def test_dense_retrieval_finds_paraphrase_without_shared_words(embedder: Embedder) -> None:
+    articles = [
+        ("refund", "Getting your money back", "Send the product back within 30 days."),
+        ("password", "Sign-in help", "Use the forgotten credentials link on the login page."),
+        ("shipping", "Delivery times", "Parcels arrive within three to five working days."),
+    ]
+    vectors = embedder.encode([f"{title}\n{body}" for _, title, body in articles])
+    index = HybridIndex.build(articles, vectors)
+    query = "reimbursement for a purchase"
+    assert index.search(query, k=3) == []  # no shared token: lexical alone finds nothing
+    hits = index.search(query, embedder.encode([query])[0], k=3)
+    assert hits[0].id == "refund"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("能开专票吗", "zh-invoice"),
+        ("我想退货，怎么操作", "zh-return"),
+        ("I forgot my password", "en-password"),
+    ],
+)
+def test_hybrid_search_with_real_embeddings(
+    embedder: Embedder, kb_articles: list[tuple[str, str, str]], query: str, expected: str
+) -> None:
+    vectors = embedder.encode([f"{title}\n{body}" for _, title, body in kb_articles])
+    index = HybridIndex.build(kb_articles, vectors)
+    assert index.search(query, embedder.encode([query])[0], k=3)[0].id == expected

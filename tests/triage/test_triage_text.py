@@ -1,0 +1,75 @@
+"""Normalization and tokenization: what gets masked, and how Chinese and English are split."""
+
+import pytest
+
+from triage.text import latin_share, normalize, stem, tokenize
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("订单号ORD-2023-11-0042还没发货", "订单号 <id> 还没发货"),
+        ("电话13812345678", "电话 <phone>"),
+        ("call (555) 123-4567 now", "call <phone> now"),
+        ("mail a.b+c@example.co.uk", "mail <email>"),
+        ("see https://kefu.example/help?x=1 please", "see <url> please"),
+        ("bought on 2024-05-01", "bought on <date>"),
+        ("2024年5月1日买的", "<date> 买的"),
+        ("paid $1,299.00 twice", "paid $ <num> twice"),
+        ("ＡＢＣ　全角１２３", "abc 全角 <num>"),
+        ("Error  E1234\n\tagain", "error <id> again"),
+        ("tracking 9400111202555842", "tracking <id>"),
+    ],
+)
+def test_normalize_masks_identifiers(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+def test_normalize_is_idempotent() -> None:
+    raw = "Order #A1234567, call +1 555 123 4567, 退款¥199 on 2024-05-01 http://x.io"
+    once = normalize(raw)
+    assert normalize(once) == once
+
+
+def test_different_identifiers_normalize_identically() -> None:
+    a = "My order 1122334455 to 13912345678 for ¥88 has not arrived"
+    b = "My order 9988776655 to 15800001111 for ¥1,024 has not arrived"
+    assert normalize(a) == normalize(b)
+
+
+def test_tokenize_chinese_gives_unigrams_and_bigrams() -> None:
+    assert tokenize("退款失败") == ["退", "款", "失", "败", "退款", "款失", "失败"]
+
+
+def test_tokenize_mixed_text_keeps_placeholders_and_stems() -> None:
+    assert tokenize("Refunds for order A1234567 退货") == [
+        "refund",
+        "for",
+        "order",
+        "<id>",
+        "退",
+        "货",
+        "退货",
+    ]
+    assert tokenize("退货 refund", cjk=False) == ["refund"]
+
+
+@pytest.mark.parametrize(
+    "forms",
+    [
+        ("refund", "refunds", "refunded", "refunding"),
+        ("ship", "ships", "shipped", "shipping"),
+        ("charge", "charges", "charged", "charging"),
+        ("reply", "replies", "replied"),
+    ],
+)
+def test_stem_conflates_inflections(forms: tuple[str, ...]) -> None:
+    assert len({stem(f) for f in forms}) == 1
+
+
+def test_latin_share_separates_scripts_and_ignores_identifiers() -> None:
+    assert latin_share("My order has not arrived") == 1.0
+    assert latin_share("我的订单还没到") == 0.0
+    assert latin_share("订单ORD-2023-11-0042还没到") == latin_share("订单还没到") == 0.0
+    assert 0.0 < latin_share("APP闪退了") < 0.5
+    assert latin_share("12345") == 1.0

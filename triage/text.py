@@ -1,0 +1,156 @@
+"""Text normalization and a Chinese-aware tokenizer, shared by classification and retrieval.
+
+Why normalize: a ticket's type never depends on *which* order, phone number, e-mail address or
+amount it mentions, so those are masked into placeholder tokens. The classifier then cannot
+learn spurious associations with particular numbers, and predictions are invariant to them.
+
+Placeholders (each surrounded by spaces so it forms its own token):
+
+========== ==================================================================================
+``<url>``   ``http(s)://…`` and ``www.…`` addresses
+``<email>`` e-mail addresses
+``<phone>`` Chinese mobile numbers (``138…``) and separated phone numbers (``555-123-4567``)
+``<date>``  ``2024-05-01``, ``2024年5月1日``, ``05/01/2024``
+``<id>``    identifiers: letters+digits with at least 3 digits (``ORD-2023-0042``,
+            ``E1234``, ``0x80070005``) or digit strings of 7+ digits (tracking numbers)
+``<num>``   any remaining number (``3``, ``199.00``, ``1,299``)
+========== ==================================================================================
+
+Personal names cannot be masked reliably without a named-entity model; the classifier is made
+robust to them by its features instead (see :mod:`triage.pipeline`).
+
+The tokenizer (used by BM25 retrieval and the classifier's word features) emits Latin words
+through a light English suffix stemmer, placeholders as single tokens, and for runs of CJK
+characters both character unigrams and bigrams — the standard dictionary-free approach for
+Chinese retrieval, so no jieba dependency is needed.
+"""
+
+import re
+import unicodedata
+from typing import Final
+
+__all__ = ["PLACEHOLDERS", "latin_share", "normalize", "stem", "tokenize"]
+
+PLACEHOLDERS: Final[tuple[str, ...]] = ("<url>", "<email>", "<phone>", "<date>", "<id>", "<num>")
+
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。！？、；：（）()\[\]{}]+")
+_EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+_DATE = re.compile(
+    r"(?<!\d)(?:\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}[日号]?|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})(?!\d)"
+)
+_PHONE = re.compile(
+    r"(?<![a-z0-9])(?:"
+    r"(?:\+?86[-\s]?)?1[3-9]\d{9}"  # Chinese mobile
+    r"|(?:\+\d{1,3}[-.\s]?)?(?:\(\d{2,4}\)\s?|\d{2,4}[-.\s])\d{3,4}[-.\s]?\d{4}"  # separated
+    r")(?![a-z0-9])"
+)
+# An alphanumeric token containing at least one digit (the lookahead cannot leave the token).
+_IDENT_CANDIDATE = re.compile(
+    r"(?<![a-z0-9])#?(?=[a-z_/#-]*\d)[a-z0-9](?:[a-z0-9_/#-]*[a-z0-9])?(?![a-z0-9])"
+)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_SPACES = re.compile(r"\s+")
+
+
+def _mask_identifier(match: re.Match[str]) -> str:
+    """Replace an alphanumeric token by ``<id>`` when it looks like an identifier."""
+    token = match.group(0)
+    digits = sum(ch.isdigit() for ch in token)
+    letters = sum("a" <= ch <= "z" for ch in token)
+    if (letters and digits >= 3) or (not letters and digits >= 7):
+        return " <id> "
+    return token
+
+
+def normalize(text: str) -> str:
+    """Return ``text`` NFKC-normalized, lower-cased, masked and whitespace-collapsed.
+
+    The function is idempotent (``normalize(normalize(t)) == normalize(t)``), so callers may
+    safely pass already-normalized text.
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _INVISIBLE.sub("", text)
+    text = _URL.sub(" <url> ", text)
+    text = _EMAIL.sub(" <email> ", text)
+    text = _DATE.sub(" <date> ", text)
+    text = _PHONE.sub(" <phone> ", text)
+    text = _IDENT_CANDIDATE.sub(_mask_identifier, text)
+    text = _NUMBER.sub(" <num> ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+_CJK_CLASS = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKEN = re.compile(
+    rf"(?P<ph><[a-z]+>)|(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>[^\W\d_{_CJK_CLASS}]+(?:'[^\W\d_]+)*)"
+)
+_VOWELS = frozenset("aeiouy")
+_KEEP_DOUBLE = _VOWELS | frozenset("lsz")
+
+
+def stem(word: str) -> str:
+    """Strip common English inflections so that ``refunds``/``refunded``/``refunding`` match.
+
+    Deliberately light (plural, ``-ed``, ``-ing``, trailing ``e``): it only has to
+    map inflected forms of the same word onto one key consistently, not produce real words.
+    """
+    if len(word) <= 3:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("sses"):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if word.endswith("ied") and len(word) > 4:
+        word = word[:-3] + "y"
+    else:
+        for suffix in ("ing", "ed"):
+            base = word[: -len(suffix)]
+            if word.endswith(suffix) and len(base) >= 3 and _VOWELS.intersection(base):
+                word = base
+                if len(word) > 3 and word[-1] == word[-2] and word[-1] not in _KEEP_DOUBLE:
+                    word = word[:-1]
+                break
+    if len(word) > 4 and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
+def tokenize(text: str, *, cjk: bool = True) -> list[str]:
+    """Split ``text`` (normalized here, so raw input is fine) into retrieval tokens.
+
+    Latin words are stemmed, placeholders stay whole, and each run of CJK characters yields
+    its character unigrams followed by its character bigrams. ``cjk=False`` drops the CJK
+    tokens, for callers (the classifier's word features) that cover CJK text otherwise.
+    """
+    out: list[str] = []
+    for match in _TOKEN.finditer(normalize(text)):
+        if (placeholder := match.group("ph")) is not None:
+            out.append(placeholder)
+        elif (run := match.group("cjk")) is not None:
+            if not cjk:
+                continue
+            out.extend(run)
+            out.extend(run[i : i + 2] for i in range(len(run) - 1))
+        else:
+            out.append(stem(match.group("word").replace("'", "")))
+    return out
+
+
+_PLACEHOLDER = re.compile(r"<[a-z]+>")
+_CJK_CHAR = re.compile(rf"[{_CJK_CLASS}]")
+_LATIN_LETTER = re.compile(r"[a-z]")
+
+
+def latin_share(text: str) -> float:
+    """Share of Latin-script content in ``text``: 1.0 for English, near 0.0 for Chinese.
+
+    A CJK character counts as two Latin letters (roughly a word's worth of meaning per
+    character pair), and placeholders are ignored so masked identifiers do not move the
+    share. Text without letters counts as Latin (1.0).
+    """
+    content = _PLACEHOLDER.sub(" ", normalize(text))
+    latin = len(_LATIN_LETTER.findall(content))
+    cjk = len(_CJK_CHAR.findall(content))
+    return latin / (latin + 2 * cjk) if latin + cjk else 1.0
