@@ -24,18 +24,24 @@ run: install
 	$(KEFU) demo --if-empty
 	$(KEFU) run
 
+# The browser tests drive Debian's chromium (never a Playwright download); CJK and emoji fonts
+# make the pages (and their screenshots) render as they do for users.
 e2e-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) >/dev/null; }
+	@{ command -v chromium && fc-list :lang=zh | grep -q . && fc-list | grep -qi emoji; } \
+	  >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium and fonts for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    fonts-noto-cjk fonts-noto-color-emoji) >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { echo "chromium is missing: the e2e tests cannot run" >&2; exit 1; }
 
 test: install e2e-deps test-sqlite test-postgresql
 
 test-sqlite: install
 	KEFU_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
 
+# Pure unit and classifier tests touch no database: the PostgreSQL run skips re-running them.
 test-postgresql: install
-	KEFU_TEST_DB=postgresql $(PY) -m pytest $(PYTEST_ARGS)
+	KEFU_TEST_DB=postgresql $(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m bench

@@ -8,9 +8,12 @@ from models.customer import Customer
 from models.department import Department
 from models.extension import ExtensionRequest
 from models.followup import FollowUp
+from models.kpi_target import KpiTarget
 from models.label import Label
 from models.model_version import ModelVersion
 from models.notification import Notification
+from models.notification_delivery import DeliveryStatus, NotificationDelivery
+from models.notification_preference import DeliveryChannel, NotificationPreference
 from models.routing import RoutingRule
 from models.sequence import Sequence
 from models.sla_action import SlaAction
@@ -18,6 +21,7 @@ from models.sla_policy import BusinessCalendar, SlaPolicy
 from models.suggestion import Deflection, TicketSuggestion
 from models.survey import Survey
 from models.ticket import Ticket, ticket_collaborators
+from models.ticket_embedding import TicketEmbedding
 from models.user import User
 
 __all__ = [
@@ -28,18 +32,24 @@ __all__ = [
     "BusinessCalendar",
     "Customer",
     "Deflection",
+    "DeliveryChannel",
+    "DeliveryStatus",
     "Department",
     "ExtensionRequest",
     "FollowUp",
+    "KpiTarget",
     "Label",
     "ModelVersion",
     "Notification",
+    "NotificationDelivery",
+    "NotificationPreference",
     "RoutingRule",
     "Sequence",
     "SlaAction",
     "SlaPolicy",
     "Survey",
     "Ticket",
+    "TicketEmbedding",
     "TicketSuggestion",
     "User",
     "ticket_collaborators",

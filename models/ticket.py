@@ -39,6 +39,10 @@ class Ticket(IdMixin, Base):
         Index("ix_tickets_reminder_due", "reminder_due"),
         Index("ix_tickets_untriaged", "triaged_at", "created_at"),
         Index("ix_tickets_customer_created", "customer_id", "created_at"),
+        # The SLA tick wakes each ticket at its next SLA instant; the end-of-day digest
+        # reads the day's registrations.
+        Index("ix_tickets_sla_next_at", "sla_next_at"),
+        Index("ix_tickets_created_at", "created_at"),
     )
 
     number: Mapped[str] = mapped_column(String(24), unique=True)
@@ -81,6 +85,11 @@ class Ticket(IdMixin, Base):
     paused_business_seconds: Mapped[int] = mapped_column(Integer, default=0)
     overdue_since: Mapped[datetime | None]
     overdue_reason: Mapped[str | None] = mapped_column(Text)
+    # When the SLA tick next has something to check on this ticket (NULL: nothing left);
+    # set by every deadline refresh, advanced by the tick.
+    sla_next_at: Mapped[datetime | None]
+    # Wall-clock time added to the resolution deadline by approved extension requests.
+    extension_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     remarks: Mapped[str | None] = mapped_column(Text)
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -88,6 +97,8 @@ class Ticket(IdMixin, Base):
     # Portal tracking: only a hash of the unguessable token is kept.
     tracking_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The API key whose client created the ticket: only it may read the status via /api/v1.
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
 
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     __mapper_args__ = {"version_id_col": version}

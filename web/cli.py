@@ -15,6 +15,9 @@ from typing import Any, TypeVar
 import click
 
 from models.settings import ensure_runtime_files, get_settings
+from web.cli_admin import apikey, keys
+from web.cli_ops import COMMANDS as OPS_COMMANDS
+from web.cli_triage import kb_cli, triage_cli
 
 T = TypeVar("T")
 
@@ -239,7 +242,7 @@ def run_all(host: str, port: int) -> None:
     from models.services.demo import ACCOUNTS
 
     settings = get_settings()
-    children: list[subprocess.Popen[bytes]] = []
+    children: list[subprocess.Popen[bytes]] = []  # a Redis we started, if any
     if not _redis_reachable(settings.redis_url):
         children.append(_start_redis(settings.redis_url))
         for _ in range(50):
@@ -247,33 +250,56 @@ def run_all(host: str, port: int) -> None:
                 break
             time.sleep(0.1)
     exe = [sys.executable, "-m", "web.cli"]
-    children.append(subprocess.Popen([*exe, "worker"]))
-    children.append(subprocess.Popen([*exe, "web", "--host", host, "--port", str(port)]))
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([*exe, "worker"])
+
+    worker_process = start_worker()
+    web_process = subprocess.Popen([*exe, "web", "--host", host, "--port", str(port)])
     click.echo("")
     click.echo(f"Kefu is running: http://{host}:{port}/")
+    click.echo(f"Customer portal: http://{host}:{port}/portal")
     click.echo("Demo logins (username / password):")
     for account in ACCOUNTS[:3]:
         click.echo(f"  {account.role.value:<6} {account.username:<8} {account.password}")
     click.echo("Press Ctrl+C to stop.")
 
+    stopping = False
+
     def stop(*_: Any) -> None:
-        for child in reversed(children):
+        nonlocal stopping
+        stopping = True
+        for child in (web_process, worker_process, *reversed(children)):
             if child.poll() is None:
                 child.terminate()
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        while all(child.poll() is None for child in children):
+        while not stopping and web_process.poll() is None:
+            if worker_process.poll() is not None:
+                # The worker exits when Redis goes away; the database keeps the work, so a
+                # restarted worker (and its sweeper) picks up where it stopped.
+                click.echo("worker exited; restarting it in 2 s", err=True)
+                time.sleep(2)
+                worker_process = start_worker()
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
         stop()
-        for child in children:
+        for child in (web_process, worker_process, *children):
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+main.add_command(apikey)
+main.add_command(keys)
+main.add_command(triage_cli)
+main.add_command(kb_cli)
+for command in OPS_COMMANDS:
+    main.add_command(command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ from arq.connections import RedisSettings
 
 from models.db import Database
 from models.settings import get_settings
+from workers.context import TriageRuntime
 from workers.jobs import CRON_JOBS, FUNCTIONS
 
 log = logging.getLogger(__name__)
@@ -22,10 +23,19 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     ctx["settings"] = settings
     ctx["db"] = Database(settings.database_url)
+    # The ML state (embedder, current classifier, KB index) lives in ctx. It loads lazily:
+    # the first job that needs a part pays for loading it (jobs that need none — the SLA
+    # tick, notifications — never do). A runtime passed in through Worker(ctx=…) (tests,
+    # benchmarks) is kept as it is.
+    if "triage" not in ctx:
+        ctx["triage"] = TriageRuntime(settings)
+        ctx["own_triage"] = True
     log.info("worker started on %s", settings.database_url.split("@")[-1])
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if ctx.get("own_triage"):
+        await ctx["triage"].close()
     await ctx["db"].dispose()
 
 

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -104,8 +105,11 @@ def cipher_for(keys: tuple[str, ...]) -> Cipher:
 
 
 def normalize_phone(value: str) -> str:
-    """Digits only; a mainland mobile loses its +86/0086 country prefix."""
-    digits = re.sub(r"[\s\-()（）.]", "", value.strip())
+    """Digits only; a mainland mobile loses its +86/0086 country prefix.
+
+    NFKC first, so full-width digits typed by Chinese input methods (１３８…) match.
+    """
+    digits = re.sub(r"[\s\-().]", "", unicodedata.normalize("NFKC", value).strip())
     digits = digits.removeprefix("+")
     if not digits.isdigit():
         raise ValidationFailed(N_("Enter a valid phone number."), fields={"phone": "invalid"})
@@ -119,7 +123,7 @@ def normalize_phone(value: str) -> str:
 
 
 def normalize_email(value: str) -> str:
-    email = value.strip().lower()
+    email = unicodedata.normalize("NFKC", value).strip().lower()
     if len(email) > 254 or not EMAIL_RE.match(email):
         raise ValidationFailed(N_("Enter a valid email address."), fields={"email": "invalid"})
     return email

@@ -7,8 +7,8 @@ UTC. Working hours, holidays and 调休 make-up days are read in the calendar's 
 
 Service rules expressed here (figures in :data:`DEFAULT_POLICY`, editable per policy):
 
-* first response within 2 h (urgent, wall clock), 24 h (normal) or 72 h (low), the latter
-  two counted in business hours; an urgent request raises a reminder 30 min after registration;
+* first response within 2 h (urgent), 24 h (normal) or 72 h (low), all on the wall clock as
+  the customer reads them; an urgent request raises a reminder 30 min after registration;
 * acknowledgement within 1 business hour of assignment;
 * resolution by priority, replaced by a per-request-type target (complaints: 7 days), then
   scaled by the customer level (VIP and strategic customers: 50 %);
@@ -209,6 +209,14 @@ class BusinessCalendar:
             return True
         day = moment.astimezone(self.zone).date()
         return any(s <= moment < e for s, e in self._utc_intervals(day))
+
+    def closing_time(self, day: date) -> datetime | None:
+        """The instant the desk closes on this local date: the end of its last working
+        interval (UTC). None on a day off, and for a wall-clock desk, which never closes."""
+        if self.wall_clock:
+            return None
+        intervals = self._utc_intervals(day)
+        return intervals[-1][1] if intervals else None
 
     def add(self, start: datetime, duration: timedelta, *, business: bool = True) -> datetime:
         """The earliest instant by which ``duration`` has elapsed since ``start``.

@@ -43,7 +43,7 @@ from models.enums import (
 from models.followup import FollowUp
 from models.routing import RoutingRule
 from models.sequence import Sequence
-from models.services import users
+from models.services import sla_engine, users
 from models.services.actor import Actor
 from models.services.crypto import cipher_for
 from models.services.deadlines import DEFAULT_CALENDAR, DEFAULT_POLICY, compute_deadlines
@@ -672,6 +672,8 @@ async def fill(
         progress("follow-ups", len(follow_rows))
         progress("surveys", len(survey_rows))
 
+    # Bulk rows skipped the services: give open tickets their next SLA check.
+    await sla_engine.schedule_unscheduled(session)
     articles = await seed_articles(session)
     return DemoResult(
         len(customer_ids), len(ticket_ids), len(follow_rows), len(survey_rows), articles

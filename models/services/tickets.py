@@ -6,6 +6,8 @@ records a board event that is published once the transaction commits.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +31,7 @@ from models.enums import (
 )
 from models.followup import FollowUp
 from models.label import Label
-from models.services import audit, sla
+from models.services import audit, classifier, sla, surveys
 from models.services.actor import Actor
 from models.services.crypto import new_token, token_hash
 from models.services.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
@@ -42,6 +44,7 @@ from models.user import User
 
 TITLE_MAX = 60
 TEXT_MAX_DEFAULT = 5000
+DEADLINE_FIELDS = ("first_response_due", "acknowledge_due", "resolution_due")
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,64 @@ async def flush_versioned(session: AsyncSession, ticket: Ticket) -> None:
         ) from exc
 
 
+@asynccontextmanager
+async def versioned(session: AsyncSession, ticket: Ticket) -> AsyncIterator[None]:
+    """A block of changes to one ticket that must never overwrite a concurrent writer's.
+
+    SQLAlchemy's version column makes the ticket's UPDATE match nothing if someone else
+    committed first. Autoflush may send that UPDATE from any query inside the block, so the
+    whole block (and its final flush) turns the lost race into a 409.
+    """
+    number = ticket.number  # the failed flush expires the row
+    try:
+        yield
+        await session.flush()
+    except StaleDataError as exc:
+        raise Conflict(
+            N_("%(number)s was changed by someone else; it now shows their change."),
+            number=number,
+        ) from exc
+
+
+async def _refresh_deadlines(
+    session: AsyncSession, actor: Actor, ticket: Ticket, *, now: datetime | None = None
+) -> None:
+    """Recompute the SLA deadlines and audit every one that moved."""
+    before = {name: getattr(ticket, name) for name in DEADLINE_FIELDS}
+    await sla.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
+    for name, old in before.items():
+        new = getattr(ticket, name)
+        if old != new:
+            audit.record(
+                session,
+                actor,
+                entity_type="ticket",
+                entity_id=ticket.id,
+                ticket_id=ticket.id,
+                action="deadline",
+                field=name,
+                before=old.isoformat() if old else None,
+                after=new.isoformat() if new else None,
+            )
+
+
+def _updated(session: AsyncSession, ticket: Ticket, kind: str = "ticket.updated") -> None:
+    """Tell every board (after commit) that this ticket's card changed."""
+    record_event(
+        session, kind, ticket_id=ticket.id, status=str(ticket.status), version=ticket.version
+    )
+
+
+async def _load_for_change(
+    session: AsyncSession, actor: Actor, ticket_id: int, expected_version: int | None
+) -> Ticket:
+    """The ticket, if this actor may work it and nobody changed it since they looked."""
+    ticket = await get(session, ticket_id)
+    ensure_can_work(actor, ticket)
+    check_version(ticket, expected_version)
+    return ticket
+
+
 async def move(
     session: AsyncSession,
     actor: Actor,
@@ -241,51 +302,55 @@ async def move(
     expected_version: int | None,
     resolution: str | None = None,
 ) -> Ticket:
-    """Move a ticket to another state, if the state machine and the version allow it."""
-    ticket = await get(session, ticket_id)
-    check_version(ticket, expected_version)
-    ensure_can_work(actor, ticket)
-    rule = rule_for(TicketStatus(ticket.status), target, actor)
-    now = utcnow()
-    if rule.needs_resolution:
-        text = clean_text(resolution or "", "resolution")
-        session.add(
-            FollowUp(
-                ticket_id=ticket.id,
-                user_id=actor.user_id,
-                method=FollowUpMethod.ONLINE_CHAT,
-                discussed=text,
-                done=True,
-                visible_to_customer=True,
-                is_resolution=True,
-                at=now,
-            )
-        )
+    """Move a ticket to another state, if the state machine, the role and the version allow.
+
+    Moving to completed needs the resolution, which becomes a follow-up record visible to
+    the customer. Refusals raise before anything is written.
+    """
+    ticket = await _load_for_change(session, actor, ticket_id, expected_version)
     source = TicketStatus(ticket.status)
-    _change(session, actor, ticket, "status", target, action="move")
-    if source is TicketStatus.PENDING and target is TicketStatus.IN_PROGRESS:
-        if ticket.assignee_id is None and actor.user_id is not None:
-            _change(session, actor, ticket, "assignee_id", actor.user_id, action="assign")
-            ticket.owner_id = ticket.owner_id or actor.user_id
-            ticket.assigned_at = now
-        ticket.acknowledged_at = ticket.acknowledged_at or now
-        ticket.first_responded_at = ticket.first_responded_at or now
-    if target is TicketStatus.AWAITING_CONFIRMATION:
-        ticket.paused_since = now
-    elif source is TicketStatus.AWAITING_CONFIRMATION:
-        sla.close_pause(ticket, (await sla.load_rules(session)).calendar, now)
+    rule = rule_for(source, target, actor)
+    async with versioned(session, ticket):
+        now = utcnow()
+        text = clean_text(resolution or "", "resolution") if rule.needs_resolution else None
+        if text is not None:
+            session.add(
+                FollowUp(
+                    ticket_id=ticket.id,
+                    user_id=actor.user_id,
+                    method=FollowUpMethod.ONLINE_CHAT,
+                    discussed=text,
+                    done=True,
+                    visible_to_customer=True,
+                    is_resolution=True,
+                    at=now,
+                )
+            )
+        _change(session, actor, ticket, "status", target, action="move")
+        if rule.acknowledges:
+            if ticket.assignee_id is None and actor.user_id is not None:
+                _change(session, actor, ticket, "assignee_id", actor.user_id, action="assign")
+                ticket.owner_id = ticket.owner_id or actor.user_id
+                ticket.assigned_at = now
+            ticket.acknowledged_at = ticket.acknowledged_at or now
+            ticket.first_responded_at = ticket.first_responded_at or now
+        if target is TicketStatus.AWAITING_CONFIRMATION:
+            ticket.paused_since = now
+        elif source is TicketStatus.AWAITING_CONFIRMATION:
+            sla.close_pause(ticket, (await sla.load_rules(session)).calendar, now)
+        if target is TicketStatus.COMPLETED:
+            ticket.resolved_at = now
+        elif target is TicketStatus.CLOSED:
+            ticket.closed_at = now
+        elif target is TicketStatus.IN_PROGRESS and source in (
+            TicketStatus.COMPLETED,
+            TicketStatus.CLOSED,
+        ):
+            ticket.resolved_at = None
+            ticket.closed_at = None
+        await _refresh_deadlines(session, actor, ticket, now=now)
     if target is TicketStatus.COMPLETED:
-        ticket.resolved_at = now
-    elif target is TicketStatus.CLOSED:
-        ticket.closed_at = now
-    elif target is TicketStatus.IN_PROGRESS and source in (
-        TicketStatus.COMPLETED,
-        TicketStatus.CLOSED,
-    ):
-        ticket.resolved_at = None
-        ticket.closed_at = None
-    await sla.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
-    await flush_versioned(session, ticket)
+        await surveys.create_for_ticket(session, ticket, now=now)
     record_event(
         session,
         "ticket.moved",
@@ -297,6 +362,13 @@ async def move(
     return ticket
 
 
+async def _active_user(session: AsyncSession, user_id: int, field: str) -> User:
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise ValidationFailed(N_("Unknown staff member."), fields={field: N_("Unknown.")})
+    return user
+
+
 async def assign(
     session: AsyncSession,
     actor: Actor,
@@ -305,21 +377,20 @@ async def assign(
     *,
     expected_version: int | None,
 ) -> Ticket:
-    ticket = await get(session, ticket_id)
-    check_version(ticket, expected_version)
-    ensure_can_work(actor, ticket)
+    """Hand the ticket to someone (or nobody); the new assignee's acknowledgement clock starts."""
+    ticket = await _load_for_change(session, actor, ticket_id, expected_version)
     if assignee_id is not None:
-        user = await session.get(User, assignee_id)
-        if user is None or not user.is_active:
-            raise ValidationFailed(N_("Unknown assignee."), fields={"assignee_id": "unknown"})
-    now = utcnow()
-    _change(session, actor, ticket, "assignee_id", assignee_id, action="assign")
-    ticket.assigned_at = now if assignee_id else None
-    ticket.acknowledged_at = None
-    ticket.owner_id = ticket.owner_id or assignee_id
-    await sla.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
-    await flush_versioned(session, ticket)
-    record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
+        await _active_user(session, assignee_id, "assignee_id")
+    if ticket.assignee_id == assignee_id:
+        return ticket
+    async with versioned(session, ticket):
+        now = utcnow()
+        _change(session, actor, ticket, "assignee_id", assignee_id, action="assign")
+        ticket.assigned_at = now if assignee_id else None
+        ticket.acknowledged_at = None
+        ticket.owner_id = ticket.owner_id or assignee_id
+        await _refresh_deadlines(session, actor, ticket, now=now)
+    _updated(session, ticket)
     return ticket
 
 
@@ -331,14 +402,15 @@ async def change_priority(
     *,
     expected_version: int | None,
 ) -> Ticket:
-    ticket = await get(session, ticket_id)
-    check_version(ticket, expected_version)
-    ensure_can_work(actor, ticket)
-    _change(session, actor, ticket, "priority", priority)
-    ticket.priority_rank = priority_rank(priority, ticket.customer.level)
-    await sla.refresh_deadlines(session, ticket, ticket.customer.level)
-    await flush_versioned(session, ticket)
-    record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
+    """Override the computed priority; the board order and the deadlines follow."""
+    ticket = await _load_for_change(session, actor, ticket_id, expected_version)
+    if ticket.priority == priority:
+        return ticket
+    async with versioned(session, ticket):
+        _change(session, actor, ticket, "priority", priority)
+        ticket.priority_rank = priority_rank(priority, ticket.customer.level)
+        await _refresh_deadlines(session, actor, ticket)
+    _updated(session, ticket)
     return ticket
 
 
@@ -351,26 +423,88 @@ async def change_type(
     expected_version: int | None,
 ) -> Ticket:
     """A person sets the type; a lead's change is also a correction the model learns from."""
-    ticket = await get(session, ticket_id)
-    check_version(ticket, expected_version)
-    ensure_can_work(actor, ticket)
+    ticket = await _load_for_change(session, actor, ticket_id, expected_version)
     previous = RequestType(ticket.request_type) if ticket.request_type else None
-    _change(session, actor, ticket, "request_type", request_type)
-    ticket.type_source = TypeSource.LEAD if actor.is_lead else TypeSource.AGENT
-    if actor.is_lead:
-        session.add(
-            Label(
-                ticket_id=ticket.id,
-                text=ticket.description,
-                category=request_type,
-                previous_category=previous,
-                source="lead",
-                created_by_id=actor.user_id,
+    source = TypeSource.LEAD if actor.is_lead else TypeSource.AGENT
+    if previous is request_type and ticket.type_source == source:
+        return ticket
+    async with versioned(session, ticket):
+        _change(session, actor, ticket, "request_type", request_type)
+        _change(session, actor, ticket, "type_source", source)
+        if actor.is_lead:
+            session.add(
+                Label(
+                    ticket_id=ticket.id,
+                    text=ticket.description,
+                    category=request_type,
+                    previous_category=previous,
+                    source="lead",
+                    created_by_id=actor.user_id,
+                )
             )
+        await _refresh_deadlines(session, actor, ticket)
+    _updated(session, ticket)
+    if actor.is_lead:
+        await classifier.label_added(session)  # queues a retraining after N new labels
+    return ticket
+
+
+async def add_collaborator(
+    session: AsyncSession,
+    actor: Actor,
+    ticket_id: int,
+    user_id: int,
+    *,
+    expected_version: int | None,
+) -> Ticket:
+    """Bring a colleague (often of another department) into the ticket."""
+    ticket = await _load_for_change(session, actor, ticket_id, expected_version)
+    user = await _active_user(session, user_id, "user_id")
+    if any(c.id == user.id for c in ticket.collaborators):
+        return ticket
+    async with versioned(session, ticket):
+        ticket.collaborators.append(user)
+        ticket.updated_at = utcnow()  # a row update, so the version moves too
+        audit.record(
+            session,
+            actor,
+            entity_type="ticket",
+            entity_id=ticket.id,
+            ticket_id=ticket.id,
+            action="collaborator_add",
+            field="collaborators",
+            after=user.id,
         )
-    await sla.refresh_deadlines(session, ticket, ticket.customer.level)
-    await flush_versioned(session, ticket)
-    record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
+    _updated(session, ticket)
+    return ticket
+
+
+async def remove_collaborator(
+    session: AsyncSession,
+    actor: Actor,
+    ticket_id: int,
+    user_id: int,
+    *,
+    expected_version: int | None,
+) -> Ticket:
+    ticket = await _load_for_change(session, actor, ticket_id, expected_version)
+    remaining = [c for c in ticket.collaborators if c.id != user_id]
+    if len(remaining) == len(ticket.collaborators):
+        return ticket
+    async with versioned(session, ticket):
+        ticket.collaborators = remaining
+        ticket.updated_at = utcnow()
+        audit.record(
+            session,
+            actor,
+            entity_type="ticket",
+            entity_id=ticket.id,
+            ticket_id=ticket.id,
+            action="collaborator_remove",
+            field="collaborators",
+            before=user_id,
+        )
+    _updated(session, ticket)
     return ticket
 
 
@@ -381,22 +515,26 @@ async def add_follow_up(
     ticket = await get(session, ticket_id)
     ensure_can_work(actor, ticket)
     discussed = clean_text(data.discussed, "discussed")
+    feedback = clean_text(data.customer_feedback or "", "customer_feedback", required=False)
+    next_step = clean_text(data.next_step or "", "next_step", required=False)
+    if data.next_owner_id is not None:
+        await _active_user(session, data.next_owner_id, "next_owner_id")
     follow_up = FollowUp(
         ticket_id=ticket.id,
         user_id=actor.user_id,
         method=data.method,
         discussed=discussed,
-        customer_feedback=(data.customer_feedback or "").strip() or None,
-        next_step=(data.next_step or "").strip() or None,
+        customer_feedback=feedback or None,
+        next_step=next_step or None,
         next_owner_id=data.next_owner_id,
         next_due_at=data.next_due_at,
         done=data.done,
         visible_to_customer=data.visible_to_customer,
     )
-    session.add(follow_up)
-    if ticket.first_responded_at is None:
-        ticket.first_responded_at = utcnow()
-    await session.flush()
+    async with versioned(session, ticket):
+        session.add(follow_up)
+        if ticket.first_responded_at is None:
+            ticket.first_responded_at = utcnow()
     audit.record(
         session,
         actor,
@@ -406,7 +544,7 @@ async def add_follow_up(
         action="follow_up",
         after={"method": str(data.method)},
     )
-    record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
+    _updated(session, ticket)
     return follow_up
 
 

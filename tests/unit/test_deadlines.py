@@ -392,8 +392,9 @@ def test_calendar_rejects_unknown_zone_and_bad_intervals() -> None:
 def test_default_policy_figures() -> None:
     p = DEFAULT_POLICY
     assert p.first_response["urgent"] == Target(120, business=False)
-    assert p.first_response["normal"] == Target(24 * 60, business=True)
-    assert p.first_response["low"] == Target(72 * 60, business=True)
+    # "Within 24 h" / "72 h" as the customer reads them: wall clock, not business hours.
+    assert p.first_response["normal"] == Target(24 * 60, business=False)
+    assert p.first_response["low"] == Target(72 * 60, business=False)
     assert p.acknowledgement == Target(60, business=True)
     assert p.urgent_reminder == Target(30, business=False)
     assert p.resolution["urgent"] == Target(24 * 60, business=False)
@@ -488,8 +489,8 @@ def test_resolution_target_rules() -> None:
 
 def test_normal_medium_ticket_on_a_monday() -> None:
     d = deadlines()
-    # 24 business hours from Mon 10:00: Mon 8 h, Tue 9 h, Wed 7 h → Wed 16:00.
-    assert d.first_response_due == sh(2026, 3, 4, 16)
+    # 24 wall-clock hours from Mon 10:00 → Tue 10:00 (before the resolution, so kept).
+    assert d.first_response_due == sh(2026, 3, 3, 10)
     # 27 business hours: Mon 8, Tue 9, Wed 9, Thu 1 → Thu 10:00.
     assert d.resolution_due == sh(2026, 3, 5, 10)
     assert d.acknowledge_due is None
@@ -504,22 +505,24 @@ def test_urgent_ticket_on_saturday_night_counts_wall_clock() -> None:
 
 
 def test_tickets_over_national_day() -> None:
-    # Normal/medium from Wed 9/30 09:00: 9/30 gives 9 h, Oct 1–7 are off, Thu 10/8 9 h,
-    # Fri 10/9 the rest: 24 h → 10/9 15:00, 27 h → 10/9 18:00.
+    # Normal/medium from Wed 9/30 09:00. The first response counts wall-clock hours, so the
+    # holiday does not stop it: 24 h → Thu 10/1 09:00. The resolution counts business hours:
+    # 9/30 gives 9 h, Oct 1–7 are off, Thu 10/8 9 h, Fri 10/9 9 h → 27 h at 10/9 18:00.
     d = deadlines(registered_at=sh(2026, 9, 30, 9))
-    assert d.first_response_due == sh(2026, 10, 9, 15)
+    assert d.first_response_due == sh(2026, 10, 1, 9)
     assert d.resolution_due == sh(2026, 10, 9, 18)
-    # Low/low: 45 h → 9/30, 10/8, 10/9, Sat 10/10 (make-up), Mon 10/12 → 10/12 18:00.
-    # 72 h would run to Thu 10/15 18:00, but a first response is never due after resolution.
+    # Low/low: 45 business hours → 9/30, 10/8, 10/9, Sat 10/10 (make-up), Mon 10/12 → 18:00.
+    # The first response is 72 wall-clock hours → Sat 10/3 09:00, in the middle of the
+    # holiday (72 business hours would have run to Thu 10/15 18:00).
     d = deadlines(registered_at=sh(2026, 9, 30, 9), urgency="low", priority="low")
     assert d.resolution_due == sh(2026, 10, 12, 18)
     assert CN.add(sh(2026, 9, 30, 9), 72 * H) == sh(2026, 10, 15, 18)
-    assert d.first_response_due == sh(2026, 10, 12, 18)
+    assert d.first_response_due == sh(2026, 10, 3, 9)
 
 
 def test_first_response_is_never_due_after_resolution() -> None:
     d = deadlines(urgency="low", priority="urgent")
-    # 72 business hours would run to the next week; the urgent resolution is Tue 10:00.
+    # 72 wall-clock hours would run to Thu 10:00; the urgent resolution is Tue 10:00.
     assert d.resolution_due == sh(2026, 3, 3, 10)
     assert d.first_response_due == sh(2026, 3, 3, 10)
 
@@ -541,8 +544,8 @@ def test_complaint_override() -> None:
 @pytest.mark.parametrize("level", ["vip", "strategic"])
 def test_level_override_halves_customer_facing_targets(level: str) -> None:
     d = deadlines(customer_level=level, assigned_at=sh(2026, 3, 2, 11))
-    # 12 business hours from Mon 10:00: Mon 8 h, Tue 4 h → Tue 13:00.
-    assert d.first_response_due == sh(2026, 3, 3, 13)
+    # Half of 24 wall-clock hours from Mon 10:00 → Mon 22:00.
+    assert d.first_response_due == sh(2026, 3, 2, 22)
     # 13.5 business hours: Mon 8 h, Tue 5.5 h → Tue 14:30.
     assert d.resolution_due == sh(2026, 3, 3, 14, 30)
     # Acknowledgement is an internal step: not scaled.

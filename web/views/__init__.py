@@ -1,17 +1,47 @@
 """Route handlers, grouped by area; each group carries its own guard."""
 
 from web.views.admin import AdminController
+from web.views.api import InquiryApiController
 from web.views.auth import ROUTES as AUTH_ROUTES
 from web.views.board import BoardController
 from web.views.customers import CustomerController
-from web.views.kb import KnowledgeBaseController
+from web.views.events import ROUTES as EVENT_ROUTES
+from web.views.exports import ExportController
+from web.views.extensions import SlaTicketController
+from web.views.intake import IntakeController
+from web.views.kb import (
+    KnowledgeBaseAuthoringController,
+    KnowledgeBaseController,
+    TicketSuggestionsController,
+)
+from web.views.models import ModelsController
+from web.views.notifications import NotificationController
+from web.views.portal import PortalController
 from web.views.reports import ReportController
+from web.views.review import ReviewController
+from web.views.sla_admin import SlaAdminController
+from web.views.surveys import SurveyController
+from web.views.tickets import TicketController
 
 ROUTE_HANDLERS = [
     *AUTH_ROUTES,
     BoardController,
+    *EVENT_ROUTES,
+    TicketController,
     CustomerController,
+    IntakeController,
+    PortalController,
+    InquiryApiController,
     KnowledgeBaseController,
+    KnowledgeBaseAuthoringController,
+    TicketSuggestionsController,
+    ReviewController,
+    ModelsController,
     ReportController,
+    ExportController,
+    SurveyController,
     AdminController,
+    SlaAdminController,
+    SlaTicketController,
+    NotificationController,
 ]

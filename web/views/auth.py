@@ -45,7 +45,9 @@ async def home() -> Redirect:
 
 
 @get("/login", include_in_schema=False)
-async def login_page(request: Request[Any, Any, Any], next: FromQuery[str] = "/board") -> Response[Any]:
+async def login_page(
+    request: Request[Any, Any, Any], next: FromQuery[str] = "/board"
+) -> Response[Any]:
     if isinstance(request.session.get(SESSION_USER_KEY), int):
         return Redirect(safe_next(next))
     return Template("auth/login.html", context={"next": safe_next(next), "username": ""})

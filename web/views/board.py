@@ -1,20 +1,34 @@
-"""The board page: one column per ticket state."""
+"""The kanban board: columns, live fragments, moves, and the department matrix.
+
+Every fragment route returns the same partial the page includes, so a column refreshed by a
+live event, a card re-read after an edit and the first render all look alike. Filters live in
+the URL; board.js adds the page's filters to fragment requests that carry none.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from litestar import Controller, Request, get
-from litestar.response import Template
+from litestar import Controller, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath
+from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
+from litestar.response import Redirect, Response, Template
 
 from models.enums import CustomerLevel, Priority, RequestType, TicketStatus
 from models.services import board, users
 from models.services.deadlines import SlaState
+from models.services.errors import N_, ValidationFailed
 from web.deps import CurrentActor, DbSession
 from web.security import requires_staff
 
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+QUERY_MAX = 100
 
-def parse_filters(params: dict[str, str]) -> board.BoardFilters:
+
+def parse_filters(params: Any) -> board.BoardFilters:
     """URL parameters to filters; unknown values are ignored rather than refused."""
 
     def pick(enum: Any, key: str) -> Any:
@@ -23,16 +37,69 @@ def parse_filters(params: dict[str, str]) -> board.BoardFilters:
         except ValueError:
             return None
 
-    department = params.get("department", "")
+    department = str(params.get("department", "") or "")
     return board.BoardFilters(
         mine=params.get("mine") == "1",
         department_id=int(department) if department.isdigit() else None,
+        unrouted=department == "none",
         request_type=pick(RequestType, "type"),
         priority=pick(Priority, "priority"),
         sla_state=pick(SlaState, "sla"),
         level=pick(CustomerLevel, "level"),
-        q=params.get("q", "")[:100],
+        q=str(params.get("q", "") or "")[:QUERY_MAX],
     )
+
+
+def parse_id(value: str, field: str, *, required: bool = True) -> int | None:
+    """A form's numeric id (ticket, user, version); bad input is a localized 422."""
+    text = (value or "").strip()
+    if not text and not required:
+        return None
+    if not text.isdigit() or len(text) > 18:
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."), fields={field: N_("Invalid value.")}
+        )
+    return int(text)
+
+
+def parse_choice(enum: Any, value: str, field: str) -> Any:
+    """A form's choice among an enum's values; anything else is a localized 422."""
+    try:
+        return enum((value or "").strip())
+    except ValueError:
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."), fields={field: N_("Choose a value.")}
+        ) from None
+
+
+def parse_status(value: str) -> TicketStatus:
+    """A column's state from the URL (404 for anything else)."""
+    try:
+        return TicketStatus(value)
+    except ValueError:
+        raise NotFoundException() from None
+
+
+@dataclass
+class MoveForm:
+    ticket_id: str = ""
+    version: str = ""
+    status: str = ""
+    resolution: str = ""
+
+
+def board_context(filters: board.BoardFilters, **extra: Any) -> dict[str, Any]:
+    """What every board template needs to build its fragment URLs and filter menus."""
+    return {
+        "filters": filters,
+        "qs": filters.query_string(),
+        "request_types": list(RequestType),
+        "priorities": list(Priority),
+        "levels": list(CustomerLevel),
+        "sla_states": board.SLA_FILTERS,
+        "sla_labels": board.SLA_LABELS,
+        **extra,
+    }
 
 
 class BoardController(Controller):
@@ -42,14 +109,112 @@ class BoardController(Controller):
 
     @get("/")
     async def index(
-        self, request: Request[Any, Any, Any], db_session: DbSession, actor: CurrentActor
+        self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
     ) -> Template:
-        filters = parse_filters(dict(request.query_params))
+        filters = parse_filters(request.query_params)
         columns = await board.load_board(db_session, actor, filters)
         departments = await users.list_departments(db_session)
-        return Template("board/index.html", context={
-            "columns": columns, "filters": filters, "departments": departments,
-            "statuses": list(TicketStatus), "request_types": list(RequestType),
-            "priorities": list(Priority), "levels": list(CustomerLevel),
-            "sla_states": [SlaState.OK, SlaState.AT_RISK, SlaState.BREACHED],
-        })
+        return Template(
+            "board/index.html",
+            context=board_context(
+                filters,
+                columns=columns,
+                departments=departments,
+            ),
+        )
+
+    @get("/columns/{status:str}")
+    async def column(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        status: FromPath[str],
+    ) -> Template:
+        filters = parse_filters(request.query_params)
+        (column,) = await board.columns(
+            db_session, actor, filters, statuses=(parse_status(status),)
+        )
+        return Template(
+            "board/partials/_column.html", context=board_context(filters, column=column)
+        )
+
+    @get("/columns/{status:str}/more")
+    async def more(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        status: FromPath[str],
+    ) -> Template:
+        filters = parse_filters(request.query_params)
+        offset = parse_id(request.query_params.get("offset", "0"), "offset") or 0
+        pinned = parse_id(request.query_params.get("pinned", ""), "pinned", required=False)
+        cards, next_offset = await board.column_cards(
+            db_session, actor, parse_status(status), filters, offset=offset, pinned=pinned
+        )
+        return Template(
+            "board/partials/_more.html",
+            context=board_context(
+                filters,
+                cards=cards,
+                next_offset=next_offset,
+                status=parse_status(status),
+                pinned_id=pinned,
+            ),
+        )
+
+    @get("/cards/{ticket_id:int}")
+    async def card(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+    ) -> Response[Any]:
+        filters = parse_filters(request.query_params)
+        found = await board.card(db_session, actor, ticket_id, filters)
+        if found is None:  # gone, or no longer matching the filters: the card disappears
+            return Response(content="", media_type="text/html")
+        return Template("board/partials/_card.html", context=board_context(filters, card=found))
+
+    @post("/move", status_code=200)
+    async def move(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        data: Annotated[MoveForm, Form],
+    ) -> Response[Any]:
+        filters = parse_filters(request.query_params)
+        result = await board.move(
+            db_session,
+            actor,
+            parse_id(data.ticket_id, "ticket_id") or 0,
+            parse_choice(TicketStatus, data.status, "status"),
+            expected_version=parse_id(data.version, "version"),
+            resolution=data.resolution,
+            filters=filters,
+        )
+        if not request.htmx:
+            query = filters.query_string()
+            return Redirect("/board" + (f"?{query}" if query else ""))
+        return HTMXTemplate(
+            template_name="board/partials/_moved.html",
+            context=board_context(filters, columns=result.columns),
+        )
+
+    @get("/matrix")
+    async def matrix(
+        self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
+    ) -> Template:
+        filters = parse_filters(request.query_params)
+        rows = await board.matrix(db_session, actor, filters)
+        return Template(
+            "board/matrix.html",
+            context=board_context(
+                filters,
+                rows=rows,
+                statuses=list(board.ORDER),
+            ),
+        )

@@ -1,16 +1,25 @@
-"""The customer registry (record 1): list and search."""
+"""The customer registry (record 1): list, search and filter; the customer page with the
+whole history; create and edit; level changes and contact reveals (leads, audited)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from litestar import Controller, Request, get
-from litestar.response import Template
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Template
 
 from models.enums import CustomerLevel, CustomerType, Industry
 from models.services import customers
-from web.deps import DbSession
-from web.security import requires_staff
+from models.services.errors import N_, ValidationFailed
+from web.deps import CurrentActor, DbSession
+from web.security import requires_lead, requires_staff
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 def _enum_or_none(enum: Any, value: str | None) -> Any:
@@ -18,6 +27,51 @@ def _enum_or_none(enum: Any, value: str | None) -> Any:
         return enum(value) if value else None
     except ValueError:
         return None
+
+
+@dataclass
+class CustomerForm:
+    name: str = ""
+    type: str = "individual"
+    contact_person: str = ""
+    phone: str = ""
+    email: str = ""
+    industry: str = ""
+    level: str = "normal"
+    notes: str = ""
+
+
+@dataclass
+class LevelForm:
+    level: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerFormView:
+    """The create/edit form as rendered; contacts are never pre-filled (they stay masked)."""
+
+    action: str
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    customer_id: int | None = None
+    masked: customers.Contacts | None = None
+    can_set_level: bool = False
+    types: tuple[Any, ...] = tuple(CustomerType)
+    levels: tuple[Any, ...] = tuple(CustomerLevel)
+    industries: tuple[Any, ...] = tuple(Industry)
+
+
+def _filters(params: Any) -> customers.CustomerFilters:
+    return customers.CustomerFilters(
+        query=params.get("q", "")[:100],
+        level=_enum_or_none(CustomerLevel, params.get("level")),
+        industry=_enum_or_none(Industry, params.get("industry")),
+        type=_enum_or_none(CustomerType, params.get("type")),
+    )
+
+
+def _form_page(form: CustomerFormView, status: int = 200) -> Template:
+    return Template("customers/form.html", context={"form": form}, status_code=status)
 
 
 class CustomerController(Controller):
@@ -28,16 +82,163 @@ class CustomerController(Controller):
     @get("/")
     async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         params = request.query_params
-        rows = await customers.search(
-            db_session, query=params.get("q", "")[:100],
-            level=_enum_or_none(CustomerLevel, params.get("level")),
-            industry=_enum_or_none(Industry, params.get("industry")),
-            type=_enum_or_none(CustomerType, params.get("type")),
+        offset = params.get("offset", "0")
+        page = await customers.list_page(
+            db_session, _filters(params), offset=int(offset) if offset.isdigit() else 0
         )
-        items = [(c, customers.masked_contacts(c)) for c in rows]
-        return Template("customers/index.html", context={
-            "items": items, "q": params.get("q", ""), "levels": list(CustomerLevel),
-            "industries": list(Industry), "types": list(CustomerType),
-            "level": params.get("level", ""), "industry": params.get("industry", ""),
-            "type": params.get("type", ""),
-        })
+        query = {k: params.get(k, "") for k in ("q", "level", "type", "industry")}
+        return Template(
+            "customers/index.html",
+            context={
+                "page": page,
+                "levels": list(CustomerLevel),
+                "industries": list(Industry),
+                "types": list(CustomerType),
+                **query,
+                "query_string": urlencode({k: v for k, v in query.items() if v}),
+            },
+        )
+
+    @get("/new")
+    async def new(self, actor: CurrentActor) -> Template:
+        return _form_page(CustomerFormView(action="/customers", can_set_level=actor.is_lead))
+
+    @post("/", status_code=200)
+    async def create(
+        self, db_session: DbSession, actor: CurrentActor, data: Annotated[CustomerForm, Form]
+    ) -> Response[Any]:
+        try:
+            customer = await customers.create(
+                db_session,
+                actor,
+                customers.CustomerInput(
+                    name=data.name,
+                    phone=data.phone,
+                    email=data.email,
+                    type=_enum_or_none(CustomerType, data.type) or CustomerType.INDIVIDUAL,
+                    contact_person=data.contact_person,
+                    industry=_enum_or_none(Industry, data.industry),
+                    level=_enum_or_none(CustomerLevel, data.level) or CustomerLevel.NORMAL,
+                    notes=data.notes,
+                ),
+            )
+        except ValidationFailed as exc:
+            return _form_page(
+                CustomerFormView(
+                    action="/customers",
+                    values=vars(data),
+                    errors=exc.fields,
+                    can_set_level=actor.is_lead,
+                ),
+                status=422,
+            )
+        return Redirect(f"/customers/{customer.id}", status_code=303)
+
+    @get("/{customer_id:int}")
+    async def detail(
+        self, db_session: DbSession, actor: CurrentActor, customer_id: FromPath[int]
+    ) -> Template:
+        profile = await customers.profile(db_session, actor, customer_id)
+        return Template(
+            "customers/detail.html", context={"c": profile, "levels": list(CustomerLevel)}
+        )
+
+    @get("/{customer_id:int}/edit")
+    async def edit(
+        self, db_session: DbSession, actor: CurrentActor, customer_id: FromPath[int]
+    ) -> Template:
+        profile = await customers.profile(db_session, actor, customer_id)
+        values = {
+            "name": profile.name,
+            "type": profile.type.value,
+            "contact_person": profile.contact_person or "",
+            "industry": profile.industry.value if profile.industry else "",
+            "notes": profile.notes or "",
+        }
+        return _form_page(
+            CustomerFormView(
+                action=f"/customers/{customer_id}",
+                values=values,
+                customer_id=customer_id,
+                masked=profile.contacts,
+            )
+        )
+
+    @post("/{customer_id:int}", status_code=200)
+    async def save(
+        self,
+        db_session: DbSession,
+        actor: CurrentActor,
+        customer_id: FromPath[int],
+        data: Annotated[CustomerForm, Form],
+    ) -> Response[Any]:
+        try:
+            await customers.update(
+                db_session,
+                actor,
+                customer_id,
+                customers.CustomerEdit(
+                    name=data.name,
+                    type=_enum_or_none(CustomerType, data.type) or CustomerType.INDIVIDUAL,
+                    contact_person=data.contact_person,
+                    industry=_enum_or_none(Industry, data.industry),
+                    notes=data.notes,
+                    phone=data.phone,
+                    email=data.email,
+                ),
+            )
+        except ValidationFailed as exc:
+            return _form_page(
+                CustomerFormView(
+                    action=f"/customers/{customer_id}",
+                    values=vars(data),
+                    errors=exc.fields,
+                    customer_id=customer_id,
+                ),
+                status=422,
+            )
+        return Redirect(f"/customers/{customer_id}", status_code=303)
+
+    @post("/{customer_id:int}/level", guards=[requires_lead], status_code=200)
+    async def change_level(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        customer_id: FromPath[int],
+        data: Annotated[LevelForm, Form],
+    ) -> Response[Any]:
+        level = _enum_or_none(CustomerLevel, data.level)
+        if level is None:
+            raise ValidationFailed(
+                N_("Please correct the highlighted fields."),
+                fields={"level": N_("Choose a level from the list.")},
+            )
+        customer = await customers.change_level(db_session, actor, customer_id, level)
+        if not request.htmx:
+            return Redirect(f"/customers/{customer_id}", status_code=303)
+        return Template(
+            "customers/partials/_level.html",
+            context={
+                "customer_id": customer.id,
+                "level": CustomerLevel(customer.level),
+                "levels": list(CustomerLevel),
+                "can_change_level": True,
+                "saved": True,
+            },
+        )
+
+    @post("/{customer_id:int}/reveal", guards=[requires_lead], status_code=200)
+    async def reveal(
+        self, db_session: DbSession, actor: CurrentActor, customer_id: FromPath[int]
+    ) -> Template:
+        contacts = await customers.reveal(db_session, actor, customer_id)
+        return Template(
+            "customers/partials/_contacts.html",
+            context={
+                "customer_id": customer_id,
+                "contacts": contacts,
+                "revealed": True,
+                "can_reveal": True,
+            },
+        )

@@ -4,5 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from workers.jobs import backup, kb, notify, sla, triage
+
 FUNCTIONS: list[Any] = []
 CRON_JOBS: list[Any] = []
+
+CRON_JOBS += backup.CRON_JOBS  # weekly backup, Sunday 03:00 local time
+FUNCTIONS += sla.FUNCTIONS + notify.FUNCTIONS
+CRON_JOBS += sla.CRON_JOBS  # the SLA tick, every minute
+FUNCTIONS += triage.FUNCTIONS + kb.FUNCTIONS  # triage_ticket, retrain_classifier, suggest …
+CRON_JOBS += triage.CRON_JOBS  # classifier sweep, every 10 minutes

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:55:08.154358
+Create Date: 2026-11-22 14:48:23.219944
 """
 
 from collections.abc import Sequence
@@ -83,7 +83,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
-    # departments ⇄ users reference each other: this key is added once both tables exist.
+    # departments and users reference each other: this key is added once both tables exist.
     with op.batch_alter_table('departments', schema=None) as batch_op:
         batch_op.create_foreign_key(op.f('fk_departments_supervisor_id_users'), 'users', ['supervisor_id'], ['id'], ondelete='SET NULL')
     op.create_index(op.f('ix_users_department_id'), 'users', ['department_id'], unique=False)
@@ -163,6 +163,16 @@ def upgrade() -> None:
     op.create_index('ix_customers_level', 'customers', ['level'], unique=False)
     op.create_index('ix_customers_name', 'customers', ['name'], unique=False)
     op.create_index(op.f('ix_customers_phone_hash'), 'customers', ['phone_hash'], unique=False)
+    op.create_table('kpi_targets',
+    sa.Column('key', sa.String(length=40), nullable=False),
+    sa.Column('value', sa.Float(), nullable=False),
+    sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by_id', sa.Integer(), nullable=True),
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['users.id'], name=op.f('fk_kpi_targets_updated_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_kpi_targets')),
+    sa.UniqueConstraint('key', name=op.f('uq_kpi_targets_key'))
+    )
     op.create_table('model_versions',
     sa.Column('version', sa.String(length=40), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
@@ -185,6 +195,25 @@ def upgrade() -> None:
     sa.UniqueConstraint('version', name=op.f('uq_model_versions_version'))
     )
     op.create_index(op.f('ix_model_versions_status'), 'model_versions', ['status'], unique=False)
+    op.create_table('notification_preferences',
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('department_id', sa.Integer(), nullable=True),
+    sa.Column('channel', sa.Enum('email', 'wecom', 'dingtalk', 'feishu', 'slack', 'webhook', name='deliverychannel', native_enum=False, length=24), nullable=False),
+    sa.Column('kinds', sa.JSON(), nullable=False),
+    sa.Column('target_enc', sa.Text(), nullable=True),
+    sa.Column('target_hint', sa.String(length=200), nullable=False),
+    sa.Column('secret_enc', sa.Text(), nullable=True),
+    sa.Column('is_active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.CheckConstraint('(user_id IS NULL) <> (department_id IS NULL)', name=op.f('ck_notification_preferences_one_owner')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_notification_preferences_department_id_departments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notification_preferences_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_preferences'))
+    )
+    op.create_index(op.f('ix_notification_preferences_department_id'), 'notification_preferences', ['department_id'], unique=False)
+    op.create_index(op.f('ix_notification_preferences_user_id'), 'notification_preferences', ['user_id'], unique=False)
     op.create_table('deflections',
     sa.Column('article_id', sa.Integer(), nullable=False),
     sa.Column('query', sa.Text(), nullable=False),
@@ -230,13 +259,17 @@ def upgrade() -> None:
     sa.Column('paused_business_seconds', sa.Integer(), nullable=False),
     sa.Column('overdue_since', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('overdue_reason', sa.Text(), nullable=True),
+    sa.Column('sla_next_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('extension_seconds', sa.Integer(), server_default='0', nullable=False),
     sa.Column('remarks', sa.Text(), nullable=True),
     sa.Column('is_repeat', sa.Boolean(), nullable=False),
     sa.Column('repeat_of_id', sa.Integer(), nullable=True),
     sa.Column('tracking_token_hash', sa.String(length=64), nullable=True),
     sa.Column('idempotency_key', sa.String(length=64), nullable=True),
+    sa.Column('api_key_id', sa.Integer(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.ForeignKeyConstraint(['api_key_id'], ['api_keys.id'], name=op.f('fk_tickets_api_key_id_api_keys')),
     sa.ForeignKeyConstraint(['assignee_id'], ['users.id'], name=op.f('fk_tickets_assignee_id_users')),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_tickets_customer_id_customers')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_tickets_department_id_departments')),
@@ -248,14 +281,17 @@ def upgrade() -> None:
     sa.UniqueConstraint('tracking_token_hash', name=op.f('uq_tickets_tracking_token_hash'))
     )
     op.create_index('ix_tickets_acknowledge_due', 'tickets', ['acknowledge_due'], unique=False)
+    op.create_index(op.f('ix_tickets_api_key_id'), 'tickets', ['api_key_id'], unique=False)
     op.create_index('ix_tickets_assignee_status', 'tickets', ['assignee_id', 'status'], unique=False)
     op.create_index('ix_tickets_board', 'tickets', ['status', 'priority_rank', 'resolution_due'], unique=False)
+    op.create_index('ix_tickets_created_at', 'tickets', ['created_at'], unique=False)
     op.create_index('ix_tickets_customer_created', 'tickets', ['customer_id', 'created_at'], unique=False)
     op.create_index('ix_tickets_dept_status', 'tickets', ['department_id', 'status'], unique=False)
     op.create_index('ix_tickets_first_response_due', 'tickets', ['first_response_due'], unique=False)
     op.create_index('ix_tickets_reminder_due', 'tickets', ['reminder_due'], unique=False)
     op.create_index(op.f('ix_tickets_request_type'), 'tickets', ['request_type'], unique=False)
     op.create_index('ix_tickets_resolution_due', 'tickets', ['resolution_due'], unique=False)
+    op.create_index('ix_tickets_sla_next_at', 'tickets', ['sla_next_at'], unique=False)
     op.create_index('ix_tickets_untriaged', 'tickets', ['triaged_at', 'created_at'], unique=False)
     op.create_table('extension_requests',
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -306,6 +342,8 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('embedding', sa.LargeBinary(), nullable=True),
+    sa.Column('embedding_model', sa.String(length=200), nullable=True),
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_labels_created_by_id_users')),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_labels_ticket_id_tickets')),
@@ -367,6 +405,14 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_ticket_collaborators_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('ticket_id', 'user_id', name=op.f('pk_ticket_collaborators'))
     )
+    op.create_table('ticket_embeddings',
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('embedding', sa.LargeBinary(), nullable=False),
+    sa.Column('embedding_model', sa.String(length=200), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_ticket_embeddings_ticket_id_tickets'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('ticket_id', name=op.f('pk_ticket_embeddings'))
+    )
     op.create_table('ticket_suggestions',
     sa.Column('ticket_id', sa.Integer(), nullable=False),
     sa.Column('article_id', sa.Integer(), nullable=False),
@@ -378,6 +424,35 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_suggestions'))
     )
     op.create_index(op.f('ix_ticket_suggestions_ticket_id'), 'ticket_suggestions', ['ticket_id'], unique=False)
+    op.create_table('notification_deliveries',
+    sa.Column('dedupe_key', sa.String(length=120), nullable=False),
+    sa.Column('notification_id', sa.Integer(), nullable=True),
+    sa.Column('preference_id', sa.Integer(), nullable=True),
+    sa.Column('ticket_id', sa.Integer(), nullable=True),
+    sa.Column('channel', sa.Enum('email', 'wecom', 'dingtalk', 'feishu', 'slack', 'webhook', name='deliverychannel', native_enum=False, length=24), nullable=False),
+    sa.Column('target', sa.String(length=200), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('locale', sa.String(length=8), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'retrying', 'sent', 'failed', name='deliverystatus', native_enum=False, length=24), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('response_code', sa.SmallInteger(), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_attempt_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.ForeignKeyConstraint(['notification_id'], ['notifications.id'], name=op.f('fk_notification_deliveries_notification_id_notifications'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['preference_id'], ['notification_preferences.id'], name=op.f('fk_notification_deliveries_preference_id_notification_preferences'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_notification_deliveries_ticket_id_tickets'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_deliveries')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_notification_deliveries_dedupe_key'))
+    )
+    op.create_index('ix_notification_deliveries_due', 'notification_deliveries', ['status', 'next_attempt_at'], unique=False)
+    op.create_index(op.f('ix_notification_deliveries_notification_id'), 'notification_deliveries', ['notification_id'], unique=False)
+    op.create_index(op.f('ix_notification_deliveries_preference_id'), 'notification_deliveries', ['preference_id'], unique=False)
     # ### end Alembic commands ###
 
 
@@ -385,8 +460,13 @@ def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('departments', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('fk_departments_supervisor_id_users'), type_='foreignkey')
+    op.drop_index(op.f('ix_notification_deliveries_preference_id'), table_name='notification_deliveries')
+    op.drop_index(op.f('ix_notification_deliveries_notification_id'), table_name='notification_deliveries')
+    op.drop_index('ix_notification_deliveries_due', table_name='notification_deliveries')
+    op.drop_table('notification_deliveries')
     op.drop_index(op.f('ix_ticket_suggestions_ticket_id'), table_name='ticket_suggestions')
     op.drop_table('ticket_suggestions')
+    op.drop_table('ticket_embeddings')
     op.drop_table('ticket_collaborators')
     op.drop_index(op.f('ix_surveys_submitted_at'), table_name='surveys')
     op.drop_index(op.f('ix_surveys_customer_id'), table_name='surveys')
@@ -404,20 +484,27 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_extension_requests_status'), table_name='extension_requests')
     op.drop_table('extension_requests')
     op.drop_index('ix_tickets_untriaged', table_name='tickets')
+    op.drop_index('ix_tickets_sla_next_at', table_name='tickets')
     op.drop_index('ix_tickets_resolution_due', table_name='tickets')
     op.drop_index(op.f('ix_tickets_request_type'), table_name='tickets')
     op.drop_index('ix_tickets_reminder_due', table_name='tickets')
     op.drop_index('ix_tickets_first_response_due', table_name='tickets')
     op.drop_index('ix_tickets_dept_status', table_name='tickets')
     op.drop_index('ix_tickets_customer_created', table_name='tickets')
+    op.drop_index('ix_tickets_created_at', table_name='tickets')
     op.drop_index('ix_tickets_board', table_name='tickets')
     op.drop_index('ix_tickets_assignee_status', table_name='tickets')
+    op.drop_index(op.f('ix_tickets_api_key_id'), table_name='tickets')
     op.drop_index('ix_tickets_acknowledge_due', table_name='tickets')
     op.drop_table('tickets')
     op.drop_index(op.f('ix_deflections_at'), table_name='deflections')
     op.drop_table('deflections')
+    op.drop_index(op.f('ix_notification_preferences_user_id'), table_name='notification_preferences')
+    op.drop_index(op.f('ix_notification_preferences_department_id'), table_name='notification_preferences')
+    op.drop_table('notification_preferences')
     op.drop_index(op.f('ix_model_versions_status'), table_name='model_versions')
     op.drop_table('model_versions')
+    op.drop_table('kpi_targets')
     op.drop_index(op.f('ix_customers_phone_hash'), table_name='customers')
     op.drop_index('ix_customers_name', table_name='customers')
     op.drop_index('ix_customers_level', table_name='customers')

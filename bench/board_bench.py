@@ -1,0 +1,186 @@
+"""The board at scale: p50/p95 of the board page and of a move, through the real app.
+
+Fills a scratch database with ``demo.fill`` (100,000 tickets unless ``KEFU_BENCH_TICKETS``
+says fewer; ``KEFU_BENCH_DATABASE_URL`` points it at PostgreSQL), signs a lead in and times
+requests through the real Litestar app (middleware, auth, CSRF, templates, database).
+
+    python -m bench board              # or: python -m bench.board_bench
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from bench.common import BENCH_DIR, percentiles, scratch_database_url
+
+WARMUP = 3
+PAGE_SAMPLES = 30
+MOVE_SAMPLES = 30
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Point the settings at the scratch database for the benchmark, then restore them."""
+    from models.settings import reset_settings
+
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    reset_settings()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_settings()
+
+
+async def _timed(samples: int, call: Callable[[], Awaitable[Any]]) -> list[float]:
+    for _ in range(WARMUP):
+        await call()
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        await call()
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+async def _fill(url: str, tickets: int) -> dict[str, Any]:
+    import models
+    from models.db import Database, unit_of_work
+    from models.services import demo
+
+    db = Database(url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(models.Base.metadata.create_all)
+        started = time.perf_counter()
+        async with unit_of_work(db) as session:
+            result = await demo.fill(session, tickets=tickets)
+        filled = round(time.perf_counter() - started, 1)
+        # After a bulk load the planner needs statistics (autovacuum would catch up later).
+        async with db.engine.connect() as conn:
+            if db.dialect == "postgresql":
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.exec_driver_sql("VACUUM ANALYZE")
+            else:
+                await conn.exec_driver_sql("ANALYZE")
+                await conn.commit()
+        return {"tickets": result.tickets, "fill_seconds": filled}
+    finally:
+        await db.dispose()
+
+
+async def _pending_cards(url: str, count: int) -> list[tuple[int, int]]:
+    """(id, version) of pending tickets a lead can take, read through the board service."""
+    from sqlalchemy import select
+
+    from models.db import Database
+    from models.enums import TicketStatus
+    from models.services import board, users
+    from models.user import User
+
+    db = Database(url)
+    try:
+        async with db.sessionmaker() as session:
+            lead = await session.scalar(select(User).where(User.username == "lead"))
+            assert lead is not None
+            actor = users.actor_for(lead)
+            cards: list[tuple[int, int]] = []
+            offset: int | None = 0
+            while offset is not None and len(cards) < count:
+                page, offset = await board.column_cards(
+                    session, actor, TicketStatus.PENDING, board.BoardFilters(), offset=offset
+                )
+                cards += [(c.id, c.version) for c in page]
+            return cards[:count]
+    finally:
+        await db.dispose()
+
+
+async def run() -> dict[str, Any]:
+    tickets = int(os.environ.get("KEFU_BENCH_TICKETS", "100000"))
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    url = scratch_database_url("board")
+    with _environment(
+        KEFU_DATABASE_URL=url,
+        KEFU_DATA_DIR=str(BENCH_DIR / "board-data"),
+        KEFU_EVENT_CHANNEL="kefu-bench:events",
+        KEFU_QUEUE="kefu-bench:queue",
+        KEFU_ARGON2_TIME_COST="1",
+        KEFU_ARGON2_MEMORY_KIB="1024",
+    ):
+        from litestar.testing import AsyncTestClient
+
+        from models.settings import ensure_runtime_files
+        from web.app import create_app
+
+        settings = ensure_runtime_files()
+        figures: dict[str, Any] = {"backend": url.split(":", 1)[0]}
+        figures.update(await _fill(url, tickets))
+        moves = await _pending_cards(url, MOVE_SAMPLES + WARMUP)
+
+        async with AsyncTestClient(create_app(settings), base_url="http://bench.local") as client:
+            page = await client.get("/login")
+            token = page.text.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
+            signed = await client.post(
+                "/login",
+                data={"username": "lead", "password": "kefu-lead", "_csrf_token": token},
+                follow_redirects=False,
+            )
+            assert signed.status_code in (302, 303), signed.status_code
+            csrf = client.cookies.get("kefu_csrf")
+            headers = {
+                "HX-Request": "true",
+                "HX-Current-URL": "http://bench.local/board",
+                "x-csrftoken": str(csrf),
+            }
+
+            async def get(path: str) -> None:
+                response = await client.get(path)
+                assert response.status_code == 200, (path, response.status_code)
+
+            figures["board_page"] = percentiles(await _timed(PAGE_SAMPLES, lambda: get("/board")))
+            figures["board_search_zh"] = percentiles(
+                await _timed(PAGE_SAMPLES // 3, lambda: get("/board?q=%E5%8F%91%E7%A5%A8"))
+            )
+            figures["board_sla_breached"] = percentiles(
+                await _timed(PAGE_SAMPLES // 3, lambda: get("/board?sla=breached"))
+            )
+            figures["column_more"] = percentiles(
+                await _timed(
+                    PAGE_SAMPLES // 3, lambda: get("/board/columns/closed/more?offset=500")
+                )
+            )
+            figures["matrix"] = percentiles(
+                await _timed(PAGE_SAMPLES // 3, lambda: get("/board/matrix"))
+            )
+
+            queue = iter(moves)
+
+            async def move() -> None:
+                ticket_id, version = next(queue)
+                response = await client.post(
+                    "/board/move",
+                    data={"ticket_id": ticket_id, "version": version, "status": "in_progress"},
+                    headers=headers,
+                )
+                assert response.status_code == 200, response.text[:300]
+
+            samples = min(MOVE_SAMPLES, max(len(moves) - WARMUP, 0))
+            figures["move"] = percentiles(await _timed(samples, move)) if samples else {"n": 0}
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(run()), indent=2, ensure_ascii=False))

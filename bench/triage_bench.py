@@ -1,0 +1,349 @@
+"""Triage and knowledge-base figures on this machine, through the real worker.
+
+* ``encode``: the raw rate of the embedding model (batches of 64, and one text at a time) on
+  the burst's inquiry texts — the ceiling for triage, which embeds every inquiry.
+* ``burst``: N inquiries registered at once (default 1,000), then the real arq worker (its
+  runtime already warm) triages them all: inquiries per second, and the ratio to the raw
+  batched encode rate.
+* ``steady``: inquiries registered at a steady 10 per second for a while (default 30 s) while
+  a worker runs on its own thread and event loop (as its own process would): the latency from
+  registration to classification (``triaged_at - created_at``), p50/p95.
+* ``suggest``: 10,000 published articles (the seed knowledge base plus synthetic articles
+  built from it and the bootstrap messages), embedded; portal suggestions through the worker
+  (enqueue + ``job.result``) p50/p95, the worker-side search alone, and the web's lexical
+  fallback.
+* ``retrain``: a retraining with 10,000 labels — the first run embeds them (then stored), the
+  second reuses the stored vectors.
+
+Sizes: ``KEFU_BENCH_TRIAGE_BURST``, ``KEFU_BENCH_TRIAGE_STEADY_SECONDS``,
+``KEFU_BENCH_TRIAGE_ARTICLES``, ``KEFU_BENCH_TRIAGE_LABELS``. The benchmark uses its own
+scratch database, data directory (var/bench/triage-data) and queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+
+import models
+from bench.common import BENCH_DIR, percentiles, scratch_database_url
+from models.article import Article
+from models.base import utcnow
+from models.customer import Customer
+from models.db import Database, create_engine, unit_of_work
+from models.enums import ArticleStatus, Channel, CustomerLevel, RequestType
+from models.label import Label
+from models.services import classifier, demo, kb, tickets
+from models.services.actor import Actor
+from models.settings import get_settings, reset_settings
+from models.ticket import Ticket
+
+SEED = 11
+SYSTEM = Actor.system("bench")
+
+
+def _size(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _configure() -> None:
+    """A data directory and queue of the benchmark's own (models, caches, jobs)."""
+    os.environ["KEFU_DATA_DIR"] = str(BENCH_DIR / "triage-data")
+    os.environ["KEFU_DATABASE_URL"] = scratch_database_url("triage")
+    os.environ["KEFU_QUEUE"] = "kefu-bench:triage"
+    reset_settings()
+
+
+async def _schema(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(models.Base.metadata.drop_all)
+        await conn.run_sync(models.Base.metadata.create_all)
+    await engine.dispose()
+
+
+def _messages() -> list[dict[str, Any]]:
+    return demo.load_messages()
+
+
+async def _customers(db: Database, n: int) -> list[int]:
+    async with db.engine.begin() as conn:
+        await conn.execute(insert(Customer), [
+            {"number": f"B{i:07d}", "name": f"客户{i}", "source_channel": Channel.PHONE,
+             "level": CustomerLevel.VIP if i % 10 == 0 else CustomerLevel.NORMAL,
+             "registered_at": utcnow()}
+            for i in range(n)
+        ])
+    async with db.sessionmaker() as session:
+        return list((await session.scalars(select(Customer.id))).all())
+
+
+async def _register(db: Database, redis: Any, customer_id: int, text: str) -> int:
+    settings = get_settings()
+    async with unit_of_work(db, redis, settings.event_channel) as session:
+        ticket, _ = await tickets.create(session, SYSTEM, tickets.TicketInput(
+            customer_id=customer_id, description=text, channel=Channel.PORTAL))
+        return ticket.id
+
+
+def _worker(runtime: Any, **overrides: Any) -> Any:
+    from arq.worker import Worker
+
+    from workers.main import worker_options
+
+    return Worker(**{**worker_options(), "poll_delay": 0.02, "ctx": {"triage": runtime},
+                     **overrides})
+
+
+@contextlib.contextmanager
+def _worker_thread(embedder: Any) -> Iterator[Any]:
+    """A worker on its own thread and loop (like a separate process), sharing the embedder."""
+    from workers.context import TriageRuntime
+
+    state: dict[str, Any] = {}
+    ready = threading.Event()
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        runtime = TriageRuntime(get_settings(), embedder=embedder)
+        worker = _worker(runtime, handle_signals=False)
+        task = loop.create_task(worker.main())
+        state.update(loop=loop, task=task, worker=worker, runtime=runtime)
+        ready.set()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            loop.run_until_complete(task)
+        loop.run_until_complete(worker.close())
+        loop.run_until_complete(runtime.close())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(30)
+    try:
+        yield state
+    finally:
+        state["loop"].call_soon_threadsafe(state["task"].cancel)
+        thread.join(120)
+
+
+async def _encode_rates(embedder: Any, texts: list[str]) -> dict[str, Any]:
+    started = time.perf_counter()
+    await asyncio.to_thread(embedder.encode, texts, 64)
+    batched = len(texts) / (time.perf_counter() - started)
+    sample = texts[:100]
+    started = time.perf_counter()
+    for text in sample:
+        await asyncio.to_thread(embedder.encode, [text], 1)
+    single = len(sample) / (time.perf_counter() - started)
+    return {"texts": len(texts), "batched_per_s": round(batched, 1),
+            "one_at_a_time_per_s": round(single, 1)}
+
+
+async def _burst(db: Database, redis: Any, runtime: Any, customers: list[int],
+                 texts: list[str]) -> dict[str, Any]:
+    for i, text in enumerate(texts):
+        await _register(db, redis, customers[i % len(customers)], text)
+    started = time.perf_counter()
+    worker = _worker(runtime, burst=True, max_jobs=16)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    seconds = time.perf_counter() - started
+    async with db.sessionmaker() as session:
+        done = len((await session.scalars(
+            select(Ticket.id).where(Ticket.triaged_at.is_not(None)))).all())
+    return {"inquiries": len(texts), "triaged": done, "seconds": round(seconds, 1),
+            "per_s": round(done / seconds, 1)}
+
+
+async def _steady(db: Database, redis: Any, embedder: Any, customers: list[int],
+                  texts: list[str], seconds: int) -> dict[str, Any]:
+    ids: list[int] = []
+    with _worker_thread(embedder) as state:
+        runtime = state["runtime"]
+        # warm the thread's runtime (model, index) before measuring
+        warm = await _register(db, redis, customers[0], texts[0])
+        for _ in range(600):
+            async with db.sessionmaker() as session:
+                if (await session.get(Ticket, warm)).triaged_at is not None:  # type: ignore[union-attr]
+                    break
+            await asyncio.sleep(0.1)
+        start = time.perf_counter()
+        for i in range(seconds * 10):
+            due = start + i / 10
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            ids.append(await _register(db, redis, customers[(i + 1) % len(customers)],
+                                       texts[(i + 1) % len(texts)]))
+        deadline = time.perf_counter() + 300
+        while time.perf_counter() < deadline:
+            async with db.sessionmaker() as session:
+                left = len((await session.scalars(select(Ticket.id).where(
+                    Ticket.id.in_(ids), Ticket.triaged_at.is_(None)))).all())
+            if not left:
+                break
+            await asyncio.sleep(0.2)
+        del runtime
+    async with db.sessionmaker() as session:
+        rows = (await session.execute(select(Ticket.created_at, Ticket.triaged_at)
+                                      .where(Ticket.id.in_(ids)))).all()
+    latencies = [(r.triaged_at - r.created_at).total_seconds() * 1000 for r in rows
+                 if r.triaged_at is not None]
+    return {"rate_per_s": 10, "seconds": seconds, **percentiles(latencies)}
+
+
+def _synthetic_articles(n: int, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Variants of the seed articles up to ``n`` in all: a seed body under a customer's
+    question as title, with a few more questions of that language appended (distinct texts,
+    real words)."""
+    rng = random.Random(SEED)
+    seeds = demo.load_articles()  # already published by the seed step
+    rows: list[dict[str, Any]] = []
+    by_lang: dict[str, list[str]] = {}
+    for m in messages:
+        by_lang.setdefault(m.get("lang", "zh"), []).append(m["text"])
+    i = 0
+    while len(rows) < n - len(seeds):
+        seed = seeds[i % len(seeds)]
+        lang = "en" if seed.get("locale") == "en" else "zh"
+        pool = by_lang.get(lang) or next(iter(by_lang.values()))
+        extra = "\n\n".join(rng.sample(pool, 3))
+        rows.append({"id": f"syn-{i}", "title": rng.choice(pool)[:120],
+                     "body": f"{seed['body']}\n\n{extra}", "locale": seed.get("locale", "zh_CN")})
+        i += 1
+    return rows
+
+
+async def _suggest(db: Database, redis: Any, runtime: Any, embedder: Any, n: int,
+                   messages: list[dict[str, Any]]) -> dict[str, Any]:
+    now = utcnow()
+    rows = _synthetic_articles(n, messages)
+    async with db.engine.begin() as conn:
+        for start in range(0, len(rows), 2000):
+            await conn.execute(insert(Article), [
+                {"external_id": r["id"], "title": r["title"], "body": r["body"],
+                 "locale": r.get("locale", "zh_CN"), "status": ArticleStatus.PUBLISHED,
+                 "created_at": now, "updated_at": now, "published_at": now,
+                 "suggested_count": 0, "click_count": 0, "solved_count": 0}
+                for r in rows[start : start + 2000]
+            ])
+    started = time.perf_counter()
+    embedded = await runtime.embed_articles(db)
+    embed_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    await runtime.kb_index(db)
+    index_seconds = time.perf_counter() - started
+    rng = random.Random(SEED)
+    queries = [m["text"] for m in rng.sample(messages, 200)]
+    search_ms = []
+    for q in queries:
+        t = time.perf_counter()
+        await runtime.search(db, q, 3, locale="zh_CN")
+        search_ms.append((time.perf_counter() - t) * 1000)
+    portal_ms, fallback_ms, answered = [], [], 0
+    with _worker_thread(embedder) as state:
+        warm = await redis.enqueue_job("suggest", query="预热", locale="zh_CN", k=1)
+        await warm.result(timeout=1800)
+        for q in queries:
+            t = time.perf_counter()
+            async with db.sessionmaker() as session:
+                found = await kb.suggest_for_portal(session, q, "zh_CN", 3, redis=redis)
+            portal_ms.append((time.perf_counter() - t) * 1000)
+            answered += bool(found)
+        del state
+    for q in queries[:50]:
+        t = time.perf_counter()
+        async with db.sessionmaker() as session:
+            await kb.suggest_for_portal(session, q, "zh_CN", 3)  # no redis: lexical only
+        fallback_ms.append((time.perf_counter() - t) * 1000)
+    return {
+        "articles": n, "embedded": embedded, "embed_seconds": round(embed_seconds, 1),
+        "index_build_seconds": round(index_seconds, 1),
+        "portal_via_worker": percentiles(portal_ms), "with_suggestions": answered,
+        "worker_search_only": percentiles(search_ms),
+        "web_lexical_fallback": percentiles(fallback_ms),
+        "timeout_ms": kb.SUGGEST_TIMEOUT * 1000,
+    }
+
+
+async def _retrain(db: Database, runtime: Any, n: int,
+                   messages: list[dict[str, Any]]) -> dict[str, Any]:
+    rng = random.Random(SEED)
+    by_type: dict[str, list[str]] = {}
+    for m in messages:
+        by_type.setdefault(m["category"], []).append(m["text"])
+    now = utcnow() + timedelta(seconds=1)
+    labels = []
+    types = list(by_type)
+    for i in range(n):
+        category = types[i % len(types)]
+        a, b = rng.sample(by_type[category], 2)
+        labels.append({"text": f"{a} {b}", "category": RequestType(category),
+                       "source": "import", "created_at": now})
+    async with db.engine.begin() as conn:
+        await conn.execute(insert(Label), labels)
+    timings = {}
+    for run in ("first_embeds_labels", "second_reuses_embeddings"):
+        started = time.perf_counter()
+        outcome = await classifier.retrain(db, runtime, trigger="manual")
+        timings[run] = {"seconds": round(time.perf_counter() - started, 1),
+                        "status": str(outcome.status), "error": outcome.error}
+    return {"labels": n, **timings}
+
+
+async def run() -> dict[str, Any]:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from triage.embedder import load_embedder
+    from workers.context import TriageRuntime
+
+    _configure()
+    settings = get_settings()
+    await _schema(settings.database_url)
+    db = Database(settings.database_url)
+    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url),
+                              default_queue_name=settings.queue_name)
+    await redis.delete(settings.queue_name)
+    embedder = await asyncio.to_thread(load_embedder, settings.embedding_model)
+    runtime = TriageRuntime(settings, embedder=embedder)
+    results: dict[str, Any] = {"embedder": embedder.name}
+    try:
+        async with unit_of_work(db) as session:
+            await demo.seed_reference(session)
+            await demo.seed_articles(session)
+        messages = _messages()
+        rng = random.Random(SEED)
+        burst_texts = [m["text"] for m in rng.sample(messages, _size(
+            "KEFU_BENCH_TRIAGE_BURST", 1000))]
+        customers = await _customers(db, 500)
+        started = time.perf_counter()
+        await classifier.current_model(db, runtime)  # bootstrap (or reuse) before timing
+        results["bootstrap_seconds"] = round(time.perf_counter() - started, 1)
+        await runtime.kb_index(db)
+        results["encode"] = await _encode_rates(embedder, burst_texts)
+        results["burst"] = await _burst(db, redis, runtime, customers, burst_texts)
+        results["burst"]["vs_batched_encode"] = round(
+            results["burst"]["per_s"] / results["encode"]["batched_per_s"], 2)
+        results["steady"] = await _steady(db, redis, embedder, customers, burst_texts,
+                                          _size("KEFU_BENCH_TRIAGE_STEADY_SECONDS", 30))
+        results["suggest"] = await _suggest(db, redis, runtime, embedder,
+                                            _size("KEFU_BENCH_TRIAGE_ARTICLES", 10_000),
+                                            messages)
+        results["retrain"] = await _retrain(db, runtime, _size("KEFU_BENCH_TRIAGE_LABELS",
+                                                               10_000), messages)
+    finally:
+        await runtime.close()
+        await redis.aclose()
+        await db.dispose()
+    return results

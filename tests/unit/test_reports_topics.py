@@ -1,0 +1,121 @@
+"""High-frequency problems: lexical grouping with readable labels, deterministic."""
+
+from __future__ import annotations
+
+import random
+
+from models.services.topics import Doc, features, phrases, top_topics
+
+LOGISTICS = [
+    Doc("快递显示物流延迟，三天没更新了", 3, 1),
+    Doc("物流延迟太久了，什么时候能到？", 2, 0),
+    Doc("我的包裹物流延迟了一周，订单号 TB20240301123", 2, 1),
+    Doc("物流延迟严重，要求赔偿", 1, 0),
+]
+REFUNDS = [
+    Doc("退款申请了两周还没到账", 2, 2),
+    Doc("退款一直没到账，请尽快处理", 2, 1),
+    Doc("申请退款后迟迟没有到账", 1, 0),
+]
+ATTITUDE = [Doc("客服态度很差，挂我电话", 1, 0), Doc("客服态度恶劣，要投诉", 1, 1)]
+NOISE = [Doc("发票抬头写错了", 1, 0), Doc("The parcel delivery is delayed again", 1, 0)]
+ALL = LOGISTICS + REFUNDS + ATTITUDE + NOISE
+
+
+def test_groups_similar_chinese_texts_and_labels_them() -> None:
+    topics = top_topics(ALL, limit=3)
+    assert [t.label for t in topics] == ["物流延迟", "没到账", "客服态度"]
+    # "申请退款后迟迟没有到账" shares too little wording with the other two to join them.
+    assert [(t.current, t.previous) for t in topics] == [(8, 2), (4, 3), (2, 1)]
+    assert topics[0].change == 6 and topics[0].change_ratio == 3.0
+    assert topics[0].examples[0] == "快递显示物流延迟，三天没更新了"
+
+
+def test_deterministic_whatever_the_input_order() -> None:
+    shuffled = ALL[:]
+    random.Random(3).shuffle(shuffled)
+    assert top_topics(shuffled) == top_topics(ALL)
+
+
+def test_a_single_ticket_is_not_a_high_frequency_problem() -> None:
+    assert top_topics([Doc("发票抬头写错了", 1, 5)]) == []
+    assert top_topics([]) == []
+    repeated = top_topics([Doc("发票抬头写错了", 2, 0)])
+    assert [(t.label, t.current) for t in repeated] == [("发票抬头写错了", 2)]
+    long = top_topics([Doc("The invoice address printed on my last order is wrong, please fix", 2)])
+    assert long[0].label == "the invoice address…"
+
+
+def test_identical_texts_after_masking_are_one_text() -> None:
+    docs = [Doc("订单 ORD-2024-0001 物流延迟", 1, 0), Doc("订单 ORD-2024-0999 物流延迟", 1, 0)]
+    (topic,) = top_topics(docs)
+    assert topic.current == 2 and topic.label == "订单 物流延迟"  # no order number
+
+
+def test_new_topics_have_no_ratio() -> None:
+    (topic,) = top_topics([Doc("客服态度很差", 2, 0), Doc("客服态度不好", 1, 0)])
+    assert topic.previous == 0 and topic.change_ratio is None
+
+
+def test_english_texts_get_word_labels() -> None:
+    docs = [
+        Doc("I can't log in to the app", 2, 0),
+        Doc("cannot log in since the update", 1, 0),
+        Doc("log in fails with error 500", 1, 1),
+    ]
+    (topic,) = top_topics(docs)
+    assert topic.label in {"log in", "log"}
+    assert topic.current == 4
+
+
+def test_phrases_avoid_particles_and_function_characters() -> None:
+    found = phrases("我的包裹物流延迟了一周")
+    assert "物流延迟" in found and "物流" in found
+    assert not any(p.endswith(("的", "了")) or "了" in p for p in found)
+    assert "sign up" in phrases("how do i sign up")
+    assert "link in" not in phrases("the link in the email")
+
+
+def test_features_ignore_placeholders_and_stop_words() -> None:
+    assert features("<id> the order") == ["order"]
+
+
+def test_many_distinct_texts_still_group_beyond_the_clustering_sample() -> None:
+    rng = random.Random(0)
+    filler = [Doc(f"其他问题{i:04d}号说明{rng.randrange(10**6)}", 1, 0) for i in range(1600)]
+    late = [Doc(f"物流延迟第{i}天了 {'甲乙丙丁'[i % 4]}", 1, 0) for i in range(3)]
+    topics = top_topics(filler + LOGISTICS + late, limit=5)
+    assert any(t.label == "物流延迟" for t in topics)
+
+
+def test_texts_beyond_the_analysed_ones_join_the_topic_they_name() -> None:
+    frequent = [Doc("物流延迟，三天没更新", 5, 1), Doc("物流延迟了一周", 4, 0)]
+    rare = [Doc(f"第{'一二三四五六'[i]}次反映物流延迟", 1, 0) for i in range(6)]
+    (topic,) = top_topics(frequent + rare + [Doc("发票开错", 1, 0)], max_docs=2)
+    assert topic.label == "物流延迟"
+    assert (topic.current, topic.previous) == (9 + 6, 1)
+    assert topic.examples == ("物流延迟，三天没更新", "物流延迟了一周")
+
+
+def test_deterministic_across_processes() -> None:
+    """Set iteration order changes with PYTHONHASHSEED; the topics must not."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from models.services.topics import Doc, top_topics\n"
+        "from tests.unit.test_reports_topics import ALL\n"
+        "print([(t.label, t.current, t.previous, t.examples) for t in top_topics(ALL, limit=5)])"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1 and "物流延迟" in outputs.pop()

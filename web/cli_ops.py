@@ -1,0 +1,98 @@
+"""``kefu backup`` and ``kefu restore``: operations commands, registered on the main CLI group.
+
+They read the same settings as the app (``KEFU_DATABASE_URL``, ``KEFU_DATA_DIR``, …) and call
+:mod:`models.services.backup`, which the weekly worker job uses too. Imports happen when a
+command runs, so ``kefu --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from models.settings import get_settings
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.command("backup")
+@click.option(
+    "--output",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to write the backup into (default: KEFU_DATA_DIR/backups)",
+)
+@click.option("--keep", type=click.IntRange(min=1), default=None,
+              help="Afterwards keep only the newest N backups in that folder")
+def backup_command(output: Path | None, keep: int | None) -> None:
+    """Back up the database, its manifest and the attachments into a timestamped folder."""
+    from models.services import backup
+    from models.services.errors import DomainError
+
+    settings = get_settings()
+    target = (output or settings.backups_dir).expanduser().resolve()
+    try:
+        result = asyncio.run(backup.create_backup(
+            settings.database_url, output_dir=target, data_dir=settings.data_dir,
+            encryption_keys=settings.encryption_keys,
+        ))
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    manifest = result.manifest
+    rows = sum(manifest.tables.values())
+    click.echo(f"backup written to {result.path}")
+    click.echo(f"  {len(manifest.tables)} tables, {rows} rows, {manifest.attachments} attachments;"
+               f" revision {manifest.alembic_revision or '-'}")
+    if manifest.encryption_key_ids:
+        click.echo("  contacts encrypted with key id(s) "
+                   f"{', '.join(manifest.encryption_key_ids)}: keep those keys safe, apart "
+                   "from the backup (it does not contain them)")
+    if keep is not None:
+        for removed in backup.prune(target, keep):
+            click.echo(f"  removed old backup {removed.name}")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Overwrite a database that already holds data")
+def restore_command(path: Path, force: bool) -> None:
+    """Restore the backup at PATH (its folder or manifest.json) into an empty database.
+
+    Stop the web app and the worker first. Every table's row count is checked against the
+    backup's manifest afterwards.
+    """
+    from models.services import backup
+    from models.services.errors import DomainError
+
+    settings = get_settings()
+    try:
+        result = asyncio.run(backup.restore_backup(
+            path, settings.database_url, data_dir=settings.data_dir,
+            encryption_keys=settings.encryption_keys, force=force,
+        ))
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    manifest = result.manifest
+    click.echo(f"restored the backup of {manifest.created_at} (Kefu {manifest.kefu_version}): "
+               f"{len(result.tables)} tables, {sum(result.tables.values())} rows, "
+               f"{result.attachments} attachments; every count matches the manifest")
+    if manifest.alembic_revision:
+        click.echo(f"  schema revision {manifest.alembic_revision}: run `kefu db upgrade` if "
+                   "this version of Kefu is newer")
+    if result.missing_key_ids:
+        click.echo(
+            "WARNING: contact details were encrypted with key id(s) "
+            f"{', '.join(result.missing_key_ids)}, which the configured keys "
+            "(KEFU_ENCRYPTION_KEY or KEFU_DATA_DIR/encryption.key) do not include; "
+            "add those keys or the contacts cannot be read.",
+            err=True,
+        )
+
+
+COMMANDS = (backup_command, restore_command)

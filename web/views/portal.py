@@ -1,0 +1,175 @@
+"""The public customer portal (no sign-in): inquiry form with live answers, tracking page.
+
+Works without JavaScript (plain form posts and redirects); htmx adds the answers shown while
+typing, in-place form errors and in-place replies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.plugins.htmx import ClientRedirect, HTMXRequest
+from litestar.response import Redirect, Template
+
+from models.services import intake, portal
+from models.services.errors import ValidationFailed
+from models.settings import get_settings
+from web import i18n
+from web.deps import DbSession
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+# The link in the address bar is the customer's key: never leak it, never cache it.
+PRIVATE_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+@dataclass
+class PortalForm:
+    name: str = ""
+    phone: str = ""
+    email: str = ""
+    description: str = ""
+    order_number: str = ""
+    form_key: str = ""
+    # Honeypot: invisible to people, irresistible to bots.
+    website: str = ""
+
+
+@dataclass
+class SolvedForm:
+    article_id: str = ""
+    description: str = ""
+
+
+@dataclass
+class InfoForm:
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class FormView:
+    """The inquiry form as rendered: values, per-field errors, and a fresh key."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    form_key: str = field(default_factory=intake.new_form_key)
+    max_length: int = field(default_factory=lambda: get_settings().description_max_length)
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _form_page(request: HTMXRequest, form: FormView, status: int = 200) -> Template:
+    name = "portal/partials/_form.html" if request.htmx else "portal/index.html"
+    return Template(name, context={"form": form}, status_code=status)
+
+
+class PortalController(Controller):
+    path = "/portal"
+    include_in_schema = False
+
+    @get("/")
+    async def index(self, request: HTMXRequest) -> Template:
+        return _form_page(request, FormView())
+
+    @post("/", status_code=200)
+    async def submit(
+        self, request: HTMXRequest, db_session: DbSession, data: Annotated[PortalForm, Form]
+    ) -> Response[Any]:
+        submission = portal.PortalSubmission(
+            name=data.name,
+            phone=data.phone,
+            email=data.email,
+            description=data.description,
+            order_number=data.order_number,
+            form_key=data.form_key,
+            honeypot=data.website,
+        )
+        try:
+            receipt = await portal.submit(
+                db_session, request.app.state.redis, submission, client_ip=client_ip(request)
+            )
+        except ValidationFailed as exc:
+            values = {k: v for k, v in vars(data).items() if k != "website"}
+            form = FormView(values=values, errors=exc.fields, form_key=data.form_key)
+            return _form_page(request, form, status=422)
+        if receipt.tracking_token is None:
+            return Template("portal/received.html", context={"receipt": receipt})
+        url = f"/portal/t/{receipt.tracking_token}?new=1"
+        return ClientRedirect(url) if request.htmx else Redirect(url, status_code=303)
+
+    @get("/suggest")
+    async def suggest(
+        self, request: HTMXRequest, db_session: DbSession, description: FromQuery[str] = ""
+    ) -> Template:
+        found = await portal.suggestions(
+            db_session,
+            request.app.state.redis,
+            description[:2000],
+            i18n.get_locale(),
+            client_ip=client_ip(request),
+        )
+        return Template("portal/partials/_suggestions.html", context={"suggestions": found})
+
+    @post("/solved", status_code=200)
+    async def solved(
+        self, request: HTMXRequest, db_session: DbSession, data: Annotated[SolvedForm, Form]
+    ) -> Template:
+        article_id = int(data.article_id) if data.article_id.isdigit() else 0
+        await portal.mark_solved(
+            db_session,
+            request.app.state.redis,
+            article_id,
+            data.description,
+            i18n.get_locale(),
+            client_ip=client_ip(request),
+        )
+        name = "portal/partials/_solved.html" if request.htmx else "portal/solved.html"
+        return Template(name)
+
+    @get("/t/{token:str}")
+    async def track(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        token: FromPath[str],
+        new: FromQuery[str] = "",
+    ) -> Template:
+        view = await portal.tracking(db_session, token)
+        return Template(
+            "portal/tracking.html",
+            headers=PRIVATE_HEADERS,
+            context={
+                "view": view,
+                "token": token,
+                "just_created": new == "1",
+                "link": f"{str(request.base_url).rstrip('/')}/portal/t/{token}",
+            },
+        )
+
+    @post("/t/{token:str}/info", status_code=200)
+    async def add_information(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        token: FromPath[str],
+        data: Annotated[InfoForm, Form],
+    ) -> Response[Any]:
+        view = await portal.add_information(
+            db_session, request.app.state.redis, token, data.text, client_ip=client_ip(request)
+        )
+        if request.htmx:
+            return Template(
+                "portal/partials/_thread.html",
+                headers=PRIVATE_HEADERS,
+                context={"view": view, "token": token},
+            )
+        return Redirect(f"/portal/t/{token}", status_code=303, headers=PRIVATE_HEADERS)

@@ -1,0 +1,256 @@
+"""The ticket drawer: details, customer history, timeline, follow-ups and edits.
+
+Opened from a board card (htmx fragment into ``#drawer``) or as its own page. Every edit
+carries the version the person saw; a stale one is refused (409) by the service and board.js
+reloads the drawer with the other person's change. A successful edit re-renders the drawer
+and, when it was opened from the board, the card too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
+from litestar.response import Redirect, Response, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.enums import FollowUpMethod, Priority, RequestType
+from models.services import board, tickets
+from models.services.actor import Actor
+from models.services.errors import N_, ValidationFailed
+from models.settings import get_settings
+from web.deps import CurrentActor, DbSession
+from web.security import requires_staff
+from web.views.board import parse_choice, parse_id
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+@dataclass
+class AssignForm:
+    assignee_id: str = ""
+    version: str = ""
+
+
+@dataclass
+class PriorityForm:
+    priority: str = ""
+    version: str = ""
+
+
+@dataclass
+class TypeForm:
+    request_type: str = ""
+    version: str = ""
+
+
+@dataclass
+class CollaboratorForm:
+    user_id: str = ""
+    version: str = ""
+
+
+@dataclass
+class FollowUpForm:
+    method: str = ""
+    discussed: str = ""
+    customer_feedback: str = ""
+    next_step: str = ""
+    next_owner_id: str = ""
+    next_due_at: str = ""
+    done: str = ""
+    visible_to_customer: str = ""
+
+
+def parse_local_time(value: str, field: str) -> datetime | None:
+    """A ``datetime-local`` value, read in the team's timezone."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."), fields={field: N_("Invalid value.")}
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(get_settings().timezone))
+    return moment
+
+
+def follow_up_input(data: FollowUpForm) -> tickets.FollowUpInput:
+    return tickets.FollowUpInput(
+        method=parse_choice(FollowUpMethod, data.method, "method"),
+        discussed=data.discussed,
+        customer_feedback=data.customer_feedback,
+        next_step=data.next_step,
+        next_owner_id=parse_id(data.next_owner_id, "next_owner_id", required=False),
+        next_due_at=parse_local_time(data.next_due_at, "next_due_at"),
+        done=bool(data.done),
+        visible_to_customer=bool(data.visible_to_customer),
+    )
+
+
+def _from_board(request: HTMXRequest) -> bool:
+    details = request.htmx
+    return bool(details) and urlparse(str(details.current_url or "")).path.startswith("/board")
+
+
+async def render_drawer(
+    request: HTMXRequest, session: AsyncSession, actor: Actor, ticket_id: int
+) -> Response[Any]:
+    """The drawer fragment (plus the card, out of band, on the board) or the full page."""
+    detail = await board.ticket_detail(session, actor, ticket_id)
+    context = {
+        "t": detail,
+        "priorities": list(Priority),
+        "request_types": list(RequestType),
+        "methods": list(FollowUpMethod),
+        "with_card": _from_board(request),
+        "timezone": get_settings().timezone,
+    }
+    if request.htmx:
+        return HTMXTemplate(template_name="tickets/partials/_drawer_response.html", context=context)
+    return Template("tickets/show.html", context=context)
+
+
+def _done(request: HTMXRequest, ticket_id: int) -> Redirect | None:
+    """Plain form posts (no JavaScript) go back to the ticket page."""
+    return None if request.htmx else Redirect(f"/tickets/{ticket_id}")
+
+
+class TicketController(Controller):
+    path = "/tickets"
+    guards = [requires_staff]
+    include_in_schema = False
+
+    @get("/{ticket_id:int}")
+    async def show(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+    ) -> Response[Any]:
+        return await render_drawer(request, db_session, actor, ticket_id)
+
+    @post("/{ticket_id:int}/assign", status_code=200)
+    async def assign(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[AssignForm, Form],
+    ) -> Response[Any]:
+        await tickets.assign(
+            db_session,
+            actor,
+            ticket_id,
+            parse_id(data.assignee_id, "assignee_id", required=False),
+            expected_version=parse_id(data.version, "version"),
+        )
+        return _done(request, ticket_id) or await render_drawer(
+            request, db_session, actor, ticket_id
+        )
+
+    @post("/{ticket_id:int}/priority", status_code=200)
+    async def priority(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[PriorityForm, Form],
+    ) -> Response[Any]:
+        await tickets.change_priority(
+            db_session,
+            actor,
+            ticket_id,
+            parse_choice(Priority, data.priority, "priority"),
+            expected_version=parse_id(data.version, "version"),
+        )
+        return _done(request, ticket_id) or await render_drawer(
+            request, db_session, actor, ticket_id
+        )
+
+    @post("/{ticket_id:int}/type", status_code=200)
+    async def request_type(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[TypeForm, Form],
+    ) -> Response[Any]:
+        await tickets.change_type(
+            db_session,
+            actor,
+            ticket_id,
+            parse_choice(RequestType, data.request_type, "request_type"),
+            expected_version=parse_id(data.version, "version"),
+        )
+        return _done(request, ticket_id) or await render_drawer(
+            request, db_session, actor, ticket_id
+        )
+
+    @post("/{ticket_id:int}/collaborators", status_code=200)
+    async def add_collaborator(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[CollaboratorForm, Form],
+    ) -> Response[Any]:
+        await tickets.add_collaborator(
+            db_session,
+            actor,
+            ticket_id,
+            parse_id(data.user_id, "user_id") or 0,
+            expected_version=parse_id(data.version, "version"),
+        )
+        return _done(request, ticket_id) or await render_drawer(
+            request, db_session, actor, ticket_id
+        )
+
+    @post("/{ticket_id:int}/collaborators/remove", status_code=200)
+    async def remove_collaborator(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[CollaboratorForm, Form],
+    ) -> Response[Any]:
+        await tickets.remove_collaborator(
+            db_session,
+            actor,
+            ticket_id,
+            parse_id(data.user_id, "user_id") or 0,
+            expected_version=parse_id(data.version, "version"),
+        )
+        return _done(request, ticket_id) or await render_drawer(
+            request, db_session, actor, ticket_id
+        )
+
+    @post("/{ticket_id:int}/follow-ups", status_code=200)
+    async def add_follow_up(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[FollowUpForm, Form],
+    ) -> Response[Any]:
+        await tickets.add_follow_up(db_session, actor, ticket_id, follow_up_input(data))
+        return _done(request, ticket_id) or await render_drawer(
+            request, db_session, actor, ticket_id
+        )

@@ -1,0 +1,78 @@
+"""Triage and retraining jobs.
+
+``triage_ticket`` (job id ``triage:<id>``) classifies one inquiry and writes the result through
+:func:`models.services.triage.apply_triage`, which re-checks the ticket inside its transaction:
+a second run changes nothing. ``retrain_classifier`` (job id ``retrain:<version id>``) trains a
+queued model version. ``classifier_sweep`` (cron) is the safety net for lost or stuck trainings.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq import Retry
+from arq.cron import cron
+from arq.worker import func
+
+from models.base import utcnow
+from models.db import unit_of_work
+from models.enums import RequestType
+from models.services import classifier, triage
+from models.services.errors import Conflict
+from workers.context import TriageRuntime
+
+log = logging.getLogger(__name__)
+SUGGESTIONS = 3
+
+
+async def triage_ticket(ctx: dict[str, Any], ticket_id: int) -> dict[str, Any]:
+    """Classify, prioritise, route, schedule, suggest and flag repeats for one ticket."""
+    runtime: TriageRuntime = ctx["triage"]
+    db, settings = ctx["db"], ctx["settings"]
+    async with db.sessionmaker() as session:
+        pending = await triage.pending_ticket(session, ticket_id)
+    if pending is None:
+        return {"ticket_id": ticket_id, "applied": False}
+    analysis = await runtime.analyze(db, pending.text)
+    hits = await runtime.search(db, pending.text, SUGGESTIONS, embedding=analysis.embedding)
+    verdict = triage.Classification(RequestType(analysis.prediction.category),
+                                    analysis.prediction.confidence, analysis.model_version)
+    try:
+        async with unit_of_work(db, ctx.get("redis"), settings.event_channel) as session:
+            result = await triage.apply_triage(
+                session, ticket_id, verdict, hits, utcnow(),
+                embedding=analysis.embedding, embedding_model=analysis.embedder_name,
+            )
+    except Conflict as exc:  # someone changed the ticket meanwhile: try again shortly
+        raise Retry(defer=2) from exc
+    return result.as_dict()
+
+
+async def retrain_classifier(ctx: dict[str, Any], version_id: int) -> dict[str, Any]:
+    """Train the queued model version; promote it only if it is not worse."""
+    outcome = await classifier.retrain(ctx["db"], ctx["triage"], version_id=version_id)
+    log.info("retraining %s: %s", outcome.version, outcome.status)
+    return {"version": outcome.version, "status": str(outcome.status), "error": outcome.error}
+
+
+async def classifier_sweep(ctx: dict[str, Any]) -> dict[str, int]:
+    """Fail stuck trainings, re-enqueue lost ones, notice labels nobody counted."""
+    settings = ctx["settings"]
+    async with unit_of_work(ctx["db"], ctx.get("redis"), settings.event_channel) as session:
+        return await classifier.sweep(session)
+
+
+# Default timeouts on purpose: arq locks every job for the longest function timeout, so one
+# long timeout would keep a killed worker's triage jobs locked that long. The slow parts fit:
+# the bootstrap (first triage job) embeds ~2,700 rows; a worker retraining embeds only the
+# labels added since the last one (large imports are trained by the CLI, synchronously).
+FUNCTIONS: list[Any] = [
+    triage_ticket,
+    func(retrain_classifier, name="retrain_classifier", max_tries=1),
+    classifier_sweep,
+]
+CRON_JOBS: list[Any] = [
+    cron(classifier_sweep, minute=set(range(3, 60, 10)), second=30, timeout=60, max_tries=1,
+         unique=True),
+]
