@@ -15,8 +15,17 @@ ROUTE_GROUPS = [
     ("/board", {"admin", "lead", "agent"}),
     ("/customers", {"admin", "lead", "agent"}),
     ("/kb", {"admin", "lead", "agent"}),
+    ("/board/matrix", {"admin", "lead", "agent"}),
+    ("/intake", {"admin", "lead", "agent"}),
+    ("/notifications", {"admin", "lead", "agent"}),
     ("/reports", {"admin", "lead"}),
+    ("/reports/kpi", {"admin", "lead"}),
+    ("/review", {"admin", "lead"}),
+    ("/models", {"admin", "lead"}),
+    ("/sla/extensions", {"admin", "lead"}),
+    ("/exports/tickets.csv", {"admin", "lead"}),
     ("/admin", {"admin"}),
+    ("/admin/sla", {"admin"}),
 ]
 ACCOUNTS = {"admin": "kefu-admin", "lead": "kefu-lead", "agent": "kefu-agent"}
 
