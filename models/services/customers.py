@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import unicodedata
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -45,9 +44,9 @@ from models.services.crypto import (
     cipher_for,
     mask_email,
     mask_phone,
+    normalize_email,
+    normalize_phone,
 )
-from models.services.crypto import normalize_email as _normalize_email
-from models.services.crypto import normalize_phone as _normalize_phone
 from models.services.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models.services.numbering import next_number
 from models.services.priority import compute_priority, priority_rank
@@ -258,17 +257,6 @@ def decrypt(token: str | None) -> str | None:
 
 
 # --- validation and registration --------------------------------------------------------
-
-
-def normalize_phone(value: str) -> str:
-    """Digits only, as :func:`crypto.normalize_phone`, after folding full-width characters
-    (Chinese input methods type ``１３８…``), so every spelling finds the same customer."""
-    return _normalize_phone(unicodedata.normalize("NFKC", value))
-
-
-def normalize_email(value: str) -> str:
-    """Lower-cased, as :func:`crypto.normalize_email`, after folding full-width characters."""
-    return _normalize_email(unicodedata.normalize("NFKC", value))
 
 
 def validate(data: CustomerInput) -> tuple[str, str | None, str | None]:
