@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -24,12 +23,3 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
-
-
-async def upgrade_async(database_url: str, revision: str = "head") -> None:
-    """For callers already inside an event loop (env.py runs its own loop)."""
-    await asyncio.to_thread(upgrade, database_url, revision)
-
-
-async def downgrade_async(database_url: str, revision: str) -> None:
-    await asyncio.to_thread(downgrade, database_url, revision)

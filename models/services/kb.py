@@ -177,15 +177,6 @@ async def set_status(
     return article
 
 
-async def list_articles(
-    session: AsyncSession, *, status: ArticleStatus | None = None, limit: int = 100
-) -> Sequence[Article]:
-    stmt = select(Article).order_by(Article.updated_at.desc(), Article.id.desc())
-    if status:
-        stmt = stmt.where(Article.status == status)
-    return (await session.scalars(stmt.limit(limit))).all()
-
-
 @dataclass(frozen=True)
 class ArticleRow:
     """A line of the knowledge-base list."""

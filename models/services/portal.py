@@ -20,9 +20,8 @@ from models.base import utcnow
 from models.db import record_event
 from models.enums import Channel, FollowUpMethod, TicketStatus
 from models.followup import FollowUp
-from models.services import audit, intake, kb, ratelimit
+from models.services import audit, intake, kb, ratelimit, tickets
 from models.services.actor import Actor
-from models.services.crypto import token_hash
 from models.services.errors import N_, NotFound, ValidationFailed
 from models.settings import get_settings
 from models.ticket import Ticket
@@ -143,12 +142,7 @@ async def mark_solved(
 async def _ticket_for(session: AsyncSession, token: str) -> Ticket:
     if not TOKEN_RE.match(token or ""):
         raise NotFound(N_("No inquiry matches this link."))
-    ticket = await session.scalar(
-        select(Ticket).where(Ticket.tracking_token_hash == token_hash(token))
-    )
-    if ticket is None:
-        raise NotFound(N_("No inquiry matches this link."))
-    return ticket
+    return await tickets.by_tracking_token(session, token)
 
 
 async def tracking(session: AsyncSession, token: str) -> TrackingView:
