@@ -20,6 +20,7 @@ from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from models.db import Database
+from models.services.kb import LexicalIndexCache
 from models.settings import Settings, ensure_runtime_files
 from web import i18n
 from web.deps import provide_actor, provide_db_session
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         app.state.db = Database(settings.database_url)
+        # The lexical fallback index for portal suggestions, rebuilt when articles change.
+        app.state.kb_lexical = LexicalIndexCache()
         app.state.redis = await create_pool(
             RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name
         )

@@ -621,18 +621,36 @@ async def _suggest_via_worker(
     return [Hit(int(i), float(s)) for i, s in result]
 
 
+@dataclass
+class LexicalIndexCache:
+    """The web process's BM25-only index, rebuilt only when the published articles change.
+
+    One instance lives in the web app's state (never a module global); the worker keeps its
+    own hybrid index the same way, keyed by :func:`index_stamp`.
+    """
+
+    index: KbIndex | None = None
+
+    async def get(self, session: AsyncSession) -> KbIndex:
+        stamp = await index_stamp(session)
+        if self.index is None or self.index.stamp != stamp:
+            rows = await index_rows(session, limit=PORTAL_CANDIDATES)
+            self.index = build_index(rows, None, stamp)
+        return self.index
+
+
 async def lexical_suggestions(
-    session: AsyncSession, query: str, locale: str | None, k: int
+    session: AsyncSession, query: str, locale: str | None, k: int,
+    cache: LexicalIndexCache | None = None,
 ) -> list[Hit]:
     """BM25 only, in this process (no model): the web's fallback when the worker is away."""
-    rows = await index_rows(session, limit=PORTAL_CANDIDATES)
-    kb_index = build_index(rows, None, "lexical")
+    kb_index = await (cache or LexicalIndexCache()).get(session)
     return search(kb_index, query, None, k, locale=locale)
 
 
 async def suggest_for_portal(
     session: AsyncSession, query: str, locale: str, k: int = 3, *, redis: Any = None,
-    wait: float = SUGGEST_TIMEOUT,
+    wait: float = SUGGEST_TIMEOUT, lexical_cache: LexicalIndexCache | None = None,
 ) -> list[PortalSuggestion]:
     """The top published answers for what a portal visitor is typing (may be empty).
 
@@ -646,7 +664,7 @@ async def suggest_for_portal(
         return []
     hits = await _suggest_via_worker(redis, query, locale, k, wait) if redis else None
     if hits is None:
-        hits = await lexical_suggestions(session, query, locale, k)
+        hits = await lexical_suggestions(session, query, locale, k, lexical_cache)
     if not hits:
         return []
     rows = {r.id: r for r in (await session.execute(

@@ -115,13 +115,16 @@ async def submit(
 
 
 async def suggestions(
-    session: AsyncSession, redis: Any, query: str, locale: str, *, client_ip: str
+    session: AsyncSession, redis: Any, query: str, locale: str, *, client_ip: str,
+    lexical_cache: kb.LexicalIndexCache | None = None,
 ) -> list[kb.PortalSuggestion]:
     """Knowledge-base answers for what the visitor is typing."""
     limit = get_settings().portal_rate_limit * SUGGEST_FACTOR
     if not await ratelimit.hit(redis, "portal-suggest", client_ip, limit):
         return []  # quietly stop suggesting; the form itself keeps working
-    return await kb.suggest_for_portal(session, query, locale, SUGGESTIONS, redis=redis)
+    return await kb.suggest_for_portal(
+        session, query, locale, SUGGESTIONS, redis=redis, lexical_cache=lexical_cache
+    )
 
 
 async def mark_solved(

@@ -116,6 +116,7 @@ class PortalController(Controller):
             description[:2000],
             i18n.get_locale(),
             client_ip=client_ip(request),
+            lexical_cache=request.app.state.kb_lexical,
         )
         return Template("portal/partials/_suggestions.html", context={"suggestions": found})
 
