@@ -29,6 +29,8 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(
             os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1
         ),
+        # Other work on the machine skews the figures; the load average says how much there was.
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -48,6 +50,7 @@ def main(names: list[str]) -> int:
         figures["wall_seconds"] = round(time.perf_counter() - started, 1)
         results["benchmarks"][name.removesuffix("_bench")] = figures
         print(json.dumps({name: figures}, ensure_ascii=False), flush=True)
+    results["finished_load_average_1m"] = round(os.getloadavg()[0], 2)
     out = HERE / "results.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(results, indent=2, ensure_ascii=False))

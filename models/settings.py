@@ -56,6 +56,12 @@ class Settings:
     description_max_length: int
     argon2_time_cost: int
     argon2_memory_kib: int
+    attachment_max_bytes: int
+    attachment_ticket_max_bytes: int
+    attachment_storage_url: str
+    mail_from: str
+    mail_poll_seconds: int
+    mail_max_bytes: int
     encryption_key_file: Path = field(repr=False)
 
     @property
@@ -69,6 +75,10 @@ class Settings:
     @property
     def backups_dir(self) -> Path:
         return self.data_dir / "backups"
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / "attachments"
 
 
 def _load() -> Settings:
@@ -107,6 +117,14 @@ def _load() -> Settings:
         description_max_length=_env_int("KEFU_DESCRIPTION_MAX_LENGTH", 5000),
         argon2_time_cost=_env_int("KEFU_ARGON2_TIME_COST", 3),
         argon2_memory_kib=_env_int("KEFU_ARGON2_MEMORY_KIB", 65536),
+        attachment_max_bytes=_env_int("KEFU_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
+        attachment_ticket_max_bytes=_env_int("KEFU_ATTACHMENT_TICKET_MAX_BYTES", 50 * 1024 * 1024),
+        # Empty: files under <data_dir>/attachments. s3://bucket/prefix?endpoint=https://… for
+        # an S3-compatible store shared by several web processes.
+        attachment_storage_url=_env("KEFU_ATTACHMENT_STORAGE_URL"),
+        mail_from=_env("KEFU_MAIL_FROM") or "support@kefu.localhost",
+        mail_poll_seconds=_env_int("KEFU_MAIL_POLL_SECONDS", 60),
+        mail_max_bytes=_env_int("KEFU_MAIL_MAX_BYTES", 25 * 1024 * 1024),
         encryption_key_file=key_file,
     )
 
