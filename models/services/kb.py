@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -554,14 +553,7 @@ def search(
 
 PORTAL_CANDIDATES = 1000
 SNIPPET_CHARS = 140
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_WORD = re.compile(r"[a-z0-9]+")
 _MARKUP = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*]\s+|^\s*\d+\.\s+|\||:?-{3,}:?)", re.MULTILINE)
-_STOPWORDS = frozenset((
-    "a", "an", "and", "are", "be", "can", "do", "does", "for", "from", "have", "how", "i",
-    "in", "is", "it", "me", "my", "no", "not", "of", "on", "or", "our", "the", "this", "that",
-    "to", "was", "we", "what", "when", "where", "why", "with", "you", "your",
-))
 
 
 @dataclass(frozen=True)
@@ -574,16 +566,11 @@ class PortalSuggestion:
 
 
 def _terms(text: str) -> set[str]:
-    """Latin words (stop words out, a plural ``s`` off) and CJK character bigrams."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    terms = {
-        w[:-1] if len(w) > 3 and w.endswith("s") else w
-        for w in _WORD.findall(text)
-        if len(w) > 1 and w not in _STOPWORDS
-    }
-    for run in _CJK_RUN.findall(text):
-        terms.update(run[i : i + 2] for i in range(len(run) - 1))
-    return terms
+    """The retrieval terms worth locating in a snippet: words and CJK bigrams, not single
+    characters, which match almost anywhere."""
+    from triage.retrieval import terms
+
+    return {t for t in terms(text) if len(t) > 1}
 
 
 def _plain(markdown: str) -> str:
