@@ -285,50 +285,12 @@ def tickets_sheet(filters: ExportFilters, size: int, *, english: bool) -> Sheet:
         async for partition in _stream(session, stmt, size):
             rows = []
             for r in partition:
-                (
-                    number,
-                    created,
-                    c_number,
-                    c_name,
-                    title,
-                    description,
-                    order_number,
-                    channel,
-                    request_type,
-                    urgency,
-                    priority,
-                    status,
-                    dept_zh,
-                    dept_en,
-                    assignee_name,
-                    responded,
-                    resolved,
-                    closed,
-                    is_repeat,
-                ) = r
+                *head, dept_zh, dept_en, assignee_name, responded, resolved, closed, repeat = r
+                created = head[1]
                 hours = round((resolved - created).total_seconds() / 3600, 2) if resolved else None
+                dept = _dept_name(dept_zh, dept_en, english)
                 rows.append(
-                    [
-                        number,
-                        created,
-                        c_number,
-                        c_name,
-                        title,
-                        description,
-                        order_number,
-                        channel,
-                        request_type,
-                        urgency,
-                        priority,
-                        status,
-                        _dept_name(dept_zh, dept_en, english),
-                        assignee_name,
-                        responded,
-                        resolved,
-                        closed,
-                        hours,
-                        bool(is_repeat),
-                    ]
+                    [*head, dept, assignee_name, responded, resolved, closed, hours, bool(repeat)]
                 )
             yield rows
 
