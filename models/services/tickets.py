@@ -449,6 +449,34 @@ async def change_type(
     return ticket
 
 
+async def _set_collaborators(
+    session: AsyncSession,
+    actor: Actor,
+    ticket: Ticket,
+    collaborators: list[User],
+    *,
+    action: str,
+    before: int | None = None,
+    after: int | None = None,
+) -> Ticket:
+    async with versioned(session, ticket):
+        ticket.collaborators = collaborators
+        ticket.updated_at = utcnow()  # a row update, so the version moves too
+        audit.record(
+            session,
+            actor,
+            entity_type="ticket",
+            entity_id=ticket.id,
+            ticket_id=ticket.id,
+            action=action,
+            field="collaborators",
+            before=before,
+            after=after,
+        )
+    _updated(session, ticket)
+    return ticket
+
+
 async def add_collaborator(
     session: AsyncSession,
     actor: Actor,
@@ -462,21 +490,10 @@ async def add_collaborator(
     user = await _active_user(session, user_id, "user_id")
     if any(c.id == user.id for c in ticket.collaborators):
         return ticket
-    async with versioned(session, ticket):
-        ticket.collaborators.append(user)
-        ticket.updated_at = utcnow()  # a row update, so the version moves too
-        audit.record(
-            session,
-            actor,
-            entity_type="ticket",
-            entity_id=ticket.id,
-            ticket_id=ticket.id,
-            action="collaborator_add",
-            field="collaborators",
-            after=user.id,
-        )
-    _updated(session, ticket)
-    return ticket
+    return await _set_collaborators(
+        session, actor, ticket, [*ticket.collaborators, user], action="collaborator_add",
+        after=user.id,
+    )
 
 
 async def remove_collaborator(
@@ -491,21 +508,9 @@ async def remove_collaborator(
     remaining = [c for c in ticket.collaborators if c.id != user_id]
     if len(remaining) == len(ticket.collaborators):
         return ticket
-    async with versioned(session, ticket):
-        ticket.collaborators = remaining
-        ticket.updated_at = utcnow()
-        audit.record(
-            session,
-            actor,
-            entity_type="ticket",
-            entity_id=ticket.id,
-            ticket_id=ticket.id,
-            action="collaborator_remove",
-            field="collaborators",
-            before=user_id,
-        )
-    _updated(session, ticket)
-    return ticket
+    return await _set_collaborators(
+        session, actor, ticket, remaining, action="collaborator_remove", before=user_id
+    )
 
 
 async def add_follow_up(
