@@ -70,6 +70,8 @@ class ApiError(msgspec.Struct, kw_only=True):
 
 
 ERRORS = {
+    # Our error handler answers malformed requests too: the same JSON shape, not Litestar's.
+    400: ResponseSpec(data_container=ApiError, description="Malformed request body or header"),
     401: ResponseSpec(data_container=ApiError, description="Missing, unknown or revoked key"),
     422: ResponseSpec(data_container=ApiError, description="Invalid field values"),
 }
@@ -99,6 +101,10 @@ class InquiryApiController(Controller):
         "/inquiries",
         responses={
             **ERRORS,
+            200: ResponseSpec(
+                data_container=InquiryCreated,
+                description="A replay: the inquiry first registered with this Idempotency-Key",
+            ),
             409: ResponseSpec(
                 data_container=ApiError, description="Idempotency-Key reused for another inquiry"
             ),
