@@ -2,6 +2,7 @@
 
 from models.api_key import ApiKey
 from models.article import Article
+from models.attachment import Attachment
 from models.audit import AuditEvent
 from models.base import Base, utcnow
 from models.customer import Customer
@@ -27,6 +28,7 @@ from models.user import User
 __all__ = [
     "ApiKey",
     "Article",
+    "Attachment",
     "AuditEvent",
     "Base",
     "BusinessCalendar",

@@ -28,6 +28,7 @@ from web.errors import EXCEPTION_HANDLERS
 from web.security import session_auth
 from web.templating import template_config
 from web.views import ROUTE_HANDLERS
+from web.views.attachments import body_limit
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=template_config(),
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
+        # Uploads: a larger body than a full batch of attachments is a clean, localized 413.
+        request_max_body_size=body_limit(settings),
         openapi_config=OpenAPIConfig(
             title="Kefu API", version="1", path="/schema",
         ),

@@ -95,4 +95,32 @@ def restore_command(path: Path, force: bool) -> None:
         )
 
 
-COMMANDS = (backup_command, restore_command)
+@click.group("attachments")
+def attachments_group() -> None:
+    """Attachment storage maintenance."""
+
+
+@attachments_group.command("sweep")
+@click.option("--grace-hours", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Leave blobs younger than this (their upload may still be committing)")
+def sweep_command(grace_hours: float) -> None:
+    """Remove stored files that no attachment row references (left by failed uploads)."""
+    from datetime import timedelta
+
+    from models.db import Database
+    from models.services import attachments
+
+    async def sweep() -> list[str]:
+        database = Database(get_settings().database_url)
+        try:
+            async with database.sessionmaker() as session:
+                return await attachments.sweep_orphans(
+                    session, grace=timedelta(hours=grace_hours))
+        finally:
+            await database.dispose()
+
+    removed = asyncio.run(sweep())
+    click.echo(f"removed {len(removed)} unreferenced file(s)")
+
+
+COMMANDS = (backup_command, restore_command, attachments_group)

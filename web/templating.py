@@ -57,9 +57,18 @@ def build_environment() -> Environment:
     env.globals.update(
         get_locale=i18n.get_locale,
         LANGUAGE_NAMES=i18n.LANGUAGE_NAMES,
+        attachment_limit=_attachment_limit,
     )
     env.filters.update(localtime=localtime, duration=duration, t=_translate_enum)
     return env
+
+
+def _attachment_limit() -> str:
+    """The per-file upload limit, for the file pickers' hints."""
+    from models.services.attachments import human_size
+    from models.settings import get_settings
+
+    return human_size(get_settings().attachment_max_bytes)
 
 
 def _translate_enum(value: Any) -> str:

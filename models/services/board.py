@@ -48,8 +48,9 @@ from models.enums import (
     Urgency,
 )
 from models.followup import FollowUp
-from models.services import audit, customers, sla, tickets
+from models.services import attachments, audit, customers, sla, tickets
 from models.services.actor import Actor
+from models.services.attachments import AttachmentView
 from models.services.deadlines import SlaState
 from models.services.errors import N_
 from models.services.transitions import ORDER, TRANSITIONS, targets
@@ -602,6 +603,7 @@ class TicketDetail:
     departments: list[DepartmentName]
     can_work: bool
     is_lead: bool
+    attachments: list[AttachmentView] = field(default_factory=list)
 
     @property
     def id(self) -> int:
@@ -637,6 +639,7 @@ ACTION_LABELS: dict[str, str] = {
     "customer_information": N_("Customer added information"),
     "low_csat_follow_up": N_("Low-satisfaction follow-up"),
     "survey_submitted": N_("Survey submitted"),
+    "attachment_add": N_("File attached"),
 }
 FIELD_LABELS: dict[str, str] = {
     "status": N_("Status"),
@@ -656,6 +659,7 @@ FIELD_LABELS: dict[str, str] = {
     "overdue_reason": N_("Overdue reason"),
     "first_response_overdue": N_("First response overdue"),
     "resolution_overdue": N_("Resolution overdue"),
+    "attachment": N_("File"),
 }
 _FIELD_ENUMS: dict[str, Any] = {
     "status": TicketStatus,
@@ -803,6 +807,7 @@ async def ticket_detail(
         departments=departments,
         can_work=tickets.can_work(actor, ticket),
         is_lead=actor.is_lead,
+        attachments=await attachments.list_for_ticket(session, ticket.id),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +20,9 @@ from models.base import utcnow
 from models.db import record_event
 from models.enums import Channel, FollowUpMethod, TicketStatus
 from models.followup import FollowUp
-from models.services import audit, intake, kb, ratelimit, tickets
+from models.services import attachments, audit, intake, kb, ratelimit, tickets
 from models.services.actor import Actor
+from models.services.attachments import AttachmentView
 from models.services.errors import N_, NotFound, ValidationFailed
 from models.settings import get_settings
 from models.ticket import Ticket
@@ -45,6 +46,7 @@ class PortalSubmission:
     order_number: str = ""
     form_key: str = ""
     honeypot: str = ""
+    files: tuple[attachments.Upload, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class TrackingView:
     replies: list[PublicReply]
     can_add_information: bool
     is_done: bool
+    attachments: list[AttachmentView] = field(default_factory=list)
 
 
 async def submit(
@@ -92,6 +95,8 @@ async def submit(
     if data.honeypot.strip():
         log.info("portal honeypot filled from %s; nothing stored", client_ip)
         return Receipt(number=None, tracking_token=None)
+    # Files are checked before the ticket exists: a refused file leaves nothing behind.
+    prepared = await attachments.check_uploads(data.files)
     key = intake.form_key(data.form_key)
     result = await intake.register_once(
         session,
@@ -109,6 +114,10 @@ async def submit(
             with_tracking_link=True,
         ),
     )
+    if prepared and not result.repeated:
+        await attachments.store_prepared(
+            session, PORTAL, result.ticket, prepared, source="portal", uploaded_by_customer=True
+        )
     return Receipt(
         number=result.ticket.number, tracking_token=result.tracking_token, repeated=result.repeated
     )
@@ -142,10 +151,14 @@ async def mark_solved(
     await kb.record_deflection(session, article_id, query, locale)
 
 
-async def _ticket_for(session: AsyncSession, token: str) -> Ticket:
+async def ticket_for_token(session: AsyncSession, token: str) -> Ticket:
+    """The ticket a tracking link opens; a malformed or wrong token is the same 404."""
     if not TOKEN_RE.match(token or ""):
         raise NotFound(N_("No inquiry matches this link."))
     return await tickets.by_tracking_token(session, token)
+
+
+_ticket_for = ticket_for_token
 
 
 async def tracking(session: AsyncSession, token: str) -> TrackingView:
@@ -177,6 +190,7 @@ async def tracking(session: AsyncSession, token: str) -> TrackingView:
         ],
         can_add_information=status is not TicketStatus.CLOSED,
         is_done=status in (TicketStatus.COMPLETED, TicketStatus.CLOSED),
+        attachments=await attachments.list_for_ticket(session, ticket.id),
     )
 
 

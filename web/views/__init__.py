@@ -2,6 +2,11 @@
 
 from web.views.admin import AdminController
 from web.views.api import InquiryApiController
+from web.views.attachments import (
+    AttachmentController,
+    TicketAttachmentController,
+    TrackingAttachmentController,
+)
 from web.views.auth import ROUTES as AUTH_ROUTES
 from web.views.board import BoardController
 from web.views.customers import CustomerController
@@ -28,9 +33,12 @@ ROUTE_HANDLERS = [
     BoardController,
     *EVENT_ROUTES,
     TicketController,
+    TicketAttachmentController,
+    AttachmentController,
     CustomerController,
     IntakeController,
     PortalController,
+    TrackingAttachmentController,
     InquiryApiController,
     KnowledgeBaseController,
     KnowledgeBaseAuthoringController,

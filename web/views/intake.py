@@ -8,22 +8,20 @@ pending, triage is enqueued and the card appears on every open board.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from models.enums import CustomerType, Urgency
-from models.services import intake
+from models.services import attachments, intake
 from models.services.errors import ValidationFailed
 from models.settings import get_settings
 from web.deps import CurrentActor, DbSession
 from web.security import requires_staff
-
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+from web.views.attachments import file_error, read_form
 
 
 @dataclass
@@ -51,6 +49,7 @@ class IntakeFormView:
     urgencies: tuple[Any, ...] = tuple(Urgency)
     customer_types: tuple[Any, ...] = tuple(CustomerType)
     max_length: int = field(default_factory=lambda: get_settings().description_max_length)
+    file_error: str = ""  # the refused file and why, already translated
 
 
 def _page(request: HTMXRequest, form: IntakeFormView, status: int = 200) -> Template:
@@ -76,15 +75,12 @@ class IntakeController(Controller):
 
     @post("/", status_code=200)
     async def register(
-        self,
-        request: HTMXRequest,
-        db_session: DbSession,
-        actor: CurrentActor,
-        data: Annotated[IntakeForm, Form],
+        self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
     ) -> Response[Any]:
+        data, uploads = await read_form(request, IntakeForm)
         key = intake.form_key(data.form_key)
         try:
-            result = await intake.register_once(
+            result = await attachments.register_with_files(
                 db_session,
                 actor,
                 intake.InquiryInput(
@@ -99,9 +95,16 @@ class IntakeController(Controller):
                     order_number=data.order_number,
                     idempotency_key=intake.idempotency_key(f"intake:{actor.user_id}", key),
                 ),
+                uploads,
+                source="intake",
             )
         except ValidationFailed as exc:
-            form = IntakeFormView(values=vars(data), errors=exc.fields, form_key=data.form_key)
-            return _page(request, form, status=422)
+            form = IntakeFormView(
+                values=vars(data),
+                errors=exc.fields,
+                form_key=data.form_key,
+                file_error=file_error(exc),
+            )
+            return _page(request, form, status=exc.status_code)
         name = "intake/partials/_done.html" if request.htmx else "intake/done.html"
         return Template(name, context={"result": result, "number": result.ticket.number})

@@ -20,6 +20,7 @@ from models.services.errors import ValidationFailed
 from models.settings import get_settings
 from web import i18n
 from web.deps import DbSession
+from web.views.attachments import file_error, read_form
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 # The link in the address bar is the customer's key: never leak it, never cache it.
@@ -61,6 +62,8 @@ class FormView:
     errors: dict[str, str] = field(default_factory=dict)
     form_key: str = field(default_factory=intake.new_form_key)
     max_length: int = field(default_factory=lambda: get_settings().description_max_length)
+    # The refused file and why, already translated (it names the file).
+    file_error: str = ""
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
@@ -81,9 +84,8 @@ class PortalController(Controller):
         return _form_page(request, FormView())
 
     @post("/", status_code=200)
-    async def submit(
-        self, request: HTMXRequest, db_session: DbSession, data: Annotated[PortalForm, Form]
-    ) -> Response[Any]:
+    async def submit(self, request: HTMXRequest, db_session: DbSession) -> Response[Any]:
+        data, uploads = await read_form(request, PortalForm)
         submission = portal.PortalSubmission(
             name=data.name,
             phone=data.phone,
@@ -92,6 +94,7 @@ class PortalController(Controller):
             order_number=data.order_number,
             form_key=data.form_key,
             honeypot=data.website,
+            files=tuple(uploads),
         )
         try:
             receipt = await portal.submit(
@@ -99,8 +102,13 @@ class PortalController(Controller):
             )
         except ValidationFailed as exc:
             values = {k: v for k, v in vars(data).items() if k != "website"}
-            form = FormView(values=values, errors=exc.fields, form_key=data.form_key)
-            return _form_page(request, form, status=422)
+            form = FormView(
+                values=values,
+                errors=exc.fields,
+                form_key=data.form_key,
+                file_error=file_error(exc),
+            )
+            return _form_page(request, form, status=exc.status_code)
         if receipt.tracking_token is None:
             return Template("portal/received.html", context={"receipt": receipt})
         url = f"/portal/t/{receipt.tracking_token}?new=1"
