@@ -7,7 +7,7 @@ KEFU := $(VENV)/bin/kefu
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgresql e2e-deps bench lint clean
+.PHONY: install run test test-sqlite test-postgresql e2e-deps mail-deps bench lint clean
 
 install: $(STAMP)
 
@@ -34,7 +34,14 @@ e2e-deps:
 	    fonts-noto-cjk fonts-noto-color-emoji) >/dev/null; }
 	@command -v chromium >/dev/null 2>&1 || { echo "chromium is missing: the e2e tests cannot run" >&2; exit 1; }
 
-test: install e2e-deps test-sqlite test-postgresql
+# The email tests run Debian's dovecot on loopback (started by the tests themselves).
+mail-deps:
+	@test -x /usr/sbin/dovecot || { \
+	  echo "installing Debian's dovecot for the email tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd) >/dev/null; }
+	@test -x /usr/sbin/dovecot || { echo "dovecot is missing: the email tests cannot run" >&2; exit 1; }
+
+test: install e2e-deps mail-deps test-sqlite test-postgresql
 
 test-sqlite: install
 	KEFU_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)

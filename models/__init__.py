@@ -11,6 +11,8 @@ from models.extension import ExtensionRequest
 from models.followup import FollowUp
 from models.kpi_target import KpiTarget
 from models.label import Label
+from models.mail_message import MailDirection, MailMessage, MailStatus
+from models.mailbox import Mailbox, MailSecurity
 from models.model_version import ModelVersion
 from models.notification import Notification
 from models.notification_delivery import DeliveryStatus, NotificationDelivery
@@ -41,6 +43,11 @@ __all__ = [
     "FollowUp",
     "KpiTarget",
     "Label",
+    "MailDirection",
+    "MailMessage",
+    "MailSecurity",
+    "MailStatus",
+    "Mailbox",
     "ModelVersion",
     "Notification",
     "NotificationDelivery",

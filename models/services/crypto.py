@@ -82,6 +82,20 @@ class Cipher:
         blob = base64.b64decode(body)
         return self._by_id[key_id].aead.decrypt(blob[:12], blob[12:], key_id.encode()).decode()
 
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        """Sealed bytes for kept blobs (raw mail): ``v1:<key id>:`` + nonce + ciphertext."""
+        key = self._keys[0]
+        nonce = secrets.token_bytes(12)
+        sealed = key.aead.encrypt(nonce, data, key.key_id.encode())
+        return f"{_PREFIX}:{key.key_id}:".encode() + nonce + sealed
+
+    def decrypt_bytes(self, blob: bytes) -> bytes:
+        prefix, key_id_raw, body = blob.split(b":", 2)
+        key_id = key_id_raw.decode("ascii", "replace")
+        if prefix.decode("ascii", "replace") != _PREFIX or key_id not in self._by_id:
+            raise ValueError("ciphertext made with an unknown key")
+        return self._by_id[key_id].aead.decrypt(body[:12], body[12:], key_id.encode())
+
     def key_id_of(self, token: str) -> str:
         return token.split(":", 2)[1]
 

@@ -19,6 +19,7 @@ from web.views.kb import (
     KnowledgeBaseController,
     TicketSuggestionsController,
 )
+from web.views.mail import MailAdminController, TicketMailController
 from web.views.models import ModelsController
 from web.views.notifications import NotificationController
 from web.views.portal import PortalController
@@ -52,4 +53,6 @@ ROUTE_HANDLERS = [
     SlaAdminController,
     SlaTicketController,
     NotificationController,
+    MailAdminController,
+    TicketMailController,
 ]
