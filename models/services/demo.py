@@ -286,9 +286,9 @@ async def seed_reference(session: AsyncSession) -> dict[str, int]:
                 department_id=dept_ids.get(account.department or ""),
             )
         if account.role is Role.LEAD and account.department:
-            dept = await session.get(Department, dept_ids[account.department])
-            if dept is not None and dept.supervisor_id is None:
-                dept.supervisor_id = user.id
+            led = await session.get(Department, dept_ids[account.department])
+            if led is not None and led.supervisor_id is None:
+                led.supervisor_id = user.id
     for code, _, _, request_type in DEPARTMENTS:
         rule = await session.scalar(
             select(RoutingRule).where(RoutingRule.request_type == request_type)

@@ -16,11 +16,15 @@ async def next_value(session: AsyncSession, name: str) -> int:
     """Atomically increment and return the counter ``name`` (one upsert, row-locked)."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Sequence).values(name=name, value=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Sequence.name],
-        set_={"value": Sequence.value + literal_column("1")},
-    ).returning(Sequence.value)
+    stmt = (
+        insert(Sequence)
+        .values(name=name, value=1)
+        .on_conflict_do_update(
+            index_elements=[Sequence.name],
+            set_={"value": Sequence.value + literal_column("1")},
+        )
+        .returning(Sequence.value)
+    )
     return int((await session.execute(stmt)).scalar_one())
 
 

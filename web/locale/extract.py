@@ -41,7 +41,7 @@ def translated(locale: str = "zh_CN") -> set[str]:
     done: set[str] = set()
     for po in sorted((Path(__file__).parent / locale / "LC_MESSAGES").glob("*.po")):
         with po.open("rb") as fh:
-            done.update(m.id for m in read_po(fh) if m.id and m.string)
+            done.update(m.id for m in read_po(fh) if isinstance(m.id, str) and m.id and m.string)
     return done
 
 

@@ -1,5 +1,7 @@
 """Route handlers, grouped by area; each group carries its own guard."""
 
+from typing import Any
+
 from web.views.admin import AdminController
 from web.views.api import InquiryApiController
 from web.views.attachments import (
@@ -29,7 +31,7 @@ from web.views.sla_admin import SlaAdminController
 from web.views.surveys import SurveyController
 from web.views.tickets import TicketController
 
-ROUTE_HANDLERS = [
+ROUTE_HANDLERS: list[Any] = [
     *AUTH_ROUTES,
     BoardController,
     *EVENT_ROUTES,
