@@ -16,6 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Folders of the data directory that hold records (backed up with the database).
+ATTACHMENTS_FOLDER = "attachments"
+MAIL_QUARANTINE_FOLDER = "mail-quarantine"
 
 
 def _env(name: str, default: str = "") -> str:
@@ -62,6 +65,8 @@ class Settings:
     mail_from: str
     mail_poll_seconds: int
     mail_max_bytes: int
+    survey_expiry_days: int
+    backup_keep: int
     encryption_key_file: Path = field(repr=False)
 
     @property
@@ -78,7 +83,11 @@ class Settings:
 
     @property
     def attachments_dir(self) -> Path:
-        return self.data_dir / "attachments"
+        return self.data_dir / ATTACHMENTS_FOLDER
+
+    @property
+    def mail_quarantine_dir(self) -> Path:
+        return self.data_dir / MAIL_QUARANTINE_FOLDER
 
 
 def _load() -> Settings:
@@ -125,6 +134,8 @@ def _load() -> Settings:
         mail_from=_env("KEFU_MAIL_FROM") or "support@kefu.localhost",
         mail_poll_seconds=_env_int("KEFU_MAIL_POLL_SECONDS", 60),
         mail_max_bytes=_env_int("KEFU_MAIL_MAX_BYTES", 25 * 1024 * 1024),
+        survey_expiry_days=max(_env_int("KEFU_SURVEY_EXPIRY_DAYS", 14), 1),
+        backup_keep=max(_env_int("KEFU_BACKUP_KEEP", 8), 1),
         encryption_key_file=key_file,
     )
 

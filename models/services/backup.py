@@ -6,7 +6,7 @@ A backup is a folder ``kefu-backup-<UTC timestamp>/`` holding
   ``database.pgdump`` (``pg_dump --format=custom``, taken inside an exported snapshot);
 * ``manifest.json``: the Kefu version, the Alembic revision, the row count of every table and
   the ids of the encryption keys the contact ciphertexts were made with (never the keys);
-* ``attachments/`` when the data directory has one.
+* ``attachments/`` and ``mail-quarantine/`` when the data directory has them.
 
 The manifest's counts are read from the same snapshot the dump is taken from, so a restore can
 prove it is complete by counting again. A folder is written under a ``.partial`` name and
@@ -35,15 +35,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from models.base import Base, utcnow
 from models.services.crypto import cipher_for
 from models.services.errors import N_, Conflict, DomainError, ValidationFailed
+from models.settings import ATTACHMENTS_FOLDER, MAIL_QUARANTINE_FOLDER
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 SQLITE_FILE = "database.sqlite3"
 PG_FILE = "database.pgdump"
-ATTACHMENTS = "attachments"
+ATTACHMENTS = ATTACHMENTS_FOLDER
+FILE_FOLDERS = (ATTACHMENTS_FOLDER, MAIL_QUARANTINE_FOLDER)  # copied beside the database
 PREFIX = "kefu-backup-"
 PARTIAL = ".partial"
-DEFAULT_KEEP = 8
 # Tables that describe the schema rather than hold data: they never make a database "non-empty".
 SCHEMA_TABLES = frozenset({"alembic_version"})
 
@@ -351,11 +352,10 @@ async def create_backup(
             counts, revision, used = await _backup_sqlite(database_url, partial)
         else:
             counts, revision, used = await _backup_postgresql(database_url, partial)
-        attachments = data_dir / ATTACHMENTS
-        copied = 0
-        if attachments.is_dir():
-            await asyncio.to_thread(shutil.copytree, attachments, partial / ATTACHMENTS)
-            copied = _file_count(partial / ATTACHMENTS)
+        for name in FILE_FOLDERS:
+            if (data_dir / name).is_dir():
+                await asyncio.to_thread(shutil.copytree, data_dir / name, partial / name)
+        copied = _file_count(partial / ATTACHMENTS)
         manifest = Manifest(
             kefu_version=kefu_version(),
             backend=backend,
@@ -458,11 +458,11 @@ async def restore_backup(
         await asyncio.to_thread(_sqlite_restore, dump, sqlite_path(database_url))
     else:
         await _restore_postgresql(dump, database_url)
-    copied = 0
-    if (folder / ATTACHMENTS).is_dir():
-        await asyncio.to_thread(shutil.copytree, folder / ATTACHMENTS, data_dir / ATTACHMENTS,
-                                dirs_exist_ok=True)
-        copied = _file_count(folder / ATTACHMENTS)
+    for name in FILE_FOLDERS:
+        if (folder / name).is_dir():
+            await asyncio.to_thread(shutil.copytree, folder / name, data_dir / name,
+                                    dirs_exist_ok=True)
+    copied = _file_count(folder / ATTACHMENTS)
     counts = await _count_tables(database_url)
     differences = {
         name: (expected, counts.get(name))
@@ -507,15 +507,6 @@ def prune(directory: Path, keep: int, *, now: datetime | None = None) -> list[Pa
             shutil.rmtree(partial, ignore_errors=True)
             removed.append(partial)
     return removed
-
-
-def keep_setting() -> int:
-    """How many scheduled backups to keep: ``KEFU_BACKUP_KEEP`` (default 8, at least 1)."""
-    raw = os.environ.get("KEFU_BACKUP_KEEP", "").strip()
-    try:
-        return max(int(raw), 1) if raw else DEFAULT_KEEP
-    except ValueError:
-        return DEFAULT_KEEP
 
 
 def recent_backup(directory: Path, now: datetime, within: timedelta) -> Path | None:

@@ -90,7 +90,7 @@ def dedupe_key(mailbox_id: int | None, message_id: str | None, raw_hash: str) ->
 
 
 def quarantine_dir() -> Path:
-    return get_settings().data_dir / "mail-quarantine"
+    return get_settings().mail_quarantine_dir
 
 
 def _raw_path(row: MailMessage) -> Path:

@@ -18,10 +18,8 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,7 +37,6 @@ from models.ticket import Ticket
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXPIRY_DAYS = 14
 SCORES = (1, 2, 3, 4, 5)
 # A score at or below this is a complaint about the service: the supervisor follows up.
 LOW_SCORE = 3
@@ -54,20 +51,6 @@ class SurveyExpired(DomainError):
     """The survey link is past its expiry date."""
 
     status_code = 410
-
-
-@lru_cache(maxsize=1)
-def expiry_days() -> int:
-    """How long a survey link stays valid: ``KEFU_SURVEY_EXPIRY_DAYS`` (default 14), read once."""
-    raw = os.environ.get("KEFU_SURVEY_EXPIRY_DAYS", "").strip()
-    try:
-        days = int(raw) if raw else DEFAULT_EXPIRY_DAYS
-    except ValueError:
-        log.warning(
-            "KEFU_SURVEY_EXPIRY_DAYS=%r is not a number; using %s", raw, DEFAULT_EXPIRY_DAYS
-        )
-        return DEFAULT_EXPIRY_DAYS
-    return max(days, 1)
 
 
 def _token_for(ticket_id: int, issued_at: datetime) -> str | None:
@@ -112,7 +95,7 @@ async def create_for_ticket(
     Returns the survey, or None when the ticket's survey was already answered.
     """
     now = now or utcnow()
-    expires = now + timedelta(days=expiry_days())
+    expires = now + timedelta(days=get_settings().survey_expiry_days)
     existing = await session.scalar(select(Survey).where(Survey.ticket_id == ticket.id))
     if existing is not None:
         if existing.submitted_at is not None:

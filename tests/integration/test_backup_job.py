@@ -15,7 +15,7 @@ import pytest
 
 from models.db import Database
 from models.services import backup
-from models.settings import get_settings
+from models.settings import get_settings, reset_settings
 from tests.conftest import run_worker_burst
 from workers.jobs import CRON_JOBS
 
@@ -79,8 +79,13 @@ async def test_only_the_newest_backups_are_kept(
     older = backup.list_backups(backups_dir)
 
     monkeypatch.setenv("KEFU_BACKUP_KEEP", "3")
-    await redis.enqueue_job(JOB, _job_id="weekly-prune")
-    await run_worker_burst()
+    reset_settings()
+    try:
+        await redis.enqueue_job(JOB, _job_id="weekly-prune")
+        await run_worker_burst()
+    finally:
+        monkeypatch.undo()
+        reset_settings()
 
     kept = backup.list_backups(backups_dir)
     assert len(kept) == 3
@@ -90,9 +95,17 @@ async def test_only_the_newest_backups_are_kept(
 
 
 def test_keep_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("KEFU_BACKUP_KEEP", raising=False)
-    assert backup.keep_setting() == 8
-    monkeypatch.setenv("KEFU_BACKUP_KEEP", "12")
-    assert backup.keep_setting() == 12
-    monkeypatch.setenv("KEFU_BACKUP_KEEP", "0")
-    assert backup.keep_setting() == 1
+    def keep() -> int:
+        reset_settings()
+        return get_settings().backup_keep
+
+    try:
+        monkeypatch.delenv("KEFU_BACKUP_KEEP", raising=False)
+        assert keep() == 8
+        monkeypatch.setenv("KEFU_BACKUP_KEEP", "12")
+        assert keep() == 12
+        monkeypatch.setenv("KEFU_BACKUP_KEEP", "0")
+        assert keep() == 1
+    finally:
+        monkeypatch.undo()
+        reset_settings()

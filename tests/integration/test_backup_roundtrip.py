@@ -111,6 +111,9 @@ def _attachments(data_dir: Path) -> None:
     folder = data_dir / "attachments" / "2026" / "05"
     folder.mkdir(parents=True)
     (folder / "receipt.txt").write_text("发票 #42", encoding="utf-8")
+    kept_mail = data_dir / "mail-quarantine"
+    kept_mail.mkdir()
+    (kept_mail / "ab12.eml").write_bytes(b"sealed mail")
 
 
 async def test_round_trip_restores_every_row_and_readable_contacts(
@@ -147,6 +150,7 @@ async def test_round_trip_restores_every_row_and_readable_contacts(
     assert restored.missing_key_ids == []
     assert (target_data / "attachments" / "2026" / "05" / "receipt.txt").read_text(
         encoding="utf-8") == "发票 #42"
+    assert (target_data / "mail-quarantine" / "ab12.eml").read_bytes() == b"sealed mail"
 
     copy = Database(scratch_url)
     try:

@@ -40,7 +40,7 @@ async def weekly_backup(ctx: dict[str, Any]) -> str | None:
             backups_dir=settings.backups_dir,
             data_dir=settings.data_dir,
             encryption_keys=settings.encryption_keys,
-            keep=backup.keep_setting(),
+            keep=settings.backup_keep,
         )
     finally:
         if await ctx["redis"].get(lock_key) == token.encode():
