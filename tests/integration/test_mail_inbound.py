@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -30,21 +30,9 @@ from tests.integration.mail_support import (
     tickets_of,
 )
 from tests.integration.triage_support import LEAD, burst, triage_runtime
-from tests.mailservers import Dovecot, SmtpCapture, free_port, running_dovecot, running_smtp
+from tests.mailservers import Dovecot, SmtpCapture, free_port
 
 pytestmark = pytest.mark.usefixtures("reference")
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    with running_dovecot() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp_capture() -> Iterator[SmtpCapture]:
-    with running_smtp() as capture:
-        yield capture
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ server fails, survey invitations, and the admin's mailbox pages."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -25,21 +24,9 @@ from tests.integration.mail_support import (
     tickets_of,
 )
 from tests.integration.triage_support import LEAD
-from tests.mailservers import Dovecot, SmtpCapture, free_port, running_dovecot, running_smtp
+from tests.mailservers import Dovecot, SmtpCapture, free_port, running_smtp
 
 pytestmark = pytest.mark.usefixtures("reference")
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    with running_dovecot() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp_capture() -> Iterator[SmtpCapture]:
-    with running_smtp() as capture:
-        yield capture
 
 
 async def _email_ticket(

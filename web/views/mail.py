@@ -3,7 +3,7 @@ reply form in the ticket drawer (/mail/tickets/<id>)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
@@ -40,23 +40,11 @@ class MailboxForm:
     department_id: str = ""
 
     def to_input(self) -> mailboxes.MailboxInput:
-        return mailboxes.MailboxInput(
-            name=self.name,
-            address=self.address,
-            imap_host=self.imap_host,
-            imap_port=self.imap_port,
-            imap_security=self.imap_security,
-            imap_user=self.imap_user,
-            imap_password=self.imap_password,
-            folder=self.folder,
-            smtp_host=self.smtp_host,
-            smtp_port=self.smtp_port,
-            smtp_security=self.smtp_security,
-            smtp_user=self.smtp_user,
-            smtp_password=self.smtp_password,
-            enabled=bool(self.enabled),
-            department_id=parse_id(self.department_id, "department_id", required=False),
-        )
+        """The service's input: the same fields, the checkbox and the department parsed."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["enabled"] = bool(self.enabled)
+        values["department_id"] = parse_id(self.department_id, "department_id", required=False)
+        return mailboxes.MailboxInput(**values)
 
 
 @dataclass
