@@ -547,6 +547,7 @@ class TimelineEntry:
     after: Any = None
     values_are_times: bool = False
     follow_up: FollowUpView | None = None
+    attachment: AttachmentView | None = None  # the file itself, shown where it was attached
 
 
 @dataclass(frozen=True)
@@ -748,6 +749,8 @@ async def ticket_detail(
         for t in history_rows
     ]
 
+    files = await attachments.list_for_ticket(session, ticket.id)
+    files_by_id = {f.id: f for f in files}
     timeline: list[TimelineEntry] = []
     for event in await audit.ticket_timeline(session, ticket.id):
         if event.action == "follow_up":
@@ -761,6 +764,10 @@ async def ticket_detail(
                 before=_display(event.field, event.before, names, dept_names),
                 after=_display(event.field, event.after, names, dept_names),
                 values_are_times=(event.field or "") in _TIME_FIELDS,
+                attachment=(
+                    files_by_id.get(event.entity_id)
+                    if event.entity_type == "attachment" else None
+                ),
             )
         )
     for record in await tickets.follow_ups(session, ticket.id):
@@ -807,7 +814,7 @@ async def ticket_detail(
         departments=departments,
         can_work=tickets.can_work(actor, ticket),
         is_lead=actor.is_lead,
-        attachments=await attachments.list_for_ticket(session, ticket.id),
+        attachments=files,
     )
 
 

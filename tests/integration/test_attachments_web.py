@@ -221,6 +221,9 @@ async def test_drawer_upload_as_agent_and_refusal_for_another_department(
     ]
     assert f'src="/attachments/{rows[1].id}"' in response.text
     assert "日志.txt" in response.text and "添加了附件" in response.text  # the timeline
+    timeline = response.text.split('data-testid="timeline"', 1)[1]
+    assert f'src="/attachments/{rows[1].id}"' in timeline  # the thumbnail where it was attached
+    assert f'href="/attachments/{rows[0].id}" download' in timeline
     bad = await client.post(
         f"/tickets/{ticket_id}/attachments",
         headers=htmx(csrf, **EN),
