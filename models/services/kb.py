@@ -9,12 +9,13 @@ Suggestions stored for a ticket at triage time are shown in the drawer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -617,13 +618,18 @@ class LexicalIndexCache:
     """
 
     index: KbIndex | None = None
+    # One rebuild at a time; it runs in a thread so the web's event loop keeps serving.
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     async def get(self, session: AsyncSession) -> KbIndex:
         stamp = await index_stamp(session)
-        if self.index is None or self.index.stamp != stamp:
-            rows = await index_rows(session, limit=PORTAL_CANDIDATES)
-            self.index = build_index(rows, None, stamp)
-        return self.index
+        if self.index is not None and self.index.stamp == stamp:
+            return self.index
+        async with self._lock:
+            if self.index is None or self.index.stamp != stamp:
+                rows = await index_rows(session, limit=PORTAL_CANDIDATES)
+                self.index = await asyncio.to_thread(build_index, rows, None, stamp)
+            return self.index
 
 
 async def lexical_suggestions(
