@@ -35,23 +35,32 @@ def machine() -> dict[str, Any]:
 
 
 def main(names: list[str]) -> int:
+    """Run the named benchmarks (all without names). A run of some benchmarks updates their
+    entries in an existing results.json and keeps the others; each entry says when it ran."""
     modules = sorted(p.stem for p in HERE.glob("*_bench.py"))
     if names:
         modules = [m for m in modules if m.removesuffix("_bench") in names or m in names]
+    out = HERE / "results.json"
     results: dict[str, Any] = {
         "machine": machine(),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "benchmarks": {},
     }
+    if names and out.exists():
+        results = json.loads(out.read_text(encoding="utf-8"))
     for name in modules:
         module = importlib.import_module(f"bench.{name}")
+        measured_at = datetime.now(UTC).isoformat(timespec="seconds")
+        load = round(os.getloadavg()[0], 2)
         started = time.perf_counter()
         figures = asyncio.run(module.run())
         figures["wall_seconds"] = round(time.perf_counter() - started, 1)
+        figures["measured_at"] = measured_at
+        figures["load_average_1m_at_start"] = load
         results["benchmarks"][name.removesuffix("_bench")] = figures
         print(json.dumps({name: figures}, ensure_ascii=False), flush=True)
-    results["finished_load_average_1m"] = round(os.getloadavg()[0], 2)
-    out = HERE / "results.json"
+    if not names:
+        results["finished_load_average_1m"] = round(os.getloadavg()[0], 2)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(results, indent=2, ensure_ascii=False))
     return 0
