@@ -140,6 +140,12 @@ def _load() -> Settings:
     )
 
 
+def encryption_keys_in_env() -> bool:
+    """Whether the keyring comes from ``KEFU_ENCRYPTION_KEY`` rather than the key file. Read
+    live: the key commands run with the environment of their own invocation."""
+    return bool(_env("KEFU_ENCRYPTION_KEY"))
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""

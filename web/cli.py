@@ -97,9 +97,6 @@ def user_create(
     department_code: str | None,
 ) -> None:
     """Create a staff account."""
-    from sqlalchemy import select
-
-    from models.department import Department
     from models.services import users
     from models.services.actor import Actor
     from models.services.errors import DomainError
@@ -107,10 +104,10 @@ def user_create(
     async def work(session: Any) -> str:
         department_id = None
         if department_code:
-            department_id = await session.scalar(
-                select(Department.id).where(Department.code == department_code))
-            if department_id is None:
+            department = await users.department_by_code(session, department_code)
+            if department is None:
                 raise click.ClickException(f"unknown department {department_code}")
+            department_id = department.id
         created = await users.create_user(
             session, Actor.system("cli"), username=username, password=password, role=role,
             display_name=display_name, department_id=department_id,

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import click
 
-from models.settings import get_settings, reset_settings
+from models.settings import encryption_keys_in_env, get_settings, reset_settings
 
 T = TypeVar("T")
 
@@ -111,10 +111,6 @@ def apikey_revoke(key: str) -> None:
 # --- kefu keys --------------------------------------------------------------------------
 
 
-def _env_keys() -> bool:
-    return bool(os.environ.get("KEFU_ENCRYPTION_KEY", "").strip())
-
-
 def _write_key_file(path: Path, keys: list[str]) -> None:
     """Replace the key file atomically, readable by its owner only."""
     tmp = path.with_name(path.name + ".tmp")
@@ -128,7 +124,8 @@ def _print_usage() -> int:
     from models.services import customers
 
     usage = _run(customers.key_usage)
-    source = "KEFU_ENCRYPTION_KEY" if _env_keys() else str(get_settings().encryption_key_file)
+    in_env = encryption_keys_in_env()
+    source = "KEFU_ENCRYPTION_KEY" if in_env else str(get_settings().encryption_key_file)
     click.echo(f"keyring ({source}):")
     for key_id in usage.ring:
         role = "primary" if key_id == usage.primary else "old"
@@ -179,7 +176,7 @@ def keys_rotate(batch_size: int, no_new_key: bool) -> None:
     from models.services.crypto import generate_key
 
     if not no_new_key:
-        if _env_keys():
+        if encryption_keys_in_env():
             raise click.ClickException(
                 "KEFU_ENCRYPTION_KEY is set: put the new key first in it yourself "
                 "(see --help), then run `kefu keys rotate --no-new-key`"
@@ -238,7 +235,7 @@ def keys_prune(archive: Path | None) -> None:
     if not unused:
         click.echo("no unused old keys")
         return
-    if _env_keys():
+    if encryption_keys_in_env():
         click.echo(
             "unused old keys (remove them from KEFU_ENCRYPTION_KEY, then restart): "
             + ", ".join(kid for kid, _ in unused)

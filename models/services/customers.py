@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ from models.services.crypto import (
 from models.services.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models.services.numbering import next_number
 from models.services.priority import compute_priority, priority_rank
-from models.settings import get_settings, reset_settings
+from models.settings import encryption_keys_in_env, get_settings, reset_settings
 from models.survey import Survey
 from models.ticket import Ticket
 from models.user import User
@@ -209,7 +208,7 @@ def current_cipher() -> Cipher:
     """
     global _key_file_mtime
     settings = get_settings()
-    if not _env_keys():
+    if not encryption_keys_in_env():
         try:
             mtime = settings.encryption_key_file.stat().st_mtime_ns
         except OSError:
@@ -226,10 +225,6 @@ def ring_ids() -> tuple[str, ...]:
     return tuple(
         hashlib.sha256(_decode_key(text)).hexdigest()[:8] for text in get_settings().encryption_keys
     )
-
-
-def _env_keys() -> bool:
-    return bool(os.environ.get("KEFU_ENCRYPTION_KEY", "").strip())
 
 
 def _cipher() -> Cipher:

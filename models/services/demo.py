@@ -270,7 +270,7 @@ async def seed_reference(session: AsyncSession) -> dict[str, int]:
     system = Actor.system("demo")
     dept_ids: dict[str, int] = {}
     for code, zh, en, _ in DEPARTMENTS:
-        existing = await session.scalar(select(Department).where(Department.code == code))
+        existing = await users.department_by_code(session, code)
         dept = existing or await users.create_department(session, code=code, name_zh=zh, name_en=en)
         dept_ids[code] = dept.id
     for account in ACCOUNTS:

@@ -56,6 +56,10 @@ def actor_for(user: User) -> Actor:
     )
 
 
+async def department_by_code(session: AsyncSession, code: str) -> Department | None:
+    return await session.scalar(select(Department).where(Department.code == code))
+
+
 async def create_department(
     session: AsyncSession,
     *,
@@ -64,8 +68,7 @@ async def create_department(
     name_en: str,
     parent_id: int | None = None,
 ) -> Department:
-    exists = await session.scalar(select(Department.id).where(Department.code == code))
-    if exists:
+    if await department_by_code(session, code) is not None:
         raise Conflict(N_("Department %(code)s already exists."), code=code)
     dept = Department(code=code, name_zh=name_zh, name_en=name_en, parent_id=parent_id)
     session.add(dept)
