@@ -28,8 +28,11 @@ def percentiles(samples_ms: list[float]) -> dict[str, Any]:
     ordered = sorted(samples_ms)
     if not ordered:
         return {"n": 0}
-    q = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else [
-        ordered[0]] * 99
+    q = (
+        statistics.quantiles(ordered, n=100, method="inclusive")
+        if len(ordered) > 1
+        else [ordered[0]] * 99
+    )
     return {
         "n": len(ordered),
         "p50_ms": round(q[49], 2),

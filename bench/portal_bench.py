@@ -43,13 +43,25 @@ async def _fill(db: Database, n: int) -> None:
     rows = _synthetic_articles(n, _messages())
     async with db.engine.begin() as conn:
         for start in range(0, len(rows), 2000):
-            await conn.execute(insert(Article), [
-                {"external_id": r["id"], "title": r["title"], "body": r["body"],
-                 "locale": r.get("locale", "zh_CN"), "status": ArticleStatus.PUBLISHED,
-                 "created_at": now, "updated_at": now, "published_at": now,
-                 "suggested_count": 0, "click_count": 0, "solved_count": 0}
-                for r in rows[start : start + 2000]
-            ])
+            await conn.execute(
+                insert(Article),
+                [
+                    {
+                        "external_id": r["id"],
+                        "title": r["title"],
+                        "body": r["body"],
+                        "locale": r.get("locale", "zh_CN"),
+                        "status": ArticleStatus.PUBLISHED,
+                        "created_at": now,
+                        "updated_at": now,
+                        "published_at": now,
+                        "suggested_count": 0,
+                        "click_count": 0,
+                        "solved_count": 0,
+                    }
+                    for r in rows[start : start + 2000]
+                ],
+            )
 
 
 async def _timed(db: Database, query: str, cache: kb.LexicalIndexCache) -> tuple[float, bool]:
@@ -72,8 +84,7 @@ async def run() -> dict[str, Any]:
         fill_seconds = time.perf_counter() - started
         queries = [m["text"] for m in random.Random(SEED).sample(_messages(), WARM_SAMPLES)]
 
-        cold = [(await _timed(db, q, kb.LexicalIndexCache()))[0]
-                for q in queries[:COLD_SAMPLES]]
+        cold = [(await _timed(db, q, kb.LexicalIndexCache()))[0] for q in queries[:COLD_SAMPLES]]
         cache = kb.LexicalIndexCache()
         await _timed(db, queries[0], cache)
         warm, answered = [], 0
@@ -82,8 +93,11 @@ async def run() -> dict[str, Any]:
             warm.append(ms)
             answered += found
         async with db.engine.begin() as conn:  # an edit: the next call rebuilds the index
-            await conn.execute(update(Article).where(Article.external_id == "syn-0")
-                               .values(title="已更新的文章", updated_at=utcnow()))
+            await conn.execute(
+                update(Article)
+                .where(Article.external_id == "syn-0")
+                .values(title="已更新的文章", updated_at=utcnow())
+            )
         after_edit, _ = await _timed(db, queries[1], cache)
         return {
             "articles": n,

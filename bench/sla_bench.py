@@ -54,20 +54,37 @@ async def _reference(db: Database) -> tuple[list[int], dict[int, int], list[int]
     async with unit_of_work(db) as session:
         await demo.seed_reference(session)
     async with db.engine.begin() as conn:
-        await conn.execute(insert(Customer), [
-            {"number": f"C{n:08d}", "name": f"客户{n}", "source_channel": Channel.PHONE,
-             "level": CustomerLevel.VIP if n % 20 == 0 else CustomerLevel.NORMAL}
-            for n in range(1000)
-        ])
+        await conn.execute(
+            insert(Customer),
+            [
+                {
+                    "number": f"C{n:08d}",
+                    "name": f"客户{n}",
+                    "source_channel": Channel.PHONE,
+                    "level": CustomerLevel.VIP if n % 20 == 0 else CustomerLevel.NORMAL,
+                }
+                for n in range(1000)
+            ],
+        )
         customers = list((await conn.execute(select(Customer.id))).scalars())
-        staff = (await conn.execute(select(User.id, User.department_id)
-                                    .where(User.department_id.is_not(None)))).all()
+        staff = (
+            await conn.execute(
+                select(User.id, User.department_id).where(User.department_id.is_not(None))
+            )
+        ).all()
     departments = {user: dept for user, dept in staff if dept is not None}
     return customers, departments, list(departments)
 
 
-def _rows(start: int, count: int, total: int, rng: random.Random, customers: list[int],
-          departments: dict[int, int], agents: list[int]) -> list[dict[str, Any]]:
+def _rows(
+    start: int,
+    count: int,
+    total: int,
+    rng: random.Random,
+    customers: list[int],
+    departments: dict[int, int],
+    agents: list[int],
+) -> list[dict[str, Any]]:
     """Tickets ``start`` … ``start + count`` of ``total``, oldest first; the last ones open."""
     span = timedelta(days=total / PER_DAY)
     open_from = total - OPEN_TICKETS
@@ -76,16 +93,29 @@ def _rows(start: int, count: int, total: int, rng: random.Random, customers: lis
         created = NOW - span + span * (n / total)
         agent = agents[n % len(agents)]
         row: dict[str, Any] = {
-            "number": f"B{n:09d}", "customer_id": customers[n % len(customers)],
-            "title": "网络连接不稳定", "description": "网络连接不稳定，经常掉线，请尽快处理。",
-            "channel": Channel.PHONE, "urgency": Urgency.NORMAL, "priority": Priority.MEDIUM,
-            "priority_rank": 2, "department_id": departments[agent], "assignee_id": agent,
-            "owner_id": agent, "created_at": created, "updated_at": created,
-            "triaged_at": created, "assigned_at": created, "acknowledged_at": created,
-            "first_responded_at": created, "first_response_due": created + timedelta(hours=24),
+            "number": f"B{n:09d}",
+            "customer_id": customers[n % len(customers)],
+            "title": "网络连接不稳定",
+            "description": "网络连接不稳定，经常掉线，请尽快处理。",
+            "channel": Channel.PHONE,
+            "urgency": Urgency.NORMAL,
+            "priority": Priority.MEDIUM,
+            "priority_rank": 2,
+            "department_id": departments[agent],
+            "assignee_id": agent,
+            "owner_id": agent,
+            "created_at": created,
+            "updated_at": created,
+            "triaged_at": created,
+            "assigned_at": created,
+            "acknowledged_at": created,
+            "first_responded_at": created,
+            "first_response_due": created + timedelta(hours=24),
             "acknowledge_due": created + timedelta(hours=1),
-            "resolution_due": created + timedelta(days=3), "sla_next_at": None,
-            "status": TicketStatus.CLOSED, "closed_at": created + timedelta(days=1),
+            "resolution_due": created + timedelta(days=3),
+            "sla_next_at": None,
+            "status": TicketStatus.CLOSED,
+            "closed_at": created + timedelta(days=1),
             "resolved_at": created + timedelta(days=1),
         }
         if n >= open_from:
@@ -106,8 +136,7 @@ async def _fill(db: Database, total: int) -> float:
     customers, departments, agents = await _reference(db)
     started = time.perf_counter()
     for start in range(0, total, BATCH):
-        rows = _rows(start, min(BATCH, total - start), total, rng, customers, departments,
-                     agents)
+        rows = _rows(start, min(BATCH, total - start), total, rng, customers, departments, agents)
         async with db.engine.begin() as conn:
             await conn.execute(insert(Ticket), rows)  # executemany, one batch per transaction
     async with db.engine.begin() as conn:
@@ -125,8 +154,11 @@ async def _plan(db: Database) -> str:
     stmt = select(Ticket.id).where(Ticket.sla_next_at <= NOW).order_by(Ticket.sla_next_at)
     compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": False})
     async with db.engine.connect() as conn:
-        rows = (await conn.exec_driver_sql(
-            f"EXPLAIN QUERY PLAN {compiled}", (NOW.strftime("%Y-%m-%d %H:%M:%S.%f"),))).all()
+        rows = (
+            await conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {compiled}", (NOW.strftime("%Y-%m-%d %H:%M:%S.%f"),)
+            )
+        ).all()
     return " | ".join(str(r[-1]) for r in rows)
 
 
@@ -141,8 +173,12 @@ async def _one(total: int) -> dict[str, Any]:
         fill_seconds = await _fill(db, total)
         async with db.sessionmaker() as session:
             stored = int(await session.scalar(select(func.count()).select_from(Ticket)) or 0)
-            due = int(await session.scalar(select(func.count()).select_from(Ticket)
-                                           .where(Ticket.sla_next_at <= NOW)) or 0)
+            due = int(
+                await session.scalar(
+                    select(func.count()).select_from(Ticket).where(Ticket.sla_next_at <= NOW)
+                )
+                or 0
+            )
         started = time.perf_counter()
         async with unit_of_work(db) as session:
             report = await sla_engine.tick(session, NOW)
@@ -155,8 +191,7 @@ async def _one(total: int) -> dict[str, Any]:
             idle.append((time.perf_counter() - started) * 1000)
         async with db.sessionmaker() as session:
             actions = int(await session.scalar(select(func.count()).select_from(SlaAction)) or 0)
-            told = int(await session.scalar(select(func.count()).select_from(Notification))
-                       or 0)
+            told = int(await session.scalar(select(func.count()).select_from(Notification)) or 0)
         return {
             "tickets": stored,
             "due": due,
@@ -179,7 +214,9 @@ async def run() -> dict[str, Any]:
     if len(sizes) >= 2:
         small, large = results[sizes[0]], results[sizes[-1]]
         summary["first_tick_ratio_large_to_small"] = round(
-            large["first_tick_ms"] / max(small["first_tick_ms"], 0.001), 2)
+            large["first_tick_ms"] / max(small["first_tick_ms"], 0.001), 2
+        )
         summary["idle_tick_p50_ratio_large_to_small"] = round(
-            large["idle_tick"]["p50_ms"] / max(small["idle_tick"]["p50_ms"], 0.001), 2)
+            large["idle_tick"]["p50_ms"] / max(small["idle_tick"]["p50_ms"], 0.001), 2
+        )
     return summary

@@ -77,12 +77,19 @@ def _messages() -> list[dict[str, Any]]:
 
 async def _customers(db: Database, n: int) -> list[int]:
     async with db.engine.begin() as conn:
-        await conn.execute(insert(Customer), [
-            {"number": f"B{i:07d}", "name": f"客户{i}", "source_channel": Channel.PHONE,
-             "level": CustomerLevel.VIP if i % 10 == 0 else CustomerLevel.NORMAL,
-             "registered_at": utcnow()}
-            for i in range(n)
-        ])
+        await conn.execute(
+            insert(Customer),
+            [
+                {
+                    "number": f"B{i:07d}",
+                    "name": f"客户{i}",
+                    "source_channel": Channel.PHONE,
+                    "level": CustomerLevel.VIP if i % 10 == 0 else CustomerLevel.NORMAL,
+                    "registered_at": utcnow(),
+                }
+                for i in range(n)
+            ],
+        )
     async with db.sessionmaker() as session:
         return list((await session.scalars(select(Customer.id))).all())
 
@@ -90,8 +97,11 @@ async def _customers(db: Database, n: int) -> list[int]:
 async def _register(db: Database, redis: Any, customer_id: int, text: str) -> int:
     settings = get_settings()
     async with unit_of_work(db, redis, settings.event_channel) as session:
-        ticket, _ = await tickets.create(session, SYSTEM, tickets.TicketInput(
-            customer_id=customer_id, description=text, channel=Channel.PORTAL))
+        ticket, _ = await tickets.create(
+            session,
+            SYSTEM,
+            tickets.TicketInput(customer_id=customer_id, description=text, channel=Channel.PORTAL),
+        )
         return ticket.id
 
 
@@ -100,8 +110,9 @@ def _worker(runtime: Any, **overrides: Any) -> Any:
 
     from workers.main import worker_options
 
-    return Worker(**{**worker_options(), "poll_delay": 0.02, "ctx": {"triage": runtime},
-                     **overrides})
+    return Worker(
+        **{**worker_options(), "poll_delay": 0.02, "ctx": {"triage": runtime}, **overrides}
+    )
 
 
 @contextlib.contextmanager
@@ -145,12 +156,16 @@ async def _encode_rates(embedder: Any, texts: list[str]) -> dict[str, Any]:
     for text in sample:
         await asyncio.to_thread(embedder.encode, [text], 1)
     single = len(sample) / (time.perf_counter() - started)
-    return {"texts": len(texts), "batched_per_s": round(batched, 1),
-            "one_at_a_time_per_s": round(single, 1)}
+    return {
+        "texts": len(texts),
+        "batched_per_s": round(batched, 1),
+        "one_at_a_time_per_s": round(single, 1),
+    }
 
 
-async def _burst(db: Database, redis: Any, runtime: Any, customers: list[int],
-                 texts: list[str]) -> dict[str, Any]:
+async def _burst(
+    db: Database, redis: Any, runtime: Any, customers: list[int], texts: list[str]
+) -> dict[str, Any]:
     for i, text in enumerate(texts):
         await _register(db, redis, customers[i % len(customers)], text)
     started = time.perf_counter()
@@ -161,14 +176,20 @@ async def _burst(db: Database, redis: Any, runtime: Any, customers: list[int],
         await worker.close()
     seconds = time.perf_counter() - started
     async with db.sessionmaker() as session:
-        done = len((await session.scalars(
-            select(Ticket.id).where(Ticket.triaged_at.is_not(None)))).all())
-    return {"inquiries": len(texts), "triaged": done, "seconds": round(seconds, 1),
-            "per_s": round(done / seconds, 1)}
+        done = len(
+            (await session.scalars(select(Ticket.id).where(Ticket.triaged_at.is_not(None)))).all()
+        )
+    return {
+        "inquiries": len(texts),
+        "triaged": done,
+        "seconds": round(seconds, 1),
+        "per_s": round(done / seconds, 1),
+    }
 
 
-async def _steady(db: Database, redis: Any, embedder: Any, customers: list[int],
-                  texts: list[str], seconds: int) -> dict[str, Any]:
+async def _steady(
+    db: Database, redis: Any, embedder: Any, customers: list[int], texts: list[str], seconds: int
+) -> dict[str, Any]:
     ids: list[int] = []
     with _worker_thread(embedder) as state:
         runtime = state["runtime"]
@@ -183,22 +204,36 @@ async def _steady(db: Database, redis: Any, embedder: Any, customers: list[int],
         for i in range(seconds * 10):
             due = start + i / 10
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            ids.append(await _register(db, redis, customers[(i + 1) % len(customers)],
-                                       texts[(i + 1) % len(texts)]))
+            ids.append(
+                await _register(
+                    db, redis, customers[(i + 1) % len(customers)], texts[(i + 1) % len(texts)]
+                )
+            )
         deadline = time.perf_counter() + 300
         while time.perf_counter() < deadline:
             async with db.sessionmaker() as session:
-                left = len((await session.scalars(select(Ticket.id).where(
-                    Ticket.id.in_(ids), Ticket.triaged_at.is_(None)))).all())
+                left = len(
+                    (
+                        await session.scalars(
+                            select(Ticket.id).where(Ticket.id.in_(ids), Ticket.triaged_at.is_(None))
+                        )
+                    ).all()
+                )
             if not left:
                 break
             await asyncio.sleep(0.2)
         del runtime
     async with db.sessionmaker() as session:
-        rows = (await session.execute(select(Ticket.created_at, Ticket.triaged_at)
-                                      .where(Ticket.id.in_(ids)))).all()
-    latencies = [(r.triaged_at - r.created_at).total_seconds() * 1000 for r in rows
-                 if r.triaged_at is not None]
+        rows = (
+            await session.execute(
+                select(Ticket.created_at, Ticket.triaged_at).where(Ticket.id.in_(ids))
+            )
+        ).all()
+    latencies = [
+        (r.triaged_at - r.created_at).total_seconds() * 1000
+        for r in rows
+        if r.triaged_at is not None
+    ]
     return {"rate_per_s": 10, "seconds": seconds, **percentiles(latencies)}
 
 
@@ -218,25 +253,44 @@ def _synthetic_articles(n: int, messages: list[dict[str, Any]]) -> list[dict[str
         lang = "en" if seed.get("locale") == "en" else "zh"
         pool = by_lang.get(lang) or next(iter(by_lang.values()))
         extra = "\n\n".join(rng.sample(pool, 3))
-        rows.append({"id": f"syn-{i}", "title": rng.choice(pool)[:120],
-                     "body": f"{seed['body']}\n\n{extra}", "locale": seed.get("locale", "zh_CN")})
+        rows.append(
+            {
+                "id": f"syn-{i}",
+                "title": rng.choice(pool)[:120],
+                "body": f"{seed['body']}\n\n{extra}",
+                "locale": seed.get("locale", "zh_CN"),
+            }
+        )
         i += 1
     return rows
 
 
-async def _suggest(db: Database, redis: Any, runtime: Any, embedder: Any, n: int,
-                   messages: list[dict[str, Any]]) -> dict[str, Any]:
+async def _suggest(
+    db: Database, redis: Any, runtime: Any, embedder: Any, n: int, messages: list[dict[str, Any]]
+) -> dict[str, Any]:
     now = utcnow()
     rows = _synthetic_articles(n, messages)
     async with db.engine.begin() as conn:
         for start in range(0, len(rows), 2000):
-            await conn.execute(insert(Article), [
-                {"external_id": r["id"], "title": r["title"], "body": r["body"],
-                 "locale": r.get("locale", "zh_CN"), "status": ArticleStatus.PUBLISHED,
-                 "created_at": now, "updated_at": now, "published_at": now,
-                 "suggested_count": 0, "click_count": 0, "solved_count": 0}
-                for r in rows[start : start + 2000]
-            ])
+            await conn.execute(
+                insert(Article),
+                [
+                    {
+                        "external_id": r["id"],
+                        "title": r["title"],
+                        "body": r["body"],
+                        "locale": r.get("locale", "zh_CN"),
+                        "status": ArticleStatus.PUBLISHED,
+                        "created_at": now,
+                        "updated_at": now,
+                        "published_at": now,
+                        "suggested_count": 0,
+                        "click_count": 0,
+                        "solved_count": 0,
+                    }
+                    for r in rows[start : start + 2000]
+                ],
+            )
     started = time.perf_counter()
     embedded = await runtime.embed_articles(db)
     embed_seconds = time.perf_counter() - started
@@ -267,17 +321,21 @@ async def _suggest(db: Database, redis: Any, runtime: Any, embedder: Any, n: int
             await kb.suggest_for_portal(session, q, "zh_CN", 3)  # no redis: lexical only
         fallback_ms.append((time.perf_counter() - t) * 1000)
     return {
-        "articles": n, "embedded": embedded, "embed_seconds": round(embed_seconds, 1),
+        "articles": n,
+        "embedded": embedded,
+        "embed_seconds": round(embed_seconds, 1),
         "index_build_seconds": round(index_seconds, 1),
-        "portal_via_worker": percentiles(portal_ms), "with_suggestions": answered,
+        "portal_via_worker": percentiles(portal_ms),
+        "with_suggestions": answered,
         "worker_search_only": percentiles(search_ms),
         "web_lexical_fallback": percentiles(fallback_ms),
         "timeout_ms": kb.SUGGEST_TIMEOUT * 1000,
     }
 
 
-async def _retrain(db: Database, runtime: Any, n: int,
-                   messages: list[dict[str, Any]]) -> dict[str, Any]:
+async def _retrain(
+    db: Database, runtime: Any, n: int, messages: list[dict[str, Any]]
+) -> dict[str, Any]:
     rng = random.Random(SEED)
     by_type: dict[str, list[str]] = {}
     for m in messages:
@@ -288,16 +346,25 @@ async def _retrain(db: Database, runtime: Any, n: int,
     for i in range(n):
         category = types[i % len(types)]
         a, b = rng.sample(by_type[category], 2)
-        labels.append({"text": f"{a} {b}", "category": RequestType(category),
-                       "source": "import", "created_at": now})
+        labels.append(
+            {
+                "text": f"{a} {b}",
+                "category": RequestType(category),
+                "source": "import",
+                "created_at": now,
+            }
+        )
     async with db.engine.begin() as conn:
         await conn.execute(insert(Label), labels)
     timings = {}
     for run in ("first_embeds_labels", "second_reuses_embeddings"):
         started = time.perf_counter()
         outcome = await classifier.retrain(db, runtime, trigger="manual")
-        timings[run] = {"seconds": round(time.perf_counter() - started, 1),
-                        "status": str(outcome.status), "error": outcome.error}
+        timings[run] = {
+            "seconds": round(time.perf_counter() - started, 1),
+            "status": str(outcome.status),
+            "error": outcome.error,
+        }
     return {"labels": n, **timings}
 
 
@@ -312,8 +379,9 @@ async def run() -> dict[str, Any]:
     settings = get_settings()
     await _schema(settings.database_url)
     db = Database(settings.database_url)
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url),
-                              default_queue_name=settings.queue_name)
+    redis = await create_pool(
+        RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name
+    )
     await redis.delete(settings.queue_name)
     embedder = await asyncio.to_thread(load_embedder, settings.embedding_model)
     runtime = TriageRuntime(settings, embedder=embedder)
@@ -324,8 +392,9 @@ async def run() -> dict[str, Any]:
             await demo.seed_articles(session)
         messages = _messages()
         rng = random.Random(SEED)
-        burst_texts = [m["text"] for m in rng.sample(messages, _size(
-            "KEFU_BENCH_TRIAGE_BURST", 1000))]
+        burst_texts = [
+            m["text"] for m in rng.sample(messages, _size("KEFU_BENCH_TRIAGE_BURST", 1000))
+        ]
         customers = await _customers(db, 500)
         started = time.perf_counter()
         await classifier.current_model(db, runtime)  # bootstrap (or reuse) before timing
@@ -334,14 +403,22 @@ async def run() -> dict[str, Any]:
         results["encode"] = await _encode_rates(embedder, burst_texts)
         results["burst"] = await _burst(db, redis, runtime, customers, burst_texts)
         results["burst"]["vs_batched_encode"] = round(
-            results["burst"]["per_s"] / results["encode"]["batched_per_s"], 2)
-        results["steady"] = await _steady(db, redis, embedder, customers, burst_texts,
-                                          _size("KEFU_BENCH_TRIAGE_STEADY_SECONDS", 30))
-        results["suggest"] = await _suggest(db, redis, runtime, embedder,
-                                            _size("KEFU_BENCH_TRIAGE_ARTICLES", 10_000),
-                                            messages)
-        results["retrain"] = await _retrain(db, runtime, _size("KEFU_BENCH_TRIAGE_LABELS",
-                                                               10_000), messages)
+            results["burst"]["per_s"] / results["encode"]["batched_per_s"], 2
+        )
+        results["steady"] = await _steady(
+            db,
+            redis,
+            embedder,
+            customers,
+            burst_texts,
+            _size("KEFU_BENCH_TRIAGE_STEADY_SECONDS", 30),
+        )
+        results["suggest"] = await _suggest(
+            db, redis, runtime, embedder, _size("KEFU_BENCH_TRIAGE_ARTICLES", 10_000), messages
+        )
+        results["retrain"] = await _retrain(
+            db, runtime, _size("KEFU_BENCH_TRIAGE_LABELS", 10_000), messages
+        )
     finally:
         await runtime.close()
         await redis.aclose()

@@ -32,9 +32,7 @@ class NotificationPreference(IdMixin, Base):
 
     __tablename__ = "notification_preferences"
     __table_args__ = (
-        CheckConstraint(
-            "(user_id IS NULL) <> (department_id IS NULL)", name="one_owner"
-        ),
+        CheckConstraint("(user_id IS NULL) <> (department_id IS NULL)", name="one_owner"),
     )
 
     user_id: Mapped[int | None] = mapped_column(

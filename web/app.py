@@ -41,8 +41,11 @@ def locale_middleware(app: ASGIApp) -> ASGIApp:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             cookies = headers.get("cookie", "")
             cookie = next(
-                (part.split("=", 1)[1] for part in cookies.split("; ")
-                 if part.startswith(i18n.COOKIE + "=")),
+                (
+                    part.split("=", 1)[1]
+                    for part in cookies.split("; ")
+                    if part.startswith(i18n.COOKIE + "=")
+                ),
                 None,
             )
             default = scope["app"].state.settings.default_locale
@@ -73,8 +76,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             *ROUTE_HANDLERS,
-            create_static_files_router(path="/static", directories=[STATIC_DIR],
-                                       include_in_schema=False),
+            create_static_files_router(
+                path="/static", directories=[STATIC_DIR], include_in_schema=False
+            ),
         ],
         lifespan=[lifespan],
         state=State({"settings": settings}),
@@ -82,14 +86,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "db_session": Provide(provide_db_session),
             "actor": Provide(provide_actor, sync_to_thread=False),
         },
-        stores={"sessions": RedisStore.with_client(url=settings.redis_url,
-                                                   namespace="kefu:sessions")},
+        stores={
+            "sessions": RedisStore.with_client(url=settings.redis_url, namespace="kefu:sessions")
+        },
         middleware=[DefineMiddleware(locale_middleware)],
         on_app_init=[auth.on_app_init],
         csrf_config=CSRFConfig(
-            secret=settings.secret_key, cookie_name="kefu_csrf", cookie_httponly=True,
-            cookie_samesite="lax", cookie_secure=settings.secure_cookies,
-            header_name="x-csrftoken", exclude=["^/api/"],
+            secret=settings.secret_key,
+            cookie_name="kefu_csrf",
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            cookie_secure=settings.secure_cookies,
+            header_name="x-csrftoken",
+            exclude=["^/api/"],
         ),
         template_config=template_config(),
         plugins=[HTMXPlugin()],
@@ -97,7 +106,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Uploads: a larger body than a full batch of attachments is a clean, localized 413.
         request_max_body_size=body_limit(settings),
         openapi_config=OpenAPIConfig(
-            title="Kefu API", version="1", path="/schema",
+            title="Kefu API",
+            version="1",
+            path="/schema",
         ),
         debug=settings.debug,
     )

@@ -37,8 +37,9 @@ async def _with_session(work: Callable[[Any], Awaitable[T]]) -> T:
     db = Database(settings.database_url)
     redis = None
     try:
-        redis = await create_pool(RedisSettings.from_dsn(settings.redis_url),
-                                  default_queue_name=settings.queue_name)
+        redis = await create_pool(
+            RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name
+        )
     except Exception:  # the database is the truth; the sweeper enqueues later
         click.echo("warning: Redis unreachable; jobs will be picked up by the sweeper", err=True)
     try:
@@ -93,7 +94,10 @@ def user() -> None:
 @click.option("--name", "display_name", default=None)
 @click.option("--department", "department_code", default=None, help="Department code")
 def user_create(
-    username: str, password: str, role: str, display_name: str | None,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str | None,
     department_code: str | None,
 ) -> None:
     """Create a staff account."""
@@ -109,8 +113,13 @@ def user_create(
                 raise click.ClickException(f"unknown department {department_code}")
             department_id = department.id
         created = await users.create_user(
-            session, Actor.system("cli"), username=username, password=password, role=role,
-            display_name=display_name, department_id=department_id,
+            session,
+            Actor.system("cli"),
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            department_id=department_id,
         )
         return created.username
 
@@ -140,8 +149,9 @@ def demo(tickets: int, seed: int, days: int, if_empty: bool) -> None:
         def progress(what: str, count: int) -> None:
             click.echo(f"  {what}: {count} ({time.perf_counter() - started:.1f}s)")
 
-        return await demo_service.fill(session, tickets=tickets, seed=seed, days=days,
-                                       progress=progress)
+        return await demo_service.fill(
+            session, tickets=tickets, seed=seed, days=days, progress=progress
+        )
 
     result = run(lambda: _with_session(work))
     if result is None:
@@ -172,8 +182,15 @@ def web(host: str, port: int, workers: int, reload: bool) -> None:
     """Serve the web app (uvicorn)."""
     import uvicorn
 
-    uvicorn.run("web.asgi:app", host=host, port=port, workers=workers, reload=reload,
-                proxy_headers=True, log_level="info")
+    uvicorn.run(
+        "web.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=True,
+        log_level="info",
+    )
 
 
 @main.command()
@@ -222,8 +239,19 @@ def _start_redis(url: str) -> Any:
             ) from exc
     click.echo(f"starting Redis ({server}) on 127.0.0.1:{port}")
     return subprocess.Popen(
-        [server, "--bind", "127.0.0.1", "--port", port, "--dir", str(data_dir),
-         "--save", "60 1000", "--appendonly", "no"],
+        [
+            server,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--dir",
+            str(data_dir),
+            "--save",
+            "60 1000",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
     )
 

@@ -27,8 +27,12 @@ def _fail(exc: Exception) -> click.ClickException:
     default=None,
     help="Folder to write the backup into (default: KEFU_DATA_DIR/backups)",
 )
-@click.option("--keep", type=click.IntRange(min=1), default=None,
-              help="Afterwards keep only the newest N backups in that folder")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Afterwards keep only the newest N backups in that folder",
+)
 def backup_command(output: Path | None, keep: int | None) -> None:
     """Back up the database, its manifest and the attachments into a timestamped folder."""
     from models.services import backup
@@ -37,21 +41,29 @@ def backup_command(output: Path | None, keep: int | None) -> None:
     settings = get_settings()
     target = (output or settings.backups_dir).expanduser().resolve()
     try:
-        result = asyncio.run(backup.create_backup(
-            settings.database_url, output_dir=target, data_dir=settings.data_dir,
-            encryption_keys=settings.encryption_keys,
-        ))
+        result = asyncio.run(
+            backup.create_backup(
+                settings.database_url,
+                output_dir=target,
+                data_dir=settings.data_dir,
+                encryption_keys=settings.encryption_keys,
+            )
+        )
     except DomainError as exc:
         raise _fail(exc) from exc
     manifest = result.manifest
     rows = sum(manifest.tables.values())
     click.echo(f"backup written to {result.path}")
-    click.echo(f"  {len(manifest.tables)} tables, {rows} rows, {manifest.attachments} attachments;"
-               f" revision {manifest.alembic_revision or '-'}")
+    click.echo(
+        f"  {len(manifest.tables)} tables, {rows} rows, {manifest.attachments} attachments;"
+        f" revision {manifest.alembic_revision or '-'}"
+    )
     if manifest.encryption_key_ids:
-        click.echo("  contacts encrypted with key id(s) "
-                   f"{', '.join(manifest.encryption_key_ids)}: keep those keys safe, apart "
-                   "from the backup (it does not contain them)")
+        click.echo(
+            "  contacts encrypted with key id(s) "
+            f"{', '.join(manifest.encryption_key_ids)}: keep those keys safe, apart "
+            "from the backup (it does not contain them)"
+        )
     if keep is not None:
         for removed in backup.prune(target, keep):
             click.echo(f"  removed old backup {removed.name}")
@@ -59,8 +71,7 @@ def backup_command(output: Path | None, keep: int | None) -> None:
 
 @click.command("restore")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--force", is_flag=True,
-              help="Overwrite a database that already holds data")
+@click.option("--force", is_flag=True, help="Overwrite a database that already holds data")
 def restore_command(path: Path, force: bool) -> None:
     """Restore the backup at PATH (its folder or manifest.json) into an empty database.
 
@@ -72,19 +83,28 @@ def restore_command(path: Path, force: bool) -> None:
 
     settings = get_settings()
     try:
-        result = asyncio.run(backup.restore_backup(
-            path, settings.database_url, data_dir=settings.data_dir,
-            encryption_keys=settings.encryption_keys, force=force,
-        ))
+        result = asyncio.run(
+            backup.restore_backup(
+                path,
+                settings.database_url,
+                data_dir=settings.data_dir,
+                encryption_keys=settings.encryption_keys,
+                force=force,
+            )
+        )
     except DomainError as exc:
         raise _fail(exc) from exc
     manifest = result.manifest
-    click.echo(f"restored the backup of {manifest.created_at} (Kefu {manifest.kefu_version}): "
-               f"{len(result.tables)} tables, {sum(result.tables.values())} rows, "
-               f"{result.attachments} attachments; every count matches the manifest")
+    click.echo(
+        f"restored the backup of {manifest.created_at} (Kefu {manifest.kefu_version}): "
+        f"{len(result.tables)} tables, {sum(result.tables.values())} rows, "
+        f"{result.attachments} attachments; every count matches the manifest"
+    )
     if manifest.alembic_revision:
-        click.echo(f"  schema revision {manifest.alembic_revision}: run `kefu db upgrade` if "
-                   "this version of Kefu is newer")
+        click.echo(
+            f"  schema revision {manifest.alembic_revision}: run `kefu db upgrade` if "
+            "this version of Kefu is newer"
+        )
     if result.missing_key_ids:
         click.echo(
             "WARNING: contact details were encrypted with key id(s) "
@@ -101,8 +121,13 @@ def attachments_group() -> None:
 
 
 @attachments_group.command("sweep")
-@click.option("--grace-hours", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Leave blobs younger than this (their upload may still be committing)")
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Leave blobs younger than this (their upload may still be committing)",
+)
 def sweep_command(grace_hours: float) -> None:
     """Remove stored files that no attachment row references (left by failed uploads)."""
     from datetime import timedelta
@@ -114,8 +139,7 @@ def sweep_command(grace_hours: float) -> None:
         database = Database(get_settings().database_url)
         try:
             async with database.sessionmaker() as session:
-                return await attachments.sweep_orphans(
-                    session, grace=timedelta(hours=grace_hours))
+                return await attachments.sweep_orphans(session, grace=timedelta(hours=grace_hours))
         finally:
             await database.dispose()
 

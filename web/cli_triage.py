@@ -38,8 +38,9 @@ class _Bar:
     """A click progress bar on stderr driven by an async "done so far" callback."""
 
     def __init__(self, label: str, total: int) -> None:
-        self.bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr,
-                                     show_pos=True)
+        self.bar = click.progressbar(
+            length=max(total, 1), label=label, file=sys.stderr, show_pos=True
+        )
         self.done = 0
 
     def __enter__(self) -> Callable[[int], Awaitable[None]]:
@@ -84,12 +85,16 @@ def _fmt(value: float | None) -> str:
 def _print_report(name: str, report: dict[str, Any] | None) -> None:
     if not report:
         return
-    click.echo(f"{name} (n={report['n']}): accuracy {_fmt(report['accuracy'])}, "
-               f"macro-F1 {_fmt(report['macro_f1'])}")
+    click.echo(
+        f"{name} (n={report['n']}): accuracy {_fmt(report['accuracy'])}, "
+        f"macro-F1 {_fmt(report['macro_f1'])}"
+    )
     for code in CATEGORY_CODES:
         row = report["per_class"].get(code, {})
-        click.echo(f"  {code:<13} P {_fmt(row.get('precision'))}  R {_fmt(row.get('recall'))}"
-                   f"  F1 {_fmt(row.get('f1'))}  n={int(row.get('support', 0))}")
+        click.echo(
+            f"  {code:<13} P {_fmt(row.get('precision'))}  R {_fmt(row.get('recall'))}"
+            f"  F1 {_fmt(row.get('f1'))}  n={int(row.get('support', 0))}"
+        )
 
 
 @click.group("triage")
@@ -121,8 +126,9 @@ def triage_train(file: Path) -> None:
             _note(f"{len(examples)} rows read, {added} new labels stored")
             _note("preparing the current model (the first run trains the bootstrap model)…")
             await classifier.current_model(db, runtime)
-            return await classifier.retrain(db, runtime, trigger=classifier.Trigger.IMPORT,
-                                            printer=_note)
+            return await classifier.retrain(
+                db, runtime, trigger=classifier.Trigger.IMPORT, printer=_note
+            )
         finally:
             await _close(db, runtime)
 
@@ -133,9 +139,11 @@ def triage_train(file: Path) -> None:
     _print_report("bootstrap validation split", metrics.get("bootstrap_validation"))
     _print_report("held-out labels", metrics.get("held_out_labels"))
     for name, cmp in (outcome.comparison.get("sets") or {}).items():
-        click.echo(f"vs current model on {name.replace('_', ' ')}: macro-F1 "
-                   f"{_fmt(cmp['champion']['macro_f1'])} → {_fmt(cmp['challenger']['macro_f1'])}"
-                   f" ({'not worse' if cmp['not_worse'] else 'worse'})")
+        click.echo(
+            f"vs current model on {name.replace('_', ' ')}: macro-F1 "
+            f"{_fmt(cmp['champion']['macro_f1'])} → {_fmt(cmp['challenger']['macro_f1'])}"
+            f" ({'not worse' if cmp['not_worse'] else 'worse'})"
+        )
     verdict = "promoted: now the current model" if outcome.promoted else "rejected"
     click.echo(f"model {outcome.version}: {verdict} ({outcome.comparison.get('reason')})")
 
@@ -212,8 +220,10 @@ def kb_import(source: Path) -> None:
             await _close(db, runtime)
 
     result, embedded = asyncio.run(work())
-    click.echo(f"{len(items)} articles: {result.created} created, {result.updated} updated, "
-               f"{result.unchanged} unchanged; {embedded} embedded")
+    click.echo(
+        f"{len(items)} articles: {result.created} created, {result.updated} updated, "
+        f"{result.unchanged} unchanged; {embedded} embedded"
+    )
 
 
 @kb_cli.command("evaluate")
@@ -253,5 +263,7 @@ def kb_evaluate(file: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(metrics))
         return
-    click.echo(f"{metrics['n']} queries: recall@1 {_fmt(metrics['recall_at_1'])}, "
-               f"recall@5 {_fmt(metrics['recall_at_5'])}, MRR@10 {_fmt(metrics['mrr_at_10'])}")
+    click.echo(
+        f"{metrics['n']} queries: recall@1 {_fmt(metrics['recall_at_1'])}, "
+        f"recall@5 {_fmt(metrics['recall_at_5'])}, MRR@10 {_fmt(metrics['mrr_at_10'])}"
+    )

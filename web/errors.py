@@ -48,7 +48,9 @@ def _is_htmx(request: Request[Any, Any, Any]) -> bool:
 
 
 def render_error(
-    request: Request[Any, Any, Any], status: int, message: str,
+    request: Request[Any, Any, Any],
+    status: int,
+    message: str,
     fields: dict[str, str] | None = None,
 ) -> Response[Any]:
     fields = {name: gettext(text) for name, text in (fields or {}).items()}
@@ -60,8 +62,11 @@ def render_error(
     context = {"message": message, "fields": fields, "status": status, "level": "error"}
     if _is_htmx(request):
         return HTMXTemplate(
-            template_name="partials/_flash.html", context=context, status_code=status,
-            re_target="#flash", re_swap="innerHTML",
+            template_name="partials/_flash.html",
+            context=context,
+            status_code=status,
+            re_target="#flash",
+            re_swap="innerHTML",
         )
     return Template(template_name="error.html", context=context, status_code=status)
 
@@ -81,7 +86,8 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         status = 400
         fields = {
             str(item.get("key") or "form"): N_("Invalid value.")
-            for item in (exc.extra or []) if isinstance(item, dict)
+            for item in (exc.extra or [])
+            if isinstance(item, dict)
         }
         return render_error(request, 400, gettext(MESSAGES[400]), fields)
     if isinstance(exc, PermissionDeniedException):

@@ -46,8 +46,9 @@ class CurrentUser:
 
     @property
     def actor(self) -> Actor:
-        return Actor(user_id=self.id, label=self.username, role=self.role,
-                     department_id=self.department_id)
+        return Actor(
+            user_id=self.id, label=self.username, role=self.role, department_id=self.department_id
+        )
 
     @property
     def is_lead(self) -> bool:
@@ -68,8 +69,12 @@ async def retrieve_user(session: dict[str, Any], connection: ASGIConnection) -> 
         if user is None:
             return None
         return CurrentUser(
-            id=user.id, username=user.username, display_name=user.display_name,
-            role=Role(user.role), department_id=user.department_id, locale=user.locale,
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            role=Role(user.role),
+            department_id=user.department_id,
+            locale=user.locale,
         )
 
 

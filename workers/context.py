@@ -87,8 +87,10 @@ class TriageRuntime:
                     )
                     log.info("embedder loaded: %s", self._embedder)
                 except Exception:
-                    log.exception("embedding model unavailable; triage and suggestions run "
-                                  "on lexical features only")
+                    log.exception(
+                        "embedding model unavailable; triage and suggestions run "
+                        "on lexical features only"
+                    )
                     self._embedder = None
                 self._embedder_ready = True
         return self._embedder
@@ -187,12 +189,18 @@ class TriageRuntime:
             name = await self.embedder_name()
             vectors = kb.stored_embeddings(rows, name)
             self.kb = await asyncio.to_thread(kb.build_index, rows, vectors, stamp)
-            log.info("knowledge-base index built: %d articles (%s)", len(rows),
-                     "hybrid" if vectors is not None else "lexical")
+            log.info(
+                "knowledge-base index built: %d articles (%s)",
+                len(rows),
+                "hybrid" if vectors is not None else "lexical",
+            )
             return self.kb
 
     async def embed_articles(
-        self, db: Database, redis: Any = None, article_ids: Sequence[int] | None = None,
+        self,
+        db: Database,
+        redis: Any = None,
+        article_ids: Sequence[int] | None = None,
         progress: Callable[[int], Awaitable[None]] | None = None,
     ) -> int:
         """Embed published articles lacking a current embedding; returns how many."""
@@ -214,8 +222,14 @@ class TriageRuntime:
         return len(todo)
 
     async def search(
-        self, db: Database, query: str, k: int, *, locale: str | None = None,
-        for_people: bool = True, embedding: np.ndarray | None = None,
+        self,
+        db: Database,
+        query: str,
+        k: int,
+        *,
+        locale: str | None = None,
+        for_people: bool = True,
+        embedding: np.ndarray | None = None,
     ) -> list[kb.Hit]:
         """Hybrid knowledge-base search (the query is embedded here unless given)."""
         from triage.text import latin_share

@@ -260,8 +260,9 @@ async def _run_tool(args: list[str], env: dict[str, str], tool: str) -> None:
             env={**os.environ, **env},
         )
     except OSError as exc:
-        raise BackupFailed(N_("%(tool)s could not be started: %(error)s"), tool=tool,
-                           error=str(exc)) from exc
+        raise BackupFailed(
+            N_("%(tool)s could not be started: %(error)s"), tool=tool, error=str(exc)
+        ) from exc
     _, stderr = await process.communicate()
     if process.returncode != 0:
         raise BackupFailed(
@@ -298,8 +299,9 @@ def _sqlite_copy(source: Path, target: Path) -> None:
         src.close()
 
 
-async def _backup_sqlite(database_url: str, folder: Path) -> tuple[dict[str, int], str | None,
-                                                                    list[str]]:
+async def _backup_sqlite(
+    database_url: str, folder: Path
+) -> tuple[dict[str, int], str | None, list[str]]:
     target = folder / SQLITE_FILE
     await asyncio.to_thread(_sqlite_copy, sqlite_path(database_url), target)
     # The manifest describes the copy itself, not the live file that kept changing.
@@ -311,8 +313,9 @@ async def _backup_sqlite(database_url: str, folder: Path) -> tuple[dict[str, int
         await engine.dispose()
 
 
-async def _backup_postgresql(database_url: str, folder: Path) -> tuple[dict[str, int],
-                                                                        str | None, list[str]]:
+async def _backup_postgresql(
+    database_url: str, folder: Path
+) -> tuple[dict[str, int], str | None, list[str]]:
     pg_dump = _which("pg_dump")
     target, env = libpq_target(database_url)
     engine = _plain_engine(database_url)
@@ -324,9 +327,15 @@ async def _backup_postgresql(database_url: str, folder: Path) -> tuple[dict[str,
                 snapshot = await conn.scalar(text("SELECT pg_export_snapshot()"))
                 found = await inventory(conn)
                 await _run_tool(
-                    [pg_dump, "--format=custom", "--no-owner", "--no-privileges",
-                     f"--snapshot={snapshot}", f"--file={folder / PG_FILE}",
-                     f"--dbname={target}"],
+                    [
+                        pg_dump,
+                        "--format=custom",
+                        "--no-owner",
+                        "--no-privileges",
+                        f"--snapshot={snapshot}",
+                        f"--file={folder / PG_FILE}",
+                        f"--dbname={target}",
+                    ],
                     env,
                     "pg_dump",
                 )
@@ -413,8 +422,17 @@ async def _restore_postgresql(dump: Path, database_url: str) -> None:
     # --clean --if-exists: the dump's tables replace an empty schema made by `kefu db upgrade`;
     # --single-transaction: a failed restore leaves the database as it was.
     await _run_tool(
-        [pg_restore, "--clean", "--if-exists", "--no-owner", "--no-privileges",
-         "--single-transaction", "--exit-on-error", f"--dbname={target}", str(dump)],
+        [
+            pg_restore,
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--no-privileges",
+            "--single-transaction",
+            "--exit-on-error",
+            f"--dbname={target}",
+            str(dump),
+        ],
         env,
         "pg_restore",
     )
@@ -450,8 +468,10 @@ async def restore_backup(
         if found:
             listed = ", ".join(f"{name} ({n})" for name, n in sorted(found.items())[:8])
             raise Conflict(
-                N_("The target database is not empty: %(tables)s. Restore into an empty "
-                   "database, or pass --force to overwrite it."),
+                N_(
+                    "The target database is not empty: %(tables)s. Restore into an empty "
+                    "database, or pass --force to overwrite it."
+                ),
                 tables=listed,
             )
     if backend == "sqlite":
@@ -460,8 +480,9 @@ async def restore_backup(
         await _restore_postgresql(dump, database_url)
     for name in FILE_FOLDERS:
         if (folder / name).is_dir():
-            await asyncio.to_thread(shutil.copytree, folder / name, data_dir / name,
-                                    dirs_exist_ok=True)
+            await asyncio.to_thread(
+                shutil.copytree, folder / name, data_dir / name, dirs_exist_ok=True
+            )
     copied = _file_count(folder / ATTACHMENTS)
     counts = await _count_tables(database_url)
     differences = {
@@ -488,8 +509,11 @@ def list_backups(directory: Path) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(
-        p for p in directory.iterdir()
-        if p.is_dir() and p.name.startswith(PREFIX) and not p.name.endswith(PARTIAL)
+        p
+        for p in directory.iterdir()
+        if p.is_dir()
+        and p.name.startswith(PREFIX)
+        and not p.name.endswith(PARTIAL)
         and (p / MANIFEST).is_file()
     )
 
@@ -535,7 +559,12 @@ async def scheduled_backup(
     if recent_backup(backups_dir, now, timedelta(hours=12)) is not None:
         prune(backups_dir, keep, now=now)
         return None
-    result = await create_backup(database_url, output_dir=backups_dir, data_dir=data_dir,
-                                 encryption_keys=encryption_keys, now=now)
+    result = await create_backup(
+        database_url,
+        output_dir=backups_dir,
+        data_dir=data_dir,
+        encryption_keys=encryption_keys,
+        now=now,
+    )
     prune(backups_dir, keep, now=now)
     return result

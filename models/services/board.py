@@ -765,8 +765,7 @@ async def ticket_detail(
                 after=_display(event.field, event.after, names, dept_names),
                 values_are_times=(event.field or "") in _TIME_FIELDS,
                 attachment=(
-                    files_by_id.get(event.entity_id)
-                    if event.entity_type == "attachment" else None
+                    files_by_id.get(event.entity_id) if event.entity_type == "attachment" else None
                 ),
             )
         )

@@ -159,8 +159,12 @@ def _markdown(message: Message) -> str:
 
 
 def build_request(
-    channel: DeliveryChannel, url: str, message: Message, secret: str | None = None,
-    *, now: float | None = None,
+    channel: DeliveryChannel,
+    url: str,
+    message: Message,
+    secret: str | None = None,
+    *,
+    now: float | None = None,
 ) -> Request:
     """The HTTP request a webhook channel expects for this message (pure but for the clock)."""
     now = time.time() if now is None else now
@@ -168,8 +172,10 @@ def build_request(
         body: dict[str, Any] = {"msgtype": "markdown", "markdown": {"content": _markdown(message)}}
         return Request(url, body)
     if channel is DeliveryChannel.DINGTALK:
-        body = {"msgtype": "markdown",
-                "markdown": {"title": message.title, "text": _markdown(message)}}
+        body = {
+            "msgtype": "markdown",
+            "markdown": {"title": message.title, "text": _markdown(message)},
+        }
         if secret:
             stamp = int(now * 1000)
             url = _with_query(url, f"timestamp={stamp}&sign={dingtalk_sign(secret, stamp)}")
@@ -223,16 +229,21 @@ def _retryable_status(status: int) -> bool:
     return status in (408, 425, 429) or status >= 500
 
 
-async def post(channel: DeliveryChannel, request: Request, client: httpx.AsyncClient | None = None
-               ) -> Attempt:
+async def post(
+    channel: DeliveryChannel, request: Request, client: httpx.AsyncClient | None = None
+) -> Attempt:
     """Make one webhook request and classify the outcome."""
-    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
-               **request.headers}
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": USER_AGENT,
+        **request.headers,
+    }
     owned = client is None
     client = client or httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
     try:
-        response = await client.post(request.url, content=encode_body(request.body),
-                                     headers=headers)
+        response = await client.post(
+            request.url, content=encode_body(request.body), headers=headers
+        )
     except httpx.HTTPError as exc:
         return Attempt(False, None, f"{type(exc).__name__}: {exc}"[:500], retry=True)
     finally:
@@ -240,8 +251,9 @@ async def post(channel: DeliveryChannel, request: Request, client: httpx.AsyncCl
             await client.aclose()
     status = response.status_code
     if status >= 300:
-        return Attempt(False, status, f"HTTP {status}: {response.text[:300]}",
-                       retry=_retryable_status(status))
+        return Attempt(
+            False, status, f"HTTP {status}: {response.text[:300]}", retry=_retryable_status(status)
+        )
     try:
         payload = response.json()
     except ValueError:
@@ -287,8 +299,13 @@ async def send_email(to: str, message: Message, settings: NotifySettings) -> Att
     return Attempt(True, 250)
 
 
-async def send(channel: DeliveryChannel, target: str, message: Message, secret: str | None,
-               settings: NotifySettings) -> Attempt:
+async def send(
+    channel: DeliveryChannel,
+    target: str,
+    message: Message,
+    secret: str | None,
+    settings: NotifySettings,
+) -> Attempt:
     """One delivery attempt on any channel."""
     if channel is DeliveryChannel.EMAIL:
         return await send_email(target, message, settings)

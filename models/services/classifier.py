@@ -200,7 +200,9 @@ def split_bootstrap(examples: Sequence[Example]) -> tuple[list[int], list[int]]:
 
     indices = np.arange(len(examples))
     fit_idx, val_idx = train_test_split(
-        indices, test_size=VALIDATION_SHARE, stratify=[e.category for e in examples],
+        indices,
+        test_size=VALIDATION_SHARE,
+        stratify=[e.category for e in examples],
         random_state=SEED,
     )
     return sorted(int(i) for i in fit_idx), sorted(int(i) for i in val_idx)
@@ -237,8 +239,10 @@ def decide(
     sets: dict[str, Any] = {}
     promote = True
     reasons = []
-    for name, tolerance in (("held_out_labels", LABELS_TOLERANCE),
-                            ("bootstrap_validation", boot_tolerance)):
+    for name, tolerance in (
+        ("held_out_labels", LABELS_TOLERANCE),
+        ("bootstrap_validation", boot_tolerance),
+    ):
         new, old = challenger.get(name), champion.get(name)
         if not new or not old or not new.get("n"):
             continue
@@ -293,8 +297,10 @@ def compatible_versions(stored: dict[str, Any]) -> bool:
 
 async def _current_row(session: AsyncSession) -> ModelVersion | None:
     return await session.scalar(
-        select(ModelVersion).where(ModelVersion.status == Status.CURRENT)
-        .order_by(ModelVersion.promoted_at.desc().nulls_last(), ModelVersion.id.desc()).limit(1)
+        select(ModelVersion)
+        .where(ModelVersion.status == Status.CURRENT)
+        .order_by(ModelVersion.promoted_at.desc().nulls_last(), ModelVersion.id.desc())
+        .limit(1)
     )
 
 
@@ -361,11 +367,16 @@ async def _label_embeddings(
     ticket_ids = [r.ticket_id for r in missing if r.ticket_id is not None]
     if ticket_ids:
         async with db.sessionmaker() as session:
-            stored = dict((await session.execute(
-                select(TicketEmbedding.ticket_id, TicketEmbedding.embedding)
-                .where(TicketEmbedding.ticket_id.in_(ticket_ids),
-                       TicketEmbedding.embedding_model == name)
-            )).all())
+            stored = dict(
+                (
+                    await session.execute(
+                        select(TicketEmbedding.ticket_id, TicketEmbedding.embedding).where(
+                            TicketEmbedding.ticket_id.in_(ticket_ids),
+                            TicketEmbedding.embedding_model == name,
+                        )
+                    )
+                ).all()
+            )
         for row in missing:
             if row.ticket_id in stored and (v := from_bytes(stored[row.ticket_id])) is not None:
                 vectors[row.id] = v
@@ -380,10 +391,13 @@ async def _label_embeddings(
     if newly:
         async with db.sessionmaker() as session:
             for start in range(0, len(newly), 500):
-                await session.execute(update(Label), [
-                    {"id": i, "embedding": to_bytes(vectors[i]), "embedding_model": name}
-                    for i in newly[start : start + 500]
-                ])
+                await session.execute(
+                    update(Label),
+                    [
+                        {"id": i, "embedding": to_bytes(vectors[i]), "embedding_model": name}
+                        for i in newly[start : start + 500]
+                    ],
+                )
             await session.commit()
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)
@@ -444,8 +458,9 @@ def _fit(
     config = PipelineConfig(use_embeddings=embeddings is not None)
     folds = max(2, min(config.calibration_folds, min(Counter(categories).values())))
     pipeline = build_pipeline(replace(config, calibration_folds=folds), seed=SEED)
-    pipeline.fit(make_inputs(texts, embeddings), list(categories),
-                 classifier__sample_weight=weights)
+    pipeline.fit(
+        make_inputs(texts, embeddings), list(categories), classifier__sample_weight=weights
+    )
     return TrainedModel(
         pipeline=pipeline,
         config=config,
@@ -509,17 +524,32 @@ async def _load_labels(db: Database) -> list[LabelRow]:
     from triage.text import normalize
 
     async with db.sessionmaker() as session:
-        rows = (await session.execute(
-            select(Label.id, Label.text, Label.category, Label.embedding, Label.embedding_model,
-                   Label.ticket_id).order_by(Label.id)
-        )).all()
+        rows = (
+            await session.execute(
+                select(
+                    Label.id,
+                    Label.text,
+                    Label.category,
+                    Label.embedding,
+                    Label.embedding_model,
+                    Label.ticket_id,
+                ).order_by(Label.id)
+            )
+        ).all()
     latest: dict[str, LabelRow] = {}
     for row in rows:
         key = normalize(row.text)
         if not key:
             continue
-        latest[key] = LabelRow(row.id, row.text, str(RequestType(row.category)), key,
-                               row.embedding, row.embedding_model, row.ticket_id)
+        latest[key] = LabelRow(
+            row.id,
+            row.text,
+            str(RequestType(row.category)),
+            key,
+            row.embedding,
+            row.embedding_model,
+            row.ticket_id,
+        )
     return sorted(latest.values(), key=lambda r: r.id)
 
 
@@ -530,8 +560,9 @@ async def _training_data(db: Database, host: ModelHost, progress: _Progress) -> 
     fit_idx, val_idx = split_bootstrap(boot)
     labels = await _load_labels(db)
     labels_fit, labels_held = split_labels(labels)
-    data = TrainingData([boot[i] for i in fit_idx], [boot[i] for i in val_idx],
-                        labels_fit, labels_held, len(labels))
+    data = TrainingData(
+        [boot[i] for i in fit_idx], [boot[i] for i in val_idx], labels_fit, labels_held, len(labels)
+    )
     progress.window(10, 35)
     boot_emb = await _bootstrap_embeddings(host, boot, data_ref(boot), progress)
     if boot_emb is not None:
@@ -541,7 +572,7 @@ async def _training_data(db: Database, host: ModelHost, progress: _Progress) -> 
     label_emb = await _label_embeddings(db, host, ordered, progress) if ordered else None
     if boot_emb is not None and ordered and label_emb is not None:
         data.label_emb_fit = label_emb[: len(labels_fit)]
-        data.label_emb_held = label_emb[len(labels_fit):]
+        data.label_emb_held = label_emb[len(labels_fit) :]
     elif boot_emb is not None and ordered:  # embedder vanished mid-run: train lexical
         data.boot_emb_fit = data.boot_emb_val = None
     return data
@@ -571,8 +602,9 @@ async def _train(data: TrainingData, host: ModelHost, progress: _Progress) -> Tr
 
     rows = list(data.boot_fit) + _examples(data.labels_fit)
     weight = label_weight(len(data.boot_fit), len(data.labels_fit))
-    weights = np.concatenate([np.ones(len(data.boot_fit)),
-                              np.full(len(data.labels_fit), weight)]).astype(np.float64)
+    weights = np.concatenate(
+        [np.ones(len(data.boot_fit)), np.full(len(data.labels_fit), weight)]
+    ).astype(np.float64)
     embeddings = None
     if data.boot_emb_fit is not None:
         parts = [data.boot_emb_fit]
@@ -594,8 +626,11 @@ async def _train(data: TrainingData, host: ModelHost, progress: _Progress) -> Tr
 def _reports(model: TrainedModel, data: TrainingData) -> dict[str, dict[str, Any] | None]:
     boot = _evaluate(model, data.boot_val, data.boot_emb_val)
     held = _evaluate(model, _examples(data.labels_held), data.label_emb_held)
-    return {"bootstrap_validation": boot, "held_out_labels": held,
-            "evaluation": _combined(boot, held)}
+    return {
+        "bootstrap_validation": boot,
+        "held_out_labels": held,
+        "evaluation": _combined(boot, held),
+    }
 
 
 def _metrics(run: TrainingRun, data: TrainingData) -> dict[str, Any]:
@@ -664,11 +699,18 @@ async def _load_or_recover(db: Database, host: ModelHost, row: ModelVersion) -> 
             if failed is not None:
                 failed.status = Status.FAILED
                 failed.comparison = {**(failed.comparison or {}), "load_error": str(exc)}
-                audit.record(session, Actor.system("classifier"), entity_type="model_version",
-                             entity_id=failed.id, action="load_failed", after=str(exc)[:500])
+                audit.record(
+                    session,
+                    Actor.system("classifier"),
+                    entity_type="model_version",
+                    entity_id=failed.id,
+                    action="load_failed",
+                    after=str(exc)[:500],
+                )
             await session.commit()
-        outcome = await _run(db, host, trigger=Trigger.RECOVERY, row_id=None,
-                             triggered_by_id=None, compare=False)
+        outcome = await _run(
+            db, host, trigger=Trigger.RECOVERY, row_id=None, triggered_by_id=None, compare=False
+        )
         if outcome.loaded is None:
             raise RuntimeError(f"recovery training failed: {outcome.error}") from exc
         return outcome.loaded
@@ -680,8 +722,17 @@ def _bootstrap_version(data_ref: str, embedder: str | None) -> str:
     from triage.pipeline import PipelineConfig
 
     running = _runtime_versions()
-    fingerprint = _slug(repr((embedder, SEED, VALIDATION_SHARE, PipelineConfig(),
-                              [(k, (running[k] or "").split(".")[:2]) for k in running])))
+    fingerprint = _slug(
+        repr(
+            (
+                embedder,
+                SEED,
+                VALIDATION_SHARE,
+                PipelineConfig(),
+                [(k, (running[k] or "").split(".")[:2]) for k in running],
+            )
+        )
+    )
     return f"bootstrap-{data_ref[7:15]}-{fingerprint[:8]}"
 
 
@@ -720,12 +771,21 @@ async def _bootstrap(db: Database, host: ModelHost) -> LoadedModel:
         now = utcnow()
         if row is None:
             row = ModelVersion(
-                version=version, status=Status.CURRENT, metrics=metrics, comparison=None,
-                training_size=model.n_train, label_count=0,
+                version=version,
+                status=Status.CURRENT,
+                metrics=metrics,
+                comparison=None,
+                training_size=model.n_train,
+                label_count=0,
                 data_ref=model.data_ref.removeprefix("sha256:"),
-                library_versions=dict(model.versions), artifact_path=str(path),
-                trigger=Trigger.BOOTSTRAP, triggered_by_id=None, progress=100,
-                created_at=started, finished_at=now, promoted_at=now,
+                library_versions=dict(model.versions),
+                artifact_path=str(path),
+                trigger=Trigger.BOOTSTRAP,
+                triggered_by_id=None,
+                progress=100,
+                created_at=started,
+                finished_at=now,
+                promoted_at=now,
             )
             session.add(row)
         else:
@@ -782,8 +842,15 @@ async def retrain(
     poll it. ``version_id`` names a queued row (the job's); otherwise a row is created.
     Takes the Database (not one session) because it commits several times.
     """
-    return await _run(db, host, trigger=Trigger(trigger), row_id=version_id,
-                      triggered_by_id=triggered_by_id, compare=True, printer=printer)
+    return await _run(
+        db,
+        host,
+        trigger=Trigger(trigger),
+        row_id=version_id,
+        triggered_by_id=triggered_by_id,
+        compare=True,
+        printer=printer,
+    )
 
 
 async def _run(
@@ -799,9 +866,16 @@ async def _run(
     async with db.sessionmaker() as session:
         row = await session.get(ModelVersion, row_id) if row_id is not None else None
         if row is None:
-            row = ModelVersion(version=_new_version_name(), status=Status.TRAINING,
-                               trigger=trigger, triggered_by_id=triggered_by_id, progress=0,
-                               metrics={}, library_versions={}, created_at=utcnow())
+            row = ModelVersion(
+                version=_new_version_name(),
+                status=Status.TRAINING,
+                trigger=trigger,
+                triggered_by_id=triggered_by_id,
+                progress=0,
+                metrics={},
+                library_versions={},
+                created_at=utcnow(),
+            )
             session.add(row)
         else:
             row.status = Status.TRAINING
@@ -815,11 +889,17 @@ async def _run(
         data = await _training_data(db, host, progress)
         run = await _train(data, host, progress)
         await progress.at(85, "comparing with the current model")
-        champion_reports = (await asyncio.to_thread(_reports, champion.model, data)
-                            if champion is not None else None)
+        champion_reports = (
+            await asyncio.to_thread(_reports, champion.model, data)
+            if champion is not None
+            else None
+        )
         promote, reason, sets = decide(run.reports, champion_reports)  # type: ignore[arg-type]
-        model = replace(run.model, metrics=_metrics(run, data),
-                        n_validation=len(data.boot_val) + len(data.labels_held))
+        model = replace(
+            run.model,
+            metrics=_metrics(run, data),
+            n_validation=len(data.boot_val) + len(data.labels_held),
+        )
         path = await asyncio.to_thread(_save, model, host.settings, version)
         comparison = {
             "champion": champion.version if champion else None,
@@ -837,13 +917,26 @@ async def _run(
         return RetrainOutcome(version, status, model.metrics, comparison, loaded)
     except Exception as exc:
         log.exception("training %s failed", version)
-        await _set(db, row_id, status=Status.FAILED, progress=100, finished_at=utcnow(),
-                   comparison={"error": str(exc)[:1000]})
+        await _set(
+            db,
+            row_id,
+            status=Status.FAILED,
+            progress=100,
+            finished_at=utcnow(),
+            comparison={"error": str(exc)[:1000]},
+        )
         return RetrainOutcome(version, Status.FAILED, {}, {}, None, str(exc))
     except asyncio.CancelledError:  # the job timed out or the worker is stopping
-        await asyncio.shield(_set(db, row_id, status=Status.FAILED, progress=100,
-                                  finished_at=utcnow(),
-                                  comparison={"error": "training was interrupted"}))
+        await asyncio.shield(
+            _set(
+                db,
+                row_id,
+                status=Status.FAILED,
+                progress=100,
+                finished_at=utcnow(),
+                comparison={"error": "training was interrupted"},
+            )
+        )
         raise
 
 
@@ -880,9 +973,14 @@ async def _finish(
         row.finished_at = now
         row.progress = 100
         actor = await _actor(session, triggered_by_id)
-        audit.record(session, actor, entity_type="model_version", entity_id=row.id,
-                     action="promote" if status is Status.CURRENT else "reject",
-                     after={"version": row.version, "reason": comparison.get("reason")})
+        audit.record(
+            session,
+            actor,
+            entity_type="model_version",
+            entity_id=row.id,
+            action="promote" if status is Status.CURRENT else "reject",
+            after={"version": row.version, "reason": comparison.get("reason")},
+        )
         await session.commit()
 
 
@@ -902,19 +1000,33 @@ async def request_retrain(
     queued row whose job was lost.
     """
     existing = await session.scalar(
-        select(ModelVersion).where(ModelVersion.status.in_([s.value for s in IN_FLIGHT]))
-        .order_by(ModelVersion.id.desc()).limit(1)
+        select(ModelVersion)
+        .where(ModelVersion.status.in_([s.value for s in IN_FLIGHT]))
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
     )
     if existing is not None:
         return existing, False
-    row = ModelVersion(version=_new_version_name(), status=Status.QUEUED, trigger=str(trigger),
-                       triggered_by_id=actor.user_id, progress=0, metrics={},
-                       library_versions={}, created_at=utcnow())
+    row = ModelVersion(
+        version=_new_version_name(),
+        status=Status.QUEUED,
+        trigger=str(trigger),
+        triggered_by_id=actor.user_id,
+        progress=0,
+        metrics={},
+        library_versions={},
+        created_at=utcnow(),
+    )
     session.add(row)
     await session.flush()
-    audit.record(session, actor, entity_type="model_version", entity_id=row.id,
-                 action="retrain_requested", after={"version": row.version,
-                                                    "trigger": str(trigger)})
+    audit.record(
+        session,
+        actor,
+        entity_type="model_version",
+        entity_id=row.id,
+        action="retrain_requested",
+        after={"version": row.version, "trigger": str(trigger)},
+    )
     record_job(session, retrain_job(row.id))
     return row, True
 
@@ -925,9 +1037,13 @@ async def import_labels(
     """Store labelled examples (text, category code) as labels from an import, as if a lead
     had corrected them; rows already imported with the same type are skipped. Returns how
     many were added."""
-    existing = set((await session.execute(
-        select(Label.text, Label.category).where(Label.source == "import")
-    )).all())
+    existing = set(
+        (
+            await session.execute(
+                select(Label.text, Label.category).where(Label.source == "import")
+            )
+        ).all()
+    )
     seen = {(text, str(RequestType(category))) for text, category in existing}
     added = 0
     for text, category in rows:
@@ -935,13 +1051,26 @@ async def import_labels(
         if not key[0] or key in seen:
             continue
         seen.add(key)
-        session.add(Label(ticket_id=None, text=key[0], category=RequestType(category),
-                          source="import", created_by_id=actor.user_id))
+        session.add(
+            Label(
+                ticket_id=None,
+                text=key[0],
+                category=RequestType(category),
+                source="import",
+                created_by_id=actor.user_id,
+            )
+        )
         added += 1
     await session.flush()
     if added:
-        audit.record(session, actor, entity_type="label", entity_id=0, action="import",
-                     after={"added": added})
+        audit.record(
+            session,
+            actor,
+            entity_type="label",
+            entity_id=0,
+            action="import",
+            after={"added": added},
+        )
     return added
 
 
@@ -949,8 +1078,7 @@ async def labels_since_last_training(session: AsyncSession) -> int:
     """Labels added since the newest training attempt (or the current model's promotion)."""
     newest = await session.scalar(select(func.max(ModelVersion.created_at)))
     current = await _current_row(session)
-    since = max(filter(None, [newest, current.promoted_at if current else None]),
-                default=None)
+    since = max(filter(None, [newest, current.promoted_at if current else None]), default=None)
     stmt = select(func.count()).select_from(Label)
     if since is not None:
         stmt = stmt.where(Label.created_at > since)
@@ -962,8 +1090,9 @@ async def label_added(session: AsyncSession) -> ModelVersion | None:
     threshold = get_settings().retrain_after_labels
     if threshold <= 0 or await labels_since_last_training(session) < threshold:
         return None
-    row, created = await request_retrain(session, Actor.system("classifier"),
-                                         trigger=Trigger.LABELS)
+    row, created = await request_retrain(
+        session, Actor.system("classifier"), trigger=Trigger.LABELS
+    )
     return row if created else None
 
 
@@ -971,17 +1100,29 @@ async def sweep(session: AsyncSession, now: datetime | None = None) -> dict[str,
     """The safety net (cron): fail trainings whose worker died, re-enqueue lost queued rows,
     and queue a retraining if enough labels arrived without anyone noticing."""
     now = now or utcnow()
-    stale = (await session.execute(  # type: ignore[attr-defined]
-        update(ModelVersion)
-        .where(ModelVersion.status == Status.TRAINING,
-               ModelVersion.created_at < now - STALE_TRAINING)
-        .values(status=Status.FAILED, progress=100, finished_at=now,
-                comparison={"error": "training did not finish (worker stopped?)"})
-    )).rowcount or 0
-    queued = (await session.scalars(
-        select(ModelVersion.id).where(ModelVersion.status == Status.QUEUED,
-                                      ModelVersion.created_at < now - REQUEUE_QUEUED_AFTER)
-    )).all()
+    stale = (
+        await session.execute(  # type: ignore[attr-defined]
+            update(ModelVersion)
+            .where(
+                ModelVersion.status == Status.TRAINING,
+                ModelVersion.created_at < now - STALE_TRAINING,
+            )
+            .values(
+                status=Status.FAILED,
+                progress=100,
+                finished_at=now,
+                comparison={"error": "training did not finish (worker stopped?)"},
+            )
+        )
+    ).rowcount or 0
+    queued = (
+        await session.scalars(
+            select(ModelVersion.id).where(
+                ModelVersion.status == Status.QUEUED,
+                ModelVersion.created_at < now - REQUEUE_QUEUED_AFTER,
+            )
+        )
+    ).all()
     for row_id in queued:
         record_job(session, retrain_job(row_id))
     requested = await label_added(session)
@@ -1003,18 +1144,26 @@ async def rollback(session: AsyncSession, actor: Actor, version_id: int) -> Mode
         raise Conflict(N_("This model version cannot be restored."))
     present = await asyncio.to_thread(Path(target.artifact_path).is_dir)
     if not present or not compatible_versions(target.library_versions or {}):
-        raise Conflict(N_("This model version was trained with other library versions and "
-                          "cannot be restored."))
+        raise Conflict(
+            N_("This model version was trained with other library versions and cannot be restored.")
+        )
     previous = await _current_row(session)
     await session.execute(
-        update(ModelVersion).where(ModelVersion.status == Status.CURRENT)
+        update(ModelVersion)
+        .where(ModelVersion.status == Status.CURRENT)
         .values(status=Status.RETIRED)
     )
     target.status = Status.CURRENT
     target.promoted_at = utcnow()
-    audit.record(session, actor, entity_type="model_version", entity_id=target.id,
-                 action="rollback", before=previous.version if previous else None,
-                 after=target.version)
+    audit.record(
+        session,
+        actor,
+        entity_type="model_version",
+        entity_id=target.id,
+        action="rollback",
+        before=previous.version if previous else None,
+        after=target.version,
+    )
     await session.flush()
     return target
 
@@ -1090,24 +1239,39 @@ def _view(row: ModelVersion, names: dict[int, str]) -> VersionView:
         for i, rt in enumerate(RequestType)
     )
     sets = tuple(
-        (SET_LABELS.get(name, name), s["champion"]["macro_f1"], s["challenger"]["macro_f1"],
-         bool(s["not_worse"]))
+        (
+            SET_LABELS.get(name, name),
+            s["champion"]["macro_f1"],
+            s["challenger"]["macro_f1"],
+            bool(s["not_worse"]),
+        )
         for name, s in (comparison.get("sets") or {}).items()
     )
     status = Status(row.status)
     return VersionView(
-        id=row.id, version=row.version, status=status, trigger=row.trigger,
+        id=row.id,
+        version=row.version,
+        status=status,
+        trigger=row.trigger,
         triggered_by=names.get(row.triggered_by_id) if row.triggered_by_id else None,
-        created_at=row.created_at, finished_at=row.finished_at, promoted_at=row.promoted_at,
-        training_size=row.training_size, label_count=row.label_count,
-        progress=row.progress, accuracy=evaluation.get("accuracy"),
-        macro_f1=evaluation.get("macro_f1"), bootstrap_f1=boot.get("macro_f1"),
-        held_out_f1=held.get("macro_f1"), held_out_n=int(held.get("n", 0)),
-        classes=classes, decision_reason=comparison.get("reason"),
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        promoted_at=row.promoted_at,
+        training_size=row.training_size,
+        label_count=row.label_count,
+        progress=row.progress,
+        accuracy=evaluation.get("accuracy"),
+        macro_f1=evaluation.get("macro_f1"),
+        bootstrap_f1=boot.get("macro_f1"),
+        held_out_f1=held.get("macro_f1"),
+        held_out_n=int(held.get("n", 0)),
+        classes=classes,
+        decision_reason=comparison.get("reason"),
         worse_on=tuple(SET_LABELS.get(n, n) for n in comparison.get("worse_on") or ()),
         error=comparison.get("error") or comparison.get("load_error"),
         comparison_sets=sets,
-        can_rollback=status in RESTORABLE and bool(row.artifact_path)
+        can_rollback=status in RESTORABLE
+        and bool(row.artifact_path)
         and compatible_versions(row.library_versions or {}),
     )
 
@@ -1125,13 +1289,23 @@ class ModelsPage:
 
 async def models_page(session: AsyncSession, limit: int = 50) -> ModelsPage:
     """Every model version, newest first, with what the page needs precomputed."""
-    rows = (await session.scalars(
-        select(ModelVersion).order_by(ModelVersion.id.desc()).limit(limit)
-    )).all()
+    rows = (
+        await session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc()).limit(limit))
+    ).all()
     user_ids = {r.triggered_by_id for r in rows if r.triggered_by_id}
-    names = dict((await session.execute(
-        select(User.id, User.display_name).where(User.id.in_(user_ids))
-    )).all()) if user_ids else {}
-    return ModelsPage([_view(r, names) for r in rows],
-                      await labels_since_last_training(session),
-                      get_settings().retrain_after_labels)
+    names = (
+        dict(
+            (
+                await session.execute(
+                    select(User.id, User.display_name).where(User.id.in_(user_ids))
+                )
+            ).all()
+        )
+        if user_ids
+        else {}
+    )
+    return ModelsPage(
+        [_view(r, names) for r in rows],
+        await labels_since_last_training(session),
+        get_settings().retrain_after_labels,
+    )

@@ -108,8 +108,7 @@ def parse_local(text: str, field_name: str) -> datetime:
     try:
         naive = datetime.fromisoformat((text or "").strip())
     except ValueError:
-        raise ValidationFailed(INVALID, fields={field_name: N_("Enter a date and time.")}
-                               ) from None
+        raise ValidationFailed(INVALID, fields={field_name: N_("Enter a date and time.")}) from None
     if naive.tzinfo is not None:
         return naive
     return naive.replace(tzinfo=_zone())
@@ -132,14 +131,23 @@ async def _names(session: AsyncSession, ids: set[int | None]) -> dict[int, str]:
     return {row[0]: row[1] for row in rows}
 
 
-def _items(requests: list[ExtensionRequest], numbers: dict[int, str],
-           names: dict[int, str]) -> list[ExtensionItem]:
+def _items(
+    requests: list[ExtensionRequest], numbers: dict[int, str], names: dict[int, str]
+) -> list[ExtensionItem]:
     return [
         ExtensionItem(
-            r.id, r.ticket_id, numbers.get(r.ticket_id, ""),
-            names.get(r.requested_by_id, "?"), r.reason, r.current_due, r.requested_due,
-            ExtensionStatus(r.status), names.get(r.decided_by_id or -1), r.decided_at,
-            r.decision_note, r.created_at,
+            r.id,
+            r.ticket_id,
+            numbers.get(r.ticket_id, ""),
+            names.get(r.requested_by_id, "?"),
+            r.reason,
+            r.current_due,
+            r.requested_due,
+            ExtensionStatus(r.status),
+            names.get(r.decided_by_id or -1),
+            r.decided_at,
+            r.decision_note,
+            r.created_at,
         )
         for r in requests
     ]
@@ -149,10 +157,18 @@ def _deadline_rows(ticket: Ticket, now: datetime) -> list[DeadlineRow]:
     open_ = ticket.status in sla.OPEN_STATES
     done_at = ticket.resolved_at or ticket.closed_at
     specs = [
-        (N_("First-response deadline"), ticket.first_response_due,
-         ticket.first_responded_at is not None, ticket.first_responded_at),
-        (N_("Acknowledgement deadline"), ticket.acknowledge_due, ticket.acknowledged_at is not None,
-         ticket.acknowledged_at),
+        (
+            N_("First-response deadline"),
+            ticket.first_response_due,
+            ticket.first_responded_at is not None,
+            ticket.first_responded_at,
+        ),
+        (
+            N_("Acknowledgement deadline"),
+            ticket.acknowledge_due,
+            ticket.acknowledged_at is not None,
+            ticket.acknowledged_at,
+        ),
         (N_("Resolution deadline"), ticket.resolution_due, not open_, done_at),
     ]
     rows = []
@@ -166,15 +182,21 @@ def _deadline_rows(ticket: Ticket, now: datetime) -> list[DeadlineRow]:
     return rows
 
 
-async def panel(session: AsyncSession, actor: Actor, ticket_id: int,
-                *, now: datetime | None = None) -> SlaPanel:
+async def panel(
+    session: AsyncSession, actor: Actor, ticket_id: int, *, now: datetime | None = None
+) -> SlaPanel:
     """Everything the SLA region of the ticket drawer shows, with what this actor may do."""
     now = now or utcnow()
     ticket = await tickets.get(session, ticket_id)
-    requests = list((await session.scalars(
-        select(ExtensionRequest).where(ExtensionRequest.ticket_id == ticket.id)
-        .order_by(ExtensionRequest.id.desc())
-    )).all())
+    requests = list(
+        (
+            await session.scalars(
+                select(ExtensionRequest)
+                .where(ExtensionRequest.ticket_id == ticket.id)
+                .order_by(ExtensionRequest.id.desc())
+            )
+        ).all()
+    )
     people: set[int | None] = {r.requested_by_id for r in requests}
     names = await _names(session, people | {r.decided_by_id for r in requests})
     items = _items(requests, {ticket.id: ticket.number}, names)
@@ -190,7 +212,8 @@ async def panel(session: AsyncSession, actor: Actor, ticket_id: int,
         overdue_since=ticket.overdue_since,
         overdue_reason=ticket.overdue_reason,
         paused=ticket.paused_since is not None,
-        can_acknowledge=open_ and ticket.acknowledged_at is None
+        can_acknowledge=open_
+        and ticket.acknowledged_at is None
         and ticket.assignee_id is not None
         and (ticket.assignee_id == actor.user_id or actor.is_lead),
         can_work=can_work,
@@ -222,16 +245,25 @@ async def acknowledge(session: AsyncSession, actor: Actor, ticket_id: int) -> Ti
         return ticket
     now = utcnow()
     ticket.acknowledged_at = now
-    audit.record(session, actor, entity_type="ticket", entity_id=ticket.id, ticket_id=ticket.id,
-                 action="acknowledge", field="acknowledged_at", after=now.isoformat())
+    audit.record(
+        session,
+        actor,
+        entity_type="ticket",
+        entity_id=ticket.id,
+        ticket_id=ticket.id,
+        action="acknowledge",
+        field="acknowledged_at",
+        after=now.isoformat(),
+    )
     await sla.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
     await tickets.flush_versioned(session, ticket)
     record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
     return ticket
 
 
-async def record_overdue_reason(session: AsyncSession, actor: Actor, ticket_id: int,
-                                reason: str) -> Ticket:
+async def record_overdue_reason(
+    session: AsyncSession, actor: Actor, ticket_id: int, reason: str
+) -> Ticket:
     """Why an overdue ticket is late (required of the assignee once it is marked overdue)."""
     ticket = await tickets.get(session, ticket_id)
     tickets.ensure_can_work(actor, ticket)
@@ -240,9 +272,17 @@ async def record_overdue_reason(session: AsyncSession, actor: Actor, ticket_id: 
     text = _reason(reason)
     if text == ticket.overdue_reason:
         return ticket
-    audit.record(session, actor, entity_type="ticket", entity_id=ticket.id, ticket_id=ticket.id,
-                 action="overdue_reason", field="overdue_reason", before=ticket.overdue_reason,
-                 after=text)
+    audit.record(
+        session,
+        actor,
+        entity_type="ticket",
+        entity_id=ticket.id,
+        ticket_id=ticket.id,
+        action="overdue_reason",
+        field="overdue_reason",
+        before=ticket.overdue_reason,
+        after=text,
+    )
     ticket.overdue_reason = text
     await tickets.flush_versioned(session, ticket)
     record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
@@ -258,9 +298,14 @@ class ExtensionInput:
     reason: str
 
 
-async def request_extension(session: AsyncSession, actor: Actor, ticket_id: int,
-                            data: ExtensionInput, *, now: datetime | None = None
-                            ) -> ExtensionRequest:
+async def request_extension(
+    session: AsyncSession,
+    actor: Actor,
+    ticket_id: int,
+    data: ExtensionInput,
+    *,
+    now: datetime | None = None,
+) -> ExtensionRequest:
     """File a request for a later resolution deadline; the department's lead is told."""
     now = now or utcnow()
     ticket = await tickets.get(session, ticket_id)
@@ -274,38 +319,59 @@ async def request_extension(session: AsyncSession, actor: Actor, ticket_id: int,
         due = parse_local(due, "requested_due")
     floor = max(now, ticket.resolution_due or now)
     if due <= floor:
-        raise ValidationFailed(INVALID, fields={
-            "requested_due": N_("The new deadline must be later than the current one.")})
+        raise ValidationFailed(
+            INVALID,
+            fields={"requested_due": N_("The new deadline must be later than the current one.")},
+        )
     if due > now + MAX_EXTENSION:
-        raise ValidationFailed(INVALID, fields={
-            "requested_due": N_("The new deadline must be within 90 days.")})
+        raise ValidationFailed(
+            INVALID, fields={"requested_due": N_("The new deadline must be within 90 days.")}
+        )
     reason = _reason(data.reason)
-    pending = await session.scalar(select(ExtensionRequest.id).where(
-        ExtensionRequest.ticket_id == ticket.id,
-        ExtensionRequest.status == ExtensionStatus.PENDING,
-    ))
+    pending = await session.scalar(
+        select(ExtensionRequest.id).where(
+            ExtensionRequest.ticket_id == ticket.id,
+            ExtensionRequest.status == ExtensionStatus.PENDING,
+        )
+    )
     if pending is not None:
-        raise Conflict(N_("An extension request for this ticket is already waiting for a "
-                          "decision."))
+        raise Conflict(
+            N_("An extension request for this ticket is already waiting for a decision.")
+        )
     request = ExtensionRequest(
-        ticket_id=ticket.id, requested_by_id=actor.user_id, reason=reason,
-        current_due=ticket.resolution_due, requested_due=due, status=ExtensionStatus.PENDING,
+        ticket_id=ticket.id,
+        requested_by_id=actor.user_id,
+        reason=reason,
+        current_due=ticket.resolution_due,
+        requested_due=due,
+        status=ExtensionStatus.PENDING,
         created_at=now,
     )
     session.add(request)
     await session.flush()
-    audit.record(session, actor, entity_type="extension_request", entity_id=request.id,
-                 ticket_id=ticket.id, action="extension_requested",
-                 before=ticket.resolution_due.isoformat() if ticket.resolution_due else None,
-                 after={"requested_due": due.isoformat(), "reason": reason})
+    audit.record(
+        session,
+        actor,
+        entity_type="extension_request",
+        entity_id=request.id,
+        ticket_id=ticket.id,
+        action="extension_requested",
+        before=ticket.resolution_due.isoformat() if ticket.resolution_due else None,
+        after={"requested_due": due.isoformat(), "reason": reason},
+    )
     org = await load_org(session)
     leads = [u for u in org.first_rung(ticket.department_id) if u != actor.user_id]
     await notifications.notify(
-        session, kind=notifications.KIND_EXTENSION, ticket_id=ticket.id,
-        department_id=ticket.department_id, user_ids=leads or org.admins,
+        session,
+        kind=notifications.KIND_EXTENSION,
+        ticket_id=ticket.id,
+        department_id=ticket.department_id,
+        user_ids=leads or org.admins,
         params={"number": ticket.number, "who": actor.label},
-        message=N_("%(who)s asks to extend the deadline of %(number)s. Please approve or "
-                   "reject the request."),
+        message=N_(
+            "%(who)s asks to extend the deadline of %(number)s. Please approve or "
+            "reject the request."
+        ),
     )
     record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
     return request
@@ -318,8 +384,15 @@ def parse_decision(value: str) -> bool:
     return value == "approve"
 
 
-async def decide(session: AsyncSession, actor: Actor, request_id: int, *, approve: bool,
-                 note: str = "", now: datetime | None = None) -> ExtensionRequest:
+async def decide(
+    session: AsyncSession,
+    actor: Actor,
+    request_id: int,
+    *,
+    approve: bool,
+    note: str = "",
+    now: datetime | None = None,
+) -> ExtensionRequest:
     """A lead approves (the resolution deadline moves to the requested instant) or rejects
     (nothing moves) a pending request; audited either way, the requester is told."""
     if not actor.is_lead:
@@ -340,33 +413,62 @@ async def decide(session: AsyncSession, actor: Actor, request_id: int, *, approv
     request.decided_by_id = actor.user_id
     request.decided_at = now
     request.decision_note = text
-    audit.record(session, actor, entity_type="extension_request", entity_id=request.id,
-                 ticket_id=ticket.id,
-                 action="extension_approved" if approve else "extension_rejected",
-                 after={"note": text})
+    audit.record(
+        session,
+        actor,
+        entity_type="extension_request",
+        entity_id=request.id,
+        ticket_id=ticket.id,
+        action="extension_approved" if approve else "extension_rejected",
+        after={"note": text},
+    )
     if approve:
         before = ticket.resolution_due
         shift = request.requested_due - (before or request.requested_due)
         ticket.extension_seconds = (ticket.extension_seconds or 0) + int(shift.total_seconds())
         await sla.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
-        audit.record(session, actor, entity_type="ticket", entity_id=ticket.id,
-                     ticket_id=ticket.id, action="deadline", field="resolution_due",
-                     before=before.isoformat() if before else None,
-                     after=ticket.resolution_due.isoformat() if ticket.resolution_due else None)
-        first_late = (ticket.first_responded_at is None and ticket.first_response_due is not None
-                      and ticket.first_response_due <= now)
+        audit.record(
+            session,
+            actor,
+            entity_type="ticket",
+            entity_id=ticket.id,
+            ticket_id=ticket.id,
+            action="deadline",
+            field="resolution_due",
+            before=before.isoformat() if before else None,
+            after=ticket.resolution_due.isoformat() if ticket.resolution_due else None,
+        )
+        first_late = (
+            ticket.first_responded_at is None
+            and ticket.first_response_due is not None
+            and ticket.first_response_due <= now
+        )
         if ticket.overdue_since is not None and not first_late:
-            audit.record(session, actor, entity_type="ticket", entity_id=ticket.id,
-                         ticket_id=ticket.id, action="change", field="overdue_since",
-                         before=ticket.overdue_since.isoformat(), after=None)
+            audit.record(
+                session,
+                actor,
+                entity_type="ticket",
+                entity_id=ticket.id,
+                ticket_id=ticket.id,
+                action="change",
+                field="overdue_since",
+                before=ticket.overdue_since.isoformat(),
+                after=None,
+            )
             ticket.overdue_since = None
         await tickets.flush_versioned(session, ticket)
     await session.flush()
     await notifications.notify(
-        session, kind=notifications.KIND_EXTENSION, ticket_id=ticket.id,
-        user_ids=[request.requested_by_id], params={"number": ticket.number},
-        message=(N_("Your extension request for %(number)s was approved.") if approve
-                 else N_("Your extension request for %(number)s was rejected.")),
+        session,
+        kind=notifications.KIND_EXTENSION,
+        ticket_id=ticket.id,
+        user_ids=[request.requested_by_id],
+        params={"number": ticket.number},
+        message=(
+            N_("Your extension request for %(number)s was approved.")
+            if approve
+            else N_("Your extension request for %(number)s was rejected.")
+        ),
     )
     record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
     return request

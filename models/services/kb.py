@@ -96,8 +96,11 @@ def embed_job(article_ids: Sequence[int] | None = None) -> Job:
     """Ask the worker to embed articles (all missing ones when no ids are given)."""
     ids = sorted(set(article_ids or []))
     key = ",".join(map(str, ids[:20])) if ids else "all"
-    return Job("embed_articles", {"article_ids": ids or None},
-               job_id=f"embed:{key}:{utcnow().timestamp():.0f}")
+    return Job(
+        "embed_articles",
+        {"article_ids": ids or None},
+        job_id=f"embed:{key}:{utcnow().timestamp():.0f}",
+    )
 
 
 async def get_article(session: AsyncSession, article_id: int) -> Article:
@@ -115,15 +118,25 @@ async def create_article(
     data = _clean(data)
     now = utcnow()
     article = Article(
-        title=data.title, body=data.body, locale=data.locale,
+        title=data.title,
+        body=data.body,
+        locale=data.locale,
         status=ArticleStatus.PUBLISHED if publish else ArticleStatus.DRAFT,
-        author_id=actor.user_id, created_at=now, updated_at=now,
+        author_id=actor.user_id,
+        created_at=now,
+        updated_at=now,
         published_at=now if publish else None,
     )
     session.add(article)
     await session.flush()
-    audit.record(session, actor, entity_type="article", entity_id=article.id, action="create",
-                 after={"title": data.title, "status": str(article.status)})
+    audit.record(
+        session,
+        actor,
+        entity_type="article",
+        entity_id=article.id,
+        action="create",
+        after={"title": data.title, "status": str(article.status)},
+    )
     if publish:
         record_job(session, embed_job([article.id]))
     return article
@@ -145,10 +158,16 @@ async def update_article(
         return article
     for name, (before, after) in changed.items():
         setattr(article, name, after)
-        audit.record(session, actor, entity_type="article", entity_id=article.id,
-                     action="change", field=name,
-                     before=before if name != "body" else None,
-                     after=after if name != "body" else None)
+        audit.record(
+            session,
+            actor,
+            entity_type="article",
+            entity_id=article.id,
+            action="change",
+            field=name,
+            before=before if name != "body" else None,
+            after=after if name != "body" else None,
+        )
     article.embedding = None
     article.embedding_model = None
     article.updated_at = utcnow()
@@ -166,8 +185,16 @@ async def set_status(
     article = await get_article(session, article_id)
     if article.status == status:
         return article
-    audit.record(session, actor, entity_type="article", entity_id=article.id, action="status",
-                 field="status", before=str(article.status), after=str(status))
+    audit.record(
+        session,
+        actor,
+        entity_type="article",
+        entity_id=article.id,
+        action="status",
+        field="status",
+        before=str(article.status),
+        after=str(status),
+    )
     article.status = status
     article.updated_at = utcnow()
     if status is ArticleStatus.PUBLISHED:
@@ -194,16 +221,35 @@ class ArticleRow:
 
 async def article_rows(session: AsyncSession, actor: Actor, limit: int = 200) -> list[ArticleRow]:
     """Leads see every article; agents the published ones."""
-    stmt = select(
-        Article.id, Article.title, Article.locale, Article.status, Article.suggested_count,
-        Article.click_count, Article.solved_count, Article.updated_at,
-        Article.embedding_model,
-    ).order_by(Article.updated_at.desc(), Article.id.desc()).limit(limit)
+    stmt = (
+        select(
+            Article.id,
+            Article.title,
+            Article.locale,
+            Article.status,
+            Article.suggested_count,
+            Article.click_count,
+            Article.solved_count,
+            Article.updated_at,
+            Article.embedding_model,
+        )
+        .order_by(Article.updated_at.desc(), Article.id.desc())
+        .limit(limit)
+    )
     if not actor.is_lead:
         stmt = stmt.where(Article.status == ArticleStatus.PUBLISHED)
     return [
-        ArticleRow(r.id, r.title, r.locale, ArticleStatus(r.status), r.suggested_count,
-                   r.click_count, r.solved_count, r.updated_at, r.embedding_model is not None)
+        ArticleRow(
+            r.id,
+            r.title,
+            r.locale,
+            ArticleStatus(r.status),
+            r.suggested_count,
+            r.click_count,
+            r.solved_count,
+            r.updated_at,
+            r.embedding_model is not None,
+        )
         for r in (await session.execute(stmt)).all()
     ]
 
@@ -248,16 +294,25 @@ async def article_view(session: AsyncSession, actor: Actor, article_id: int) -> 
     if article.status != ArticleStatus.PUBLISHED and not actor.is_lead:
         raise NotFound(N_("Article not found."))
     return ArticleView(
-        article.id, article.title, render_markdown(article.body), article.body, article.locale,
-        ArticleStatus(article.status), article.suggested_count, article.click_count,
-        article.solved_count, article.updated_at, actor.is_lead,
+        article.id,
+        article.title,
+        render_markdown(article.body),
+        article.body,
+        article.locale,
+        ArticleStatus(article.status),
+        article.suggested_count,
+        article.click_count,
+        article.solved_count,
+        article.updated_at,
+        actor.is_lead,
     )
 
 
 async def record_click(session: AsyncSession, article_id: int) -> None:
     """Someone opened a suggested article: count it (not an edit: updated_at is kept)."""
     result = await session.execute(
-        update(Article).where(Article.id == article_id)
+        update(Article)
+        .where(Article.id == article_id)
         .values(click_count=Article.click_count + 1, updated_at=Article.updated_at)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
@@ -303,7 +358,7 @@ def _markdown_article(path: Path) -> ImportedArticle:
             match = _HEADING.match(line)
             if match:
                 title = match.group(1).strip()
-                body_lines = lines[index + 1:]
+                body_lines = lines[index + 1 :]
             break
     body = "\n".join(body_lines).strip() or title
     return ImportedArticle(path.stem, title[:TITLE_MAX], body, _locale_of({}, f"{title} {body}"))
@@ -338,8 +393,11 @@ def read_import(path: str | Path) -> list[ImportedArticle]:
         if ext in seen:
             raise ValueError(f"{source}:{number}: duplicate id {ext!r}")
         seen.add(ext)
-        out.append(ImportedArticle(ext[:100], title[:TITLE_MAX], body,
-                                   _locale_of(record, f"{title} {body}")))
+        out.append(
+            ImportedArticle(
+                ext[:100], title[:TITLE_MAX], body, _locale_of(record, f"{title} {body}")
+            )
+        )
     if not out:
         raise ValueError(f"{source}: no articles")
     return out
@@ -358,26 +416,42 @@ async def upsert_articles(
 ) -> ImportResult:
     """Create or update published articles by external id; changed texts lose their
     embedding (the caller or the worker embeds them)."""
-    existing = {
-        a.external_id: a
-        for a in (await session.scalars(
-            select(Article).where(Article.external_id.in_([i.external_id for i in items]))
-        )).all()
-    } if items else {}
+    existing = (
+        {
+            a.external_id: a
+            for a in (
+                await session.scalars(
+                    select(Article).where(Article.external_id.in_([i.external_id for i in items]))
+                )
+            ).all()
+        }
+        if items
+        else {}
+    )
     now = utcnow()
     created = updated = unchanged = 0
     articles: list[Article] = []
     for item in items:
         article = existing.get(item.external_id)
         if article is None:
-            article = Article(external_id=item.external_id, title=item.title, body=item.body,
-                              locale=item.locale, status=ArticleStatus.PUBLISHED,
-                              author_id=actor.user_id, created_at=now, updated_at=now,
-                              published_at=now)
+            article = Article(
+                external_id=item.external_id,
+                title=item.title,
+                body=item.body,
+                locale=item.locale,
+                status=ArticleStatus.PUBLISHED,
+                author_id=actor.user_id,
+                created_at=now,
+                updated_at=now,
+                published_at=now,
+            )
             session.add(article)
             created += 1
         elif (article.title, article.body, article.locale, article.status) != (
-            item.title, item.body, item.locale, ArticleStatus.PUBLISHED
+            item.title,
+            item.body,
+            item.locale,
+            ArticleStatus.PUBLISHED,
         ):
             if (article.title, article.body) != (item.title, item.body):
                 article.embedding = None
@@ -392,8 +466,14 @@ async def upsert_articles(
         articles.append(article)
     await session.flush()
     if created or updated:
-        audit.record(session, actor, entity_type="article", entity_id=0, action="import",
-                     after={"created": created, "updated": updated})
+        audit.record(
+            session,
+            actor,
+            entity_type="article",
+            entity_id=0,
+            action="import",
+            after={"created": created, "updated": updated},
+        )
     return ImportResult(created, updated, unchanged, [a.id for a in articles])
 
 
@@ -409,11 +489,16 @@ async def missing_embeddings(
     session: AsyncSession, model_name: str, article_ids: Sequence[int] | None = None
 ) -> list[tuple[int, str]]:
     """(id, text) of published articles without an embedding from ``model_name``."""
-    stmt = select(Article.id, Article.title, Article.body).where(
-        Article.status == ArticleStatus.PUBLISHED,
-        (Article.embedding.is_(None)) | (Article.embedding_model.is_(None))
-        | (Article.embedding_model != model_name),
-    ).order_by(Article.id)
+    stmt = (
+        select(Article.id, Article.title, Article.body)
+        .where(
+            Article.status == ArticleStatus.PUBLISHED,
+            (Article.embedding.is_(None))
+            | (Article.embedding_model.is_(None))
+            | (Article.embedding_model != model_name),
+        )
+        .order_by(Article.id)
+    )
     if article_ids:
         stmt = stmt.where(Article.id.in_(list(article_ids)))
     return [(r.id, embedding_text(r.title, r.body)) for r in (await session.execute(stmt)).all()]
@@ -425,9 +510,13 @@ async def store_embeddings(
     """Save article embeddings (not an edit: updated_at is kept, so indexes stay valid)."""
     for article_id, vector in vectors.items():
         await session.execute(
-            update(Article).where(Article.id == article_id)
-            .values(embedding=to_bytes(vector), embedding_model=model_name,
-                    updated_at=Article.updated_at)
+            update(Article)
+            .where(Article.id == article_id)
+            .values(
+                embedding=to_bytes(vector),
+                embedding_model=model_name,
+                updated_at=Article.updated_at,
+            )
         )
 
 
@@ -446,17 +535,26 @@ class IndexRow:
 
 async def index_stamp(session: AsyncSession) -> str:
     """Changes whenever the set or text of published articles changes (not on counters)."""
-    row = (await session.execute(
-        select(func.count(Article.id), func.max(Article.updated_at), func.max(Article.id))
-        .where(Article.status == ArticleStatus.PUBLISHED)
-    )).one()
+    row = (
+        await session.execute(
+            select(
+                func.count(Article.id), func.max(Article.updated_at), func.max(Article.id)
+            ).where(Article.status == ArticleStatus.PUBLISHED)
+        )
+    ).one()
     return f"{row[0]}:{row[1].isoformat() if row[1] else '-'}:{row[2] or 0}"
 
 
 async def index_rows(session: AsyncSession, limit: int | None = None) -> list[IndexRow]:
     """Published articles for an index (newest first when limited)."""
-    stmt = select(Article.id, Article.title, Article.body, Article.locale, Article.embedding,
-                  Article.embedding_model).where(Article.status == ArticleStatus.PUBLISHED)
+    stmt = select(
+        Article.id,
+        Article.title,
+        Article.body,
+        Article.locale,
+        Article.embedding,
+        Article.embedding_model,
+    ).where(Article.status == ArticleStatus.PUBLISHED)
     stmt = stmt.order_by(Article.id.desc())
     if limit:
         stmt = stmt.limit(limit)
@@ -525,8 +623,10 @@ def search(
     if k <= 0 or not len(index):
         return []
     if not for_people:
-        return [Hit(int(h.id), float(h.score))  # type: ignore[call-overload]
-                for h in index.search(query, query_embedding, k)]
+        return [
+            Hit(int(h.id), float(h.score))  # type: ignore[call-overload]
+            for h in index.search(query, query_embedding, k)
+        ]
     if len(set(terms(query))) < 2:
         return []
     depth = max(100, k)
@@ -543,8 +643,10 @@ def search(
     scored = [(int(h.id), float(h.score)) for h in fuse_rrf(rankings, weights=weights)]  # type: ignore[call-overload]
     if locale:
         scored = sorted(
-            ((i, s * (1.0 if kb_index.locales.get(i) == locale else OTHER_LOCALE_FACTOR))
-             for i, s in scored),
+            (
+                (i, s * (1.0 if kb_index.locales.get(i) == locale else OTHER_LOCALE_FACTOR))
+                for i, s in scored
+            ),
             key=lambda pair: -pair[1],
         )
     return [Hit(i, s) for i, s in scored[:k]]
@@ -595,8 +697,9 @@ async def _suggest_via_worker(
 ) -> list[Hit] | None:
     """The worker's hybrid answer, or None if it does not come within ``wait`` seconds."""
     try:
-        job = await redis.enqueue_job("suggest", query=query, locale=locale, k=k,
-                                      _expires=SUGGEST_EXPIRES)
+        job = await redis.enqueue_job(
+            "suggest", query=query, locale=locale, k=k, _expires=SUGGEST_EXPIRES
+        )
         if job is None:
             return None
         result = await job.result(timeout=wait, poll_delay=0.02)
@@ -633,7 +736,10 @@ class LexicalIndexCache:
 
 
 async def lexical_suggestions(
-    session: AsyncSession, query: str, locale: str | None, k: int,
+    session: AsyncSession,
+    query: str,
+    locale: str | None,
+    k: int,
     cache: LexicalIndexCache | None = None,
 ) -> list[Hit]:
     """BM25 only, in this process (no model): the web's fallback when the worker is away."""
@@ -642,8 +748,14 @@ async def lexical_suggestions(
 
 
 async def suggest_for_portal(
-    session: AsyncSession, query: str, locale: str, k: int = 3, *, redis: Any = None,
-    wait: float = SUGGEST_TIMEOUT, lexical_cache: LexicalIndexCache | None = None,
+    session: AsyncSession,
+    query: str,
+    locale: str,
+    k: int = 3,
+    *,
+    redis: Any = None,
+    wait: float = SUGGEST_TIMEOUT,
+    lexical_cache: LexicalIndexCache | None = None,
 ) -> list[PortalSuggestion]:
     """The top published answers for what a portal visitor is typing (may be empty).
 
@@ -660,16 +772,26 @@ async def suggest_for_portal(
         hits = await lexical_suggestions(session, query, locale, k, lexical_cache)
     if not hits:
         return []
-    rows = {r.id: r for r in (await session.execute(
-        select(Article.id, Article.title, Article.body)
-        .where(Article.id.in_([h.article_id for h in hits]),
-               Article.status == ArticleStatus.PUBLISHED)
-    )).all()}
+    rows = {
+        r.id: r
+        for r in (
+            await session.execute(
+                select(Article.id, Article.title, Article.body).where(
+                    Article.id.in_([h.article_id for h in hits]),
+                    Article.status == ArticleStatus.PUBLISHED,
+                )
+            )
+        ).all()
+    }
     query_terms = _terms(query)
     return [
-        PortalSuggestion(article_id=h.article_id, title=rows[h.article_id].title,
-                         snippet=_snippet(rows[h.article_id].body, query_terms))
-        for h in hits if h.article_id in rows
+        PortalSuggestion(
+            article_id=h.article_id,
+            title=rows[h.article_id].title,
+            snippet=_snippet(rows[h.article_id].body, query_terms),
+        )
+        for h in hits
+        if h.article_id in rows
     ]
 
 
@@ -678,16 +800,21 @@ async def record_deflection(
 ) -> Deflection:
     """A visitor said this article solved their question: count it; no ticket is created."""
     exists = await session.scalar(
-        select(Article.id).where(Article.id == article_id,
-                                 Article.status == ArticleStatus.PUBLISHED)
+        select(Article.id).where(
+            Article.id == article_id, Article.status == ArticleStatus.PUBLISHED
+        )
     )
     if exists is None:
         raise NotFound(N_("This answer is no longer available."))
-    deflection = Deflection(article_id=article_id, query=query.strip()[:1000] or "-",
-                            locale=(locale or None) and locale[:8])
+    deflection = Deflection(
+        article_id=article_id,
+        query=query.strip()[:1000] or "-",
+        locale=(locale or None) and locale[:8],
+    )
     session.add(deflection)
     await session.execute(
-        update(Article).where(Article.id == article_id)
+        update(Article)
+        .where(Article.id == article_id)
         # Keep updated_at: a deflection is not an edit of the article.
         .values(solved_count=Article.solved_count + 1, updated_at=Article.updated_at)
     )
@@ -704,19 +831,36 @@ async def replace_ticket_suggestions(
     """Store a ticket's top suggestions (replacing earlier ones) and count them as shown."""
     await session.execute(delete(TicketSuggestion).where(TicketSuggestion.ticket_id == ticket_id))
     ids = [h.article_id for h in hits]
-    published = set((await session.scalars(
-        select(Article.id).where(Article.id.in_(ids), Article.status == ArticleStatus.PUBLISHED)
-    )).all()) if ids else set()
+    published = (
+        set(
+            (
+                await session.scalars(
+                    select(Article.id).where(
+                        Article.id.in_(ids), Article.status == ArticleStatus.PUBLISHED
+                    )
+                )
+            ).all()
+        )
+        if ids
+        else set()
+    )
     rank = 0
     for hit in hits:
         if hit.article_id not in published:
             continue
         rank += 1
-        session.add(TicketSuggestion(ticket_id=ticket_id, article_id=hit.article_id, rank=rank,
-                                     score=hit.score if math.isfinite(hit.score) else 0.0))
+        session.add(
+            TicketSuggestion(
+                ticket_id=ticket_id,
+                article_id=hit.article_id,
+                rank=rank,
+                score=hit.score if math.isfinite(hit.score) else 0.0,
+            )
+        )
     if published:
         await session.execute(
-            update(Article).where(Article.id.in_(published))
+            update(Article)
+            .where(Article.id.in_(published))
             .values(suggested_count=Article.suggested_count + 1, updated_at=Article.updated_at)
         )
 
@@ -739,21 +883,27 @@ class DrawerSuggestions:
 
 
 async def ticket_suggestions(session: AsyncSession, ticket_id: int) -> DrawerSuggestions:
-    ticket = (await session.execute(
-        select(Ticket.description, Ticket.triaged_at).where(Ticket.id == ticket_id)
-    )).one_or_none()
+    ticket = (
+        await session.execute(
+            select(Ticket.description, Ticket.triaged_at).where(Ticket.id == ticket_id)
+        )
+    ).one_or_none()
     if ticket is None:
         raise NotFound(N_("Ticket not found."))
-    rows = (await session.execute(
-        select(TicketSuggestion.rank, Article.id, Article.title, Article.body)
-        .join(Article, Article.id == TicketSuggestion.article_id)
-        .where(TicketSuggestion.ticket_id == ticket_id,
-               Article.status == ArticleStatus.PUBLISHED)
-        .order_by(TicketSuggestion.rank)
-    )).all()
+    rows = (
+        await session.execute(
+            select(TicketSuggestion.rank, Article.id, Article.title, Article.body)
+            .join(Article, Article.id == TicketSuggestion.article_id)
+            .where(
+                TicketSuggestion.ticket_id == ticket_id, Article.status == ArticleStatus.PUBLISHED
+            )
+            .order_by(TicketSuggestion.rank)
+        )
+    ).all()
     query_terms = _terms(ticket.description)
     return DrawerSuggestions(
-        ticket_id, ticket.triaged_at is not None,
+        ticket_id,
+        ticket.triaged_at is not None,
         [SuggestedArticle(r.id, r.title, _snippet(r.body, query_terms), r.rank) for r in rows],
     )
 
@@ -774,8 +924,12 @@ def retrieval_metrics(
         r1 += len(target & set(found[:1])) / len(target)
         r5 += len(target & set(found[:5])) / len(target)
         mrr += next((1.0 / rank for rank, doc in enumerate(found[:10], 1) if doc in target), 0.0)
-    return {"n": n, "recall_at_1": r1 / n if n else 0.0, "recall_at_5": r5 / n if n else 0.0,
-            "mrr_at_10": mrr / n if n else 0.0}
+    return {
+        "n": n,
+        "recall_at_1": r1 / n if n else 0.0,
+        "recall_at_5": r5 / n if n else 0.0,
+        "mrr_at_10": mrr / n if n else 0.0,
+    }
 
 
 def read_queries(path: str | Path) -> list[tuple[str, list[str]]]:

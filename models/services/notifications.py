@@ -132,27 +132,42 @@ async def notify(
     recipients = await active_users(session, user_ids)
     now = utcnow()
     notes = [
-        Notification(user_id=u.id, kind=kind, ticket_id=ticket_id, message=message,
-                     params=params, created_at=now)
+        Notification(
+            user_id=u.id,
+            kind=kind,
+            ticket_id=ticket_id,
+            message=message,
+            params=params,
+            created_at=now,
+        )
         for u in recipients
     ]
     session.add_all(notes)
     await session.flush()
     for note in notes:
-        record_event(session, "notification", user_id=note.user_id, notification_id=note.id,
-                     notification_kind=kind, ticket_id=ticket_id)
+        record_event(
+            session,
+            "notification",
+            user_id=note.user_id,
+            notification_id=note.id,
+            notification_kind=kind,
+            ticket_id=ticket_id,
+        )
     if not notes and department_id is None:
         return notes
     default_locale = get_settings().default_locale
     owners: list[ColumnElement[bool]] = [
-        NotificationPreference.user_id.in_([u.id for u in recipients])]
+        NotificationPreference.user_id.in_([u.id for u in recipients])
+    ]
     if department_id is not None:
         owners.append(NotificationPreference.department_id == department_id)
-    prefs = (await session.scalars(
-        select(NotificationPreference)
-        .where(NotificationPreference.is_active.is_(True), or_(*owners))
-        .order_by(NotificationPreference.id)
-    )).all()
+    prefs = (
+        await session.scalars(
+            select(NotificationPreference)
+            .where(NotificationPreference.is_active.is_(True), or_(*owners))
+            .order_by(NotificationPreference.id)
+        )
+    ).all()
     by_user = {n.user_id: n for n in notes}
     locales = {u.id: u.locale or default_locale for u in recipients}
     event_key = key or (f"n{notes[0].id}" if notes else f"{kind}:{ticket_id}:{now.isoformat()}")
@@ -160,23 +175,24 @@ async def notify(
     for pref in prefs:
         if pref.kinds and kind not in pref.kinds:
             continue
-        owner: Notification | None = (
-            by_user.get(pref.user_id) if pref.user_id is not None else None)
-        deliveries.append(NotificationDelivery(
-            dedupe_key=f"n{owner.id}:p{pref.id}" if owner else f"{event_key}:d{pref.id}"[:120],
-            notification_id=owner.id if owner else None,
-            preference_id=pref.id,
-            ticket_id=ticket_id,
-            channel=pref.channel,
-            target=pref.target_hint,
-            kind=kind,
-            message=message,
-            params=params,
-            locale=locales.get(owner.user_id, default_locale) if owner else default_locale,
-            status=DeliveryStatus.PENDING,
-            created_at=now,
-            next_attempt_at=now,
-        ))
+        owner: Notification | None = by_user.get(pref.user_id) if pref.user_id is not None else None
+        deliveries.append(
+            NotificationDelivery(
+                dedupe_key=f"n{owner.id}:p{pref.id}" if owner else f"{event_key}:d{pref.id}"[:120],
+                notification_id=owner.id if owner else None,
+                preference_id=pref.id,
+                ticket_id=ticket_id,
+                channel=pref.channel,
+                target=pref.target_hint,
+                kind=kind,
+                message=message,
+                params=params,
+                locale=locales.get(owner.user_id, default_locale) if owner else default_locale,
+                status=DeliveryStatus.PENDING,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
     session.add_all(deliveries)
     await session.flush()
     for delivery in deliveries:
@@ -205,8 +221,10 @@ class Inbox:
 
 async def unread_count(session: AsyncSession, user_id: int) -> int:
     """Unread notifications of one user (indexed: user_id, read_at)."""
-    stmt = select(func.count()).select_from(Notification).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None)
+    stmt = (
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
     )
     return int(await session.scalar(stmt) or 0)
 
@@ -215,21 +233,30 @@ async def inbox(session: AsyncSession, actor: Actor, *, limit: int = RECENT_LIMI
     """The signed-in user's latest notifications, unread first, and the unread count."""
     if actor.user_id is None:
         raise Forbidden(N_("Please sign in."))
-    rows = (await session.scalars(
-        select(Notification).where(Notification.user_id == actor.user_id)
-        .order_by(Notification.read_at.is_not(None), Notification.id.desc()).limit(limit)
-    )).all()
+    rows = (
+        await session.scalars(
+            select(Notification)
+            .where(Notification.user_id == actor.user_id)
+            .order_by(Notification.read_at.is_not(None), Notification.id.desc())
+            .limit(limit)
+        )
+    ).all()
     items = [
-        NotificationItem(n.id, n.kind, n.message, dict(n.params or {}),
-                         ticket_url(n.params.get("number") if n.params else None),
-                         n.created_at, n.read_at is None)
+        NotificationItem(
+            n.id,
+            n.kind,
+            n.message,
+            dict(n.params or {}),
+            ticket_url(n.params.get("number") if n.params else None),
+            n.created_at,
+            n.read_at is None,
+        )
         for n in rows
     ]
     return Inbox(await unread_count(session, actor.user_id), items)
 
 
-async def mark_read(session: AsyncSession, actor: Actor, notification_id: int | None = None
-                    ) -> int:
+async def mark_read(session: AsyncSession, actor: Actor, notification_id: int | None = None) -> int:
     """Mark one (or, without an id, every) notification of the actor read; returns how many."""
     if actor.user_id is None:
         raise Forbidden(N_("Please sign in."))
@@ -281,9 +308,9 @@ class ChannelsView:
     kind_choices: list[tuple[str, str]]
     recent: list[NotificationDelivery]
     status_labels: dict[DeliveryStatus, str] = field(
-        default_factory=lambda: dict(DELIVERY_STATUS_LABELS))
-    channel_labels: dict[DeliveryChannel, str] = field(
-        default_factory=lambda: dict(CHANNEL_LABELS))
+        default_factory=lambda: dict(DELIVERY_STATUS_LABELS)
+    )
+    channel_labels: dict[DeliveryChannel, str] = field(default_factory=lambda: dict(CHANNEL_LABELS))
 
 
 def _can_manage_department(actor: Actor, department_id: int) -> bool:
@@ -299,19 +326,28 @@ async def _manageable_departments(session: AsyncSession, actor: Actor) -> list[D
     return list((await session.scalars(stmt)).all())
 
 
-def _item(pref: NotificationPreference, dept: Department | None, can_edit: bool,
-          locale: str) -> ChannelItem:
+def _item(
+    pref: NotificationPreference, dept: Department | None, can_edit: bool, locale: str
+) -> ChannelItem:
     name = None
     if dept is not None:
         name = dept.name_zh if locale == "zh_CN" else dept.name_en
-    return ChannelItem(pref.id, DeliveryChannel(pref.channel),
-                       CHANNEL_LABELS[DeliveryChannel(pref.channel)], pref.target_hint,
-                       list(pref.kinds or []), pref.secret_enc is not None, pref.department_id,
-                       name, can_edit)
+    return ChannelItem(
+        pref.id,
+        DeliveryChannel(pref.channel),
+        CHANNEL_LABELS[DeliveryChannel(pref.channel)],
+        pref.target_hint,
+        list(pref.kinds or []),
+        pref.secret_enc is not None,
+        pref.department_id,
+        name,
+        can_edit,
+    )
 
 
-async def channels_view(session: AsyncSession, actor: Actor, *, locale: str = "zh_CN"
-                        ) -> ChannelsView:
+async def channels_view(
+    session: AsyncSession, actor: Actor, *, locale: str = "zh_CN"
+) -> ChannelsView:
     """The actor's own channels, the department channels they may see, recent deliveries."""
     if actor.user_id is None:
         raise Forbidden(N_("Please sign in."))
@@ -319,28 +355,51 @@ async def channels_view(session: AsyncSession, actor: Actor, *, locale: str = "z
     visible_depts = {d.id for d in manageable}
     if actor.department_id is not None:
         visible_depts.add(actor.department_id)
-    prefs = (await session.scalars(
-        select(NotificationPreference).where(or_(
-            NotificationPreference.user_id == actor.user_id,
-            NotificationPreference.department_id.in_(visible_depts or {-1}),
-        )).order_by(NotificationPreference.id)
-    )).all()
-    depts = {d.id: d for d in (await session.scalars(
-        select(Department).where(Department.id.in_(visible_depts or {-1}))
-    )).all()}
+    prefs = (
+        await session.scalars(
+            select(NotificationPreference)
+            .where(
+                or_(
+                    NotificationPreference.user_id == actor.user_id,
+                    NotificationPreference.department_id.in_(visible_depts or {-1}),
+                )
+            )
+            .order_by(NotificationPreference.id)
+        )
+    ).all()
+    depts = {
+        d.id: d
+        for d in (
+            await session.scalars(
+                select(Department).where(Department.id.in_(visible_depts or {-1}))
+            )
+        ).all()
+    }
     mine = [_item(p, None, True, locale) for p in prefs if p.user_id == actor.user_id]
     shared = [
-        _item(p, depts.get(p.department_id or -1),
-              _can_manage_department(actor, p.department_id or -1), locale)
-        for p in prefs if p.department_id is not None
+        _item(
+            p,
+            depts.get(p.department_id or -1),
+            _can_manage_department(actor, p.department_id or -1),
+            locale,
+        )
+        for p in prefs
+        if p.department_id is not None
     ]
     pref_ids = [p.id for p in prefs]
-    recent = list((await session.scalars(
-        select(NotificationDelivery).where(NotificationDelivery.preference_id.in_(pref_ids or [-1]))
-        .order_by(NotificationDelivery.id.desc()).limit(20)
-    )).all())
-    return ChannelsView(mine, shared, manageable, list(CHANNEL_LABELS.items()),
-                        list(KINDS.items()), recent)
+    recent = list(
+        (
+            await session.scalars(
+                select(NotificationDelivery)
+                .where(NotificationDelivery.preference_id.in_(pref_ids or [-1]))
+                .order_by(NotificationDelivery.id.desc())
+                .limit(20)
+            )
+        ).all()
+    )
+    return ChannelsView(
+        mine, shared, manageable, list(CHANNEL_LABELS.items()), list(KINDS.items()), recent
+    )
 
 
 def _check_url(url: str) -> str:
@@ -354,8 +413,9 @@ def _check_url(url: str) -> str:
     return url
 
 
-async def add_channel(session: AsyncSession, actor: Actor, data: ChannelInput
-                      ) -> NotificationPreference:
+async def add_channel(
+    session: AsyncSession, actor: Actor, data: ChannelInput
+) -> NotificationPreference:
     """Add a channel for the actor or (leads for theirs, admins for any) a department."""
     if actor.user_id is None:
         raise Forbidden(N_("Please sign in."))
@@ -363,8 +423,9 @@ async def add_channel(session: AsyncSession, actor: Actor, data: ChannelInput
     try:
         channel = DeliveryChannel(data.channel)
     except ValueError:
-        raise ValidationFailed(N_("Please correct the highlighted fields."),
-                               fields={"channel": N_("Unknown channel.")}) from None
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."), fields={"channel": N_("Unknown channel.")}
+        ) from None
     kinds = [k for k in dict.fromkeys(data.kinds) if k]
     if any(k not in KINDS for k in kinds):
         errors["kinds"] = N_("Unknown notification kind.")
@@ -386,21 +447,26 @@ async def add_channel(session: AsyncSession, actor: Actor, data: ChannelInput
             user = await session.get(User, actor.user_id)
             target = (user.email or "") if user else ""
         if not target:
-            raise ValidationFailed(N_("Please correct the highlighted fields."),
-                                   fields={"target": N_("Enter an email address.")})
+            raise ValidationFailed(
+                N_("Please correct the highlighted fields."),
+                fields={"target": N_("Enter an email address.")},
+            )
         try:
             target = normalize_email(target)
         except ValidationFailed:
-            raise ValidationFailed(N_("Please correct the highlighted fields."),
-                                   fields={"target": N_("Enter a valid email address.")}) from None
+            raise ValidationFailed(
+                N_("Please correct the highlighted fields."),
+                fields={"target": N_("Enter a valid email address.")},
+            ) from None
         hint = mask_email(target)
     else:
         target = _check_url(target)
         hint = channels.mask_url(target)
     secret = data.secret.strip()
     if len(secret) > 500:
-        raise ValidationFailed(N_("Please correct the highlighted fields."),
-                               fields={"secret": N_("Too long.")})
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."), fields={"secret": N_("Too long.")}
+        )
     cipher = cipher_for(get_settings().encryption_keys)
     pref = NotificationPreference(
         user_id=None if department_id else actor.user_id,
@@ -417,8 +483,9 @@ async def add_channel(session: AsyncSession, actor: Actor, data: ChannelInput
     return pref
 
 
-async def _editable_pref(session: AsyncSession, actor: Actor, pref_id: int
-                         ) -> NotificationPreference:
+async def _editable_pref(
+    session: AsyncSession, actor: Actor, pref_id: int
+) -> NotificationPreference:
     pref = await session.get(NotificationPreference, pref_id)
     if pref is None:
         raise NotFound(N_("Channel not found."))
@@ -441,11 +508,17 @@ async def send_test(session: AsyncSession, actor: Actor, pref_id: int) -> Notifi
     pref = await _editable_pref(session, actor, pref_id)
     now = utcnow()
     delivery = NotificationDelivery(
-        dedupe_key=f"test:{pref.id}:{now.timestamp()}", preference_id=pref.id,
-        channel=pref.channel, target=pref.target_hint, kind=KIND_TEST,
-        message=N_("This is a test message from Kefu."), params={},
-        locale=get_settings().default_locale, status=DeliveryStatus.PENDING,
-        created_at=now, next_attempt_at=now,
+        dedupe_key=f"test:{pref.id}:{now.timestamp()}",
+        preference_id=pref.id,
+        channel=pref.channel,
+        target=pref.target_hint,
+        kind=KIND_TEST,
+        message=N_("This is a test message from Kefu."),
+        params={},
+        locale=get_settings().default_locale,
+        status=DeliveryStatus.PENDING,
+        created_at=now,
+        next_attempt_at=now,
     )
     session.add(delivery)
     await session.flush()
@@ -464,8 +537,9 @@ class DeliveryOutcome:
     retry_in: float | None = None
 
 
-async def _resolve_target(session: AsyncSession, pref: NotificationPreference
-                          ) -> tuple[str, str | None]:
+async def _resolve_target(
+    session: AsyncSession, pref: NotificationPreference
+) -> tuple[str, str | None]:
     """The channel's decrypted address (a personal email channel without one: the
     account's email) and signing secret."""
     cipher = cipher_for(get_settings().encryption_keys)
@@ -492,8 +566,9 @@ def message_for(delivery: NotificationDelivery) -> channels.Message:
     )
 
 
-async def deliver(session: AsyncSession, delivery_id: int, *, now: datetime | None = None
-                  ) -> DeliveryOutcome:
+async def deliver(
+    session: AsyncSession, delivery_id: int, *, now: datetime | None = None
+) -> DeliveryOutcome:
     """Make one attempt at a delivery and log it on the row (idempotent once sent or failed).
 
     A failure that may clear up is retried after :func:`channels.backoff` until
@@ -503,8 +578,11 @@ async def deliver(session: AsyncSession, delivery_id: int, *, now: datetime | No
     delivery = await session.get(NotificationDelivery, delivery_id, with_for_update=True)
     if delivery is None or delivery.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
         return DeliveryOutcome(delivery.status if delivery else DeliveryStatus.FAILED)
-    pref = (await session.get(NotificationPreference, delivery.preference_id)
-            if delivery.preference_id is not None else None)
+    pref = (
+        await session.get(NotificationPreference, delivery.preference_id)
+        if delivery.preference_id is not None
+        else None
+    )
     if pref is None:
         attempt = channels.Attempt(False, None, "channel removed", retry=False)
     else:
@@ -512,8 +590,9 @@ async def deliver(session: AsyncSession, delivery_id: int, *, now: datetime | No
         if not target:
             attempt = channels.Attempt(False, None, "no address", retry=False)
         else:
-            attempt = await channels.send(DeliveryChannel(delivery.channel), target,
-                                          message_for(delivery), secret, settings)
+            attempt = await channels.send(
+                DeliveryChannel(delivery.channel), target, message_for(delivery), secret, settings
+            )
     now = now or utcnow()
     delivery.attempts += 1
     delivery.last_attempt_at = now
@@ -544,8 +623,10 @@ async def requeue_lost_deliveries(session: AsyncSession, now: datetime) -> int:
     (their job was lost); the job id is the same, so a live job is not duplicated."""
     stmt = (
         select(NotificationDelivery.id)
-        .where(NotificationDelivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.RETRYING]),
-               NotificationDelivery.next_attempt_at <= now - SWEEP_GRACE)
+        .where(
+            NotificationDelivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.RETRYING]),
+            NotificationDelivery.next_attempt_at <= now - SWEEP_GRACE,
+        )
         .order_by(NotificationDelivery.next_attempt_at)
         .limit(SWEEP_BATCH)
     )

@@ -124,7 +124,12 @@ async def submit(
 
 
 async def suggestions(
-    session: AsyncSession, redis: Any, query: str, locale: str, *, client_ip: str,
+    session: AsyncSession,
+    redis: Any,
+    query: str,
+    locale: str,
+    *,
+    client_ip: str,
     lexical_cache: kb.LexicalIndexCache | None = None,
 ) -> list[kb.PortalSuggestion]:
     """Knowledge-base answers for what the visitor is typing."""

@@ -52,8 +52,11 @@ async def set_routes(
     if not actor.is_admin:
         raise Forbidden(N_("You do not have permission to do that."))
     known = set((await session.scalars(select(Department.id))).all())
-    bad = {str(rt): N_("Unknown department.") for rt, dept in routes.items()
-           if dept is not None and dept not in known}
+    bad = {
+        str(rt): N_("Unknown department.")
+        for rt, dept in routes.items()
+        if dept is not None and dept not in known
+    }
     if bad:
         raise ValidationFailed(N_("Please correct the highlighted fields."), fields=bad)
     existing = {
@@ -73,7 +76,13 @@ async def set_routes(
             rule.department_id = department_id  # type: ignore[assignment]
         await session.flush()
         audit.record(
-            session, actor, entity_type="routing_rule", entity_id=rule.id if rule else 0,
-            action="route", field=str(request_type), before=before, after=department_id,
+            session,
+            actor,
+            entity_type="routing_rule",
+            entity_id=rule.id if rule else 0,
+            action="route",
+            field=str(request_type),
+            before=before,
+            after=department_id,
         )
     return await routing_table(session)

@@ -35,8 +35,7 @@ from models.sla_policy import SlaPolicy as PolicyRow
 from models.ticket import Ticket
 
 _CACHE_KEY = "kefu_sla_rules"
-OPEN_STATES = (TicketStatus.PENDING, TicketStatus.IN_PROGRESS,
-               TicketStatus.AWAITING_CONFIRMATION)
+OPEN_STATES = (TicketStatus.PENDING, TicketStatus.IN_PROGRESS, TicketStatus.AWAITING_CONFIRMATION)
 
 # The SLA rules, as stored in SlaAction.rule (at most 32 characters).
 RULE_REMINDER = "urgent_reminder"
@@ -61,8 +60,11 @@ DEFAULT_LADDER = (60, 120, 240)
 def calendar_from_row(row: CalendarRow) -> BusinessCalendar:
     """The pure calendar a stored row describes."""
     return BusinessCalendar.from_config(
-        timezone=row.timezone, work_intervals=row.work_intervals, weekdays=row.weekdays,
-        holidays=row.holidays, workdays=row.workdays,
+        timezone=row.timezone,
+        work_intervals=row.work_intervals,
+        weekdays=row.weekdays,
+        holidays=row.holidays,
+        workdays=row.workdays,
     )
 
 
@@ -76,14 +78,17 @@ async def load_rules(session: AsyncSession) -> Rules:
     if isinstance(cached, Rules):
         return cached
     with session.no_autoflush:
-        policy_row = await session.scalar(
-            select(PolicyRow).where(PolicyRow.is_default.is_(True)))
+        policy_row = await session.scalar(select(PolicyRow).where(PolicyRow.is_default.is_(True)))
         calendar_row = await session.scalar(
-            select(CalendarRow).where(CalendarRow.is_default.is_(True)))
+            select(CalendarRow).where(CalendarRow.is_default.is_(True))
+        )
     policy = SlaPolicy.from_config(policy_row.config) if policy_row else DEFAULT_POLICY
     calendar = calendar_from_row(calendar_row) if calendar_row is not None else DEFAULT_CALENDAR
-    ladder = tuple(policy_row.escalation_ladder) if policy_row and policy_row.escalation_ladder \
+    ladder = (
+        tuple(policy_row.escalation_ladder)
+        if policy_row and policy_row.escalation_ladder
         else DEFAULT_LADDER
+    )
     rules = Rules(policy, calendar, ladder)
     session.info[_CACHE_KEY] = rules
     return rules
@@ -144,8 +149,9 @@ async def refresh_deadlines(
 def card_state(ticket: Ticket, now: datetime) -> SlaStatus:
     """What a board card shows: the resolution clock, or PAUSED-as-OK while waiting."""
     if ticket.status not in OPEN_STATES:
-        return sla_state(ticket.resolution_due, now, done=True,
-                         done_at=ticket.resolved_at or ticket.closed_at)
+        return sla_state(
+            ticket.resolution_due, now, done=True, done_at=ticket.resolved_at or ticket.closed_at
+        )
     if ticket.paused_since is not None:
         return SlaStatus(SlaState.OK, None)
     # The first response is the sharper deadline until someone has answered.

@@ -60,10 +60,22 @@ DIGEST_LIST_MAX = 20
 SYSTEM = Actor.system("sla")
 
 _TICKET_COLUMNS = (
-    Ticket.id, Ticket.number, Ticket.version, Ticket.status, Ticket.paused_since,
-    Ticket.assignee_id, Ticket.department_id, Ticket.reminder_due, Ticket.acknowledge_due,
-    Ticket.acknowledged_at, Ticket.first_response_due, Ticket.first_responded_at,
-    Ticket.resolution_due, Ticket.overdue_since, Ticket.extension_seconds, Ticket.sla_next_at,
+    Ticket.id,
+    Ticket.number,
+    Ticket.version,
+    Ticket.status,
+    Ticket.paused_since,
+    Ticket.assignee_id,
+    Ticket.department_id,
+    Ticket.reminder_due,
+    Ticket.acknowledge_due,
+    Ticket.acknowledged_at,
+    Ticket.first_response_due,
+    Ticket.first_responded_at,
+    Ticket.resolution_due,
+    Ticket.overdue_since,
+    Ticket.extension_seconds,
+    Ticket.sla_next_at,
 )
 
 
@@ -109,11 +121,15 @@ async def claim(session: AsyncSession, wanted: Sequence[Claim], now: datetime) -
     got: set[Claim] = set()
     unique = list(dict.fromkeys(wanted))
     for start in range(0, len(unique), BATCH):
-        chunk = unique[start:start + BATCH]
+        chunk = unique[start : start + BATCH]
         stmt = (
             insert(SlaAction)
-            .values([{"ticket_id": c.ticket_id, "rule": c.rule, "level": c.level,
-                      "fired_at": now} for c in chunk])
+            .values(
+                [
+                    {"ticket_id": c.ticket_id, "rule": c.rule, "level": c.level, "fired_at": now}
+                    for c in chunk
+                ]
+            )
             .on_conflict_do_nothing(index_elements=["ticket_id", "rule", "level"])
             .returning(SlaAction.ticket_id, SlaAction.rule, SlaAction.level)
         )
@@ -157,24 +173,29 @@ class Org:
 
 
 async def load_org(session: AsyncSession) -> Org:
-    rows = (await session.execute(
-        select(Department.id, Department.supervisor_id, Department.parent_id)
-    )).all()
-    return Org({r.id: (r.supervisor_id, r.parent_id) for r in rows},
-               await notifications.admin_ids(session))
+    rows = (
+        await session.execute(select(Department.id, Department.supervisor_id, Department.parent_id))
+    ).all()
+    return Org(
+        {r.id: (r.supervisor_id, r.parent_id) for r in rows}, await notifications.admin_ids(session)
+    )
 
 
-async def _members(session: AsyncSession, department_ids: Iterable[int | None]
-                   ) -> dict[int, list[int]]:
+async def _members(
+    session: AsyncSession, department_ids: Iterable[int | None]
+) -> dict[int, list[int]]:
     ids = {d for d in department_ids if d is not None}
     if not ids:
         return {}
-    rows = (await session.execute(
-        select(User.department_id, User.id).where(
-            User.department_id.in_(ids), User.is_active.is_(True),
-            User.role.in_([Role.AGENT, Role.LEAD]),
+    rows = (
+        await session.execute(
+            select(User.department_id, User.id).where(
+                User.department_id.in_(ids),
+                User.is_active.is_(True),
+                User.role.in_([Role.AGENT, Role.LEAD]),
+            )
         )
-    )).all()
+    ).all()
     members: dict[int, list[int]] = defaultdict(list)
     for department_id, user_id in rows:
         if department_id is not None:
@@ -186,7 +207,7 @@ async def _names(session: AsyncSession, user_ids: Iterable[int | None]) -> dict[
     ids = {i for i in user_ids if i is not None}
     if not ids:
         return {}
-    rows = (await session.execute(select(User.id, User.display_name).where(User.id.in_(ids))))
+    rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
     return {row[0]: row[1] for row in rows}
 
 
@@ -200,19 +221,25 @@ async def _resolution_levels(session: AsyncSession, rows: Sequence[Any]) -> dict
         return {}
     stmt = (
         select(ExtensionRequest.ticket_id, func.count())
-        .where(ExtensionRequest.ticket_id.in_(ids),
-               ExtensionRequest.status == ExtensionStatus.APPROVED)
+        .where(
+            ExtensionRequest.ticket_id.in_(ids), ExtensionRequest.status == ExtensionStatus.APPROVED
+        )
         .group_by(ExtensionRequest.ticket_id)
     )
     return {tid: int(n) for tid, n in (await session.execute(stmt)).all()}
 
 
-async def _due_batch(session: AsyncSession, now: datetime, after: tuple[datetime, int] | None
-                     ) -> Sequence[Any]:
+async def _due_batch(
+    session: AsyncSession, now: datetime, after: tuple[datetime, int] | None
+) -> Sequence[Any]:
     stmt = select(*_TICKET_COLUMNS).where(Ticket.sla_next_at <= now)
     if after is not None:
-        stmt = stmt.where(or_(Ticket.sla_next_at > after[0],
-                              and_(Ticket.sla_next_at == after[0], Ticket.id > after[1])))
+        stmt = stmt.where(
+            or_(
+                Ticket.sla_next_at > after[0],
+                and_(Ticket.sla_next_at == after[0], Ticket.id > after[1]),
+            )
+        )
     stmt = stmt.order_by(Ticket.sla_next_at, Ticket.id).limit(BATCH)
     return (await session.execute(stmt)).all()
 
@@ -236,29 +263,54 @@ async def _mark_overdue(session: AsyncSession, row: Any, rule: str, now: datetim
     changes, but nobody's open edit is refused because the clock ran out."""
     table = cast(Table, Ticket.__table__)
     await session.execute(
-        update(table).where(table.c.id == row.id, table.c.overdue_since.is_(None))
+        update(table)
+        .where(table.c.id == row.id, table.c.overdue_since.is_(None))
         .values(overdue_since=now)
     )
-    audit.record(session, SYSTEM, entity_type="ticket", entity_id=row.id, ticket_id=row.id,
-                 action="overdue", field=rule, after=now.isoformat())
+    audit.record(
+        session,
+        SYSTEM,
+        entity_type="ticket",
+        entity_id=row.id,
+        ticket_id=row.id,
+        action="overdue",
+        field=rule,
+        after=now.isoformat(),
+    )
     record_event(session, "ticket.updated", ticket_id=row.id, version=row.version)
 
 
-async def _act(session: AsyncSession, row: Any, action: Claim, org: Org,
-               members: dict[int, list[int]], names: dict[int, str], now: datetime,
-               report: TickReport) -> None:
+async def _act(
+    session: AsyncSession,
+    row: Any,
+    action: Claim,
+    org: Org,
+    members: dict[int, list[int]],
+    names: dict[int, str],
+    now: datetime,
+    report: TickReport,
+) -> None:
     params: dict[str, Any] = {"number": row.number}
     if action.rule == sla.RULE_REMINDER:
-        recipients = [row.assignee_id, org.supervisor(row.department_id),
-                      *members.get(row.department_id or -1, [])]
+        recipients = [
+            row.assignee_id,
+            org.supervisor(row.department_id),
+            *members.get(row.department_id or -1, []),
+        ]
         if not any(recipients):
             recipients = list(org.admins)
         await notifications.notify(
-            session, kind=notifications.KIND_REMINDER, ticket_id=row.id,
-            department_id=row.department_id, user_ids=recipients, params=params,
+            session,
+            kind=notifications.KIND_REMINDER,
+            ticket_id=row.id,
+            department_id=row.department_id,
+            user_ids=recipients,
+            params=params,
             key=f"sla:{row.id}:{action.rule}:{action.level}",
-            message=N_("Urgent ticket %(number)s is still pending 30 minutes after "
-                       "registration. Please start on it now."),
+            message=N_(
+                "Urgent ticket %(number)s is still pending 30 minutes after "
+                "registration. Please start on it now."
+            ),
         )
         report.reminders += 1
     elif action.rule == sla.RULE_ESCALATION:
@@ -267,33 +319,49 @@ async def _act(session: AsyncSession, row: Any, action: Claim, org: Org,
             return  # the ladder has no rung this high: nothing more to climb
         params.update(level=action.level, assignee=names.get(row.assignee_id or -1, "?"))
         await notifications.notify(
-            session, kind=notifications.KIND_ESCALATION, ticket_id=row.id,
-            department_id=row.department_id, user_ids=rungs[action.level - 1], params=params,
+            session,
+            kind=notifications.KIND_ESCALATION,
+            ticket_id=row.id,
+            department_id=row.department_id,
+            user_ids=rungs[action.level - 1],
+            params=params,
             key=f"sla:{row.id}:{action.rule}:{action.level}",
-            message=N_("Escalation level %(level)s: ticket %(number)s was assigned to "
-                       "%(assignee)s and has not been acknowledged in time."),
+            message=N_(
+                "Escalation level %(level)s: ticket %(number)s was assigned to "
+                "%(assignee)s and has not been acknowledged in time."
+            ),
         )
         report.escalations += 1
     else:
         await _mark_overdue(session, row, action.rule, now)
         recipients = [row.assignee_id] if row.assignee_id else org.first_rung(row.department_id)
         message = (
-            N_("Ticket %(number)s missed its first-response deadline. Record the reason; "
-               "you may request an extension.")
-            if action.rule == sla.RULE_FIRST_RESPONSE else
-            N_("Ticket %(number)s missed its resolution deadline. Record the reason; "
-               "you may request an extension.")
+            N_(
+                "Ticket %(number)s missed its first-response deadline. Record the reason; "
+                "you may request an extension."
+            )
+            if action.rule == sla.RULE_FIRST_RESPONSE
+            else N_(
+                "Ticket %(number)s missed its resolution deadline. Record the reason; "
+                "you may request an extension."
+            )
         )
         await notifications.notify(
-            session, kind=notifications.KIND_OVERDUE, ticket_id=row.id,
-            department_id=row.department_id, user_ids=recipients, params=params,
-            key=f"sla:{row.id}:{action.rule}:{action.level}", message=message,
+            session,
+            kind=notifications.KIND_OVERDUE,
+            ticket_id=row.id,
+            department_id=row.department_id,
+            user_ids=recipients,
+            params=params,
+            key=f"sla:{row.id}:{action.rule}:{action.level}",
+            message=message,
         )
         report.overdue += 1
 
 
-async def _due_tickets(session: AsyncSession, rules: sla.Rules, org: Org, now: datetime,
-                       report: TickReport) -> None:
+async def _due_tickets(
+    session: AsyncSession, rules: sla.Rules, org: Org, now: datetime, report: TickReport
+) -> None:
     after: tuple[datetime, int] | None = None
     while report.woken < MAX_TICKETS_PER_TICK:
         rows = await _due_batch(session, now, after)
@@ -306,20 +374,25 @@ async def _due_tickets(session: AsyncSession, rules: sla.Rules, org: Org, now: d
         updates: list[dict[str, Any]] = []
         by_id = {r.id: r for r in rows}
         for row in rows:
-            triggers = sla.ticket_triggers(row, rules.escalation_ladder,
-                                           resolution_level=levels.get(row.id, 0))
+            triggers = sla.ticket_triggers(
+                row, rules.escalation_ladder, resolution_level=levels.get(row.id, 0)
+            )
             wanted += [Claim(row.id, t.rule, t.level) for t in triggers if t.at <= now]
-            updates.append({"tid": row.id, "ver": row.version,
-                            "nxt": sla.next_after(triggers, now)})
+            updates.append(
+                {"tid": row.id, "ver": row.version, "nxt": sla.next_after(triggers, now)}
+            )
         got = await claim(session, wanted, now)
         report.skipped += len(set(wanted)) - len(got)
         if got:
-            members = await _members(session, [by_id[c.ticket_id].department_id for c in got
-                                               if c.rule == sla.RULE_REMINDER])
+            members = await _members(
+                session,
+                [by_id[c.ticket_id].department_id for c in got if c.rule == sla.RULE_REMINDER],
+            )
             names = await _names(session, [by_id[c.ticket_id].assignee_id for c in got])
             for action in sorted(got, key=lambda c: (c.ticket_id, c.rule, c.level)):
-                await _act(session, by_id[action.ticket_id], action, org, members, names, now,
-                           report)
+                await _act(
+                    session, by_id[action.ticket_id], action, org, members, names, now, report
+                )
         await _reschedule(session, updates)
         if len(rows) < BATCH:
             return
@@ -331,46 +404,84 @@ async def _due_tickets(session: AsyncSession, rules: sla.Rules, org: Org, now: d
 async def _low_csat(session: AsyncSession, org: Org, now: datetime, report: TickReport) -> None:
     """A submitted survey with any score ≤ 3 → a follow-up task for the supervisor, once."""
     low = surveys.low_score_clause()  # the survey service's definition of "any score ≤ 3"
-    done = exists().where(SlaAction.ticket_id == Survey.ticket_id,
-                          SlaAction.rule == sla.RULE_LOW_CSAT)
-    rows = (await session.execute(
-        select(Survey.ticket_id, Survey.speed_score, Survey.solution_score,
-               Survey.attitude_score, Ticket.number, Ticket.department_id, Ticket.assignee_id)
-        .join(Ticket, Ticket.id == Survey.ticket_id)
-        .where(Survey.submitted_at > now - CSAT_LOOKBACK, Survey.submitted_at <= now, low,
-               ~done)
-        .order_by(Survey.submitted_at)
-    )).all()
+    done = exists().where(
+        SlaAction.ticket_id == Survey.ticket_id, SlaAction.rule == sla.RULE_LOW_CSAT
+    )
+    rows = (
+        await session.execute(
+            select(
+                Survey.ticket_id,
+                Survey.speed_score,
+                Survey.solution_score,
+                Survey.attitude_score,
+                Ticket.number,
+                Ticket.department_id,
+                Ticket.assignee_id,
+            )
+            .join(Ticket, Ticket.id == Survey.ticket_id)
+            .where(
+                Survey.submitted_at > now - CSAT_LOOKBACK, Survey.submitted_at <= now, low, ~done
+            )
+            .order_by(Survey.submitted_at)
+        )
+    ).all()
     got = await claim(session, [Claim(r.ticket_id, sla.RULE_LOW_CSAT, 0) for r in rows], now)
     locale = get_settings().default_locale
     for row in rows:
         if Claim(row.ticket_id, sla.RULE_LOW_CSAT, 0) not in got:
             continue
         owner = org.supervisor(row.department_id) or next(iter(org.first_rung(None)), None)
-        params = {"number": row.number, "speed": row.speed_score or "-",
-                  "solution": row.solution_score or "-", "attitude": row.attitude_score or "-"}
+        params = {
+            "number": row.number,
+            "speed": row.speed_score or "-",
+            "solution": row.solution_score or "-",
+            "attitude": row.attitude_score or "-",
+        }
         follow_up = FollowUp(
-            ticket_id=row.ticket_id, at=now, user_id=None, by_customer=False,
+            ticket_id=row.ticket_id,
+            at=now,
+            user_id=None,
+            by_customer=False,
             method=FollowUpMethod.PHONE,
             discussed=notifications.render(
-                N_("Low satisfaction scores (speed %(speed)s, solution %(solution)s, "
-                   "attitude %(attitude)s): call the customer back."), params, locale),
+                N_(
+                    "Low satisfaction scores (speed %(speed)s, solution %(solution)s, "
+                    "attitude %(attitude)s): call the customer back."
+                ),
+                params,
+                locale,
+            ),
             next_step=notifications.render(
-                N_("Supervisor follow-up call within 24 hours."), {}, locale),
-            next_owner_id=owner, next_due_at=now + FOLLOW_UP_WITHIN, done=False,
+                N_("Supervisor follow-up call within 24 hours."), {}, locale
+            ),
+            next_owner_id=owner,
+            next_due_at=now + FOLLOW_UP_WITHIN,
+            done=False,
         )
         session.add(follow_up)
         await session.flush()
-        audit.record(session, SYSTEM, entity_type="follow_up", entity_id=follow_up.id,
-                     ticket_id=row.ticket_id, action="low_csat_follow_up",
-                     after={"next_owner_id": owner})
+        audit.record(
+            session,
+            SYSTEM,
+            entity_type="follow_up",
+            entity_id=follow_up.id,
+            ticket_id=row.ticket_id,
+            action="low_csat_follow_up",
+            after={"next_owner_id": owner},
+        )
         await notifications.notify(
-            session, kind=notifications.KIND_LOW_CSAT, ticket_id=row.ticket_id,
-            department_id=row.department_id, user_ids=[owner], params=params,
+            session,
+            kind=notifications.KIND_LOW_CSAT,
+            ticket_id=row.ticket_id,
+            department_id=row.department_id,
+            user_ids=[owner],
+            params=params,
             key=f"sla:{row.ticket_id}:{sla.RULE_LOW_CSAT}:0",
-            message=N_("The customer of %(number)s gave low satisfaction scores (speed "
-                       "%(speed)s, solution %(solution)s, attitude %(attitude)s). Please "
-                       "follow up within 24 hours."),
+            message=N_(
+                "The customer of %(number)s gave low satisfaction scores (speed "
+                "%(speed)s, solution %(solution)s, attitude %(attitude)s). Please "
+                "follow up within 24 hours."
+            ),
         )
         record_event(session, "ticket.updated", ticket_id=row.ticket_id)
         report.low_csat_follow_ups += 1
@@ -379,8 +490,9 @@ async def _low_csat(session: AsyncSession, org: Org, now: datetime, report: Tick
 # --- the end-of-day list --------------------------------------------------------------------
 
 
-def last_close(calendar: BusinessCalendar, now: datetime,
-               lookback: timedelta = DIGEST_LOOKBACK) -> datetime | None:
+def last_close(
+    calendar: BusinessCalendar, now: datetime, lookback: timedelta = DIGEST_LOOKBACK
+) -> datetime | None:
     """The latest working-day close at or before ``now``, if within ``lookback``."""
     today = now.astimezone(calendar.zone).date()
     for back in range(0, 8):
@@ -405,8 +517,9 @@ def _numbers(numbers: list[str]) -> str:
     return shown + (" …" if len(numbers) > DIGEST_LIST_MAX else "")
 
 
-async def _digest(session: AsyncSession, rules: sla.Rules, org: Org, now: datetime,
-                  report: TickReport) -> None:
+async def _digest(
+    session: AsyncSession, rules: sla.Rules, org: Org, now: datetime, report: TickReport
+) -> None:
     """After a working day closes: each agent's tickets registered that day (since the
     previous close) without any follow-up record, to the agent and to their lead."""
     close = last_close(rules.calendar, now)
@@ -414,13 +527,16 @@ async def _digest(session: AsyncSession, rules: sla.Rules, org: Org, now: dateti
         return
     start = previous_close(rules.calendar, close)
     followed = exists().where(FollowUp.ticket_id == Ticket.id)
-    listed = exists().where(SlaAction.ticket_id == Ticket.id,
-                            SlaAction.rule == sla.RULE_NO_FOLLOW_UP)
-    rows = (await session.execute(
-        select(Ticket.id, Ticket.number, Ticket.assignee_id, Ticket.department_id)
-        .where(Ticket.created_at > start, Ticket.created_at <= close, ~followed, ~listed)
-        .order_by(Ticket.id)
-    )).all()
+    listed = exists().where(
+        SlaAction.ticket_id == Ticket.id, SlaAction.rule == sla.RULE_NO_FOLLOW_UP
+    )
+    rows = (
+        await session.execute(
+            select(Ticket.id, Ticket.number, Ticket.assignee_id, Ticket.department_id)
+            .where(Ticket.created_at > start, Ticket.created_at <= close, ~followed, ~listed)
+            .order_by(Ticket.id)
+        )
+    ).all()
     got = await claim(session, [Claim(r.id, sla.RULE_NO_FOLLOW_UP, 0) for r in rows], now)
     mine = [r for r in rows if Claim(r.id, sla.RULE_NO_FOLLOW_UP, 0) in got]
     if not mine:
@@ -437,20 +553,28 @@ async def _digest(session: AsyncSession, rules: sla.Rules, org: Org, now: dateti
     day = close.astimezone(rules.calendar.zone).date().isoformat()
     for user_id, numbers in sorted(by_agent.items()):
         await notifications.notify(
-            session, kind=notifications.KIND_DIGEST, user_ids=[user_id],
+            session,
+            kind=notifications.KIND_DIGEST,
+            user_ids=[user_id],
             key=f"digest:{day}:u{user_id}",
             params={"count": len(numbers), "numbers": _numbers(numbers), "day": day},
-            message=N_("%(day)s: %(count)s of your tickets registered today have no "
-                       "follow-up record: %(numbers)s"),
+            message=N_(
+                "%(day)s: %(count)s of your tickets registered today have no "
+                "follow-up record: %(numbers)s"
+            ),
         )
         report.digest_notifications += 1
     for user_id, numbers in sorted(by_lead.items()):
         await notifications.notify(
-            session, kind=notifications.KIND_DIGEST, user_ids=[user_id],
+            session,
+            kind=notifications.KIND_DIGEST,
+            user_ids=[user_id],
             key=f"digest:{day}:l{user_id}",
             params={"count": len(numbers), "numbers": _numbers(numbers), "day": day},
-            message=N_("%(day)s: %(count)s tickets registered today in your team have no "
-                       "follow-up record: %(numbers)s"),
+            message=N_(
+                "%(day)s: %(count)s tickets registered today in your team have no "
+                "follow-up record: %(numbers)s"
+            ),
         )
         report.digest_notifications += 1
 
@@ -461,12 +585,14 @@ async def _digest(session: AsyncSession, rules: sla.Rules, org: Org, now: dateti
 async def _untriaged(session: AsyncSession, now: datetime, report: TickReport) -> None:
     """Tickets still untriaged two minutes after registration: enqueue triage again under
     the same job id (arq ignores it while the first job is queued or running)."""
-    ids = (await session.scalars(
-        select(Ticket.id)
-        .where(Ticket.triaged_at.is_(None), Ticket.created_at <= now - UNTRIAGED_AFTER)
-        .order_by(Ticket.created_at)
-        .limit(UNTRIAGED_BATCH)
-    )).all()
+    ids = (
+        await session.scalars(
+            select(Ticket.id)
+            .where(Ticket.triaged_at.is_(None), Ticket.created_at <= now - UNTRIAGED_AFTER)
+            .order_by(Ticket.created_at)
+            .limit(UNTRIAGED_BATCH)
+        )
+    ).all()
     for ticket_id in ids:
         # A fresh job id per ten-minute window: the first job may be stranded behind a killed
         # worker's in-progress lock for as long as arq's job timeout, and arq ignores a job id
@@ -497,16 +623,26 @@ async def schedule_unscheduled(session: AsyncSession) -> int:
     rules = await sla.load_rules(session)
     set_count, last_id = 0, 0
     while True:
-        rows = (await session.execute(
-            select(*_TICKET_COLUMNS)
-            .where(Ticket.id > last_id, Ticket.sla_next_at.is_(None),
-                   Ticket.status.in_(sla.OPEN_STATES), Ticket.paused_since.is_(None))
-            .order_by(Ticket.id).limit(BATCH)
-        )).all()
+        rows = (
+            await session.execute(
+                select(*_TICKET_COLUMNS)
+                .where(
+                    Ticket.id > last_id,
+                    Ticket.sla_next_at.is_(None),
+                    Ticket.status.in_(sla.OPEN_STATES),
+                    Ticket.paused_since.is_(None),
+                )
+                .order_by(Ticket.id)
+                .limit(BATCH)
+            )
+        ).all()
         if not rows:
             return set_count
         last_id = rows[-1].id
-        updates = [{"tid": r.id, "ver": r.version, "nxt": at} for r in rows
-                   if (at := sla.next_check_at(r, rules)) is not None]
+        updates = [
+            {"tid": r.id, "ver": r.version, "nxt": at}
+            for r in rows
+            if (at := sla.next_check_at(r, rules)) is not None
+        ]
         await _reschedule(session, updates)
         set_count += len(updates)

@@ -109,13 +109,17 @@ async def policy_form(session: AsyncSession) -> PolicyForm:
     return PolicyForm(
         first_response=[_field(f"fr_{u}", u, p.first_response[u]) for u in Urgency],
         acknowledgement=_field("ack", N_("Acknowledgement after assignment"), p.acknowledgement),
-        reminder=_field("rem", N_("Reminder for urgent tickets not started"),
-                        p.urgent_reminder, optional=True),
+        reminder=_field(
+            "rem", N_("Reminder for urgent tickets not started"), p.urgent_reminder, optional=True
+        ),
         resolution=[_field(f"res_{q}", q, p.resolution[q]) for q in Priority],
-        by_type=[_field(f"type_{t}", t, p.resolution_by_type.get(t), optional=True)
-                 for t in RequestType],
-        levels=[(f"level_{lv}", lv, str(p.level_percent[lv]) if lv in p.level_percent else "")
-                for lv in CustomerLevel],
+        by_type=[
+            _field(f"type_{t}", t, p.resolution_by_type.get(t), optional=True) for t in RequestType
+        ],
+        levels=[
+            (f"level_{lv}", lv, str(p.level_percent[lv]) if lv in p.level_percent else "")
+            for lv in CustomerLevel
+        ],
         ladder=", ".join(str(m) for m in rules.escalation_ladder),
         updated_at=row.updated_at if row else None,
     )
@@ -125,8 +129,9 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "on", "true", "yes"}
 
 
-def _minutes(values: Mapping[str, str], name: str, errors: dict[str, str],
-             *, optional: bool = False) -> Target | None:
+def _minutes(
+    values: Mapping[str, str], name: str, errors: dict[str, str], *, optional: bool = False
+) -> Target | None:
     raw = (values.get(name) or "").strip()
     if not raw:
         if not optional:
@@ -172,9 +177,7 @@ def parse_policy(values: Mapping[str, str]) -> tuple[dict[str, Any], list[int]]:
         ladder = parse_ladder(values.get("ladder") or "")
     except ValueError:
         ladder = []
-        errors["ladder"] = N_(
-            "Enter up to 10 waits in minutes (1 to 10080), separated by commas."
-        )
+        errors["ladder"] = N_("Enter up to 10 waits in minutes (1 to 10080), separated by commas.")
     if errors:
         raise ValidationFailed(INVALID, fields=errors)
     config = {
@@ -207,8 +210,15 @@ async def save_policy(session: AsyncSession, actor: Actor, values: Mapping[str, 
     row.config = config
     row.escalation_ladder = ladder
     await session.flush()
-    audit.record(session, actor, entity_type="sla_policy", entity_id=row.id, action="update",
-                 before=before, after={"config": config, "escalation_ladder": ladder})
+    audit.record(
+        session,
+        actor,
+        entity_type="sla_policy",
+        entity_id=row.id,
+        action="update",
+        before=before,
+        after={"config": config, "escalation_ladder": ladder},
+    )
     sla.forget_rules(session)
 
 
@@ -222,10 +232,17 @@ def _format_dates(days: list[str]) -> str:
 async def calendar_form(session: AsyncSession) -> CalendarForm:
     """The default calendar as the admin form shows it."""
     row = await _calendar_row(session)
-    config: dict[str, Any] = DEFAULT_CALENDAR.to_config() if row is None else {
-        "timezone": row.timezone, "work_intervals": row.work_intervals,
-        "weekdays": row.weekdays, "holidays": row.holidays, "workdays": row.workdays,
-    }
+    config: dict[str, Any] = (
+        DEFAULT_CALENDAR.to_config()
+        if row is None
+        else {
+            "timezone": row.timezone,
+            "work_intervals": row.work_intervals,
+            "weekdays": row.weekdays,
+            "holidays": row.holidays,
+            "workdays": row.workdays,
+        }
+    )
     weekdays = set(config["weekdays"])
     return CalendarForm(
         timezone=config["timezone"],
@@ -241,8 +258,10 @@ def parse_intervals(raw: str) -> list[list[str]]:
     pairs = []
     for part in (p for p in _SPLIT.split(raw.strip()) if p):
         start, sep, end = part.replace("–", "-").replace("~", "-").partition("-")
-        if not sep or not re.fullmatch(r"\d{1,2}:\d{2}", start) or not re.fullmatch(
-            r"\d{1,2}:\d{2}", end
+        if (
+            not sep
+            or not re.fullmatch(r"\d{1,2}:\d{2}", start)
+            or not re.fullmatch(r"\d{1,2}:\d{2}", end)
         ):
             raise ValueError(part)
         pairs.append([start.zfill(5), end.zfill(5)])
@@ -288,9 +307,13 @@ def parse_calendar(values: Mapping[str, str]) -> dict[str, Any]:
             errors[name] = N_("Enter dates as 2026-10-01 or ranges as 2026-10-01..2026-10-07.")
     if errors:
         raise ValidationFailed(INVALID, fields=errors)
-    config: dict[str, Any] = {"timezone": timezone, "work_intervals": intervals,
-                              "weekdays": weekdays,
-              "holidays": dates["holidays"], "workdays": dates["workdays"]}
+    config: dict[str, Any] = {
+        "timezone": timezone,
+        "work_intervals": intervals,
+        "weekdays": weekdays,
+        "holidays": dates["holidays"],
+        "workdays": dates["workdays"],
+    }
     try:
         calendar = BusinessCalendar.from_config(**config)
     except ValueError as exc:
@@ -300,8 +323,9 @@ def parse_calendar(values: Mapping[str, str]) -> dict[str, Any]:
         elif "working weekday" in message:
             field, text = "weekdays", N_("Choose at least one working weekday.")
         else:
-            field, text = "intervals", N_(
-                "Working hours must be in order, each start before its end, without overlaps."
+            field, text = (
+                "intervals",
+                N_("Working hours must be in order, each start before its end, without overlaps."),
             )
         raise ValidationFailed(INVALID, fields={field: text}) from exc
     stored = calendar.to_config()
@@ -319,14 +343,26 @@ async def save_calendar(session: AsyncSession, actor: Actor, values: Mapping[str
         row = CalendarRow(name="default", is_default=True)
         session.add(row)
         await session.flush()
-    before = {"timezone": row.timezone, "work_intervals": row.work_intervals,
-              "weekdays": row.weekdays, "holidays": row.holidays, "workdays": row.workdays}
+    before = {
+        "timezone": row.timezone,
+        "work_intervals": row.work_intervals,
+        "weekdays": row.weekdays,
+        "holidays": row.holidays,
+        "workdays": row.workdays,
+    }
     row.timezone = config["timezone"]
     row.work_intervals = config["work_intervals"]
     row.weekdays = config["weekdays"]
     row.holidays = config["holidays"]
     row.workdays = config["workdays"]
     await session.flush()
-    audit.record(session, actor, entity_type="business_calendar", entity_id=row.id,
-                 action="update", before=before, after=config)
+    audit.record(
+        session,
+        actor,
+        entity_type="business_calendar",
+        entity_id=row.id,
+        action="update",
+        before=before,
+        after=config,
+    )
     sla.forget_rules(session)

@@ -491,7 +491,11 @@ async def add_collaborator(
     if any(c.id == user.id for c in ticket.collaborators):
         return ticket
     return await _set_collaborators(
-        session, actor, ticket, [*ticket.collaborators, user], action="collaborator_add",
+        session,
+        actor,
+        ticket,
+        [*ticket.collaborators, user],
+        action="collaborator_add",
         after=user.id,
     )
 

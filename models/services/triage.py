@@ -66,10 +66,13 @@ class PendingTicket:
 
 async def pending_ticket(session: AsyncSession, ticket_id: int) -> PendingTicket | None:
     """The ticket's text if it still needs triage (None: unknown or already triaged)."""
-    row = (await session.execute(
-        select(Ticket.id, Ticket.title, Ticket.description, Ticket.triaged_at)
-        .where(Ticket.id == ticket_id)
-    )).one_or_none()
+    row = (
+        await session.execute(
+            select(Ticket.id, Ticket.title, Ticket.description, Ticket.triaged_at).where(
+                Ticket.id == ticket_id
+            )
+        )
+    ).one_or_none()
     if row is None or row.triaged_at is not None:
         return None
     return PendingTicket(row.id, row.description or row.title)
@@ -90,9 +93,11 @@ def similarity(
     a, b = _term_set(text_a), _term_set(text_b)
     lexical = len(a & b) / len(a | b) if a and b else 0.0
     dense = None
-    if emb_a is not None and emb_b is not None and min(
-        latin_share(text_a), latin_share(text_b)
-    ) >= REPEAT_MIN_LATIN:
+    if (
+        emb_a is not None
+        and emb_b is not None
+        and min(latin_share(text_a), latin_share(text_b)) >= REPEAT_MIN_LATIN
+    ):
         dense = cosine(emb_a, emb_b)
     return lexical, dense
 
@@ -105,15 +110,25 @@ def is_similar(lexical: float, dense: float | None) -> bool:
 async def _find_repeat(
     session: AsyncSession, ticket: Ticket, embedding: np.ndarray | None, model: str | None
 ) -> int | None:
-    rows = (await session.execute(
-        select(Ticket.id, Ticket.description, TicketEmbedding.embedding,
-               TicketEmbedding.embedding_model)
-        .outerjoin(TicketEmbedding, TicketEmbedding.ticket_id == Ticket.id)
-        .where(Ticket.customer_id == ticket.customer_id, Ticket.id != ticket.id,
-               Ticket.created_at >= ticket.created_at - REPEAT_WINDOW,
-               Ticket.created_at <= ticket.created_at)
-        .order_by(Ticket.created_at.desc()).limit(REPEAT_CANDIDATES)
-    )).all()
+    rows = (
+        await session.execute(
+            select(
+                Ticket.id,
+                Ticket.description,
+                TicketEmbedding.embedding,
+                TicketEmbedding.embedding_model,
+            )
+            .outerjoin(TicketEmbedding, TicketEmbedding.ticket_id == Ticket.id)
+            .where(
+                Ticket.customer_id == ticket.customer_id,
+                Ticket.id != ticket.id,
+                Ticket.created_at >= ticket.created_at - REPEAT_WINDOW,
+                Ticket.created_at <= ticket.created_at,
+            )
+            .order_by(Ticket.created_at.desc())
+            .limit(REPEAT_CANDIDATES)
+        )
+    ).all()
     best: tuple[float, int] | None = None
     for row in rows:
         other = from_bytes(row.embedding) if model and row.embedding_model == model else None
@@ -125,10 +140,25 @@ async def _find_repeat(
     return best[1] if best else None
 
 
-def _audit(ticket: Ticket, session: AsyncSession, field: str, before: Any, after: Any,
-           action: str = "change") -> None:
-    audit.record(session, TRIAGE, entity_type="ticket", entity_id=ticket.id,
-                 ticket_id=ticket.id, action=action, field=field, before=before, after=after)
+def _audit(
+    ticket: Ticket,
+    session: AsyncSession,
+    field: str,
+    before: Any,
+    after: Any,
+    action: str = "change",
+) -> None:
+    audit.record(
+        session,
+        TRIAGE,
+        entity_type="ticket",
+        entity_id=ticket.id,
+        ticket_id=ticket.id,
+        action=action,
+        field=field,
+        before=before,
+        after=after,
+    )
 
 
 @dataclass(frozen=True)
@@ -145,11 +175,13 @@ class TriageResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "ticket_id": self.ticket_id, "applied": self.applied,
+            "ticket_id": self.ticket_id,
+            "applied": self.applied,
             "request_type": str(self.request_type) if self.request_type else None,
             "department_id": self.department_id,
             "priority": str(self.priority) if self.priority else None,
-            "repeat_of_id": self.repeat_of_id, "suggestions": self.suggestions,
+            "repeat_of_id": self.repeat_of_id,
+            "suggestions": self.suggestions,
         }
 
 
@@ -170,8 +202,10 @@ async def apply_triage(
     chosen. Every change is audited and the board hears ``ticket.triaged`` once.
     """
     ticket = await session.scalar(
-        select(Ticket).where(Ticket.id == ticket_id)
-        .options(selectinload(Ticket.customer)).with_for_update(of=Ticket)
+        select(Ticket)
+        .where(Ticket.id == ticket_id)
+        .options(selectinload(Ticket.customer))
+        .with_for_update(of=Ticket)
     )
     if ticket is None:
         raise NotFound(N_("Ticket not found."))
@@ -183,8 +217,9 @@ async def apply_triage(
         source = TypeSource(ticket.type_source) if ticket.type_source else None
         if source in (None, TypeSource.MODEL):
             if ticket.request_type != prediction.request_type:
-                _audit(ticket, session, "request_type", ticket.request_type,
-                       prediction.request_type)
+                _audit(
+                    ticket, session, "request_type", ticket.request_type, prediction.request_type
+                )
             ticket.request_type = prediction.request_type
             ticket.type_source = TypeSource.MODEL
             ticket.type_confidence = round(float(prediction.confidence), 4)
@@ -206,8 +241,14 @@ async def apply_triage(
         for name, old in before.items():
             new = getattr(ticket, name)
             if old != new:
-                _audit(ticket, session, name, old.isoformat() if old else None,
-                       new.isoformat() if new else None, action="deadline")
+                _audit(
+                    ticket,
+                    session,
+                    name,
+                    old.isoformat() if old else None,
+                    new.isoformat() if new else None,
+                    action="deadline",
+                )
         if repeat_of is not None:
             ticket.is_repeat = True
             ticket.repeat_of_id = repeat_of
@@ -216,15 +257,32 @@ async def apply_triage(
     if embedding is not None and embedding_model:
         stored = await session.get(TicketEmbedding, ticket.id)
         if stored is None:
-            session.add(TicketEmbedding(ticket_id=ticket.id, embedding=to_bytes(embedding),
-                                        embedding_model=embedding_model))
+            session.add(
+                TicketEmbedding(
+                    ticket_id=ticket.id,
+                    embedding=to_bytes(embedding),
+                    embedding_model=embedding_model,
+                )
+            )
         else:
             stored.embedding, stored.embedding_model = to_bytes(embedding), embedding_model
-    record_event(session, "ticket.triaged", ticket_id=ticket.id, status=str(ticket.status),
-                 version=ticket.version,
-                 request_type=str(request_type) if request_type else None)
-    return TriageResult(ticket.id, True, request_type, ticket.department_id,
-                        Priority(ticket.priority), repeat_of, len(suggestions))
+    record_event(
+        session,
+        "ticket.triaged",
+        ticket_id=ticket.id,
+        status=str(ticket.status),
+        version=ticket.version,
+        request_type=str(request_type) if request_type else None,
+    )
+    return TriageResult(
+        ticket.id,
+        True,
+        request_type,
+        ticket.department_id,
+        Priority(ticket.priority),
+        repeat_of,
+        len(suggestions),
+    )
 
 
 # --- the review queue --------------------------------------------------------------------
@@ -268,20 +326,44 @@ async def review_queue(session: AsyncSession, *, limit: int = 50, offset: int = 
     """Tickets whose type only the model decided, least confident first."""
     where = (Ticket.type_source == TypeSource.MODEL, Ticket.request_type.is_not(None))
     total = int(await session.scalar(select(func.count()).select_from(Ticket).where(*where)) or 0)
-    rows = (await session.execute(
-        select(Ticket.id, Ticket.number, Ticket.version, Ticket.title, Ticket.description,
-               Customer.name, Ticket.status, Ticket.request_type, Ticket.type_confidence,
-               Ticket.created_at, Ticket.model_version, Ticket.is_repeat)
-        .join(Customer, Customer.id == Ticket.customer_id)
-        .where(*where)
-        .order_by(Ticket.type_confidence.asc().nulls_first(), Ticket.id.desc())
-        .offset(offset).limit(limit)
-    )).all()
+    rows = (
+        await session.execute(
+            select(
+                Ticket.id,
+                Ticket.number,
+                Ticket.version,
+                Ticket.title,
+                Ticket.description,
+                Customer.name,
+                Ticket.status,
+                Ticket.request_type,
+                Ticket.type_confidence,
+                Ticket.created_at,
+                Ticket.model_version,
+                Ticket.is_repeat,
+            )
+            .join(Customer, Customer.id == Ticket.customer_id)
+            .where(*where)
+            .order_by(Ticket.type_confidence.asc().nulls_first(), Ticket.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
     items = [
-        ReviewItem(r.id, r.number, r.version, r.title, _excerpt(r.description), r.name,
-                   TicketStatus(r.status), RequestType(r.request_type),
-                   round((r.type_confidence or 0.0) * 100), r.created_at, r.model_version,
-                   r.is_repeat)
+        ReviewItem(
+            r.id,
+            r.number,
+            r.version,
+            r.title,
+            _excerpt(r.description),
+            r.name,
+            TicketStatus(r.status),
+            RequestType(r.request_type),
+            round((r.type_confidence or 0.0) * 100),
+            r.created_at,
+            r.model_version,
+            r.is_repeat,
+        )
         for r in rows
     ]
     next_offset = offset + limit if offset + limit < total else None
@@ -290,18 +372,43 @@ async def review_queue(session: AsyncSession, *, limit: int = 50, offset: int = 
 
 async def review_item(session: AsyncSession, ticket_id: int) -> ReviewItem | None:
     """One ticket as its review-queue row (None once a person has decided its type)."""
-    page_rows = (await session.execute(
-        select(Ticket.id, Ticket.number, Ticket.version, Ticket.title, Ticket.description,
-               Customer.name, Ticket.status, Ticket.request_type, Ticket.type_confidence,
-               Ticket.created_at, Ticket.model_version, Ticket.is_repeat, Ticket.type_source)
-        .join(Customer, Customer.id == Ticket.customer_id).where(Ticket.id == ticket_id)
-    )).one_or_none()
+    page_rows = (
+        await session.execute(
+            select(
+                Ticket.id,
+                Ticket.number,
+                Ticket.version,
+                Ticket.title,
+                Ticket.description,
+                Customer.name,
+                Ticket.status,
+                Ticket.request_type,
+                Ticket.type_confidence,
+                Ticket.created_at,
+                Ticket.model_version,
+                Ticket.is_repeat,
+                Ticket.type_source,
+            )
+            .join(Customer, Customer.id == Ticket.customer_id)
+            .where(Ticket.id == ticket_id)
+        )
+    ).one_or_none()
     if page_rows is None:
         raise NotFound(N_("Ticket not found."))
     r = page_rows
     if r.type_source != TypeSource.MODEL or r.request_type is None:
         return None
-    return ReviewItem(r.id, r.number, r.version, r.title, _excerpt(r.description), r.name,
-                      TicketStatus(r.status), RequestType(r.request_type),
-                      round((r.type_confidence or 0.0) * 100), r.created_at, r.model_version,
-                      r.is_repeat)
+    return ReviewItem(
+        r.id,
+        r.number,
+        r.version,
+        r.title,
+        _excerpt(r.description),
+        r.name,
+        TicketStatus(r.status),
+        RequestType(r.request_type),
+        round((r.type_confidence or 0.0) * 100),
+        r.created_at,
+        r.model_version,
+        r.is_repeat,
+    )

@@ -42,8 +42,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 # Screenshots go outside the repository, where a person (or a reviewer) can look at them.
-SCREENSHOTS = Path(os.environ.get("KEFU_E2E_SCREENSHOTS")
-                   or Path(tempfile.gettempdir()) / "kefu-e2e")
+SCREENSHOTS = Path(
+    os.environ.get("KEFU_E2E_SCREENSHOTS") or Path(tempfile.gettempdir()) / "kefu-e2e"
+)
 STARTUP_SECONDS = 60
 
 
@@ -55,8 +56,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
             if missing:
-                item.add_marker(pytest.mark.skip(
-                    reason=f"no Chromium at {CHROMIUM}: run `make e2e-deps`"))
+                item.add_marker(
+                    pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}: run `make e2e-deps`")
+                )
 
 
 def _log_tail(path: Path, lines: int = 40) -> str:
@@ -76,8 +78,17 @@ def live_server(database_url: str) -> Iterator[str]:
     log_path = _TMP / "e2e-server.log"
     log = log_path.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "web.asgi:app", "--fd", str(sock.fileno()),
-         "--log-level", "warning", "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "web.asgi:app",
+            "--fd",
+            str(sock.fileno()),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         pass_fds=(sock.fileno(),),
         env=os.environ.copy(),  # the run's KEFU_* settings, set by tests/conftest.py
         cwd=REPO_ROOT,
@@ -118,8 +129,14 @@ async def live_worker(redis: Any) -> AsyncIterator[asyncio.subprocess.Process]:
     log_path = _TMP / "e2e-worker.log"
     with log_path.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "web.cli", "worker", env=os.environ.copy(), cwd=REPO_ROOT,
-            stdout=log, stderr=subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "web.cli",
+            "worker",
+            env=os.environ.copy(),
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     health_key = f"{settings.queue_name}:health-check"
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -147,8 +164,9 @@ async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                    args=CHROMIUM_ARGS, headless=True)
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
         try:
             yield chromium
         finally:
@@ -165,8 +183,9 @@ async def new_page(browser: Any, live_server: str, db: Any, redis: Any) -> Async
     errors: list[str] = []
 
     async def open_page(locale: str = "zh-CN") -> Any:
-        context = await browser.new_context(base_url=live_server, locale=locale,
-                                            viewport={"width": 1440, "height": 900})
+        context = await browser.new_context(
+            base_url=live_server, locale=locale, viewport={"width": 1440, "height": 900}
+        )
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = await context.new_page()

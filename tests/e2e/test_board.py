@@ -24,13 +24,17 @@ NAME = "<img src=x onerror=window.__xss=3>"
 
 async def _lead(session: Any) -> Actor:
     user = await session.scalar(select(User).where(User.username == "lead"))
-    return Actor(user_id=user.id, label=user.username, role=Role.LEAD,
-                 department_id=user.department_id)
+    return Actor(
+        user_id=user.id, label=user.username, role=Role.LEAD, department_id=user.department_id
+    )
 
 
 async def _ticket(session: Any, customer_id: int, text: str) -> Any:
-    ticket, _ = await tickets.create(session, SYSTEM, tickets.TicketInput(
-        customer_id=customer_id, description=text, channel=Channel.ONLINE_CHAT))
+    ticket, _ = await tickets.create(
+        session,
+        SYSTEM,
+        tickets.TicketInput(customer_id=customer_id, description=text, channel=Channel.ONLINE_CHAT),
+    )
     return ticket
 
 
@@ -38,22 +42,32 @@ async def _move(db: Database, ticket_id: int, target: TicketStatus) -> None:
     """One move by the lead, as the board makes it: with the version the lead saw."""
     async with unit_of_work(db) as s:
         seen = await tickets.get(s, ticket_id)
-        await tickets.move(s, await _lead(s), ticket_id, target, expected_version=seen.version,
-                           resolution="已解决" if target is TicketStatus.COMPLETED else None)
+        await tickets.move(
+            s,
+            await _lead(s),
+            ticket_id,
+            target,
+            expected_version=seen.version,
+            resolution="已解决" if target is TicketStatus.COMPLETED else None,
+        )
 
 
 async def _no_injection(page: Any) -> None:
     assert await page.evaluate("typeof window.__xss") == "undefined"
     assert await page.locator("img[src=x]").count() == 0
     scripts = await page.evaluate(
-        "Array.from(document.scripts).filter(s => s.text.includes('__xss')).length")
+        "Array.from(document.scripts).filter(s => s.text.includes('__xss')).length"
+    )
     assert scripts == 0
 
 
 async def test_hostile_ticket_text_renders_inert(db: Database, page: Any) -> None:
     async with unit_of_work(db) as s:
-        customer = await customers.register(s, SYSTEM, customers.CustomerInput(
-            name=NAME, phone="13800000000", level=CustomerLevel.VIP))
+        customer = await customers.register(
+            s,
+            SYSTEM,
+            customers.CustomerInput(name=NAME, phone="13800000000", level=CustomerLevel.VIP),
+        )
         img = await _ticket(s, customer.id, f"{IMG}\n第二行 {SCRIPT}")
         script = await _ticket(s, customer.id, SCRIPT)
 
@@ -79,8 +93,12 @@ async def test_cards_sit_in_their_columns_and_stay_there_after_reload(
     db: Database, page: Any
 ) -> None:
     expected: dict[int, TicketStatus] = {}
-    path = [TicketStatus.IN_PROGRESS, TicketStatus.AWAITING_CONFIRMATION,
-            TicketStatus.COMPLETED, TicketStatus.CLOSED]
+    path = [
+        TicketStatus.IN_PROGRESS,
+        TicketStatus.AWAITING_CONFIRMATION,
+        TicketStatus.COMPLETED,
+        TicketStatus.CLOSED,
+    ]
     async with unit_of_work(db) as s:
         customer = await customers.register(s, SYSTEM, customers.CustomerInput(name="列测试客户"))
         for steps, status in enumerate([TicketStatus.PENDING, *path]):

@@ -28,7 +28,8 @@ async def test_switch_from_chinese_to_english_and_back(page: Any) -> None:
     assert await page.get_attribute("html", "lang") == "en"
     assert "Board" in await nav.inner_text() and "看板" not in await nav.inner_text()
     assert (await page.locator("[data-testid=column-pending] h2").inner_text()).startswith(
-        "Pending")
+        "Pending"
+    )
     assert await page.get_attribute(".lang-switch button[value=en]", "aria-pressed") == "true"
 
     await page.reload()  # the choice sticks

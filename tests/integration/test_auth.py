@@ -49,9 +49,11 @@ async def test_anonymous_is_sent_to_login(client: Any) -> None:
 async def test_failed_login_says_the_same_whether_or_not_the_user_exists(client: Any) -> None:
     token = await csrf_token(client)
     wrong_password = await client.post(
-        "/login", data={"username": "lead", "password": "nope-nope", "_csrf_token": token})
+        "/login", data={"username": "lead", "password": "nope-nope", "_csrf_token": token}
+    )
     no_such_user = await client.post(
-        "/login", data={"username": "nobody", "password": "nope-nope", "_csrf_token": token})
+        "/login", data={"username": "nobody", "password": "nope-nope", "_csrf_token": token}
+    )
     assert wrong_password.status_code == no_such_user.status_code == 401
     assert "用户名或密码错误" in wrong_password.text
     assert "用户名或密码错误" in no_such_user.text
@@ -60,21 +62,32 @@ async def test_failed_login_says_the_same_whether_or_not_the_user_exists(client:
 
 async def test_session_cookie_is_httponly_and_samesite(client: Any) -> None:
     response = await sign_in(client, "agent", "kefu-agent")
-    cookie = next(v for k, v in response.headers.multi_items()
-                  if k == "set-cookie" and v.startswith("kefu_session="))
+    cookie = next(
+        v
+        for k, v in response.headers.multi_items()
+        if k == "set-cookie" and v.startswith("kefu_session=")
+    )
     assert "HttpOnly" in cookie
     assert "SameSite=lax" in cookie or "SameSite=Lax" in cookie
 
 
 async def test_post_without_csrf_token_is_refused(client: Any) -> None:
     await sign_in(client, "admin", "kefu-admin")
-    response = await client.post("/admin/users", data={
-        "username": "mallory", "password": "long-enough-1", "role": "admin"})
+    response = await client.post(
+        "/admin/users", data={"username": "mallory", "password": "long-enough-1", "role": "admin"}
+    )
     assert response.status_code == 403
     token = client.cookies.get("kefu_csrf")
-    ok = await client.post("/admin/users", data={
-        "username": "mallory", "password": "long-enough-1", "role": "agent",
-        "_csrf_token": token}, follow_redirects=False)
+    ok = await client.post(
+        "/admin/users",
+        data={
+            "username": "mallory",
+            "password": "long-enough-1",
+            "role": "agent",
+            "_csrf_token": token,
+        },
+        follow_redirects=False,
+    )
     assert ok.status_code in (302, 303)
 
 
@@ -87,7 +100,14 @@ async def test_logout_ends_the_session(client: Any) -> None:
 
 async def test_open_redirect_is_refused(client: Any) -> None:
     token = await csrf_token(client)
-    response = await client.post("/login", data={
-        "username": "agent", "password": "kefu-agent", "next": "//evil.example/x",
-        "_csrf_token": token}, follow_redirects=False)
+    response = await client.post(
+        "/login",
+        data={
+            "username": "agent",
+            "password": "kefu-agent",
+            "next": "//evil.example/x",
+            "_csrf_token": token,
+        },
+        follow_redirects=False,
+    )
     assert response.headers["location"] == "/board"

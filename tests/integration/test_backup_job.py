@@ -70,8 +70,12 @@ async def test_only_the_newest_backups_are_kept(
     settings = get_settings()
     now = datetime.now(UTC)
     for weeks in range(5, 0, -1):  # five earlier weekly backups
-        await backup.create_backup(settings.database_url, output_dir=backups_dir,
-                                   data_dir=settings.data_dir, now=now - timedelta(weeks=weeks))
+        await backup.create_backup(
+            settings.database_url,
+            output_dir=backups_dir,
+            data_dir=settings.data_dir,
+            now=now - timedelta(weeks=weeks),
+        )
     crashed = backups_dir / "kefu-backup-20200101T000000Z.partial"
     crashed.mkdir()
     old = (now - timedelta(days=3)).timestamp()

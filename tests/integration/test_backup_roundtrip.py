@@ -72,8 +72,9 @@ def workdir() -> Iterator[Path]:
 
 async def _lead(session: Any) -> Actor:
     user = await session.scalar(select(User).where(User.username == "lead"))
-    return Actor(user_id=user.id, label=user.username, role=Role.LEAD,
-                 department_id=user.department_id)
+    return Actor(
+        user_id=user.id, label=user.username, role=Role.LEAD, department_id=user.department_id
+    )
 
 
 async def _make_history(db: Database) -> dict[str, str]:
@@ -82,16 +83,32 @@ async def _make_history(db: Database) -> dict[str, str]:
     async with unit_of_work(db) as s:
         lead = await _lead(s)
         for name, phone, email in CONTACTS:
-            customer = await customers.register(s, SYSTEM, customers.CustomerInput(
-                name=name, phone=phone, email=email, level=CustomerLevel.VIP))
+            customer = await customers.register(
+                s,
+                SYSTEM,
+                customers.CustomerInput(
+                    name=name, phone=phone, email=email, level=CustomerLevel.VIP
+                ),
+            )
             numbers[name] = customer.number
-            ticket, _ = await tickets.create(s, SYSTEM, tickets.TicketInput(
-                customer_id=customer.id, description=f"{name}: 订单没有收到，请帮忙查一下",
-                channel=Channel.PHONE))
-            await tickets.add_follow_up(s, lead, ticket.id, tickets.FollowUpInput(
-                method=FollowUpMethod.PHONE, discussed="已联系快递公司"))
-            await tickets.move(s, lead, ticket.id, TicketStatus.IN_PROGRESS,
-                               expected_version=ticket.version)
+            ticket, _ = await tickets.create(
+                s,
+                SYSTEM,
+                tickets.TicketInput(
+                    customer_id=customer.id,
+                    description=f"{name}: 订单没有收到，请帮忙查一下",
+                    channel=Channel.PHONE,
+                ),
+            )
+            await tickets.add_follow_up(
+                s,
+                lead,
+                ticket.id,
+                tickets.FollowUpInput(method=FollowUpMethod.PHONE, discussed="已联系快递公司"),
+            )
+            await tickets.move(
+                s, lead, ticket.id, TicketStatus.IN_PROGRESS, expected_version=ticket.version
+            )
     async with unit_of_work(db) as s:
         await demo.fill(s, tickets=40, seed=3, days=30)
     return numbers
@@ -125,8 +142,11 @@ async def test_round_trip_restores_every_row_and_readable_contacts(
     _attachments(source_data)
 
     made = await backup.create_backup(
-        database_url, output_dir=workdir / "backups", data_dir=source_data,
-        encryption_keys=settings.encryption_keys)
+        database_url,
+        output_dir=workdir / "backups",
+        data_dir=source_data,
+        encryption_keys=settings.encryption_keys,
+    )
 
     source_counts = await _counts(database_url)
     manifest = json.loads((made.path / "manifest.json").read_text(encoding="utf-8"))
@@ -143,13 +163,15 @@ async def test_round_trip_restores_every_row_and_readable_contacts(
 
     target_data = workdir / "target-data"
     restored = await backup.restore_backup(
-        made.path, scratch_url, data_dir=target_data, encryption_keys=settings.encryption_keys)
+        made.path, scratch_url, data_dir=target_data, encryption_keys=settings.encryption_keys
+    )
 
     assert restored.tables == source_counts
     assert await _counts(scratch_url) == source_counts
     assert restored.missing_key_ids == []
     assert (target_data / "attachments" / "2026" / "05" / "receipt.txt").read_text(
-        encoding="utf-8") == "发票 #42"
+        encoding="utf-8"
+    ) == "发票 #42"
     assert (target_data / "mail-quarantine" / "ab12.eml").read_bytes() == b"sealed mail"
 
     copy = Database(scratch_url)
@@ -168,10 +190,16 @@ async def test_round_trip_restores_every_row_and_readable_contacts(
                     assert by_email is not None and by_email.id == found.id
         # The restored database is live: ids and ticket numbers continue, nothing collides.
         async with unit_of_work(copy) as s:
-            customer = await customers.register(s, SYSTEM, customers.CustomerInput(
-                name="恢复后的新客户", phone="13600000001"))
-            ticket, _ = await tickets.create(s, SYSTEM, tickets.TicketInput(
-                customer_id=customer.id, description="恢复后第一张工单", channel=Channel.EMAIL))
+            customer = await customers.register(
+                s, SYSTEM, customers.CustomerInput(name="恢复后的新客户", phone="13600000001")
+            )
+            ticket, _ = await tickets.create(
+                s,
+                SYSTEM,
+                tickets.TicketInput(
+                    customer_id=customer.id, description="恢复后第一张工单", channel=Channel.EMAIL
+                ),
+            )
         assert ticket.id > source_counts["tickets"]
     finally:
         await copy.dispose()
@@ -199,8 +227,7 @@ async def test_restore_refuses_a_database_with_data_unless_forced(
     assert "customers" in str(refused.value) and "--force" in str(refused.value)
     assert await _counts(scratch_url) == before
 
-    forced = await backup.restore_backup(made.path, scratch_url, data_dir=workdir / "t",
-                                         force=True)
+    forced = await backup.restore_backup(made.path, scratch_url, data_dir=workdir / "t", force=True)
     assert forced.tables == made.manifest.tables
     assert await _counts(scratch_url) == made.manifest.tables
 
@@ -209,17 +236,28 @@ async def test_restore_names_missing_keys_and_refuses_foreign_folders(
     db: Database, database_url: str, scratch_url: str, workdir: Path, backend: str
 ) -> None:
     await _make_history(db)
-    made = await backup.create_backup(database_url, output_dir=workdir, data_dir=workdir / "d",
-                                      encryption_keys=get_settings().encryption_keys)
+    made = await backup.create_backup(
+        database_url,
+        output_dir=workdir,
+        data_dir=workdir / "d",
+        encryption_keys=get_settings().encryption_keys,
+    )
     other_keyring = (generate_key(),)
-    restored = await backup.restore_backup(made.path / "manifest.json", scratch_url,
-                                           data_dir=workdir / "t", encryption_keys=other_keyring)
+    restored = await backup.restore_backup(
+        made.path / "manifest.json",
+        scratch_url,
+        data_dir=workdir / "t",
+        encryption_keys=other_keyring,
+    )
     assert restored.missing_key_ids == made.manifest.encryption_key_ids != []
 
     with pytest.raises(ValidationFailed, match="not a Kefu backup"):
         await backup.restore_backup(workdir, scratch_url, data_dir=workdir / "t", force=True)
-    other = "sqlite+aiosqlite:///" + str(workdir / "x.db") if backend == "postgresql" else (
-        "postgresql+asyncpg://postgres@127.0.0.1:5432/kefu_never_created")
+    other = (
+        "sqlite+aiosqlite:///" + str(workdir / "x.db")
+        if backend == "postgresql"
+        else ("postgresql+asyncpg://postgres@127.0.0.1:5432/kefu_never_created")
+    )
     with pytest.raises(ValidationFailed, match="database"):
         await backup.restore_backup(made.path, other, data_dir=workdir / "t")
 
@@ -239,9 +277,15 @@ async def test_backup_taken_during_writes_is_consistent(
         nonlocal written
         while written < target:
             async with unit_of_work(db) as s:
-                await tickets.create(s, SYSTEM, tickets.TicketInput(
-                    customer_id=customer.id, description=f"写入中 {written}",
-                    channel=Channel.API))
+                await tickets.create(
+                    s,
+                    SYSTEM,
+                    tickets.TicketInput(
+                        customer_id=customer.id,
+                        description=f"写入中 {written}",
+                        channel=Channel.API,
+                    ),
+                )
             written += 1
             await asyncio.sleep(0)
         reached.set()
@@ -250,8 +294,7 @@ async def test_backup_taken_during_writes_is_consistent(
     try:
         await asyncio.sleep(0)
         target = 10**6  # keep writing while the backup runs
-        made = await backup.create_backup(database_url, output_dir=workdir,
-                                          data_dir=workdir / "d")
+        made = await backup.create_backup(database_url, output_dir=workdir, data_dir=workdir / "d")
         target = written + 3  # and a few more after it finished
         await reached.wait()
     finally:
@@ -270,16 +313,20 @@ async def demo_fill_small(db: Database) -> None:
 
 async def _cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "web.cli", *args, cwd=REPO_ROOT,
-        env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "web.cli",
+        *args,
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await process.communicate()
     return process.returncode or 0, out.decode()
 
 
-async def test_cli_backup_then_restore(
-    db: Database, scratch_url: str, workdir: Path
-) -> None:
+async def test_cli_backup_then_restore(db: Database, scratch_url: str, workdir: Path) -> None:
     numbers = await _make_history(db)
     code, out = await _cli("backup", "--output", str(workdir / "out"), env={})
     assert code == 0, out
@@ -307,7 +354,9 @@ async def test_cli_backup_then_restore(
 async def test_backup_of_a_missing_sqlite_file_is_a_clear_error(workdir: Path) -> None:
     with pytest.raises(backup.BackupFailed, match="does not exist"):
         await backup.create_backup(
-            f"sqlite+aiosqlite:///{workdir / 'nothing.db'}", output_dir=workdir / "o",
-            data_dir=workdir)
+            f"sqlite+aiosqlite:///{workdir / 'nothing.db'}",
+            output_dir=workdir / "o",
+            data_dir=workdir,
+        )
     # Nothing half-written is left behind.
     assert list((workdir / "o").iterdir()) == []

@@ -26,40 +26,66 @@ from models.settings import get_settings
 
 TRAIN = {
     "consultation": [
-        "请问你们的会员年费是多少？", "Do you offer student discounts on the annual plan?",
-        "请问发票可以开专票吗", "What are your opening hours on weekends?",
-        "请问这个课程适合零基础吗"],
+        "请问你们的会员年费是多少？",
+        "Do you offer student discounts on the annual plan?",
+        "请问发票可以开专票吗",
+        "What are your opening hours on weekends?",
+        "请问这个课程适合零基础吗",
+    ],
     "problem": [
-        "登录一直提示密码错误，但密码是对的", "The app crashes every time I open the camera",
-        "付款页面一直转圈，无法完成支付", "Two-factor codes never arrive on my phone",
-        "视频播放到一半就卡住不动"],
+        "登录一直提示密码错误，但密码是对的",
+        "The app crashes every time I open the camera",
+        "付款页面一直转圈，无法完成支付",
+        "Two-factor codes never arrive on my phone",
+        "视频播放到一半就卡住不动",
+    ],
     "complaint": [
-        "你们客服态度太恶劣了，我要投诉并要求赔偿", "Your agent hung up on me, I demand an apology",
-        "再不解决我就去12315投诉你们", "I am filing a formal complaint about your staff",
-        "承诺的退款一个月了还没到，我要投诉"],
+        "你们客服态度太恶劣了，我要投诉并要求赔偿",
+        "Your agent hung up on me, I demand an apology",
+        "再不解决我就去12315投诉你们",
+        "I am filing a formal complaint about your staff",
+        "承诺的退款一个月了还没到，我要投诉",
+    ],
     "after_sales": [
-        "买的吹风机用了三天就坏了，申请换货", "I'd like to return the jacket, it's too small",
-        "洗衣机漏水，需要保修维修", "Please send a replacement charger under warranty",
-        "鞋子尺码不对，想换大一号"],
+        "买的吹风机用了三天就坏了，申请换货",
+        "I'd like to return the jacket, it's too small",
+        "洗衣机漏水，需要保修维修",
+        "Please send a replacement charger under warranty",
+        "鞋子尺码不对，想换大一号",
+    ],
 }
 TEST = [
-    ("请问有没有学生优惠？", "consultation"), ("How much is the family plan?", "consultation"),
-    ("网页一直打不开，显示502错误", "problem"), ("I can't log in since the update", "problem"),
+    ("请问有没有学生优惠？", "consultation"),
+    ("How much is the family plan?", "consultation"),
+    ("网页一直打不开，显示502错误", "problem"),
+    ("I can't log in since the update", "problem"),
     ("你们的服务太差了，我要曝光", "complaint"),
     ("Unacceptable! I want a manager now", "complaint"),
-    ("耳机坏了，申请保修", "after_sales"), ("I want to return these shoes", "after_sales"),
+    ("耳机坏了，申请保修", "after_sales"),
+    ("I want to return these shoes", "after_sales"),
 ]
 ARTICLES = [
-    {"id": "a-refund", "title": "退款多久到账",
-     "body": "退款审核通过后原路退回，一般1-7个工作日到账。"},
-    {"id": "a-password", "title": "How to reset your password",
-     "body": "Click **Forgot password** on the sign-in page and follow the link we email you."},
-    {"id": "a-invoice", "title": "如何开具发票",
-     "body": "订单完成后在个人中心申请电子发票，支持专用发票。"},
+    {
+        "id": "a-refund",
+        "title": "退款多久到账",
+        "body": "退款审核通过后原路退回，一般1-7个工作日到账。",
+    },
+    {
+        "id": "a-password",
+        "title": "How to reset your password",
+        "body": "Click **Forgot password** on the sign-in page and follow the link we email you.",
+    },
+    {
+        "id": "a-invoice",
+        "title": "如何开具发票",
+        "body": "订单完成后在个人中心申请电子发票，支持专用发票。",
+    },
 ]
-QUERIES = [{"query": "退款什么时候能到账", "relevant_ids": ["a-refund"]},
-           {"query": "I forgot my password", "relevant_ids": ["a-password"]},
-           {"query": "怎么开发票", "relevant_ids": ["a-invoice"]}]
+QUERIES = [
+    {"query": "退款什么时候能到账", "relevant_ids": ["a-refund"]},
+    {"query": "I forgot my password", "relevant_ids": ["a-password"]},
+    {"query": "怎么开发票", "relevant_ids": ["a-invoice"]},
+]
 
 
 @pytest.fixture
@@ -81,8 +107,13 @@ async def kefu(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``kefu ARGS`` as its own process against ``url`` (same data directory)."""
     env = {**os.environ, "KEFU_DATABASE_URL": url}
     return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "web.cli", *args], env=env,
-        capture_output=True, text=True, timeout=1800, cwd=str(Path(__file__).parents[2]),
+        subprocess.run,
+        [sys.executable, "-m", "web.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=str(Path(__file__).parents[2]),
     )
 
 
@@ -98,19 +129,25 @@ async def count(db: Any, model: Any) -> int:
 
 async def test_triage_train_then_evaluate(cli_db: Any, tmp_path: Path) -> None:
     url, db = cli_db
-    train = write_jsonl(tmp_path / "train.jsonl",
-                        [{"text": t, "category": c} for c, ts in TRAIN.items() for t in ts])
+    train = write_jsonl(
+        tmp_path / "train.jsonl",
+        [{"text": t, "category": c} for c, ts in TRAIN.items() for t in ts],
+    )
     test = write_jsonl(tmp_path / "test.jsonl", [{"text": t, "category": c} for t, c in TEST])
 
     trained = await kefu(url, "triage", "train", str(train))
 
     assert trained.returncode == 0, trained.stderr[-2000:]
-    assert "macro-F1" in trained.stdout and ("promoted" in trained.stdout
-                                             or "rejected" in trained.stdout)
+    assert "macro-F1" in trained.stdout and (
+        "promoted" in trained.stdout or "rejected" in trained.stdout
+    )
     assert await count(db, Label) == 20
     async with db.sessionmaker() as s:
-        rows = (await s.execute(select(ModelVersion.trigger, ModelVersion.status)
-                                .order_by(ModelVersion.id))).all()
+        rows = (
+            await s.execute(
+                select(ModelVersion.trigger, ModelVersion.status).order_by(ModelVersion.id)
+            )
+        ).all()
     assert [r.trigger for r in rows] == ["bootstrap", "import"]
     assert sum(r.status == "current" for r in rows) == 1
 
@@ -131,9 +168,7 @@ async def test_triage_train_then_evaluate(cli_db: Any, tmp_path: Path) -> None:
     assert again.returncode == 0 and await count(db, Label) == 20, "imported rows count once"
 
 
-async def test_triage_commands_accept_csv_and_refuse_bad_files(
-    cli_db: Any, tmp_path: Path
-) -> None:
+async def test_triage_commands_accept_csv_and_refuse_bad_files(cli_db: Any, tmp_path: Path) -> None:
     url, db = cli_db
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"text": "hello", "category": "praise"}])
     refused = await kefu(url, "triage", "evaluate", str(bad), "--json")
@@ -155,8 +190,9 @@ async def test_kb_import_then_evaluate(cli_db: Any, tmp_path: Path) -> None:
     queries = write_jsonl(tmp_path / "queries.jsonl", QUERIES)
     folder = tmp_path / "md"
     folder.mkdir()
-    (folder / "md-shipping.md").write_text("# Shipping times\n\nStandard delivery takes 3-5 "
-                                            "business days; express is available.\n")
+    (folder / "md-shipping.md").write_text(
+        "# Shipping times\n\nStandard delivery takes 3-5 business days; express is available.\n"
+    )
     (folder / "md-warranty.md").write_text("# 保修政策\n\n整机保修一年，主要部件保修三年。\n")
 
     imported = await kefu(url, "kb", "import", str(source))
@@ -168,8 +204,17 @@ async def test_kb_import_then_evaluate(cli_db: Any, tmp_path: Path) -> None:
     assert "0 created, 0 updated, 3 unchanged; 0 embedded" in again.stdout
     assert "2 created" in markdown.stdout
     async with db.sessionmaker() as s:
-        rows = (await s.execute(select(Article.external_id, Article.title, Article.locale,
-                                       Article.status, Article.embedding_model))).all()
+        rows = (
+            await s.execute(
+                select(
+                    Article.external_id,
+                    Article.title,
+                    Article.locale,
+                    Article.status,
+                    Article.embedding_model,
+                )
+            )
+        ).all()
     by_id = {r.external_id: r for r in rows}
     assert set(by_id) == {"a-refund", "a-password", "a-invoice", "md-shipping", "md-warranty"}
     assert by_id["md-warranty"].title == "保修政策" and by_id["md-warranty"].locale == "zh_CN"

@@ -15,8 +15,13 @@ SYSTEM = Actor.system("test")
 
 async def test_raw_rows_hold_no_plaintext_contacts(db: Any) -> None:
     async with unit_of_work(db) as s:
-        await customers.register(s, SYSTEM, customers.CustomerInput(
-            name="李雷", phone="+86 139-1234-5678", email="Li.Lei@Example.com"))
+        await customers.register(
+            s,
+            SYSTEM,
+            customers.CustomerInput(
+                name="李雷", phone="+86 139-1234-5678", email="Li.Lei@Example.com"
+            ),
+        )
     async with db.engine.connect() as conn:
         rows = (await conn.execute(text("SELECT * FROM customers"))).mappings().all()
     raw = " ".join(str(v) for v in rows[0].values())
@@ -27,8 +32,11 @@ async def test_raw_rows_hold_no_plaintext_contacts(db: Any) -> None:
 
 async def test_lookup_by_any_spelling_of_the_same_contact(db: Any) -> None:
     async with unit_of_work(db) as s:
-        created = await customers.register(s, SYSTEM, customers.CustomerInput(
-            name="韩梅梅", phone="13912345678", email="mei@example.com"))
+        created = await customers.register(
+            s,
+            SYSTEM,
+            customers.CustomerInput(name="韩梅梅", phone="13912345678", email="mei@example.com"),
+        )
     async with db.sessionmaker() as s:
         by_phone = await customers.find_by_contact(s, phone="13912345678")
         by_email = await customers.find_by_contact(s, email="mei@example.com")

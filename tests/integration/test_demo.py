@@ -21,8 +21,9 @@ async def test_demo_fills_every_state_and_record(db: Any) -> None:
         result = await demo.fill(s, tickets=300, seed=3)
     assert result.tickets == 300
     async with db.sessionmaker() as s:
-        states = dict((await s.execute(
-            select(Ticket.status, func.count()).group_by(Ticket.status))).all())
+        states = dict(
+            (await s.execute(select(Ticket.status, func.count()).group_by(Ticket.status))).all()
+        )
         assert set(states) == set(TicketStatus)
         levels = set((await s.scalars(select(Customer.level).distinct())).all())
         assert levels == set(CustomerLevel)

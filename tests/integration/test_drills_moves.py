@@ -40,8 +40,9 @@ FLIP = {
 
 async def _lead(session: Any) -> Actor:
     user = await session.scalar(select(User).where(User.username == "lead"))
-    return Actor(user_id=user.id, label=user.username, role=Role.LEAD,
-                 department_id=user.department_id)
+    return Actor(
+        user_id=user.id, label=user.username, role=Role.LEAD, department_id=user.department_id
+    )
 
 
 async def _cards(db: Database, status: TicketStatus) -> dict[int, int]:
@@ -50,15 +51,21 @@ async def _cards(db: Database, status: TicketStatus) -> dict[int, int]:
     async with unit_of_work(db) as s:
         customer = await customers.register(s, SYSTEM, customers.CustomerInput(name="演练客户"))
         for n in range(CARDS):
-            ticket, _ = await tickets.create(s, SYSTEM, tickets.TicketInput(
-                customer_id=customer.id, description=f"并发演练 {n}", channel=Channel.PHONE))
+            ticket, _ = await tickets.create(
+                s,
+                SYSTEM,
+                tickets.TicketInput(
+                    customer_id=customer.id, description=f"并发演练 {n}", channel=Channel.PHONE
+                ),
+            )
             ids.append(ticket.id)
     if status is not TicketStatus.PENDING:
         for ticket_id in ids:
             async with unit_of_work(db) as s:
                 seen = await tickets.get(s, ticket_id)
-                await tickets.move(s, await _lead(s), ticket_id, status,
-                                   expected_version=seen.version)
+                await tickets.move(
+                    s, await _lead(s), ticket_id, status, expected_version=seen.version
+                )
     return await _versions(db, ids)
 
 
@@ -82,12 +89,18 @@ async def _move_events(db: Database) -> Counter[int]:
         return Counter({ticket_id: n for ticket_id, n in rows.all()})
 
 
-def _check(start: dict[int, int], end: dict[int, int], wins: Counter[int],
-           before: Counter[int], after: Counter[int]) -> None:
+def _check(
+    start: dict[int, int],
+    end: dict[int, int],
+    wins: Counter[int],
+    before: Counter[int],
+    after: Counter[int],
+) -> None:
     for ticket_id in start:
         assert end[ticket_id] == start[ticket_id] + wins[ticket_id], (
             f"card {ticket_id}: version {start[ticket_id]} → {end[ticket_id]} "
-            f"after {wins[ticket_id]} successful moves")
+            f"after {wins[ticket_id]} successful moves"
+        )
         assert after[ticket_id] - before[ticket_id] == wins[ticket_id], ticket_id
 
 
@@ -101,8 +114,13 @@ async def test_stale_version_race_has_one_winner_per_card(db: Database) -> None:
         ticket_id = ids[n % CARDS]
         try:
             async with unit_of_work(db) as s:
-                await tickets.move(s, await _lead(s), ticket_id, TicketStatus.IN_PROGRESS,
-                                   expected_version=start[ticket_id])
+                await tickets.move(
+                    s,
+                    await _lead(s),
+                    ticket_id,
+                    TicketStatus.IN_PROGRESS,
+                    expected_version=start[ticket_id],
+                )
         except Conflict:
             return ticket_id, "conflict"
         except Exception as exc:  # anything else is a failed drill
@@ -135,8 +153,9 @@ async def test_read_then_move_race_loses_no_update(db: Database) -> None:
             await asyncio.sleep(0)  # a person's think time, in scheduler turns
         try:
             async with unit_of_work(db) as s:
-                await tickets.move(s, await _lead(s), ticket_id, FLIP[status],
-                                   expected_version=version)
+                await tickets.move(
+                    s, await _lead(s), ticket_id, FLIP[status], expected_version=version
+                )
         except Conflict:
             return ticket_id, "conflict"
         except Exception as exc:
@@ -169,8 +188,11 @@ async def test_board_move_endpoint_answers_409_to_every_loser(db: Database, clie
         ticket_id = ids[n % CARDS]
         response = await client.post(
             "/board/move",
-            data={"ticket_id": str(ticket_id), "version": str(start[ticket_id]),
-                  "status": TicketStatus.IN_PROGRESS.value},
+            data={
+                "ticket_id": str(ticket_id),
+                "version": str(start[ticket_id]),
+                "status": TicketStatus.IN_PROGRESS.value,
+            },
             headers={"hx-request": "true", "x-csrftoken": token},
         )
         return ticket_id, response.status_code

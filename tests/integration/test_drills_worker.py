@@ -77,8 +77,11 @@ class WorkerProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "web.cli", "worker"], env=self.env, cwd=REPO_ROOT,
-                stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "web.cli", "worker"],
+                env=self.env,
+                cwd=REPO_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         self.starts += 1
 
@@ -119,9 +122,21 @@ class RedisProcess:
         server = shutil.which("redis-server")
         assert server, "redis-server is not installed"
         self.process = subprocess.Popen(
-            [server, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
         while True:
@@ -157,8 +172,9 @@ def private_redis() -> Iterator[RedisProcess]:
 
 
 async def _pool(url: str) -> Any:
-    return await create_pool(RedisSettings.from_dsn(url),
-                             default_queue_name=get_settings().queue_name)
+    return await create_pool(
+        RedisSettings.from_dsn(url), default_queue_name=get_settings().queue_name
+    )
 
 
 async def register_burst(db: Database, redis: Any, count: int, start: int = 0) -> list[int]:
@@ -167,22 +183,36 @@ async def register_burst(db: Database, redis: Any, count: int, start: int = 0) -
     rng = random.Random(start)
     ids: list[int] = []
     async with unit_of_work(db, redis, channel) as s:
-        customer = await customers.register(s, Actor.system("drill"), customers.CustomerInput(
-            name=f"演练客户 {start}", phone=f"139{start:08d}"))
+        customer = await customers.register(
+            s,
+            Actor.system("drill"),
+            customers.CustomerInput(name=f"演练客户 {start}", phone=f"139{start:08d}"),
+        )
     for first in range(start, start + count, BATCH):
         async with unit_of_work(db, redis, channel) as s:
             for n in range(first, min(start + count, first + BATCH)):
-                ticket, _ = await tickets.create(s, Actor.system("portal"), tickets.TicketInput(
-                    customer_id=customer.id, description=rng.choice(TEXTS).format(n=n),
-                    channel=Channel.PORTAL))
+                ticket, _ = await tickets.create(
+                    s,
+                    Actor.system("portal"),
+                    tickets.TicketInput(
+                        customer_id=customer.id,
+                        description=rng.choice(TEXTS).format(n=n),
+                        channel=Channel.PORTAL,
+                    ),
+                )
                 ids.append(ticket.id)
     return ids
 
 
 async def untriaged(db: Database) -> list[int]:
     async with db.sessionmaker() as s:
-        return list((await s.scalars(
-            select(Ticket.id).where(Ticket.triaged_at.is_(None)).order_by(Ticket.id))).all())
+        return list(
+            (
+                await s.scalars(
+                    select(Ticket.id).where(Ticket.triaged_at.is_(None)).order_by(Ticket.id)
+                )
+            ).all()
+        )
 
 
 async def triage_decisions(db: Database) -> dict[int, int]:
@@ -191,7 +221,8 @@ async def triage_decisions(db: Database) -> dict[int, int]:
         rows = await s.execute(
             select(AuditEvent.ticket_id, func.count())
             .where(AuditEvent.actor_label == "triage", AuditEvent.field == "request_type")
-            .group_by(AuditEvent.ticket_id))
+            .group_by(AuditEvent.ticket_id)
+        )
         return {ticket_id: n for ticket_id, n in rows.all()}
 
 
@@ -219,7 +250,8 @@ async def _stuck_report(db: Database, redis: Any, ids: list[int]) -> str:
         job, progress = f"arq:job:triage:{ticket_id}", f"arq:in-progress:triage:{ticket_id}"
         lines.append(
             f"ticket {ticket_id}: job key {'present' if await redis.exists(job) else 'absent'}, "
-            f"in-progress ttl {await redis.ttl(progress)}s")
+            f"in-progress ttl {await redis.ttl(progress)}s"
+        )
     return "; ".join(lines)
 
 
@@ -240,8 +272,10 @@ async def drain(db: Database, redis: Any, worker: WorkerProcess) -> None:
         if time.monotonic() - moved_at > STALL_SECONDS:
             if swept:
                 stuck = await untriaged(db)
-                pytest.fail(f"{len(stuck)} inquiries never triaged after a sweep: "
-                            f"{await _stuck_report(db, redis, stuck)}")
+                pytest.fail(
+                    f"{len(stuck)} inquiries never triaged after a sweep: "
+                    f"{await _stuck_report(db, redis, stuck)}"
+                )
             await sweep(db, redis)
             swept, moved_at = True, time.monotonic()
 

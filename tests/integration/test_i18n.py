@@ -27,8 +27,10 @@ async def test_switching_language_sticks_for_the_user(client: Any) -> None:
     await sign_in(client, "agent", "kefu-agent")
     page = await client.get("/kb")
     assert ">看板</a>" in page.text and ">知识库</a>" in page.text
-    await client.post("/lang", data={"locale": "en", "next": "/kb",
-                                     "_csrf_token": client.cookies.get("kefu_csrf")})
+    await client.post(
+        "/lang",
+        data={"locale": "en", "next": "/kb", "_csrf_token": client.cookies.get("kefu_csrf")},
+    )
     page = await client.get("/kb")
     assert ">Board</a>" in page.text and ">Knowledge base</a>" in page.text
     assert "看板" not in page.text

@@ -39,8 +39,11 @@ async def test_a_lead_writes_and_publishes_an_article_rendered_safely(
     await sign_in(client, "lead", "kefu-lead")
     headers = await htmx_headers(client, "/kb/new")
 
-    created = await client.post("/kb/new", data={
-        "title": "退款多久到账？", "body": BODY, "locale": "zh_CN"}, headers=headers)
+    created = await client.post(
+        "/kb/new",
+        data={"title": "退款多久到账？", "body": BODY, "locale": "zh_CN"},
+        headers=headers,
+    )
 
     assert created.status_code == 200
     [article] = await _articles(db)
@@ -52,31 +55,40 @@ async def test_a_lead_writes_and_publishes_an_article_rendered_safely(
     assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text
     assert 'href="javascript:' not in page.text
 
-    published = await client.post(f"/kb/{article.id}/status", data={"status": "published"},
-                                  headers=headers)
+    published = await client.post(
+        f"/kb/{article.id}/status", data={"status": "published"}, headers=headers
+    )
     assert published.status_code == 200
     [article] = await _articles(db)
     assert article.status is ArticleStatus.PUBLISHED and article.published_at is not None
     queued = [k async for k in redis.scan_iter(match="arq:job:embed:*")]
     assert len(queued) == 1, "publishing asks the worker to embed the article"
     job_id = queued[0].decode().removeprefix("arq:job:")
-    assert await Job(job_id, redis, _queue_name=get_settings().queue_name).status() \
-        is JobStatus.queued
+    assert (
+        await Job(job_id, redis, _queue_name=get_settings().queue_name).status() is JobStatus.queued
+    )
 
-    edited = await client.post(f"/kb/{article.id}/edit", data={
-        "title": "退款多久能到账？", "body": BODY, "locale": "zh_CN"}, headers=headers)
+    edited = await client.post(
+        f"/kb/{article.id}/edit",
+        data={"title": "退款多久能到账？", "body": BODY, "locale": "zh_CN"},
+        headers=headers,
+    )
     assert edited.status_code == 200
     async with db.sessionmaker() as s:
-        changes = await s.scalar(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.entity_type == "article", AuditEvent.entity_id == article.id))
+        changes = await s.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.entity_type == "article", AuditEvent.entity_id == article.id)
+        )
     assert changes == 3  # created, published, title changed
 
 
 async def test_article_forms_refuse_bad_input_and_agents(client: Any, db: Any) -> None:
     await sign_in(client, "lead", "kefu-lead")
     headers = await htmx_headers(client, "/kb/new")
-    empty = await client.post("/kb/new", data={"title": " ", "body": "", "locale": "xx"},
-                              headers=headers)
+    empty = await client.post(
+        "/kb/new", data={"title": " ", "body": "", "locale": "xx"}, headers=headers
+    )
     assert empty.status_code == 422
     assert "必填" in empty.text or "Required" in empty.text
     assert await _articles(db) == []
@@ -84,8 +96,9 @@ async def test_article_forms_refuse_bad_input_and_agents(client: Any, db: Any) -
     await sign_in(client, "agent", "kefu-agent")
     assert (await client.get("/kb/new")).status_code == 403
     agent_headers = await htmx_headers(client, "/kb/")
-    refused = await client.post("/kb/new", data={"title": "t", "body": "b", "locale": "en"},
-                                headers=agent_headers)
+    refused = await client.post(
+        "/kb/new", data={"title": "t", "body": "b", "locale": "en"}, headers=agent_headers
+    )
     assert refused.status_code == 403
     assert await _articles(db) == []
     assert (await client.get("/kb/")).status_code == 200
@@ -94,10 +107,14 @@ async def test_article_forms_refuse_bad_input_and_agents(client: Any, db: Any) -
 async def test_agents_see_only_published_articles(client: Any, db: Any) -> None:
     await sign_in(client, "lead", "kefu-lead")
     headers = await htmx_headers(client, "/kb/new")
-    await client.post("/kb/new", data={"title": "Draft notes", "body": "wip", "locale": "en"},
-                      headers=headers)
-    await client.post("/kb/new", data={"title": "Shipping times", "body": "3-5 days",
-                                       "locale": "en", "publish": "1"}, headers=headers)
+    await client.post(
+        "/kb/new", data={"title": "Draft notes", "body": "wip", "locale": "en"}, headers=headers
+    )
+    await client.post(
+        "/kb/new",
+        data={"title": "Shipping times", "body": "3-5 days", "locale": "en", "publish": "1"},
+        headers=headers,
+    )
     draft, live = await _articles(db)
     await sign_in(client, "agent", "kefu-agent")
     listing = await client.get("/kb/")
@@ -113,25 +130,33 @@ async def test_admins_edit_the_routing_of_each_request_type(client: Any, db: Any
     page = await client.get("/admin")
     assert page.status_code == 200 and 'id="routing"' in page.text
     headers = await htmx_headers(client, "/admin")
-    form = {"consultation": str(departments["SUPPORT"]), "problem": str(departments["TECH"]),
-            "complaint": str(departments["SUPPORT"]), "after_sales": ""}
+    form = {
+        "consultation": str(departments["SUPPORT"]),
+        "problem": str(departments["TECH"]),
+        "complaint": str(departments["SUPPORT"]),
+        "after_sales": "",
+    }
 
     saved = await client.post("/admin/routing", data=form, headers=headers)
 
     assert saved.status_code == 200 and 'id="routing"' in saved.text
     async with db.sessionmaker() as s:
-        rules = dict((await s.execute(
-            select(RoutingRule.request_type, RoutingRule.department_id))).all())
-        audits = await s.scalar(select(func.count()).select_from(AuditEvent)
-                                .where(AuditEvent.entity_type == "routing_rule"))
-    assert rules == {RequestType.CONSULTATION: departments["SUPPORT"],
-                     RequestType.PROBLEM: departments["TECH"],
-                     RequestType.COMPLAINT: departments["SUPPORT"]}
+        rules = dict(
+            (await s.execute(select(RoutingRule.request_type, RoutingRule.department_id))).all()
+        )
+        audits = await s.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.entity_type == "routing_rule")
+        )
+    assert rules == {
+        RequestType.CONSULTATION: departments["SUPPORT"],
+        RequestType.PROBLEM: departments["TECH"],
+        RequestType.COMPLAINT: departments["SUPPORT"],
+    }
     assert audits == 2  # complaint moved, after-sales unrouted; the rest unchanged
-    bad = await client.post("/admin/routing", data={**form, "problem": "999999"},
-                            headers=headers)
+    bad = await client.post("/admin/routing", data={**form, "problem": "999999"}, headers=headers)
     assert bad.status_code == 422
     await sign_in(client, "lead", "kefu-lead")
     lead_headers = await htmx_headers(client, "/models")
-    assert (await client.post("/admin/routing", data=form,
-                              headers=lead_headers)).status_code == 403
+    assert (await client.post("/admin/routing", data=form, headers=lead_headers)).status_code == 403

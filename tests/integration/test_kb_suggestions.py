@@ -63,8 +63,11 @@ async def test_a_chinese_query_finds_the_chinese_article_through_the_worker(
         await warm.result(timeout=120)
         before = worker.jobs_complete
 
-        response = await client.get("/portal/suggest", params={"description": "退款多久能到账呢"},
-                                    headers={"HX-Request": "true"})
+        response = await client.get(
+            "/portal/suggest",
+            params={"description": "退款多久能到账呢"},
+            headers={"HX-Request": "true"},
+        )
 
         answered_by_worker = worker.jobs_complete - before
     assert response.status_code == 200
@@ -79,27 +82,32 @@ async def test_an_english_paraphrase_is_found_with_dense_retrieval(
 ) -> None:
     await runtime.embed_articles(db)
     async with running_worker(runtime), db.sessionmaker() as s:
-        found = await kb.suggest_for_portal(s, "I can't remember my login credentials",
-                                            "en", 3, redis=redis, wait=60)
+        found = await kb.suggest_for_portal(
+            s, "I can't remember my login credentials", "en", 3, redis=redis, wait=60
+        )
     async with db.sessionmaker() as s:
         titles = {a.id: a.title for a in (await s.scalars(select(Article))).all()}
     assert found, "a paraphrase with few shared words still finds articles"
     assert any("password" in titles[f.article_id].lower() for f in found), [
-        titles[f.article_id] for f in found]
+        titles[f.article_id] for f in found
+    ]
 
 
 async def test_without_a_worker_the_web_answers_lexically_within_its_timeout(
     client: Any, redis: Any, articles: dict[str, int]
 ) -> None:
-    response = await client.get("/portal/suggest",
-                                params={"description": "我想申请退货退款，怎么操作？"},
-                                headers={"HX-Request": "true"})
+    response = await client.get(
+        "/portal/suggest",
+        params={"description": "我想申请退货退款，怎么操作？"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 200
     assert suggested_ids(response.text)[0] == articles["zh-001"]
     queue = await redis.zcard(get_settings().queue_name)
     assert queue == 1, "the web asked the worker first (the job expires unanswered)"
-    nothing = await client.get("/portal/suggest", params={"description": "的"},
-                               headers={"HX-Request": "true"})
+    nothing = await client.get(
+        "/portal/suggest", params={"description": "的"}, headers={"HX-Request": "true"}
+    )
     assert suggested_ids(nothing.text) == []
 
 
@@ -113,7 +121,6 @@ async def test_portal_suggestions_skip_drafts_and_unrelated_queries(
         article.status = "draft"  # type: ignore[assignment]
     async with running_worker(runtime), db.sessionmaker() as s:
         refund = await kb.suggest_for_portal(s, "退款多久能到账", "zh_CN", 3, redis=redis, wait=60)
-        unrelated = await kb.suggest_for_portal(s, "zxqv wplk grrb", "en", 3, redis=redis,
-                                                wait=60)
+        unrelated = await kb.suggest_for_portal(s, "zxqv wplk grrb", "en", 3, redis=redis, wait=60)
     assert refund and articles["zh-002"] not in [r.article_id for r in refund]
     assert unrelated == []

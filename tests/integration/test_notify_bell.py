@@ -49,8 +49,7 @@ async def test_bell_counts_unread_and_the_list_reads_in_my_language(
     assert f"Urgent ticket {number} is still pending 30 minutes after registration" in english.text
 
 
-async def test_mark_read_updates_the_bell(client: Any, db: Any, reference: dict[str, int]
-                                          ) -> None:
+async def test_mark_read_updates_the_bell(client: Any, db: Any, reference: dict[str, int]) -> None:
     await remind(db, reference)
     await remind(db, reference)
     agent = await actor(db, "agent")
@@ -101,14 +100,25 @@ async def test_channels_page_adds_and_removes_a_channel(client: Any, db: Any) ->
     await sign_in(client, "lead", "kefu-lead")
     page = await client.get("/notifications/channels")
     assert page.status_code == 200 and "企业微信群机器人" in page.text
-    added = await client.post("/notifications/channels", headers=hx(client), data={
-        "channel": "wecom", "target": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key="
-        "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa", "scope": "me", "kind_escalation": "1"})
+    added = await client.post(
+        "/notifications/channels",
+        headers=hx(client),
+        data={
+            "channel": "wecom",
+            "target": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key="
+            "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa",
+            "scope": "me",
+            "kind_escalation": "1",
+        },
+    )
     assert added.status_code == 200
     assert "https://qyapi.weixin.qq.com/…5aaa" in added.text
     assert "693a91f6" not in added.text
-    bad = await client.post("/notifications/channels", headers=hx(client), data={
-        "channel": "wecom", "target": "javascript:alert(1)"})
+    bad = await client.post(
+        "/notifications/channels",
+        headers=hx(client),
+        data={"channel": "wecom", "target": "javascript:alert(1)"},
+    )
     assert bad.status_code == 422 and "请输入 Webhook 地址" in bad.text
     pid = added.text.split('id="channel-', 1)[1].split('"', 1)[0]
     removed = await client.post(f"/notifications/channels/{pid}/delete", headers=hx(client))

@@ -82,8 +82,14 @@ def receiver() -> Iterator[Receiver]:
             me = box["receiver"]
             parts = urlsplit(self.path)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            me.requests.append(Received(parts.path, parse_qs(parts.query),
-                                        {k.lower(): v for k, v in self.headers.items()}, body))
+            me.requests.append(
+                Received(
+                    parts.path,
+                    parse_qs(parts.query),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
+            )
             answers = me.script.get(parts.path) or [(200, {"errcode": 0, "errmsg": "ok"})]
             status, reply = answers.pop(0) if len(answers) > 1 else answers[0]
             data = reply.encode() if isinstance(reply, str) else json.dumps(reply).encode()
@@ -108,8 +114,9 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def fast_retries() -> Iterator[None]:
     """Short backoff so the worker's retries run within the test."""
-    old = {k: os.environ.get(k) for k in ("KEFU_NOTIFY_BACKOFF_SECONDS",
-                                           "KEFU_NOTIFY_MAX_ATTEMPTS")}
+    old = {
+        k: os.environ.get(k) for k in ("KEFU_NOTIFY_BACKOFF_SECONDS", "KEFU_NOTIFY_MAX_ATTEMPTS")
+    }
     os.environ["KEFU_NOTIFY_BACKOFF_SECONDS"] = "0.2"
     os.environ["KEFU_NOTIFY_MAX_ATTEMPTS"] = "4"
     channels.notify_settings.cache_clear()
@@ -122,39 +129,69 @@ def fast_retries() -> Iterator[None]:
     channels.notify_settings.cache_clear()
 
 
-async def add_channel(db: Any, who: Actor, channel: str, target: str, secret: str = "",
-                      kinds: tuple[str, ...] = (), scope: str = "me") -> int:
+async def add_channel(
+    db: Any,
+    who: Actor,
+    channel: str,
+    target: str,
+    secret: str = "",
+    kinds: tuple[str, ...] = (),
+    scope: str = "me",
+) -> int:
     async with unit_of_work(db) as session:
-        pref = await notifications.add_channel(session, who, notifications.ChannelInput(
-            channel=channel, target=target, secret=secret, kinds=kinds, scope=scope))
+        pref = await notifications.add_channel(
+            session,
+            who,
+            notifications.ChannelInput(
+                channel=channel, target=target, secret=secret, kinds=kinds, scope=scope
+            ),
+        )
         return pref.id
 
 
-async def tell(db: Any, redis: Any, username: str, *, kind: str = notifications.KIND_OVERDUE,
-               ticket_id: int | None = None, number: str = "TASK202601010001",
-               department_id: int | None = None) -> None:
+async def tell(
+    db: Any,
+    redis: Any,
+    username: str,
+    *,
+    kind: str = notifications.KIND_OVERDUE,
+    ticket_id: int | None = None,
+    number: str = "TASK202601010001",
+    department_id: int | None = None,
+) -> None:
     """Notify one user through the service (deliveries enqueued on commit)."""
     uid = await user_id(db, username)
     async with unit_of_work(db, redis, get_settings().event_channel) as session:
         await notifications.notify(
-            session, kind=kind, user_ids=[uid], ticket_id=ticket_id,
-            department_id=department_id, params={"number": number},
+            session,
+            kind=kind,
+            user_ids=[uid],
+            ticket_id=ticket_id,
+            department_id=department_id,
+            params={"number": number},
             message="Ticket %(number)s missed its resolution deadline. Record the reason; "
-                    "you may request an extension.")
+            "you may request an extension.",
+        )
 
 
 async def deliveries(db: Any) -> list[NotificationDelivery]:
     async with db.sessionmaker() as session:
-        return list((await session.scalars(
-            select(NotificationDelivery).order_by(NotificationDelivery.id))).all())
+        return list(
+            (
+                await session.scalars(
+                    select(NotificationDelivery).order_by(NotificationDelivery.id)
+                )
+            ).all()
+        )
 
 
 ZH_OVERDUE = "任务 TASK202601010001 已超过解决时限"
 
 
 async def test_wecom_group_robot_markdown(db: Any, redis: Any, receiver: Receiver) -> None:
-    await add_channel(db, await actor(db, "agent"), "wecom",
-                      receiver.url("/cgi-bin/webhook/send?key=abc-123"))
+    await add_channel(
+        db, await actor(db, "agent"), "wecom", receiver.url("/cgi-bin/webhook/send?key=abc-123")
+    )
     await tell(db, redis, "agent")
     await run_worker_burst()
     [got] = receiver.at("/cgi-bin/webhook/send")
@@ -170,11 +207,17 @@ async def test_wecom_group_robot_markdown(db: Any, redis: Any, receiver: Receive
     assert row.target.startswith("http://127.0.0.1:") and "abc-123" not in row.target
 
 
-async def test_dingtalk_robot_signed_request_verifies(db: Any, redis: Any,
-                                                      receiver: Receiver) -> None:
+async def test_dingtalk_robot_signed_request_verifies(
+    db: Any, redis: Any, receiver: Receiver
+) -> None:
     secret = "SECd0e1f2a3b4c5d6e7f8"
-    await add_channel(db, await actor(db, "agent"), "dingtalk",
-                      receiver.url("/robot/send?access_token=tok"), secret=secret)
+    await add_channel(
+        db,
+        await actor(db, "agent"),
+        "dingtalk",
+        receiver.url("/robot/send?access_token=tok"),
+        secret=secret,
+    )
     await tell(db, redis, "agent")
     await run_worker_burst()
     [got] = receiver.at("/robot/send")
@@ -182,8 +225,9 @@ async def test_dingtalk_robot_signed_request_verifies(db: Any, redis: Any,
     timestamp = got.query["timestamp"][0]
     # DingTalk's check: HmacSHA256("timestamp\nsecret") keyed by the secret, base64,
     # then urlencoded in the query (parse_qs has decoded it once already).
-    expected = base64.b64encode(hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(),
-                                         hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
+    ).decode()
     assert got.query["sign"] == [expected]
     assert abs(int(timestamp) / 1000 - time.time()) < 3600  # DingTalk's one-hour window
     body = got.json
@@ -196,8 +240,9 @@ async def test_dingtalk_reported_error_is_retried_then_logged(
     db: Any, redis: Any, receiver: Receiver, fast_retries: None
 ) -> None:
     receiver.script["/robot/send"] = [(200, {"errcode": 310000, "errmsg": "sign not match"})]
-    await add_channel(db, await actor(db, "agent"), "dingtalk", receiver.url("/robot/send"),
-                      secret="SECwrong")
+    await add_channel(
+        db, await actor(db, "agent"), "dingtalk", receiver.url("/robot/send"), secret="SECwrong"
+    )
     await tell(db, redis, "agent")
     await run_worker_burst()
     assert len(receiver.at("/robot/send")) == 4  # KEFU_NOTIFY_MAX_ATTEMPTS
@@ -209,8 +254,13 @@ async def test_dingtalk_reported_error_is_retried_then_logged(
 async def test_feishu_bot_signed_text(db: Any, redis: Any, receiver: Receiver) -> None:
     secret = "feishu-secret"
     receiver.script["/open-apis/bot/v2/hook/x"] = [(200, {"code": 0, "msg": "success"})]
-    await add_channel(db, await actor(db, "agent"), "feishu",
-                      receiver.url("/open-apis/bot/v2/hook/x"), secret=secret)
+    await add_channel(
+        db,
+        await actor(db, "agent"),
+        "feishu",
+        receiver.url("/open-apis/bot/v2/hook/x"),
+        secret=secret,
+    )
     await tell(db, redis, "agent")
     await run_worker_burst()
     [got] = receiver.at("/open-apis/bot/v2/hook/x")
@@ -235,10 +285,12 @@ async def test_slack_incoming_webhook(db: Any, redis: Any, receiver: Receiver) -
     assert "|TASK202601010001>" in got.json["text"]  # Slack's <url|label> link
 
 
-async def test_generic_webhook_is_signed_json(db: Any, redis: Any, receiver: Receiver,
-                                              reference: dict[str, int]) -> None:
-    await add_channel(db, await actor(db, "agent"), "webhook", receiver.url("/hooks/kefu"),
-                      secret="s3cret")
+async def test_generic_webhook_is_signed_json(
+    db: Any, redis: Any, receiver: Receiver, reference: dict[str, int]
+) -> None:
+    await add_channel(
+        db, await actor(db, "agent"), "webhook", receiver.url("/hooks/kefu"), secret="s3cret"
+    )
     tid = await make_ticket(db, reference, assignee="agent")
     number = (await ticket(db, tid)).number
     await tell(db, redis, "agent", ticket_id=tid, number=number)
@@ -278,8 +330,9 @@ async def test_each_attempt_is_logged_and_waits_twice_as_long(
     waits = []
     for step in range(3):
         async with unit_of_work(db) as session:
-            outcome = await notifications.deliver(session, row.id, now=now + timedelta(
-                seconds=step))
+            outcome = await notifications.deliver(
+                session, row.id, now=now + timedelta(seconds=step)
+            )
         waits.append(outcome.retry_in)
         logged = (await deliveries(db))[0]
         assert logged.attempts == step + 1
@@ -287,7 +340,8 @@ async def test_each_attempt_is_logged_and_waits_twice_as_long(
         if outcome.retry_in is not None:
             assert logged.status is DeliveryStatus.RETRYING
             assert logged.next_attempt_at == logged.last_attempt_at + timedelta(
-                seconds=outcome.retry_in)
+                seconds=outcome.retry_in
+            )
     assert waits == [0.2, 0.4, None]  # 502, 429 retried; a 404 is permanent
     final = (await deliveries(db))[0]
     assert final.status is DeliveryStatus.FAILED and final.response_code == 404
@@ -303,8 +357,13 @@ async def test_department_robot_hears_an_event_once_and_kinds_filter(
 ) -> None:
     lead = await actor(db, "lead")
     await add_channel(db, lead, "wecom", receiver.url("/dept"), scope=str(reference["SUPPORT"]))
-    await add_channel(db, await actor(db, "agent"), "webhook", receiver.url("/agent-escalations"),
-                      kinds=(notifications.KIND_ESCALATION,))
+    await add_channel(
+        db,
+        await actor(db, "agent"),
+        "webhook",
+        receiver.url("/agent-escalations"),
+        kinds=(notifications.KIND_ESCALATION,),
+    )
     await add_channel(db, await actor(db, "agent.emma"), "slack", receiver.url("/emma"))
     tid = await make_ticket(db, reference, assignee="agent", urgency=Urgency.URGENT)
     reminder = (await ticket(db, tid)).reminder_due
@@ -314,8 +373,10 @@ async def test_department_robot_hears_an_event_once_and_kinds_filter(
     # enqueues the deliveries whose jobs were never sent.)
     await run_tick(db, reminder + timedelta(minutes=1))
     async with unit_of_work(db, redis, get_settings().event_channel) as session:
-        assert await notifications.requeue_lost_deliveries(
-            session, utcnow() + timedelta(minutes=3)) == 2
+        assert (
+            await notifications.requeue_lost_deliveries(session, utcnow() + timedelta(minutes=3))
+            == 2
+        )
     await run_worker_burst()
     assert len(receiver.at("/dept")) == 1  # the group robot: once for the event
     assert len(receiver.at("/emma")) == 1
@@ -336,16 +397,18 @@ async def test_channel_rules(db: Any, reference: dict[str, int]) -> None:
         await add_channel(db, agent, "webhook", "http://127.0.0.1/x", kinds=("gossip",))
     # Agents manage only their own channels; a lead only their own department's.
     with pytest.raises(Forbidden):
-        await add_channel(db, agent, "wecom", "http://127.0.0.1/x",
-                          scope=str(reference["SUPPORT"]))
+        await add_channel(db, agent, "wecom", "http://127.0.0.1/x", scope=str(reference["SUPPORT"]))
     with pytest.raises(Forbidden):
-        await add_channel(db, await actor(db, "lead"), "wecom", "http://127.0.0.1/x",
-                          scope=str(reference["TECH"]))
-    await add_channel(db, await actor(db, "admin"), "wecom", "http://127.0.0.1/x",
-                      scope=str(reference["TECH"]))
+        await add_channel(
+            db, await actor(db, "lead"), "wecom", "http://127.0.0.1/x", scope=str(reference["TECH"])
+        )
+    await add_channel(
+        db, await actor(db, "admin"), "wecom", "http://127.0.0.1/x", scope=str(reference["TECH"])
+    )
     # Secrets and URLs are stored encrypted; only a masked hint is readable.
-    pid = await add_channel(db, agent, "dingtalk", "http://127.0.0.1/robot/send?access_token=T0K",
-                            secret="SECabc")
+    pid = await add_channel(
+        db, agent, "dingtalk", "http://127.0.0.1/robot/send?access_token=T0K", secret="SECabc"
+    )
     async with db.sessionmaker() as session:
         pref = await session.get(NotificationPreference, pid)
     assert pref is not None
@@ -378,8 +441,9 @@ def smtp_server() -> Iterator[list[Any]]:
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
     saved = {k: os.environ.get(k) for k in ("KEFU_SMTP_HOST", "KEFU_SMTP_PORT", "KEFU_SMTP_FROM")}
-    os.environ.update(KEFU_SMTP_HOST="127.0.0.1", KEFU_SMTP_PORT=str(port),
-                      KEFU_SMTP_FROM="kefu@example.com")
+    os.environ.update(
+        KEFU_SMTP_HOST="127.0.0.1", KEFU_SMTP_PORT=str(port), KEFU_SMTP_FROM="kefu@example.com"
+    )
     channels.notify_settings.cache_clear()
     yield received
     controller.stop()
@@ -391,8 +455,9 @@ def smtp_server() -> Iterator[list[Any]]:
     channels.notify_settings.cache_clear()
 
 
-async def test_email_through_a_local_smtp_server(db: Any, redis: Any,
-                                                 smtp_server: list[Any]) -> None:
+async def test_email_through_a_local_smtp_server(
+    db: Any, redis: Any, smtp_server: list[Any]
+) -> None:
     await add_channel(db, await actor(db, "agent"), "email", "wang.xiaoming@example.com")
     await tell(db, redis, "agent")
     await run_worker_burst()
@@ -408,8 +473,7 @@ async def test_email_through_a_local_smtp_server(db: Any, redis: Any,
     assert row.target == "w***@example.com"
 
 
-async def test_email_in_the_readers_language(db: Any, redis: Any, smtp_server: list[Any]
-                                             ) -> None:
+async def test_email_in_the_readers_language(db: Any, redis: Any, smtp_server: list[Any]) -> None:
     from models.services import users
 
     agent = await actor(db, "agent")

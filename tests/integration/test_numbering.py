@@ -19,8 +19,13 @@ SYSTEM = Actor.system("test")
 
 async def _customer(db: Any) -> int:
     async with unit_of_work(db) as s:
-        customer = await customers.register(s, SYSTEM, customers.CustomerInput(
-            name="并发测试客户", phone="13800138000", level=CustomerLevel.VIP))
+        customer = await customers.register(
+            s,
+            SYSTEM,
+            customers.CustomerInput(
+                name="并发测试客户", phone="13800138000", level=CustomerLevel.VIP
+            ),
+        )
         return customer.id
 
 
@@ -29,8 +34,13 @@ async def test_fifty_concurrent_ticket_creations_get_unique_numbers(db: Any) -> 
 
     async def create(i: int) -> str:
         async with unit_of_work(db) as s:
-            ticket, _ = await tickets.create(s, SYSTEM, tickets.TicketInput(
-                customer_id=customer_id, description=f"第 {i} 个并发请求", channel=Channel.API))
+            ticket, _ = await tickets.create(
+                s,
+                SYSTEM,
+                tickets.TicketInput(
+                    customer_id=customer_id, description=f"第 {i} 个并发请求", channel=Channel.API
+                ),
+            )
             return ticket.number
 
     numbers = await asyncio.gather(*(create(i) for i in range(50)))

@@ -38,12 +38,16 @@ M = timedelta(minutes=1)
 
 
 def acted(report: TickReport) -> int:
-    return (report.reminders + report.escalations + report.overdue
-            + report.low_csat_follow_ups + report.digest_tickets)
+    return (
+        report.reminders
+        + report.escalations
+        + report.overdue
+        + report.low_csat_follow_ups
+        + report.digest_tickets
+    )
 
 
-async def test_claim_is_insert_or_skip_across_sessions(db: Any, reference: dict[str, int]
-                                                       ) -> None:
+async def test_claim_is_insert_or_skip_across_sessions(db: Any, reference: dict[str, int]) -> None:
     tid = await make_ticket(db, reference)
     wanted = [Claim(tid, sla.RULE_REMINDER, 0), Claim(tid, sla.RULE_ESCALATION, 1)]
     now = (await ticket(db, tid)).created_at
@@ -101,19 +105,32 @@ async def test_two_concurrent_ticks_take_every_action_exactly_once(
     assert duplicates(taken) == []
     # Every action taken was acted on by one tick, never by both.
     # (A level above the department's last rung is claimed but tells nobody.)
-    rungs_told = {(n.ticket_id, n.params["level"])
-                  for n in await notes(db, kind=notifications.KIND_ESCALATION)}
-    beyond_ladder = sum(1 for tid, rule, level in taken
-                        if rule == sla.RULE_ESCALATION and (tid, level) not in rungs_told)
+    rungs_told = {
+        (n.ticket_id, n.params["level"])
+        for n in await notes(db, kind=notifications.KIND_ESCALATION)
+    }
+    beyond_ladder = sum(
+        1
+        for tid, rule, level in taken
+        if rule == sla.RULE_ESCALATION and (tid, level) not in rungs_told
+    )
     assert sum(acted(r) for r in reports) + beyond_ladder == len(taken)
     # Nobody was told the same thing twice.
-    told = [(n.user_id, n.kind, n.ticket_id, n.message, json.dumps(n.params, sort_keys=True))
-            for n in await notes(db)]
+    told = [
+        (n.user_id, n.kind, n.ticket_id, n.message, json.dumps(n.params, sort_keys=True))
+        for n in await notes(db)
+    ]
     assert duplicates(told) == []
     # And every rule did fire: reminder, ladder, overdue, low CSAT, digest.
     rules = {rule for _, rule, _ in taken}
-    assert rules >= {sla.RULE_REMINDER, sla.RULE_ESCALATION, sla.RULE_FIRST_RESPONSE,
-                     sla.RULE_RESOLUTION, sla.RULE_LOW_CSAT, sla.RULE_NO_FOLLOW_UP}
+    assert rules >= {
+        sla.RULE_REMINDER,
+        sla.RULE_ESCALATION,
+        sla.RULE_FIRST_RESPONSE,
+        sla.RULE_RESOLUTION,
+        sla.RULE_LOW_CSAT,
+        sla.RULE_NO_FOLLOW_UP,
+    }
     assert [lvl for t, r, lvl in taken if t == care and r == sla.RULE_ESCALATION] == [1, 2, 3, 4]
     assert await count(db, FollowUp, FollowUp.next_owner_id.is_not(None)) == 1
     assert len(await notes(db, kind=notifications.KIND_LOW_CSAT)) == 1

@@ -50,8 +50,7 @@ async def test_urgent_ticket_not_started_reminds_assignee_and_department_once(
     report = await run_tick(db, row.reminder_due + M)
     assert report.reminders == 1
     # The assignee, the department's supervisor and its members, each once.
-    assert await recipients(db, kind=notifications.KIND_REMINDER) == [
-        "agent", "agent.emma", "lead"]
+    assert await recipients(db, kind=notifications.KIND_REMINDER) == ["agent", "agent.emma", "lead"]
     await run_tick(db, row.reminder_due + 2 * M)
     assert (await run_tick(db, row.reminder_due + 5 * M)).reminders == 0
     assert len(await notes(db, kind=notifications.KIND_REMINDER)) == 3
@@ -137,8 +136,9 @@ async def test_passed_deadlines_mark_the_ticket_overdue_and_tell_the_assignee(
     assert after.version == before.version
     assert await recipients(db, kind=notifications.KIND_OVERDUE) == ["agent"]
     async with db.sessionmaker() as session:
-        audited = await session.scalar(select(AuditEvent).where(
-            AuditEvent.ticket_id == tid, AuditEvent.action == "overdue"))
+        audited = await session.scalar(
+            select(AuditEvent).where(AuditEvent.ticket_id == tid, AuditEvent.action == "overdue")
+        )
     assert audited is not None and audited.field == sla.RULE_RESOLUTION
     # Ticking on neither re-marks nor re-tells.
     await run_tick(db, now + 10 * M)
@@ -182,10 +182,12 @@ async def test_low_satisfaction_creates_one_supervisor_follow_up(
     assert report.low_csat_follow_ups == 1
     lead = await user_id(db, "lead")
     async with db.sessionmaker() as session:
-        tasks = (await session.scalars(select(FollowUp).where(
-            FollowUp.next_owner_id.is_not(None)))).all()
+        tasks = (
+            await session.scalars(select(FollowUp).where(FollowUp.next_owner_id.is_not(None)))
+        ).all()
     assert [(t.ticket_id, t.next_owner_id, t.done, t.method) for t in tasks] == [
-        (low, lead, False, FollowUpMethod.PHONE)]
+        (low, lead, False, FollowUpMethod.PHONE)
+    ]
     assert tasks[0].next_due_at == now + timedelta(hours=24)
     assert await recipients(db, kind=notifications.KIND_LOW_CSAT) == ["lead"]
     assert (await run_tick(db, now + 5 * M)).low_csat_follow_ups == 0
@@ -200,8 +202,12 @@ async def test_end_of_day_lists_tickets_without_follow_up_to_agent_and_lead(
     emmas = await make_ticket(db, reference, assignee="agent.emma")
     agent = await actor(db, "agent")
     async with unit_of_work(db) as session:
-        await tickets.add_follow_up(session, agent, followed, tickets.FollowUpInput(
-            method=FollowUpMethod.PHONE, discussed="已电话联系客户。"))
+        await tickets.add_follow_up(
+            session,
+            agent,
+            followed,
+            tickets.FollowUpInput(method=FollowUpMethod.PHONE, discussed="已电话联系客户。"),
+        )
     numbers = {t: (await ticket(db, t)).number for t in (mine, followed, emmas)}
     close = await first_close_after(db, (await ticket(db, mine)).created_at)
     assert (await run_tick(db, close - M)).digest_tickets == 0
@@ -236,8 +242,11 @@ async def test_sweeper_requeues_an_untriaged_ticket_in_the_arq_queue(
     assert await redis.exists(f"arq:job:{queued[0]}")
     # Sweeping again in the same ten-minute window does not queue it twice (same job id).
     window_start = created + 3 * M
-    second = window_start + M if (window_start + M).minute // 10 == window_start.minute // 10 \
+    second = (
+        window_start + M
+        if (window_start + M).minute // 10 == window_start.minute // 10
         else window_start
+    )
     await run_tick(db, second, redis)
     assert await redis.zcard(queue) == 1
 
@@ -250,8 +259,9 @@ async def test_tick_reads_due_tickets_only(db: Any, reference: dict[str, int]) -
     assert (await run_tick(db, far)).woken == 4
     # Everything due was done and nothing further is scheduled: nothing to wake.
     async with db.sessionmaker() as session:
-        pending = (await session.scalars(select(Ticket.sla_next_at).where(
-            Ticket.id.in_(ids)))).all()
+        pending = (
+            await session.scalars(select(Ticket.sla_next_at).where(Ticket.id.in_(ids)))
+        ).all()
     assert pending == [None] * 4
     assert (await run_tick(db, far + M)).woken == 0
 
@@ -265,14 +275,22 @@ async def test_bulk_inserted_open_tickets_can_be_scheduled(
 
     tid = await make_ticket(db, reference, assignee="agent")
     closed = await make_ticket(db, reference, assignee="agent")
-    await move(db, "agent", closed, TicketStatus.IN_PROGRESS, TicketStatus.AWAITING_CONFIRMATION,
-               TicketStatus.COMPLETED, TicketStatus.CLOSED)
+    await move(
+        db,
+        "agent",
+        closed,
+        TicketStatus.IN_PROGRESS,
+        TicketStatus.AWAITING_CONFIRMATION,
+        TicketStatus.COMPLETED,
+        TicketStatus.CLOSED,
+    )
     expected = (await ticket(db, tid)).sla_next_at
     assert expected is not None
     # Rows written in bulk (the demo filler, an import) carry deadlines but no next check.
     async with unit_of_work(db) as session:
-        await session.execute(update(Ticket).values(sla_next_at=None)
-                               .execution_options(synchronize_session=False))
+        await session.execute(
+            update(Ticket).values(sla_next_at=None).execution_options(synchronize_session=False)
+        )
     async with unit_of_work(db) as session:
         assert await sla_engine.schedule_unscheduled(session) == 1
     assert (await ticket(db, tid)).sla_next_at == expected
@@ -281,13 +299,11 @@ async def test_bulk_inserted_open_tickets_can_be_scheduled(
         assert await sla_engine.schedule_unscheduled(session) == 0
 
 
-async def test_the_worker_runs_the_tick_job(db: Any, redis: Any, reference: dict[str, int]
-                                            ) -> None:
+async def test_the_worker_runs_the_tick_job(db: Any, redis: Any, reference: dict[str, int]) -> None:
     from tests.conftest import run_worker_burst
 
     await make_ticket(db, reference, assignee="agent")
     job = await redis.enqueue_job("sla_tick")
     await run_worker_burst()
     result = await job.result(timeout=5)
-    assert set(result) >= {"now", "woken", "reminders", "escalations", "overdue",
-                           "requeued_triage"}
+    assert set(result) >= {"now", "woken", "reminders", "escalations", "overdue", "requeued_triage"}

@@ -44,17 +44,22 @@ async def overdue_ticket(db: Any, reference: dict[str, int]) -> int:
 
 async def audit_actions(db: Any, ticket_id: int) -> list[tuple[str, str | None]]:
     async with db.sessionmaker() as session:
-        rows = await session.execute(select(AuditEvent.action, AuditEvent.field).where(
-            AuditEvent.ticket_id == ticket_id).order_by(AuditEvent.id))
+        rows = await session.execute(
+            select(AuditEvent.action, AuditEvent.field)
+            .where(AuditEvent.ticket_id == ticket_id)
+            .order_by(AuditEvent.id)
+        )
         return [(a, f) for a, f in rows.all()]
 
 
-async def request(db: Any, username: str, ticket_id: int, due: Any, reason: str = "需要等待厂家配件"
-                  ) -> int:
+async def request(
+    db: Any, username: str, ticket_id: int, due: Any, reason: str = "需要等待厂家配件"
+) -> int:
     who = await actor(db, username)
     async with unit_of_work(db) as session:
-        req = await extensions.request_extension(session, who, ticket_id,
-                                                 extensions.ExtensionInput(due, reason))
+        req = await extensions.request_extension(
+            session, who, ticket_id, extensions.ExtensionInput(due, reason)
+        )
         return req.id
 
 
@@ -97,10 +102,14 @@ async def test_approved_extension_moves_the_deadline_and_clears_overdue(
     # Later deadline refreshes keep the approved deadline.
     lead = await actor(db, "lead")
     async with unit_of_work(db) as session:
-        await tickets.change_priority(session, lead, tid, Priority.MEDIUM,
-                                      expected_version=after.version)
-        await sla.refresh_deadlines(session, await tickets.get(session, tid),
-                                    (await tickets.get(session, tid)).customer.level)
+        await tickets.change_priority(
+            session, lead, tid, Priority.MEDIUM, expected_version=after.version
+        )
+        await sla.refresh_deadlines(
+            session,
+            await tickets.get(session, tid),
+            (await tickets.get(session, tid)).customer.level,
+        )
     assert (await ticket(db, tid)).resolution_due == new_due
     # When the extended deadline passes, it is a new overdue episode (level 1), told once.
     await run_tick(db, new_due + M)
@@ -181,8 +190,9 @@ def hx(client: Any) -> dict[str, str]:
     return {"HX-Request": "true", "x-csrftoken": client.cookies.get("kefu_csrf", "")}
 
 
-async def test_sla_panel_forms_through_the_app(client: Any, db: Any,
-                                               reference: dict[str, int]) -> None:
+async def test_sla_panel_forms_through_the_app(
+    client: Any, db: Any, reference: dict[str, int]
+) -> None:
     tid = await overdue_ticket(db, reference)
     row = await ticket(db, tid)
     await sign_in(client, "agent", "kefu-agent")
@@ -190,32 +200,43 @@ async def test_sla_panel_forms_through_the_app(client: Any, db: Any,
     assert page.status_code == 200
     assert "逾期" in page.text and 'id="sla-panel"' in page.text
 
-    missing = await client.post(f"/sla/tickets/{tid}/overdue-reason", data={"reason": ""},
-                                headers=hx(client))
+    missing = await client.post(
+        f"/sla/tickets/{tid}/overdue-reason", data={"reason": ""}, headers=hx(client)
+    )
     assert missing.status_code == 422
     assert "请更正" in missing.text or "必填" in missing.text
     assert (await ticket(db, tid)).overdue_reason is None
 
-    saved = await client.post(f"/sla/tickets/{tid}/overdue-reason",
-                              data={"reason": "<b>客户</b>未提供序列号"}, headers=hx(client))
+    saved = await client.post(
+        f"/sla/tickets/{tid}/overdue-reason",
+        data={"reason": "<b>客户</b>未提供序列号"},
+        headers=hx(client),
+    )
     assert saved.status_code == 200
     assert "&lt;b&gt;客户&lt;/b&gt;未提供序列号" in saved.text  # escaped, never markup
 
-    local = (row.resolution_due + timedelta(days=3)).astimezone(
-        ZoneInfo(get_settings().timezone))
+    local = (row.resolution_due + timedelta(days=3)).astimezone(ZoneInfo(get_settings().timezone))
     wanted = local.strftime("%Y-%m-%dT%H:%M")
-    too_early = await client.post(f"/sla/tickets/{tid}/extensions", headers=hx(client), data={
-        "requested_due": "2001-01-01T09:00", "reason": "x"})
+    too_early = await client.post(
+        f"/sla/tickets/{tid}/extensions",
+        headers=hx(client),
+        data={"requested_due": "2001-01-01T09:00", "reason": "x"},
+    )
     assert too_early.status_code == 422
     assert "新的截止时间必须晚于当前截止时间" in too_early.text
-    filed = await client.post(f"/sla/tickets/{tid}/extensions", headers=hx(client), data={
-        "requested_due": wanted, "reason": "等待配件"})
+    filed = await client.post(
+        f"/sla/tickets/{tid}/extensions",
+        headers=hx(client),
+        data={"requested_due": wanted, "reason": "等待配件"},
+    )
     assert filed.status_code == 200 and 'data-testid="extension-pending"' in filed.text
     async with db.sessionmaker() as session:
-        rid = await session.scalar(select(ExtensionRequest.id).where(
-            ExtensionRequest.ticket_id == tid))
-    refused = await client.post(f"/sla/extensions/{rid}/decide", headers=hx(client),
-                                data={"decision": "approve"})
+        rid = await session.scalar(
+            select(ExtensionRequest.id).where(ExtensionRequest.ticket_id == tid)
+        )
+    refused = await client.post(
+        f"/sla/extensions/{rid}/decide", headers=hx(client), data={"decision": "approve"}
+    )
     assert refused.status_code == 403
 
     await client.post("/logout", data={"_csrf_token": client.cookies.get("kefu_csrf")})
@@ -224,15 +245,25 @@ async def test_sla_panel_forms_through_the_app(client: Any, db: Any,
     assert queue.status_code == 200 and row.number in queue.text
     deciding = await client.get(f"/sla/tickets/{tid}", headers=hx(client))
     assert 'value="approve"' in deciding.text and "等待配件" in deciding.text
-    bogus = await client.post(f"/sla/extensions/{rid}/decide", headers=hx(client),
-                              data={"decision": "maybe", "back": "queue"})
+    bogus = await client.post(
+        f"/sla/extensions/{rid}/decide",
+        headers=hx(client),
+        data={"decision": "maybe", "back": "queue"},
+    )
     assert bogus.status_code == 422
-    approved = await client.post(f"/sla/extensions/{rid}/decide", headers=hx(client),
-                                 data={"decision": "approve", "note": "同意", "back": "queue"})
+    approved = await client.post(
+        f"/sla/extensions/{rid}/decide",
+        headers=hx(client),
+        data={"decision": "approve", "note": "同意", "back": "queue"},
+    )
     assert approved.status_code == 200 and "没有待处理的申请" in approved.text
     after = await ticket(db, tid)
-    assert after.resolution_due.astimezone(ZoneInfo(get_settings().timezone)).strftime(
-        "%Y-%m-%dT%H:%M") == wanted
+    assert (
+        after.resolution_due.astimezone(ZoneInfo(get_settings().timezone)).strftime(
+            "%Y-%m-%dT%H:%M"
+        )
+        == wanted
+    )
     history = await client.get(f"/sla/tickets/{tid}")
     assert "以往的延期申请" in history.text and "已批准" in history.text
     assert "申请延期" in history.text  # a further request may be filed

@@ -54,13 +54,23 @@ async def make_ticket(
     admin = await actor(db, "admin")
     assignee_id = await user_id(db, assignee) if assignee else None
     async with unit_of_work(db, redis) as session:
-        customer = await customers.register(session, admin, customers.CustomerInput(
-            name="李娜", phone=str(next(_phones)), level=level))
-        ticket, _ = await tickets.create(session, admin, tickets.TicketInput(
-            customer_id=customer.id, description=text, channel=Channel.PHONE, urgency=urgency,
-            department_id=reference[department] if department else None,
-            assignee_id=assignee_id,
-        ))
+        customer = await customers.register(
+            session,
+            admin,
+            customers.CustomerInput(name="李娜", phone=str(next(_phones)), level=level),
+        )
+        ticket, _ = await tickets.create(
+            session,
+            admin,
+            tickets.TicketInput(
+                customer_id=customer.id,
+                description=text,
+                channel=Channel.PHONE,
+                urgency=urgency,
+                department_id=reference[department] if department else None,
+                assignee_id=assignee_id,
+            ),
+        )
         return ticket.id
 
 
@@ -70,15 +80,28 @@ async def move(db: Any, username: str, ticket_id: int, *targets: TicketStatus) -
     for target in targets:
         async with unit_of_work(db) as session:
             current = await tickets.get(session, ticket_id)
-            await tickets.move(session, who, ticket_id, target, expected_version=current.version,
-                               resolution="已处理完毕。")
+            await tickets.move(
+                session,
+                who,
+                ticket_id,
+                target,
+                expected_version=current.version,
+                resolution="已处理完毕。",
+            )
 
 
-async def complete_with_survey(db: Any, ticket_id: int, scores: tuple[int, int, int],
-                               username: str = "agent") -> None:
+async def complete_with_survey(
+    db: Any, ticket_id: int, scores: tuple[int, int, int], username: str = "agent"
+) -> None:
     """Take the ticket to completed, then the customer answers its survey with ``scores``."""
-    await move(db, username, ticket_id, TicketStatus.IN_PROGRESS,
-               TicketStatus.AWAITING_CONFIRMATION, TicketStatus.COMPLETED)
+    await move(
+        db,
+        username,
+        ticket_id,
+        TicketStatus.IN_PROGRESS,
+        TicketStatus.AWAITING_CONFIRMATION,
+        TicketStatus.COMPLETED,
+    )
     async with unit_of_work(db) as session:
         ticket = await session.get(Ticket, ticket_id)
         assert ticket is not None
@@ -88,17 +111,26 @@ async def complete_with_survey(db: Any, ticket_id: int, scores: tuple[int, int, 
     assert token is not None
     speed, solution, attitude = scores
     async with unit_of_work(db) as session:
-        await surveys.submit(session, token, surveys.parse_answer(surveys.AnswerInput(
-            speed=str(speed), solution=str(solution), attitude=str(attitude))))
+        await surveys.submit(
+            session,
+            token,
+            surveys.parse_answer(
+                surveys.AnswerInput(
+                    speed=str(speed), solution=str(solution), attitude=str(attitude)
+                )
+            ),
+        )
 
 
-async def set_type(db: Any, ticket_id: int, request_type: RequestType,
-                   username: str = "admin") -> None:
+async def set_type(
+    db: Any, ticket_id: int, request_type: RequestType, username: str = "admin"
+) -> None:
     who = await actor(db, username)
     async with unit_of_work(db) as session:
         current = await tickets.get(session, ticket_id)
-        await tickets.change_type(session, who, ticket_id, request_type,
-                                  expected_version=current.version)
+        await tickets.change_type(
+            session, who, ticket_id, request_type, expected_version=current.version
+        )
 
 
 async def ticket(db: Any, ticket_id: int) -> Ticket:
@@ -129,8 +161,9 @@ async def actions(db: Any, ticket_id: int | None = None) -> list[tuple[int, str,
         return sorted(tuple(r) for r in (await session.execute(stmt)).all())
 
 
-async def notes(db: Any, *, kind: str | None = None, ticket_id: int | None = None
-                ) -> list[Notification]:
+async def notes(
+    db: Any, *, kind: str | None = None, ticket_id: int | None = None
+) -> list[Notification]:
     async with db.sessionmaker() as session:
         stmt = select(Notification).order_by(Notification.id)
         if kind:
@@ -143,8 +176,11 @@ async def notes(db: Any, *, kind: str | None = None, ticket_id: int | None = Non
 async def recipients(db: Any, *, kind: str, ticket_id: int | None = None) -> list[str]:
     """The usernames told about something, sorted (duplicates kept: they are the bug)."""
     async with db.sessionmaker() as session:
-        stmt = (select(User.username).join(Notification, Notification.user_id == User.id)
-                .where(Notification.kind == kind))
+        stmt = (
+            select(User.username)
+            .join(Notification, Notification.user_id == User.id)
+            .where(Notification.kind == kind)
+        )
         if ticket_id is not None:
             stmt = stmt.where(Notification.ticket_id == ticket_id)
         return sorted((await session.scalars(stmt)).all())
@@ -152,8 +188,7 @@ async def recipients(db: Any, *, kind: str, ticket_id: int | None = None) -> lis
 
 async def count(db: Any, model: Any, *where: Any) -> int:
     async with db.sessionmaker() as session:
-        return int(await session.scalar(select(func.count()).select_from(model).where(*where))
-                   or 0)
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
 async def first_close_after(db: Any, moment: datetime) -> datetime:

@@ -59,21 +59,37 @@ def contradicting_labels(per_type: int = 30) -> list[tuple[str, str]]:
 # Consistent corrections from a "new domain" (clear cases of each type).
 CONSISTENT = {
     "consultation": [
-        "请问你们的会员年费是多少？", "Do you offer student discounts on the annual plan?",
-        "请问发票可以开专票吗", "What are your customer service hours on weekends?",
-        "请问这个课程适合零基础吗", "Is there a free trial for the team plan?"],
+        "请问你们的会员年费是多少？",
+        "Do you offer student discounts on the annual plan?",
+        "请问发票可以开专票吗",
+        "What are your customer service hours on weekends?",
+        "请问这个课程适合零基础吗",
+        "Is there a free trial for the team plan?",
+    ],
     "problem": [
-        "登录一直提示密码错误，但密码是对的", "The app crashes every time I open the camera",
-        "付款页面一直转圈，无法完成支付", "Two-factor codes never arrive on my phone",
-        "视频课程播放到一半就卡住不动", "The export button does nothing when I click it"],
+        "登录一直提示密码错误，但密码是对的",
+        "The app crashes every time I open the camera",
+        "付款页面一直转圈，无法完成支付",
+        "Two-factor codes never arrive on my phone",
+        "视频课程播放到一半就卡住不动",
+        "The export button does nothing when I click it",
+    ],
     "complaint": [
-        "你们客服态度太恶劣了，我要投诉并要求赔偿", "Your agent hung up on me, I demand an apology",
-        "再不解决我就去12315投诉你们", "I'm filing a formal complaint about your rude staff",
-        "承诺的退款一个月了还没到，我要投诉", "Worst service ever, I will report you"],
+        "你们客服态度太恶劣了，我要投诉并要求赔偿",
+        "Your agent hung up on me, I demand an apology",
+        "再不解决我就去12315投诉你们",
+        "I'm filing a formal complaint about your rude staff",
+        "承诺的退款一个月了还没到，我要投诉",
+        "Worst service ever, I will report you",
+    ],
     "after_sales": [
-        "买的吹风机用了三天就坏了，申请换货", "I'd like to return the jacket, it's too small",
-        "洗衣机漏水，需要保修维修", "Please send a replacement charger under warranty",
-        "鞋子尺码不对，想换大一号", "The blender arrived damaged, I need an exchange"],
+        "买的吹风机用了三天就坏了，申请换货",
+        "I'd like to return the jacket, it's too small",
+        "洗衣机漏水，需要保修维修",
+        "Please send a replacement charger under warranty",
+        "鞋子尺码不对，想换大一号",
+        "The blender arrived damaged, I need an exchange",
+    ],
 }
 
 
@@ -124,7 +140,9 @@ async def test_a_challenger_that_is_not_worse_is_promoted(db: Any, runtime: Any)
     assert outcome.promoted, outcome.comparison
     rows = await _rows(db)
     assert [(r.version, r.status) for r in rows] == [
-        (bootstrap.version, "retired"), (outcome.version, "current")]
+        (bootstrap.version, "retired"),
+        (outcome.version, "current"),
+    ]
     assert rows[1].training_size > rows[0].training_size
     assert runtime.model.version == outcome.version
     assert set(outcome.metrics) >= {"bootstrap_validation", "held_out_labels", "evaluation"}
@@ -134,8 +152,9 @@ async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_traini
     db: Any, runtime: Any, caplog: Any
 ) -> None:
     bootstrap = await classifier.current_model(db, runtime)
-    old = dataclasses.replace(bootstrap.model, versions={
-        **bootstrap.model.versions, "scikit-learn": "0.24.2"})
+    old = dataclasses.replace(
+        bootstrap.model, versions={**bootstrap.model.versions, "scikit-learn": "0.24.2"}
+    )
     path = get_settings().models_dir / "test-old-sklearn"
     if not path.exists():
         save_model(old, path)
@@ -149,8 +168,10 @@ async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_traini
 
     assert "retraining from scratch" in caplog.text and "scikit-learn" in caplog.text
     rows = await _rows(db)
-    assert [(r.status, r.trigger) for r in rows] == [("failed", "bootstrap"),
-                                                       ("current", "recovery")]
+    assert [(r.status, r.trigger) for r in rows] == [
+        ("failed", "bootstrap"),
+        ("current", "recovery"),
+    ]
     assert loaded.version == rows[1].version != "test-old-sklearn"
     assert "scikit-learn" in (rows[0].comparison or {}).get("load_error", "")
 
@@ -165,7 +186,7 @@ async def test_a_lead_rolls_back_to_an_earlier_version(client: Any, db: Any, run
     await sign_in(client, "lead", "kefu-lead")
     page = await client.get("/models")
     assert page.status_code == 200 and promoted.version in page.text
-    assert f'/models/{rows[0].id}/rollback' in page.text
+    assert f"/models/{rows[0].id}/rollback" in page.text
     headers = await htmx_headers(client, "/models")
     response = await client.post(f"/models/{rows[0].id}/rollback", headers=headers)
     assert response.status_code == 200 and bootstrap.version in response.text
@@ -210,16 +231,23 @@ async def test_review_queue_lists_least_confident_first_and_a_click_corrects(
     reset_settings()
     try:
         customer = await make_customer(db, "Carol")
-        ids = [await make_ticket(db, redis, customer, text) for text in (
-            "My parcel arrived damaged and I am really upset about it",  # ambiguous
-            "请问你们周末营业吗？",
-            "我要投诉你们的快递员，态度极差，必须赔偿！",
-        )]
+        ids = [
+            await make_ticket(db, redis, customer, text)
+            for text in (
+                "My parcel arrived damaged and I am really upset about it",  # ambiguous
+                "请问你们周末营业吗？",
+                "我要投诉你们的快递员，态度极差，必须赔偿！",
+            )
+        ]
         await burst(runtime)
         async with db.sessionmaker() as s:
-            confidence = dict((await s.execute(
-                select(Ticket.id, Ticket.type_confidence).where(Ticket.id.in_(ids))
-            )).all())
+            confidence = dict(
+                (
+                    await s.execute(
+                        select(Ticket.id, Ticket.type_confidence).where(Ticket.id.in_(ids))
+                    )
+                ).all()
+            )
         await sign_in(client, "agent", "kefu-agent")
         assert (await client.get("/review/")).status_code == 403
         await sign_in(client, "lead", "kefu-lead")
@@ -233,25 +261,36 @@ async def test_review_queue_lists_least_confident_first_and_a_click_corrects(
         for ticket_id, new_type in ((ids[0], "after_sales"), (ids[1], "consultation")):
             async with db.sessionmaker() as s:
                 version = (await s.get(Ticket, ticket_id)).version  # type: ignore[union-attr]
-            done = await client.post(f"/review/{ticket_id}/type", data={
-                "request_type": new_type, "version": str(version)},
-                headers=headers)
+            done = await client.post(
+                f"/review/{ticket_id}/type",
+                data={"request_type": new_type, "version": str(version)},
+                headers=headers,
+            )
             assert done.status_code == 200 and f'id="review-{ticket_id}"' in done.text
         async with db.sessionmaker() as s:
             corrected = await s.get(Ticket, ids[0])
             labels = (await s.scalars(select(Label).order_by(Label.id))).all()
-            queued = (await s.scalars(select(ModelVersion)
-                                      .where(ModelVersion.status == "queued"))).all()
+            queued = (
+                await s.scalars(select(ModelVersion).where(ModelVersion.status == "queued"))
+            ).all()
         assert corrected is not None and corrected.request_type is RequestType.AFTER_SALES
         assert corrected.type_source is TypeSource.LEAD
         assert [(lb.ticket_id, lb.category.value, lb.source) for lb in labels] == [
-            (ids[0], "after_sales", "lead"), (ids[1], "consultation", "lead")]
+            (ids[0], "after_sales", "lead"),
+            (ids[1], "consultation", "lead"),
+        ]
         assert len(queued) == 1 and queued[0].trigger == "labels", "retraining after 2 labels"
-        stale = await client.post(f"/review/{ids[2]}/type", data={
-            "request_type": "problem", "version": "1"}, headers=headers)
+        stale = await client.post(
+            f"/review/{ids[2]}/type",
+            data={"request_type": "problem", "version": "1"},
+            headers=headers,
+        )
         assert stale.status_code == 409
-        bad = await client.post(f"/review/{ids[2]}/type", data={
-            "request_type": "nonsense", "version": "1"}, headers=headers)
+        bad = await client.post(
+            f"/review/{ids[2]}/type",
+            data={"request_type": "nonsense", "version": "1"},
+            headers=headers,
+        )
         assert bad.status_code == 422
 
         await burst(runtime)  # the queued retraining runs on the worker
@@ -260,8 +299,14 @@ async def test_review_queue_lists_least_confident_first_and_a_click_corrects(
             row = await s.get(ModelVersion, queued[0].id)
             assert row is not None and row.status in ("current", "rejected")
             assert row.metrics.get("labels_total") == 2
-            remaining = int(await s.scalar(select(func.count()).select_from(ModelVersion)
-                                           .where(ModelVersion.status == "queued")) or 0)
+            remaining = int(
+                await s.scalar(
+                    select(func.count())
+                    .select_from(ModelVersion)
+                    .where(ModelVersion.status == "queued")
+                )
+                or 0
+            )
         assert remaining == 0
     finally:
         monkeypatch.delenv("KEFU_RETRAIN_AFTER_LABELS")

@@ -77,17 +77,25 @@ async def test_job_run_twice_changes_nothing_the_second_time(
     assert first.triaged_at is not None and first.request_type is RequestType.AFTER_SALES
     assert first.type_source is TypeSource.MODEL and 0 < (first.type_confidence or 0) <= 1
     async with db.sessionmaker() as s:
-        current = await s.scalar(select(ModelVersion.version)
-                                 .where(ModelVersion.status == "current"))
-        routed = await s.scalar(select(RoutingRule.department_id)
-                                .where(RoutingRule.request_type == RequestType.AFTER_SALES))
+        current = await s.scalar(
+            select(ModelVersion.version).where(ModelVersion.status == "current")
+        )
+        routed = await s.scalar(
+            select(RoutingRule.department_id).where(
+                RoutingRule.request_type == RequestType.AFTER_SALES
+            )
+        )
     assert first.model_version == current
     assert first.department_id == routed
     assert first.resolution_due is not None
     assert second.version == first.version and second.triaged_at == first.triaged_at
     assert await _count(db, AuditEvent, AuditEvent.ticket_id == ticket_id) == audits
-    assert await _count(db, AuditEvent, AuditEvent.ticket_id == ticket_id,
-                        AuditEvent.field == "request_type") == 1
+    assert (
+        await _count(
+            db, AuditEvent, AuditEvent.ticket_id == ticket_id, AuditEvent.field == "request_type"
+        )
+        == 1
+    )
     assert await _count(db, TicketSuggestion, TicketSuggestion.ticket_id == ticket_id) == 3
     assert await _count(db, TicketEmbedding, TicketEmbedding.ticket_id == ticket_id) == 1
     triaged = []
@@ -109,10 +117,19 @@ async def test_portal_inquiry_is_classified_by_the_worker_and_shows_its_type_on_
     page = await client.get("/portal")
     form_key = re.search(r'name="form_key" value="([^"]+)"', page.text)
     assert form_key
-    response = await client.post("/portal", data={
-        "_csrf_token": token, "form_key": form_key.group(1), "name": "林小姐",
-        "phone": "13800138000", "email": "", "description": COMPLAINT_ZH, "order_number": "",
-    }, follow_redirects=False)
+    response = await client.post(
+        "/portal",
+        data={
+            "_csrf_token": token,
+            "form_key": form_key.group(1),
+            "name": "林小姐",
+            "phone": "13800138000",
+            "email": "",
+            "description": COMPLAINT_ZH,
+            "order_number": "",
+        },
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     async with db.sessionmaker() as s:
         ticket = (await s.scalars(select(Ticket))).one()
@@ -142,8 +159,11 @@ async def test_complaints_from_key_customers_rise_to_urgent(
     assert ticket.request_type is RequestType.COMPLAINT
     assert ticket.priority is Priority.URGENT  # … and a complaint raises it once more
     async with db.sessionmaker() as s:
-        moved = await s.scalar(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.ticket_id == ticket_id, AuditEvent.field == "priority"))
+        moved = await s.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.ticket_id == ticket_id, AuditEvent.field == "priority")
+        )
     assert moved == 1
 
 
@@ -152,15 +172,29 @@ async def test_repeat_inquiry_of_the_same_customer_is_flagged(
 ) -> None:
     alice = await make_customer(db, "Alice Brown")
     bob = await make_customer(db, "Bob Stone")
-    first = await make_ticket(db, redis, alice, "My router keeps dropping the wifi "
-                              "connection every few minutes since the firmware update.")
+    first = await make_ticket(
+        db,
+        redis,
+        alice,
+        "My router keeps dropping the wifi connection every few minutes since the firmware update.",
+    )
     await burst(runtime)
-    again = await make_ticket(db, redis, alice, "Since the firmware update my router "
-                              "keeps dropping the wifi connection every few minutes!!")
-    other = await make_ticket(db, redis, bob, "Since the firmware update my router keeps "
-                              "dropping the wifi connection every few minutes.")
-    unrelated = await make_ticket(db, redis, alice, "How much does the premium plan cost "
-                                  "per year for a family of four?")
+    again = await make_ticket(
+        db,
+        redis,
+        alice,
+        "Since the firmware update my router "
+        "keeps dropping the wifi connection every few minutes!!",
+    )
+    other = await make_ticket(
+        db,
+        redis,
+        bob,
+        "Since the firmware update my router keeps dropping the wifi connection every few minutes.",
+    )
+    unrelated = await make_ticket(
+        db, redis, alice, "How much does the premium plan cost per year for a family of four?"
+    )
     await burst(runtime)
 
     repeat = await _ticket(db, again)

@@ -89,8 +89,14 @@ def worker_thread() -> Iterator[Any]:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         runtime = TriageRuntime(get_settings(), embedder=shared_embedder())
-        worker = Worker(**{**worker_options(), "poll_delay": 0.02, "handle_signals": False,
-                           "ctx": {"triage": runtime}})
+        worker = Worker(
+            **{
+                **worker_options(),
+                "poll_delay": 0.02,
+                "handle_signals": False,
+                "ctx": {"triage": runtime},
+            }
+        )
         task = loop.create_task(worker.main())
         state.update(loop=loop, worker=worker, task=task)
         ready.set()
@@ -113,8 +119,9 @@ def worker_thread() -> Iterator[Any]:
         thread.join(60)
 
 
-async def make_customer(db: Any, name: str, level: CustomerLevel = CustomerLevel.NORMAL,
-                        phone: str | None = None) -> int:
+async def make_customer(
+    db: Any, name: str, level: CustomerLevel = CustomerLevel.NORMAL, phone: str | None = None
+) -> int:
     """A customer registered through the customer service (as a lead, so any level)."""
     async with unit_of_work(db) as session:
         customer = await customers.create(
@@ -123,14 +130,22 @@ async def make_customer(db: Any, name: str, level: CustomerLevel = CustomerLevel
         return customer.id
 
 
-async def make_ticket(db: Any, redis: Any, customer_id: int, text: str,
-                      urgency: Urgency = Urgency.NORMAL) -> int:
+async def make_ticket(
+    db: Any, redis: Any, customer_id: int, text: str, urgency: Urgency = Urgency.NORMAL
+) -> int:
     """A ticket registered through the ticket service (its triage job is enqueued)."""
     settings = get_settings()
     async with unit_of_work(db, redis, settings.event_channel) as session:
-        ticket, _ = await tickets.create(session, LEAD, tickets.TicketInput(
-            customer_id=customer_id, description=text, channel=Channel.PHONE, urgency=urgency,
-        ))
+        ticket, _ = await tickets.create(
+            session,
+            LEAD,
+            tickets.TicketInput(
+                customer_id=customer_id,
+                description=text,
+                channel=Channel.PHONE,
+                urgency=urgency,
+            ),
+        )
         return ticket.id
 
 

@@ -7,10 +7,21 @@ import pytest
 from web.i18n import negotiate, normalize
 
 
-@pytest.mark.parametrize(("tag", "expected"), [
-    ("zh", "zh_CN"), ("zh-CN", "zh_CN"), ("zh-Hans-CN", "zh_CN"), ("zh_TW", "zh_CN"),
-    ("en", "en"), ("en-US", "en"), ("EN-gb", "en"), ("fr", None), ("", None), (None, None),
-])
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("zh", "zh_CN"),
+        ("zh-CN", "zh_CN"),
+        ("zh-Hans-CN", "zh_CN"),
+        ("zh_TW", "zh_CN"),
+        ("en", "en"),
+        ("en-US", "en"),
+        ("EN-gb", "en"),
+        ("fr", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_normalize(tag: str | None, expected: str | None) -> None:
     assert normalize(tag) == expected
 

@@ -14,13 +14,15 @@ print(",".join(heavy))
 
 
 def test_web_and_services_import_no_model_libraries() -> None:
-    result = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""
 
 
 def test_triage_package_import_is_light() -> None:
     code = "import sys, triage; print('torch' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

@@ -11,16 +11,19 @@ from models.enums import Urgency as U
 from models.services.priority import compute_priority, priority_rank
 
 
-@pytest.mark.parametrize(("urgency", "level", "rtype", "expected"), [
-    (U.NORMAL, L.NORMAL, None, P.MEDIUM),
-    (U.NORMAL, L.VIP, None, P.HIGH),
-    (U.NORMAL, L.STRATEGIC, None, P.HIGH),
-    (U.LOW, L.NORMAL, None, P.LOW),
-    (U.LOW, L.VIP, T.COMPLAINT, P.HIGH),
-    (U.NORMAL, L.NORMAL, T.COMPLAINT, P.HIGH),
-    (U.URGENT, L.VIP, T.COMPLAINT, P.URGENT),
-    (U.NORMAL, L.NORMAL, T.CONSULTATION, P.MEDIUM),
-])
+@pytest.mark.parametrize(
+    ("urgency", "level", "rtype", "expected"),
+    [
+        (U.NORMAL, L.NORMAL, None, P.MEDIUM),
+        (U.NORMAL, L.VIP, None, P.HIGH),
+        (U.NORMAL, L.STRATEGIC, None, P.HIGH),
+        (U.LOW, L.NORMAL, None, P.LOW),
+        (U.LOW, L.VIP, T.COMPLAINT, P.HIGH),
+        (U.NORMAL, L.NORMAL, T.COMPLAINT, P.HIGH),
+        (U.URGENT, L.VIP, T.COMPLAINT, P.URGENT),
+        (U.NORMAL, L.NORMAL, T.CONSULTATION, P.MEDIUM),
+    ],
+)
 def test_compute_priority(urgency: U, level: L, rtype: T | None, expected: P) -> None:
     assert compute_priority(urgency, level, rtype) is expected
 

@@ -45,16 +45,20 @@ def test_optional_targets_may_be_empty() -> None:
 
 def test_all_bad_fields_are_reported_at_once() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        sla_settings.parse_policy(default_form(fr_urgent="-5", res_high="", level_vip="0",
-                                               ack="1.5", ladder="60; x"))
+        sla_settings.parse_policy(
+            default_form(fr_urgent="-5", res_high="", level_vip="0", ack="1.5", ladder="60; x")
+        )
     assert set(caught.value.fields) == {"fr_urgent", "res_high", "level_vip", "ack", "ladder"}
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("60, 120, 240", [60, 120, 240]),
-    ("30，30", [30, 30]),
-    ("  ", []),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("60, 120, 240", [60, 120, 240]),
+        ("30，30", [30, 30]),
+        ("  ", []),
+    ],
+)
 def test_parse_ladder(raw: str, expected: list[int]) -> None:
     assert sla_settings.parse_ladder(raw) == expected
 
@@ -67,21 +71,40 @@ def test_parse_ladder_refuses(raw: str) -> None:
 
 def test_parse_intervals_and_dates() -> None:
     assert sla_settings.parse_intervals("9:00-12:00，13:30–18:00") == [
-        ["09:00", "12:00"], ["13:30", "18:00"]]
+        ["09:00", "12:00"],
+        ["13:30", "18:00"],
+    ]
     assert sla_settings.parse_dates("2026-10-03\n2026-10-01..2026-10-03, 2026-01-01") == [
-        "2026-01-01", "2026-10-01", "2026-10-02", "2026-10-03"]
+        "2026-01-01",
+        "2026-10-01",
+        "2026-10-02",
+        "2026-10-03",
+    ]
     for bad in ("2026-10-05..2026-10-01", "2026-02-30", "yesterday"):
         with pytest.raises(ValueError):
             sla_settings.parse_dates(bad)
 
 
 def test_parse_calendar_validates_through_the_pure_calendar() -> None:
-    stored = sla_settings.parse_calendar({
-        "timezone": "Europe/Berlin", "intervals": "08:00-16:00", "wd0": "1", "wd5": "on",
-        "holidays": "2026-12-25", "workdays": ""})
-    assert stored == {"timezone": "Europe/Berlin", "work_intervals": [["08:00", "16:00"]],
-                      "weekdays": [0, 5], "holidays": ["2026-12-25"], "workdays": []}
+    stored = sla_settings.parse_calendar(
+        {
+            "timezone": "Europe/Berlin",
+            "intervals": "08:00-16:00",
+            "wd0": "1",
+            "wd5": "on",
+            "holidays": "2026-12-25",
+            "workdays": "",
+        }
+    )
+    assert stored == {
+        "timezone": "Europe/Berlin",
+        "work_intervals": [["08:00", "16:00"]],
+        "weekdays": [0, 5],
+        "holidays": ["2026-12-25"],
+        "workdays": [],
+    }
     with pytest.raises(ValidationFailed) as overlap:
-        sla_settings.parse_calendar({"timezone": "Asia/Shanghai", "wd0": "1",
-                                     "intervals": "09:00-13:00, 12:00-18:00"})
+        sla_settings.parse_calendar(
+            {"timezone": "Asia/Shanghai", "wd0": "1", "intervals": "09:00-13:00, 12:00-18:00"}
+        )
     assert set(overlap.value.fields) == {"intervals"}

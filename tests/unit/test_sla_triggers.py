@@ -19,9 +19,14 @@ H = timedelta(hours=1)
 
 def facts(**changes: Any) -> SimpleNamespace:
     base: dict[str, Any] = {
-        "status": TicketStatus.PENDING, "paused_since": None, "assignee_id": 7,
-        "reminder_due": None, "acknowledge_due": T0 + H, "acknowledged_at": None,
-        "first_response_due": T0 + 24 * H, "first_responded_at": None,
+        "status": TicketStatus.PENDING,
+        "paused_since": None,
+        "assignee_id": 7,
+        "reminder_due": None,
+        "acknowledge_due": T0 + H,
+        "acknowledged_at": None,
+        "first_response_due": T0 + 24 * H,
+        "first_responded_at": None,
         "resolution_due": T0 + 48 * H,
     }
     base.update(changes)
@@ -35,14 +40,18 @@ def rules_of(triggers: list[sla.Trigger]) -> list[tuple[str, int]]:
 def test_pending_assigned_ticket_calls_for_ladder_and_overdue_in_time_order() -> None:
     found = sla.ticket_triggers(facts(reminder_due=T0 + 0.5 * H), [60, 120])
     assert rules_of(found) == [
-        (sla.RULE_REMINDER, 0), (sla.RULE_ESCALATION, 1), (sla.RULE_ESCALATION, 2),
-        (sla.RULE_ESCALATION, 3), (sla.RULE_FIRST_RESPONSE, 0), (sla.RULE_RESOLUTION, 0)]
+        (sla.RULE_REMINDER, 0),
+        (sla.RULE_ESCALATION, 1),
+        (sla.RULE_ESCALATION, 2),
+        (sla.RULE_ESCALATION, 3),
+        (sla.RULE_FIRST_RESPONSE, 0),
+        (sla.RULE_RESOLUTION, 0),
+    ]
     assert [t.at for t in found][:4] == [T0 + 0.5 * H, T0 + H, T0 + 2 * H, T0 + 4 * H]
 
 
 def test_ladder_instants_accumulate_each_wait() -> None:
-    assert sla.escalation_instants(T0, [30, 30, 60]) == [
-        T0, T0 + 0.5 * H, T0 + H, T0 + 2 * H]
+    assert sla.escalation_instants(T0, [30, 30, 60]) == [T0, T0 + 0.5 * H, T0 + H, T0 + 2 * H]
     assert sla.escalation_instants(T0, []) == [T0]
 
 
@@ -57,8 +66,12 @@ def test_paused_tickets_call_for_nothing() -> None:
 
 
 def test_done_steps_drop_out() -> None:
-    started = facts(status=TicketStatus.IN_PROGRESS, reminder_due=T0 + 0.5 * H,
-                    acknowledged_at=T0, first_responded_at=T0)
+    started = facts(
+        status=TicketStatus.IN_PROGRESS,
+        reminder_due=T0 + 0.5 * H,
+        acknowledged_at=T0,
+        first_responded_at=T0,
+    )
     # Not pending: no reminder; acknowledged: no ladder; answered: no first-response rule.
     assert rules_of(sla.ticket_triggers(started, [60])) == [(sla.RULE_RESOLUTION, 0)]
     unassigned = facts(assignee_id=None, acknowledge_due=None)
@@ -88,14 +101,18 @@ def sh(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
     return datetime(y, mo, d, h, mi, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
 
 
-CN = BusinessCalendar(holidays=frozenset({date(2026, 10, 1), date(2026, 10, 2)}),
-                      workdays=frozenset({date(2026, 10, 10)}))
+CN = BusinessCalendar(
+    holidays=frozenset({date(2026, 10, 1), date(2026, 10, 2)}),
+    workdays=frozenset({date(2026, 10, 10)}),
+)
 
 
 def test_closing_time_is_the_end_of_the_last_interval() -> None:
-    lunch = BusinessCalendar.from_config(timezone="Asia/Shanghai",
-                                         work_intervals=[["09:00", "12:00"], ["13:30", "17:30"]],
-                                         weekdays=range(5))
+    lunch = BusinessCalendar.from_config(
+        timezone="Asia/Shanghai",
+        work_intervals=[["09:00", "12:00"], ["13:30", "17:30"]],
+        weekdays=range(5),
+    )
     assert lunch.closing_time(date(2026, 3, 2)) == sh(2026, 3, 2, 17, 30)
     assert lunch.closing_time(date(2026, 3, 7)) is None  # Saturday
     assert BusinessCalendar(wall_clock=True).closing_time(date(2026, 3, 2)) is None

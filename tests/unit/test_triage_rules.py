@@ -12,8 +12,10 @@ from models.services.classifier import LabelRow
 
 
 def _labels(n: int, category: str = "problem", start: int = 0) -> list[LabelRow]:
-    return [LabelRow(i, f"text {i}", category, f"key-{category}-{i}", None, None, None)
-            for i in range(start, start + n)]
+    return [
+        LabelRow(i, f"text {i}", category, f"key-{category}-{i}", None, None, None)
+        for i in range(start, start + n)
+    ]
 
 
 def test_held_out_labels_are_stable_as_labels_accumulate() -> None:
@@ -38,11 +40,22 @@ def test_label_weight_balances_labels_against_the_bootstrap() -> None:
 
 
 def _report(macro: float, n: int = 100, f1: float | None = None) -> dict[str, Any]:
-    per_class = {c: {"precision": 0.0, "recall": 0.0, "f1": f1 if f1 is not None else macro,
-                     "support": n // 4}
-                 for c in ("consultation", "problem", "complaint", "after_sales")}
-    return {"n": n, "accuracy": macro, "macro_f1": macro, "per_class": per_class,
-            "confusion": [[0] * 4 for _ in range(4)]}
+    per_class = {
+        c: {
+            "precision": 0.0,
+            "recall": 0.0,
+            "f1": f1 if f1 is not None else macro,
+            "support": n // 4,
+        }
+        for c in ("consultation", "problem", "complaint", "after_sales")
+    }
+    return {
+        "n": n,
+        "accuracy": macro,
+        "macro_f1": macro,
+        "per_class": per_class,
+        "confusion": [[0] * 4 for _ in range(4)],
+    }
 
 
 def test_generic_accuracy_is_traded_only_for_a_measured_gain() -> None:
@@ -65,23 +78,31 @@ def test_library_versions_must_match_to_restore_a_model() -> None:
     assert not classifier.compatible_versions({**running, "scikit-learn": "0.24.2"})
 
 
-@pytest.mark.parametrize(("a", "b", "repeat"), [
-    ("我的订单一直没有发货，请帮忙查一下", "订单一直没有发货！请帮忙查查", True),
-    ("我的订单一直没有发货，请帮忙查一下", "请问会员年费是多少？", False),
-    ("The router keeps dropping wifi since the update", "Since the update the router keeps "
-     "dropping wifi", True),
-    ("The router keeps dropping wifi", "How much is the premium plan?", False),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "repeat"),
+    [
+        ("我的订单一直没有发货，请帮忙查一下", "订单一直没有发货！请帮忙查查", True),
+        ("我的订单一直没有发货，请帮忙查一下", "请问会员年费是多少？", False),
+        (
+            "The router keeps dropping wifi since the update",
+            "Since the update the router keeps dropping wifi",
+            True,
+        ),
+        ("The router keeps dropping wifi", "How much is the premium plan?", False),
+    ],
+)
 def test_repeat_rule_on_words(a: str, b: str, repeat: bool) -> None:
     assert triage.is_similar(*triage.similarity(a, b)) is repeat
 
 
 def test_retrieval_metrics() -> None:
-    metrics = kb.retrieval_metrics([["a", "b"], ["x", "y", "c"], []],
-                                   [["a"], ["c"], ["z"]])
-    assert metrics == {"n": 3, "recall_at_1": pytest.approx(1 / 3),
-                       "recall_at_5": pytest.approx(2 / 3),
-                       "mrr_at_10": pytest.approx((1 + 1 / 3) / 3)}
+    metrics = kb.retrieval_metrics([["a", "b"], ["x", "y", "c"], []], [["a"], ["c"], ["z"]])
+    assert metrics == {
+        "n": 3,
+        "recall_at_1": pytest.approx(1 / 3),
+        "recall_at_5": pytest.approx(2 / 3),
+        "mrr_at_10": pytest.approx((1 + 1 / 3) / 3),
+    }
 
 
 def test_markdown_is_rendered_without_raw_html_or_script_links() -> None:
@@ -93,17 +114,24 @@ def test_markdown_is_rendered_without_raw_html_or_script_links() -> None:
 
 def test_import_reads_jsonl_and_markdown_folders(tmp_path: Path) -> None:
     jsonl = tmp_path / "kb.jsonl"
-    jsonl.write_text('{"id": "a", "title": "退款", "body": "原路退回"}\n'
-                     '{"id": "b", "title": "Refunds", "body": "Back to your card", '
-                     '"lang": "en"}\n')
+    jsonl.write_text(
+        '{"id": "a", "title": "退款", "body": "原路退回"}\n'
+        '{"id": "b", "title": "Refunds", "body": "Back to your card", '
+        '"lang": "en"}\n'
+    )
     folder = tmp_path / "md"
     folder.mkdir()
     (folder / "warranty.md").write_text("# 保修政策\n\n整机保修一年。\n")
     assert [(a.external_id, a.locale) for a in kb.read_import(jsonl)] == [
-        ("a", "zh_CN"), ("b", "en")]
+        ("a", "zh_CN"),
+        ("b", "en"),
+    ]
     [article] = kb.read_import(folder)
-    assert (article.external_id, article.title, article.body) == ("warranty", "保修政策",
-                                                                  "整机保修一年。")
+    assert (article.external_id, article.title, article.body) == (
+        "warranty",
+        "保修政策",
+        "整机保修一年。",
+    )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "title": "t"}\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl:1"):

@@ -48,21 +48,30 @@ class AdminController(Controller):
 
     @get("/")
     async def index(self, db_session: DbSession) -> Template:
-        return Template("admin/index.html", context={
-            "users": await users.list_users(db_session),
-            "departments": await users.list_departments(db_session),
-            "roles": list(Role),
-            "api_keys": await api_keys.list_keys(db_session),
-            "routes": await routing.routing_table(db_session),
-        })
+        return Template(
+            "admin/index.html",
+            context={
+                "users": await users.list_users(db_session),
+                "departments": await users.list_departments(db_session),
+                "roles": list(Role),
+                "api_keys": await api_keys.list_keys(db_session),
+                "routes": await routing.routing_table(db_session),
+            },
+        )
 
     @post("/users")
     async def create_user(
-        self, db_session: DbSession, actor: CurrentActor,
+        self,
+        db_session: DbSession,
+        actor: CurrentActor,
         data: Annotated[UserForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect:
         await users.create_user(
-            db_session, actor, username=data.username, password=data.password, role=data.role,
+            db_session,
+            actor,
+            username=data.username,
+            password=data.password,
+            role=data.role,
             display_name=data.display_name.strip() or None,
             department_id=int(data.department_id) if data.department_id.isdigit() else None,
         )
@@ -72,19 +81,25 @@ class AdminController(Controller):
 
     @post("/routing", status_code=200)
     async def save_routing(
-        self, db_session: DbSession, actor: CurrentActor,
+        self,
+        db_session: DbSession,
+        actor: CurrentActor,
         data: Annotated[RoutingForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template:
-        routes = await routing.set_routes(db_session, actor, {
-            rt: parse_id(getattr(data, rt.value), rt.value, required=False) for rt in RequestType
-        })
+        routes = await routing.set_routes(
+            db_session,
+            actor,
+            {rt: parse_id(getattr(data, rt.value), rt.value, required=False) for rt in RequestType},
+        )
         return _routing_section(routes, await users.list_departments(db_session), saved=True)
 
     # --- API keys (shown once when created; only their hash is stored) -------------------
 
     @post("/api-keys", status_code=200)
     async def create_api_key(
-        self, db_session: DbSession, actor: CurrentActor,
+        self,
+        db_session: DbSession,
+        actor: CurrentActor,
         data: Annotated[ApiKeyForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template:
         created, raw = await api_keys.create(db_session, actor, data.name)
@@ -100,8 +115,10 @@ class AdminController(Controller):
 
 def _routing_section(routes: Any, departments: Any, **context: Any) -> Template:
     """The routing section (htmx swaps it in place; plain posts get it as a page)."""
-    return Template("admin/partials/_routing.html",
-                    context={"routes": routes, "departments": departments, **context})
+    return Template(
+        "admin/partials/_routing.html",
+        context={"routes": routes, "departments": departments, **context},
+    )
 
 
 def _api_keys_section(keys: list[Any], **context: Any) -> Template:

@@ -63,16 +63,20 @@ async def login(
     if user is None:
         return Template(
             "auth/login.html",
-            context={"error": i18n.gettext("Incorrect username or password."),
-                     "next": safe_next(data.next), "username": data.username[:64]},
+            context={
+                "error": i18n.gettext("Incorrect username or password."),
+                "next": safe_next(data.next),
+                "username": data.username[:64],
+            },
             status_code=401,
         )
     request.clear_session()
     request.set_session({SESSION_USER_KEY: user.id})
     response = Redirect(safe_next(data.next))
     if user.locale:
-        response.set_cookie(i18n.COOKIE, user.locale, httponly=True, samesite="lax",
-                            max_age=365 * 86400)
+        response.set_cookie(
+            i18n.COOKIE, user.locale, httponly=True, samesite="lax", max_age=365 * 86400
+        )
     return response
 
 

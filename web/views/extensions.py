@@ -42,12 +42,12 @@ class DecisionForm:
     back: str = ""
 
 
-async def _panel(request: HTMXRequest, db_session: DbSession, actor: Actor, ticket_id: int
-                 ) -> Response[Any]:
+async def _panel(
+    request: HTMXRequest, db_session: DbSession, actor: Actor, ticket_id: int
+) -> Response[Any]:
     panel = await extensions.panel(db_session, actor, ticket_id)
     if request.htmx:
-        return HTMXTemplate(template_name="sla/partials/_ticket_sla.html",
-                            context={"panel": panel})
+        return HTMXTemplate(template_name="sla/partials/_ticket_sla.html", context={"panel": panel})
     return Template("sla/ticket.html", context={"panel": panel})
 
 
@@ -57,46 +57,80 @@ class SlaTicketController(Controller):
     include_in_schema = False
 
     @get("/tickets/{ticket_id:int}")
-    async def show(self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor,
-                   ticket_id: FromPath[int]) -> Response[Any]:
+    async def show(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+    ) -> Response[Any]:
         return await _panel(request, db_session, actor, ticket_id)
 
     @post("/tickets/{ticket_id:int}/acknowledge")
-    async def acknowledge(self, request: HTMXRequest, db_session: DbSession,
-                          actor: CurrentActor, ticket_id: FromPath[int]) -> Response[Any]:
+    async def acknowledge(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+    ) -> Response[Any]:
         await extensions.acknowledge(db_session, actor, ticket_id)
         return await _panel(request, db_session, actor, ticket_id)
 
     @post("/tickets/{ticket_id:int}/overdue-reason")
-    async def overdue_reason(self, request: HTMXRequest, db_session: DbSession,
-                             actor: CurrentActor, ticket_id: FromPath[int],
-                             data: Annotated[ReasonForm, Form]) -> Response[Any]:
+    async def overdue_reason(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[ReasonForm, Form],
+    ) -> Response[Any]:
         await extensions.record_overdue_reason(db_session, actor, ticket_id, data.reason)
         return await _panel(request, db_session, actor, ticket_id)
 
     @post("/tickets/{ticket_id:int}/extensions")
-    async def request_extension(self, request: HTMXRequest, db_session: DbSession,
-                                actor: CurrentActor, ticket_id: FromPath[int],
-                                data: Annotated[ExtensionForm, Form]) -> Response[Any]:
-        await extensions.request_extension(db_session, actor, ticket_id, extensions.ExtensionInput(
-            requested_due=data.requested_due, reason=data.reason))
+    async def request_extension(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[ExtensionForm, Form],
+    ) -> Response[Any]:
+        await extensions.request_extension(
+            db_session,
+            actor,
+            ticket_id,
+            extensions.ExtensionInput(requested_due=data.requested_due, reason=data.reason),
+        )
         return await _panel(request, db_session, actor, ticket_id)
 
     @post("/extensions/{request_id:int}/decide", guards=[requires_lead])
-    async def decide(self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor,
-                     request_id: FromPath[int], data: Annotated[DecisionForm, Form]
-                     ) -> Response[Any]:
+    async def decide(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        request_id: FromPath[int],
+        data: Annotated[DecisionForm, Form],
+    ) -> Response[Any]:
         approve = extensions.parse_decision(data.decision)
-        decided = await extensions.decide(db_session, actor, request_id, approve=approve,
-                                          note=data.note)
+        decided = await extensions.decide(
+            db_session, actor, request_id, approve=approve, note=data.note
+        )
         if data.back == "queue":
             if not request.htmx:
                 return Redirect("/sla/extensions")
-            return HTMXTemplate(template_name="sla/partials/_queue.html", context={
-                "items": await extensions.pending_requests(db_session, actor)})
+            return HTMXTemplate(
+                template_name="sla/partials/_queue.html",
+                context={"items": await extensions.pending_requests(db_session, actor)},
+            )
         return await _panel(request, db_session, actor, decided.ticket_id)
 
     @get("/extensions", guards=[requires_lead])
     async def queue(self, db_session: DbSession, actor: CurrentActor) -> Template:
-        return Template("sla/extensions.html", context={
-            "items": await extensions.pending_requests(db_session, actor)})
+        return Template(
+            "sla/extensions.html",
+            context={"items": await extensions.pending_requests(db_session, actor)},
+        )

@@ -52,14 +52,22 @@ class KnowledgeBaseController(Controller):
 
     @get("/")
     async def index(self, db_session: DbSession, actor: CurrentActor) -> Template:
-        return Template("kb/index.html", context={
-            "articles": await kb.article_rows(db_session, actor), "can_edit": actor.is_lead})
+        return Template(
+            "kb/index.html",
+            context={
+                "articles": await kb.article_rows(db_session, actor),
+                "can_edit": actor.is_lead,
+            },
+        )
 
     @get("/{article_id:int}")
-    async def show(self, db_session: DbSession, actor: CurrentActor,
-                   article_id: FromPath[int]) -> Template:
-        return Template("kb/show.html", context={
-            "article": await kb.article_view(db_session, actor, article_id)})
+    async def show(
+        self, db_session: DbSession, actor: CurrentActor, article_id: FromPath[int]
+    ) -> Template:
+        return Template(
+            "kb/show.html",
+            context={"article": await kb.article_view(db_session, actor, article_id)},
+        )
 
     @get("/{article_id:int}/open")
     async def open_suggested(self, db_session: DbSession, article_id: FromPath[int]) -> Redirect:
@@ -80,34 +88,56 @@ class KnowledgeBaseAuthoringController(Controller):
         return Template("kb/form.html", context={"article": None})
 
     @post("/new", status_code=200)
-    async def create(self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor,
-                     data: Annotated[ArticleForm, Form]) -> Response[Any]:
+    async def create(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        data: Annotated[ArticleForm, Form],
+    ) -> Response[Any]:
         article = await kb.create_article(
-            db_session, actor, kb.ArticleInput(data.title, data.body, data.locale),
+            db_session,
+            actor,
+            kb.ArticleInput(data.title, data.body, data.locale),
             publish=bool(data.publish),
         )
         return _saved(request, article.id)
 
     @get("/{article_id:int}/edit")
-    async def edit(self, db_session: DbSession, actor: CurrentActor,
-                   article_id: FromPath[int]) -> Template:
-        return Template("kb/form.html", context={
-            "article": await kb.article_view(db_session, actor, article_id)})
+    async def edit(
+        self, db_session: DbSession, actor: CurrentActor, article_id: FromPath[int]
+    ) -> Template:
+        return Template(
+            "kb/form.html",
+            context={"article": await kb.article_view(db_session, actor, article_id)},
+        )
 
     @post("/{article_id:int}/edit", status_code=200)
-    async def update(self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor,
-                     article_id: FromPath[int],
-                     data: Annotated[ArticleForm, Form]) -> Response[Any]:
-        await kb.update_article(db_session, actor, article_id,
-                                kb.ArticleInput(data.title, data.body, data.locale))
+    async def update(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        article_id: FromPath[int],
+        data: Annotated[ArticleForm, Form],
+    ) -> Response[Any]:
+        await kb.update_article(
+            db_session, actor, article_id, kb.ArticleInput(data.title, data.body, data.locale)
+        )
         return _saved(request, article_id)
 
     @post("/{article_id:int}/status", status_code=200)
-    async def set_status(self, request: HTMXRequest, db_session: DbSession,
-                         actor: CurrentActor, article_id: FromPath[int],
-                         data: Annotated[StatusForm, Form]) -> Response[Any]:
-        await kb.set_status(db_session, actor, article_id,
-                            parse_choice(ArticleStatus, data.status, "status"))
+    async def set_status(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        article_id: FromPath[int],
+        data: Annotated[StatusForm, Form],
+    ) -> Response[Any]:
+        await kb.set_status(
+            db_session, actor, article_id, parse_choice(ArticleStatus, data.status, "status")
+        )
         return _saved(request, article_id)
 
 
@@ -120,5 +150,7 @@ class TicketSuggestionsController(Controller):
 
     @get("/{ticket_id:int}/suggestions")
     async def suggestions(self, db_session: DbSession, ticket_id: FromPath[int]) -> Template:
-        return Template("kb/partials/_suggestions.html", context={
-            "s": await kb.ticket_suggestions(db_session, ticket_id)})
+        return Template(
+            "kb/partials/_suggestions.html",
+            context={"s": await kb.ticket_suggestions(db_session, ticket_id)},
+        )

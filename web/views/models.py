@@ -25,23 +25,32 @@ class ModelsController(Controller):
 
     @get("/")
     async def index(self, db_session: DbSession) -> Template:
-        return Template("models/index.html",
-                        context={"page": await classifier.models_page(db_session)})
+        return Template(
+            "models/index.html", context={"page": await classifier.models_page(db_session)}
+        )
 
     @get("/versions")
     async def versions(self, db_session: DbSession) -> Template:
-        return Template("models/partials/_versions.html",
-                        context={"page": await classifier.models_page(db_session)})
+        return Template(
+            "models/partials/_versions.html",
+            context={"page": await classifier.models_page(db_session)},
+        )
 
     @post("/retrain", status_code=200)
-    async def retrain(self, request: HTMXRequest, db_session: DbSession,
-                      actor: CurrentActor) -> Response[Any]:
+    async def retrain(
+        self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
+    ) -> Response[Any]:
         _, queued = await classifier.request_retrain(db_session, actor)
         return await _versions(request, db_session, queued=queued, already=not queued)
 
     @post("/{version_id:int}/rollback", status_code=200)
-    async def rollback(self, request: HTMXRequest, db_session: DbSession,
-                       actor: CurrentActor, version_id: FromPath[int]) -> Response[Any]:
+    async def rollback(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        version_id: FromPath[int],
+    ) -> Response[Any]:
         restored = await classifier.rollback(db_session, actor, version_id)
         return await _versions(request, db_session, restored=restored.version)
 
@@ -50,5 +59,7 @@ async def _versions(request: HTMXRequest, db_session: Any, **context: Any) -> Re
     """The re-rendered version table for htmx; a redirect to the page otherwise."""
     if not request.htmx:
         return Redirect("/models")
-    return Template("models/partials/_versions.html", context={
-        "page": await classifier.models_page(db_session), **context})
+    return Template(
+        "models/partials/_versions.html",
+        context={"page": await classifier.models_page(db_session), **context},
+    )

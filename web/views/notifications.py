@@ -49,12 +49,14 @@ class NotificationController(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
-                    ) -> Response[Any]:
+    async def index(
+        self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
+    ) -> Response[Any]:
         inbox = await notifications.inbox(db_session, actor)
         if request.htmx:
-            return HTMXTemplate(template_name="notifications/partials/_list.html",
-                                context={"inbox": inbox})
+            return HTMXTemplate(
+                template_name="notifications/partials/_list.html", context={"inbox": inbox}
+            )
         return Template("notifications/index.html", context={"inbox": inbox})
 
     @get("/bell")
@@ -63,24 +65,35 @@ class NotificationController(Controller):
         return Template("notifications/partials/_bell.html", context={"unread": count})
 
     @post("/{notification_id:int}/read")
-    async def read(self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor,
-                   notification_id: FromPath[int]) -> Response[Any]:
+    async def read(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        notification_id: FromPath[int],
+    ) -> Response[Any]:
         await notifications.mark_read(db_session, actor, notification_id)
         return await self._after_read(request, db_session, actor)
 
     @post("/read-all")
-    async def read_all(self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
-                       ) -> Response[Any]:
+    async def read_all(
+        self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
+    ) -> Response[Any]:
         await notifications.mark_read(db_session, actor)
         return await self._after_read(request, db_session, actor)
 
-    async def _after_read(self, request: HTMXRequest, db_session: DbSession,
-                          actor: CurrentActor) -> Response[Any]:
+    async def _after_read(
+        self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
+    ) -> Response[Any]:
         if not request.htmx:
             return Redirect("/notifications")
         inbox = await notifications.inbox(db_session, actor)
-        return HTMXTemplate(template_name="notifications/partials/_list.html",
-                            context={"inbox": inbox}, trigger_event=CHANGED, after="receive")
+        return HTMXTemplate(
+            template_name="notifications/partials/_list.html",
+            context={"inbox": inbox},
+            trigger_event=CHANGED,
+            after="receive",
+        )
 
     @get("/channels")
     async def channels(self, db_session: DbSession, actor: CurrentActor) -> Template:
@@ -88,31 +101,59 @@ class NotificationController(Controller):
         return Template("notifications/channels.html", context={"view": view})
 
     @post("/channels")
-    async def add_channel(self, request: HTMXRequest, db_session: DbSession,
-                          actor: CurrentActor, data: Annotated[ChannelForm, Form]
-                          ) -> Response[Any]:
-        await notifications.add_channel(db_session, actor, notifications.ChannelInput(
-            channel=data.channel, target=data.target, secret=data.secret,
-            kinds=data.kinds(), scope=data.scope,
-        ))
+    async def add_channel(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        data: Annotated[ChannelForm, Form],
+    ) -> Response[Any]:
+        await notifications.add_channel(
+            db_session,
+            actor,
+            notifications.ChannelInput(
+                channel=data.channel,
+                target=data.target,
+                secret=data.secret,
+                kinds=data.kinds(),
+                scope=data.scope,
+            ),
+        )
         return await self._channels(request, db_session, actor)
 
     @post("/channels/{pref_id:int}/delete")
-    async def remove_channel(self, request: HTMXRequest, db_session: DbSession,
-                             actor: CurrentActor, pref_id: FromPath[int]) -> Response[Any]:
+    async def remove_channel(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        pref_id: FromPath[int],
+    ) -> Response[Any]:
         await notifications.remove_channel(db_session, actor, pref_id)
         return await self._channels(request, db_session, actor)
 
     @post("/channels/{pref_id:int}/test")
-    async def test_channel(self, request: HTMXRequest, db_session: DbSession,
-                           actor: CurrentActor, pref_id: FromPath[int]) -> Response[Any]:
+    async def test_channel(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        pref_id: FromPath[int],
+    ) -> Response[Any]:
         await notifications.send_test(db_session, actor, pref_id)
         return await self._channels(request, db_session, actor, tested=pref_id)
 
-    async def _channels(self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor,
-                        tested: int | None = None) -> Response[Any]:
+    async def _channels(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        tested: int | None = None,
+    ) -> Response[Any]:
         if not request.htmx:
             return Redirect("/notifications/channels")
         view = await notifications.channels_view(db_session, actor, locale=get_locale())
-        return HTMXTemplate(template_name="notifications/partials/_channels.html",
-                            context={"view": view, "tested": tested})
+        return HTMXTemplate(
+            template_name="notifications/partials/_channels.html",
+            context={"view": view, "tested": tested},
+        )

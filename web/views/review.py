@@ -38,23 +38,36 @@ class ReviewController(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, request: HTMXRequest, db_session: DbSession,
-                    offset: FromQuery[int] = 0) -> Template:
+    async def index(
+        self, request: HTMXRequest, db_session: DbSession, offset: FromQuery[int] = 0
+    ) -> Template:
         page = await triage.review_queue(db_session, limit=PAGE, offset=max(offset, 0))
         name = "review/partials/_rows.html" if request.htmx else "review/index.html"
         return Template(name, context={"page": page})
 
     @post("/{ticket_id:int}/type", status_code=200)
-    async def correct(self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor,
-                      ticket_id: FromPath[int],
-                      data: Annotated[CorrectionForm, Form]) -> Response[Any]:
+    async def correct(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[CorrectionForm, Form],
+    ) -> Response[Any]:
         ticket = await tickets.change_type(
-            db_session, actor, ticket_id,
+            db_session,
+            actor,
+            ticket_id,
             parse_choice(RequestType, data.request_type, "request_type"),
             expected_version=parse_id(data.version, "version"),
         )
         if not request.htmx:
             return Redirect("/review")
-        return Template("review/partials/_done.html", context={
-            "number": ticket.number, "ticket_id": ticket.id,
-            "request_type": ticket.request_type})
+        return Template(
+            "review/partials/_done.html",
+            context={
+                "number": ticket.number,
+                "ticket_id": ticket.id,
+                "request_type": ticket.request_type,
+            },
+        )

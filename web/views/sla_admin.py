@@ -49,27 +49,42 @@ class SlaAdminController(Controller):
 
     @get("/")
     async def index(self, db_session: DbSession) -> Template:
-        return Template("sla/admin.html", context={
-            "policy": await sla_settings.policy_form(db_session),
-            "calendar": await sla_settings.calendar_form(db_session),
-        })
+        return Template(
+            "sla/admin.html",
+            context={
+                "policy": await sla_settings.policy_form(db_session),
+                "calendar": await sla_settings.calendar_form(db_session),
+            },
+        )
 
     @post("/policy")
-    async def save_policy(self, request: HTMXRequest, db_session: DbSession,
-                          actor: CurrentActor, data: Annotated[PolicyForm, Form]  # type: ignore[valid-type]
-                          ) -> Response[Any]:
+    async def save_policy(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        data: Annotated[PolicyForm, Form],  # type: ignore[valid-type]
+    ) -> Response[Any]:
         await sla_settings.save_policy(db_session, actor, asdict(data))
         if not request.htmx:
             return Redirect("/admin/sla")
-        return HTMXTemplate(template_name="sla/partials/_policy_form.html", context={
-            "policy": await sla_settings.policy_form(db_session), "saved": True})
+        return HTMXTemplate(
+            template_name="sla/partials/_policy_form.html",
+            context={"policy": await sla_settings.policy_form(db_session), "saved": True},
+        )
 
     @post("/calendar")
-    async def save_calendar(self, request: HTMXRequest, db_session: DbSession,
-                            actor: CurrentActor, data: Annotated[CalendarForm, Form]
-                            ) -> Response[Any]:
+    async def save_calendar(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        data: Annotated[CalendarForm, Form],
+    ) -> Response[Any]:
         await sla_settings.save_calendar(db_session, actor, asdict(data))
         if not request.htmx:
             return Redirect("/admin/sla")
-        return HTMXTemplate(template_name="sla/partials/_calendar_form.html", context={
-            "calendar": await sla_settings.calendar_form(db_session), "saved": True})
+        return HTMXTemplate(
+            template_name="sla/partials/_calendar_form.html",
+            context={"calendar": await sla_settings.calendar_form(db_session), "saved": True},
+        )

@@ -69,6 +69,14 @@ def local_cron(coroutine: Any, **fields: Any) -> LocalTimeCronJob:
 
 FUNCTIONS: list[Any] = []
 CRON_JOBS: list[Any] = [
-    local_cron(weekly_backup, weekday="sun", hour=3, minute=0, second=0, microsecond=0,
-               timeout=LOCK_SECONDS, max_tries=2),
+    local_cron(
+        weekly_backup,
+        weekday="sun",
+        hour=3,
+        minute=0,
+        second=0,
+        microsecond=0,
+        timeout=LOCK_SECONDS,
+        max_tries=2,
+    ),
 ]

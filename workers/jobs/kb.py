@@ -17,8 +17,9 @@ async def embed_articles(ctx: dict[str, Any], article_ids: list[int] | None = No
     return await runtime.embed_articles(ctx["db"], ctx.get("redis"), article_ids)
 
 
-async def suggest(ctx: dict[str, Any], query: str, locale: str | None = None,
-                  k: int = 3) -> list[tuple[int, float]]:
+async def suggest(
+    ctx: dict[str, Any], query: str, locale: str | None = None, k: int = 3
+) -> list[tuple[int, float]]:
     """The best published articles for a portal or drawer query: ``[(article id, score)]``."""
     runtime: TriageRuntime = ctx["triage"]
     hits = await runtime.search(ctx["db"], query[:1000], max(1, min(k, 10)), locale=locale)

@@ -36,13 +36,21 @@ async def triage_ticket(ctx: dict[str, Any], ticket_id: int) -> dict[str, Any]:
         return {"ticket_id": ticket_id, "applied": False}
     analysis = await runtime.analyze(db, pending.text)
     hits = await runtime.search(db, pending.text, SUGGESTIONS, embedding=analysis.embedding)
-    verdict = triage.Classification(RequestType(analysis.prediction.category),
-                                    analysis.prediction.confidence, analysis.model_version)
+    verdict = triage.Classification(
+        RequestType(analysis.prediction.category),
+        analysis.prediction.confidence,
+        analysis.model_version,
+    )
     try:
         async with unit_of_work(db, ctx.get("redis"), settings.event_channel) as session:
             result = await triage.apply_triage(
-                session, ticket_id, verdict, hits, utcnow(),
-                embedding=analysis.embedding, embedding_model=analysis.embedder_name,
+                session,
+                ticket_id,
+                verdict,
+                hits,
+                utcnow(),
+                embedding=analysis.embedding,
+                embedding_model=analysis.embedder_name,
             )
     except Conflict as exc:  # someone changed the ticket meanwhile: try again shortly
         raise Retry(defer=2) from exc
@@ -73,6 +81,12 @@ FUNCTIONS: list[Any] = [
     classifier_sweep,
 ]
 CRON_JOBS: list[Any] = [
-    cron(classifier_sweep, minute=set(range(3, 60, 10)), second=30, timeout=60, max_tries=1,
-         unique=True),
+    cron(
+        classifier_sweep,
+        minute=set(range(3, 60, 10)),
+        second=30,
+        timeout=60,
+        max_tries=1,
+        unique=True,
+    ),
 ]
