@@ -58,7 +58,7 @@ async def _timed(samples: int, call: Callable[[], Awaitable[Any]]) -> list[float
 async def _fill(url: str, tickets: int) -> dict[str, Any]:
     import models
     from models.db import Database, unit_of_work
-    from models.services import demo
+    from models.services.demo import seed
 
     db = Database(url)
     try:
@@ -66,7 +66,7 @@ async def _fill(url: str, tickets: int) -> dict[str, Any]:
             await conn.run_sync(models.Base.metadata.create_all)
         started = time.perf_counter()
         async with unit_of_work(db) as session:
-            result = await demo.fill(session, tickets=tickets)
+            result = await seed.fill(session, tickets=tickets)
         filled = round(time.perf_counter() - started, 1)
         # After a bulk load the planner needs statistics (autovacuum would catch up later).
         async with db.engine.connect() as conn:
@@ -87,7 +87,8 @@ async def _pending_cards(url: str, count: int) -> list[tuple[int, int]]:
 
     from models.db import Database
     from models.enums import TicketStatus
-    from models.services import board, users
+    from models.services.admin import users
+    from models.services.tickets import board
     from models.user import User
 
     db = Database(url)

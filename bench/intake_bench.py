@@ -36,8 +36,11 @@ async def _run(url: str, customers_count: int) -> dict[str, Any]:
     import models
     from models.db import Database, unit_of_work
     from models.enums import Channel
-    from models.services import customers, demo, intake, kb
-    from models.services.actor import Actor
+    from models.services.common.actor import Actor
+    from models.services.customers import registry
+    from models.services.demo import seed
+    from models.services.knowledge import kb
+    from models.services.tickets import intake
 
     db = Database(url)
     async with db.engine.begin() as conn:
@@ -45,13 +48,13 @@ async def _run(url: str, customers_count: int) -> dict[str, Any]:
         await conn.run_sync(models.Base.metadata.create_all)
     system = Actor.system("bench")
     async with unit_of_work(db) as s:
-        await demo.seed_reference(s)
-        articles = await demo.seed_articles(s)
+        await seed.seed_reference(s)
+        articles = await seed.seed_articles(s)
         for n in range(customers_count):
-            await customers.register(
+            await registry.register(
                 s,
                 system,
-                customers.CustomerInput(name=f"客户{n}", phone=f"139{n:08d}"),
+                registry.CustomerInput(name=f"客户{n}", phone=f"139{n:08d}"),
             )
 
     suggest_ms: list[float] = []

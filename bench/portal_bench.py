@@ -25,7 +25,8 @@ from models.article import Article
 from models.base import utcnow
 from models.db import Database, unit_of_work
 from models.enums import ArticleStatus
-from models.services import demo, kb
+from models.services.demo import seed
+from models.services.knowledge import kb
 from models.settings import reset_settings
 
 WARM_SAMPLES = 200
@@ -37,8 +38,8 @@ async def _fill(db: Database, n: int) -> None:
         await conn.run_sync(models.Base.metadata.drop_all)
         await conn.run_sync(models.Base.metadata.create_all)
     async with unit_of_work(db) as session:
-        await demo.seed_reference(session)
-        await demo.seed_articles(session)
+        await seed.seed_reference(session)
+        await seed.seed_articles(session)
     now = utcnow()
     rows = _synthetic_articles(n, _messages())
     async with db.engine.begin() as conn:

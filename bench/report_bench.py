@@ -25,7 +25,9 @@ import models
 from bench.common import percentiles, scratch_database_url
 from models.base import utcnow
 from models.db import Database, unit_of_work
-from models.services import demo, exports, kpi, reports
+from models.services.demo import seed
+from models.services.reports import exports, kpi
+from models.services.reports import summary as reports
 from models.settings import ensure_runtime_files
 from models.ticket import Ticket
 
@@ -74,7 +76,7 @@ async def run() -> dict[str, Any]:
         if have < wanted:
             started = time.perf_counter()
             async with unit_of_work(db) as s:
-                await demo.fill(s, tickets=wanted - have)
+                await seed.fill(s, tickets=wanted - have)
             fill_seconds = round(time.perf_counter() - started, 1)
         async with db.sessionmaker() as s:
             total = int(await s.scalar(select(func.count()).select_from(Ticket)) or 0)

@@ -29,7 +29,8 @@ from models.customer import Customer
 from models.db import Database, unit_of_work
 from models.enums import Channel, CustomerLevel, Priority, TicketStatus, Urgency
 from models.notification import Notification
-from models.services import demo, sla_engine
+from models.services.demo import seed
+from models.services.escalation import engine as sla_engine
 from models.sla_action import SlaAction
 from models.ticket import Ticket
 from models.user import User
@@ -52,7 +53,7 @@ def _sizes() -> list[int]:
 async def _reference(db: Database) -> tuple[list[int], dict[int, int], list[int]]:
     """Departments, staff and a thousand customers; returns customers, agent→dept, agents."""
     async with unit_of_work(db) as session:
-        await demo.seed_reference(session)
+        await seed.seed_reference(session)
     async with db.engine.begin() as conn:
         await conn.execute(
             insert(Customer),

@@ -42,8 +42,10 @@ from models.customer import Customer
 from models.db import Database, create_engine, unit_of_work
 from models.enums import ArticleStatus, Channel, CustomerLevel, RequestType
 from models.label import Label
-from models.services import classifier, demo, kb, tickets
-from models.services.actor import Actor
+from models.services.common.actor import Actor
+from models.services.demo import seed as demo
+from models.services.knowledge import kb, lifecycle
+from models.services.tickets import commands
 from models.settings import get_settings, reset_settings
 from models.ticket import Ticket
 
@@ -97,10 +99,10 @@ async def _customers(db: Database, n: int) -> list[int]:
 async def _register(db: Database, redis: Any, customer_id: int, text: str) -> int:
     settings = get_settings()
     async with unit_of_work(db, redis, settings.event_channel) as session:
-        ticket, _ = await tickets.create(
+        ticket, _ = await commands.create(
             session,
             SYSTEM,
-            tickets.TicketInput(customer_id=customer_id, description=text, channel=Channel.PORTAL),
+            commands.TicketInput(customer_id=customer_id, description=text, channel=Channel.PORTAL),
         )
         return ticket.id
 
@@ -359,7 +361,7 @@ async def _retrain(
     timings = {}
     for run in ("first_embeds_labels", "second_reuses_embeddings"):
         started = time.perf_counter()
-        outcome = await classifier.retrain(db, runtime, trigger="manual")
+        outcome = await lifecycle.retrain(db, runtime, trigger="manual")
         timings[run] = {
             "seconds": round(time.perf_counter() - started, 1),
             "status": str(outcome.status),
@@ -397,7 +399,7 @@ async def run() -> dict[str, Any]:
         ]
         customers = await _customers(db, 500)
         started = time.perf_counter()
-        await classifier.current_model(db, runtime)  # bootstrap (or reuse) before timing
+        await lifecycle.current_model(db, runtime)  # bootstrap (or reuse) before timing
         results["bootstrap_seconds"] = round(time.perf_counter() - started, 1)
         await runtime.kb_index(db)
         results["encode"] = await _encode_rates(embedder, burst_texts)

@@ -13,7 +13,7 @@ from models.base import Base, IdMixin, utcnow
 class KpiTarget(IdMixin, Base):
     __tablename__ = "kpi_targets"
 
-    # A key of models.services.kpi.KPIS, e.g. "satisfied_share".
+    # A key of models.services.reports.kpi.KPIS, e.g. "satisfied_share".
     key: Mapped[str] = mapped_column(String(40), unique=True)
     # In the KPI's own unit: a share as a fraction (0.9), a time in hours, a rate per hour.
     value: Mapped[float] = mapped_column(Float)

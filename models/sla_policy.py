@@ -16,7 +16,7 @@ class SlaPolicy(IdMixin, Base):
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The serialized targets (see models.services.deadlines.SlaPolicy).
+    # The serialized targets (see models.services.sla.deadlines.SlaPolicy).
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Minutes after which an unacknowledged assignment climbs each further rung.
     escalation_ladder: Mapped[list[int]] = mapped_column(JSON, default=list)

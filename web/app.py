@@ -20,7 +20,7 @@ from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from models.db import Database
-from models.services.kb import LexicalIndexCache
+from models.services.knowledge.kb import LexicalIndexCache
 from models.settings import Settings, ensure_runtime_files
 from web import i18n
 from web.deps import provide_actor, provide_db_session

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.db import discard_side_effects, flush_side_effects
-from models.services.actor import Actor
+from models.services.common.actor import Actor
 from web.security import CurrentUser
 
 

@@ -20,7 +20,7 @@ from litestar.plugins.htmx import ClientRedirect, HTMXTemplate
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from models.services.errors import N_, DomainError
+from models.services.common.errors import N_, DomainError
 from web.i18n import gettext
 
 log = logging.getLogger(__name__)

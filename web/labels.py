@@ -20,7 +20,7 @@ from models.enums import (
     TypeSource,
     Urgency,
 )
-from models.services.errors import N_
+from models.services.common.errors import N_
 from web.i18n import gettext
 
 _LABELS: list[tuple[Enum, str]] = [

@@ -15,8 +15,8 @@ from litestar.middleware.session.server_side import (
 from litestar.security.session_auth import SessionAuth
 
 from models.enums import Role
-from models.services import users
-from models.services.actor import Actor
+from models.services.admin import users
+from models.services.common.actor import Actor
 from models.settings import Settings
 
 SESSION_USER_KEY = "user_id"

@@ -65,7 +65,7 @@ def build_environment() -> Environment:
 
 def _attachment_limit() -> str:
     """The per-file upload limit, for the file pickers' hints."""
-    from models.services.attachments import human_size
+    from models.services.tickets.attachments import human_size
     from models.settings import get_settings
 
     return human_size(get_settings().attachment_max_bytes)

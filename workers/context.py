@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models.db import Database, unit_of_work
-from models.services import classifier, kb
+from models.services.knowledge import kb, lifecycle
 from models.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class TriageRuntime:
         self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
         self._batcher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self.model: classifier.LoadedModel | None = None
+        self.model: lifecycle.LoadedModel | None = None
         self.model_lock = asyncio.Lock()
         self.kb: kb.KbIndex | None = None
         self.kb_lock = asyncio.Lock()
@@ -167,7 +167,7 @@ class TriageRuntime:
         """Embed and classify one inquiry with the current model."""
         from triage.predict import predict
 
-        loaded = await classifier.current_model(db, self)
+        loaded = await lifecycle.current_model(db, self)
         vector = await self.encode_one(text)
         matrix = vector[None, :] if vector is not None else None
         prediction = (await asyncio.to_thread(predict, loaded.model, [text], matrix))[0]

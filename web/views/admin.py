@@ -11,7 +11,8 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from models.enums import RequestType, Role
-from models.services import api_keys, routing, users
+from models.services.admin import api_keys, users
+from models.services.tickets import routing
 from web.deps import CurrentActor, DbSession
 from web.security import requires_admin
 from web.views.board import parse_id

@@ -15,7 +15,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
-from models.services import api_keys, intake
+from models.services.admin import api_keys
+from models.services.tickets import intake
 from web.deps import DbSession
 from web.labels import label
 

@@ -19,9 +19,9 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
-from models.services import attachments
-from models.services.attachments import Download, Upload
-from models.services.errors import ValidationFailed
+from models.services.common.errors import ValidationFailed
+from models.services.tickets import attachments
+from models.services.tickets.attachments import Download, Upload
 from models.settings import Settings
 from web.deps import CurrentActor, DbSession
 from web.i18n import gettext

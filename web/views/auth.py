@@ -11,7 +11,7 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy import text
 
-from models.services import users
+from models.services.admin import users
 from web import i18n
 from web.deps import DbSession
 from web.security import SESSION_USER_KEY

@@ -18,9 +18,10 @@ from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Response, Template
 
 from models.enums import CustomerLevel, Priority, RequestType, TicketStatus
-from models.services import board, users
-from models.services.deadlines import SlaState
-from models.services.errors import N_, ValidationFailed
+from models.services.admin import users
+from models.services.common.errors import N_, ValidationFailed
+from models.services.sla.deadlines import SlaState
+from models.services.tickets import board
 from web.deps import CurrentActor, DbSession
 from web.security import requires_staff
 

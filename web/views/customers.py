@@ -14,8 +14,8 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from models.enums import CustomerLevel, CustomerType, Industry
-from models.services import customers
-from models.services.errors import N_, ValidationFailed
+from models.services.common.errors import N_, ValidationFailed
+from models.services.customers import registry
 from web.deps import CurrentActor, DbSession
 from web.security import requires_lead, requires_staff
 
@@ -54,15 +54,15 @@ class CustomerFormView:
     values: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     customer_id: int | None = None
-    masked: customers.Contacts | None = None
+    masked: registry.Contacts | None = None
     can_set_level: bool = False
     types: tuple[Any, ...] = tuple(CustomerType)
     levels: tuple[Any, ...] = tuple(CustomerLevel)
     industries: tuple[Any, ...] = tuple(Industry)
 
 
-def _filters(params: Any) -> customers.CustomerFilters:
-    return customers.CustomerFilters(
+def _filters(params: Any) -> registry.CustomerFilters:
+    return registry.CustomerFilters(
         query=params.get("q", "")[:100],
         level=_enum_or_none(CustomerLevel, params.get("level")),
         industry=_enum_or_none(Industry, params.get("industry")),
@@ -83,7 +83,7 @@ class CustomerController(Controller):
     async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         params = request.query_params
         offset = params.get("offset", "0")
-        page = await customers.list_page(
+        page = await registry.list_page(
             db_session, _filters(params), offset=int(offset) if offset.isdigit() else 0
         )
         query = {k: params.get(k, "") for k in ("q", "level", "type", "industry")}
@@ -108,10 +108,10 @@ class CustomerController(Controller):
         self, db_session: DbSession, actor: CurrentActor, data: Annotated[CustomerForm, Form]
     ) -> Response[Any]:
         try:
-            customer = await customers.create(
+            customer = await registry.create(
                 db_session,
                 actor,
-                customers.CustomerInput(
+                registry.CustomerInput(
                     name=data.name,
                     phone=data.phone,
                     email=data.email,
@@ -138,7 +138,7 @@ class CustomerController(Controller):
     async def detail(
         self, db_session: DbSession, actor: CurrentActor, customer_id: FromPath[int]
     ) -> Template:
-        profile = await customers.profile(db_session, actor, customer_id)
+        profile = await registry.profile(db_session, actor, customer_id)
         return Template(
             "customers/detail.html", context={"c": profile, "levels": list(CustomerLevel)}
         )
@@ -147,7 +147,7 @@ class CustomerController(Controller):
     async def edit(
         self, db_session: DbSession, actor: CurrentActor, customer_id: FromPath[int]
     ) -> Template:
-        profile = await customers.profile(db_session, actor, customer_id)
+        profile = await registry.profile(db_session, actor, customer_id)
         values = {
             "name": profile.name,
             "type": profile.type.value,
@@ -173,11 +173,11 @@ class CustomerController(Controller):
         data: Annotated[CustomerForm, Form],
     ) -> Response[Any]:
         try:
-            await customers.update(
+            await registry.update(
                 db_session,
                 actor,
                 customer_id,
-                customers.CustomerEdit(
+                registry.CustomerEdit(
                     name=data.name,
                     type=_enum_or_none(CustomerType, data.type) or CustomerType.INDIVIDUAL,
                     contact_person=data.contact_person,
@@ -214,7 +214,7 @@ class CustomerController(Controller):
                 N_("Please correct the highlighted fields."),
                 fields={"level": N_("Choose a level from the list.")},
             )
-        customer = await customers.change_level(db_session, actor, customer_id, level)
+        customer = await registry.change_level(db_session, actor, customer_id, level)
         if not request.htmx:
             return Redirect(f"/customers/{customer_id}", status_code=303)
         return Template(
@@ -232,7 +232,7 @@ class CustomerController(Controller):
     async def reveal(
         self, db_session: DbSession, actor: CurrentActor, customer_id: FromPath[int]
     ) -> Template:
-        contacts = await customers.reveal(db_session, actor, customer_id)
+        contacts = await registry.reveal(db_session, actor, customer_id)
         return Template(
             "customers/partials/_contacts.html",
             context={

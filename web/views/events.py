@@ -22,7 +22,7 @@ from litestar import Request, get
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from models.enums import TicketStatus
-from models.services.actor import Actor
+from models.services.common.actor import Actor
 from web.deps import CurrentActor
 from web.security import requires_staff
 

@@ -1,7 +1,7 @@
 """CSV / XLSX downloads of the five records: ``/exports/<record>.<csv|xlsx>?<filters>``.
 
 The filters are the pages' own URL parameters, so an export link is the page's query string.
-The rows are streamed (see :mod:`models.services.exports`); the request's own session is
+The rows are streamed (see :mod:`models.services.reports.exports`); the request's own session is
 closed before the body is sent, so the stream reads through a session of its own.
 """
 
@@ -13,7 +13,8 @@ from litestar import Controller, Request, get
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from models.services import exports, reports
+from models.services.reports import exports
+from models.services.reports import summary as reports
 from web.deps import DbSession
 from web.i18n import get_locale, gettext
 from web.labels import label

@@ -16,8 +16,8 @@ from litestar.params import Body, FromPath
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Response, Template
 
-from models.services import extensions
-from models.services.actor import Actor
+from models.services.common.actor import Actor
+from models.services.escalation import extensions
 from web.deps import CurrentActor, DbSession
 from web.security import requires_lead, requires_staff
 

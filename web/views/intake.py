@@ -16,8 +16,8 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from models.enums import CustomerType, Urgency
-from models.services import attachments, intake
-from models.services.errors import ValidationFailed
+from models.services.common.errors import ValidationFailed
+from models.services.tickets import attachments, intake
 from models.settings import get_settings
 from web.deps import CurrentActor, DbSession
 from web.security import requires_staff

@@ -17,7 +17,7 @@ from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Response, Template
 
 from models.enums import ArticleStatus
-from models.services import kb
+from models.services.knowledge import kb
 from web.deps import CurrentActor, DbSession
 from web.security import requires_lead, requires_staff
 from web.views.board import parse_choice

@@ -13,7 +13,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
 from models.mailbox import MailSecurity
-from models.services import mail_inbound, mail_outbound, mailboxes
+from models.services.mail import inbound, mailboxes, outbound
 from web.deps import CurrentActor, DbSession
 from web.security import requires_admin, requires_staff
 from web.views.board import parse_id
@@ -106,14 +106,14 @@ class MailAdminController(Controller):
     async def release(
         self, db_session: DbSession, actor: CurrentActor, message_id: FromPath[int]
     ) -> Redirect:
-        await mail_inbound.release(db_session, actor, message_id)
+        await inbound.release(db_session, actor, message_id)
         return Redirect("/admin/mail")
 
     @post("/quarantine/{message_id:int}/delete")
     async def delete(
         self, db_session: DbSession, actor: CurrentActor, message_id: FromPath[int]
     ) -> Redirect:
-        await mail_inbound.delete(db_session, actor, message_id)
+        await inbound.delete(db_session, actor, message_id)
         return Redirect("/admin/mail")
 
 
@@ -126,7 +126,7 @@ class TicketMailController(Controller):
     async def panel(
         self, db_session: DbSession, actor: CurrentActor, ticket_id: FromPath[int]
     ) -> Template:
-        panel = await mail_outbound.ticket_panel(db_session, actor, ticket_id)
+        panel = await outbound.ticket_panel(db_session, actor, ticket_id)
         return Template("mail/partials/_panel.html", context={"p": panel})
 
     @post("/{ticket_id:int}/reply", status_code=200)
@@ -138,8 +138,8 @@ class TicketMailController(Controller):
         ticket_id: FromPath[int],
         data: Annotated[ReplyForm, Form],
     ) -> Response[Any]:
-        await mail_outbound.queue_reply(db_session, actor, ticket_id, data.text)
+        await outbound.queue_reply(db_session, actor, ticket_id, data.text)
         if not request.htmx:
             return Redirect(f"/tickets/{ticket_id}")
-        panel = await mail_outbound.ticket_panel(db_session, actor, ticket_id)
+        panel = await outbound.ticket_panel(db_session, actor, ticket_id)
         return Template("mail/partials/_panel.html", context={"p": panel, "sent": True})

@@ -13,7 +13,7 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
-from models.services import classifier
+from models.services.knowledge import lifecycle
 from web.deps import CurrentActor, DbSession
 from web.security import requires_lead
 
@@ -26,21 +26,21 @@ class ModelsController(Controller):
     @get("/")
     async def index(self, db_session: DbSession) -> Template:
         return Template(
-            "models/index.html", context={"page": await classifier.models_page(db_session)}
+            "models/index.html", context={"page": await lifecycle.models_page(db_session)}
         )
 
     @get("/versions")
     async def versions(self, db_session: DbSession) -> Template:
         return Template(
             "models/partials/_versions.html",
-            context={"page": await classifier.models_page(db_session)},
+            context={"page": await lifecycle.models_page(db_session)},
         )
 
     @post("/retrain", status_code=200)
     async def retrain(
         self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
     ) -> Response[Any]:
-        _, queued = await classifier.request_retrain(db_session, actor)
+        _, queued = await lifecycle.request_retrain(db_session, actor)
         return await _versions(request, db_session, queued=queued, already=not queued)
 
     @post("/{version_id:int}/rollback", status_code=200)
@@ -51,7 +51,7 @@ class ModelsController(Controller):
         actor: CurrentActor,
         version_id: FromPath[int],
     ) -> Response[Any]:
-        restored = await classifier.rollback(db_session, actor, version_id)
+        restored = await lifecycle.rollback(db_session, actor, version_id)
         return await _versions(request, db_session, restored=restored.version)
 
 
@@ -61,5 +61,5 @@ async def _versions(request: HTMXRequest, db_session: Any, **context: Any) -> Re
         return Redirect("/models")
     return Template(
         "models/partials/_versions.html",
-        context={"page": await classifier.models_page(db_session), **context},
+        context={"page": await lifecycle.models_page(db_session), **context},
     )

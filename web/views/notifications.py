@@ -16,7 +16,7 @@ from litestar.params import Body, FromPath
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Response, Template
 
-from models.services import notifications
+from models.services.notify import notifications
 from web.deps import CurrentActor, DbSession
 from web.i18n import get_locale
 from web.security import requires_staff

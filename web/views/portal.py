@@ -15,8 +15,8 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 
-from models.services import intake, portal
-from models.services.errors import ValidationFailed
+from models.services.common.errors import ValidationFailed
+from models.services.tickets import intake, portal
 from models.settings import get_settings
 from web import i18n
 from web.deps import DbSession

@@ -20,9 +20,11 @@ from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Template
 
 from models.enums import RequestType
-from models.services import kpi, reports, users
-from models.services.errors import N_
-from models.services.kpi import Direction, Unit
+from models.services.admin import users
+from models.services.common.errors import N_
+from models.services.reports import kpi
+from models.services.reports import summary as reports
+from models.services.reports.kpi import Direction, Unit
 from web import charts
 from web.deps import CurrentActor, DbSession
 from web.i18n import gettext

@@ -1,8 +1,8 @@
 """The review queue: tickets whose type only the model decided, least confident first.
 
 A lead confirms or corrects a type with one click per row; the correction goes through
-:func:`models.services.tickets.change_type` (the same service as the drawer), which stores a
-Label the classifier learns from and queues a retraining after N new labels.
+:func:`models.services.tickets.commands.change_type` (the same service as the drawer), which
+stores a Label the classifier learns from and queues a retraining after N new labels.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
 from models.enums import RequestType
-from models.services import tickets, triage
+from models.services.tickets import commands, triage
 from web.deps import CurrentActor, DbSession
 from web.security import requires_lead
 from web.views.board import parse_choice, parse_id
@@ -54,7 +54,7 @@ class ReviewController(Controller):
         ticket_id: FromPath[int],
         data: Annotated[CorrectionForm, Form],
     ) -> Response[Any]:
-        ticket = await tickets.change_type(
+        ticket = await commands.change_type(
             db_session,
             actor,
             ticket_id,

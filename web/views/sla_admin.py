@@ -15,7 +15,7 @@ from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Response, Template
 
-from models.services import sla_settings
+from models.services.sla import settings
 from web.deps import CurrentActor, DbSession
 from web.security import requires_admin
 
@@ -23,7 +23,7 @@ Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 # One optional string per policy form field (targets, their "business" boxes, levels, ladder).
 PolicyForm = make_dataclass(
-    "PolicyForm", [(name, str, field(default="")) for name in sla_settings.POLICY_FIELDS]
+    "PolicyForm", [(name, str, field(default="")) for name in settings.POLICY_FIELDS]
 )
 
 
@@ -52,8 +52,8 @@ class SlaAdminController(Controller):
         return Template(
             "sla/admin.html",
             context={
-                "policy": await sla_settings.policy_form(db_session),
-                "calendar": await sla_settings.calendar_form(db_session),
+                "policy": await settings.policy_form(db_session),
+                "calendar": await settings.calendar_form(db_session),
             },
         )
 
@@ -65,12 +65,12 @@ class SlaAdminController(Controller):
         actor: CurrentActor,
         data: Annotated[PolicyForm, Form],  # type: ignore[valid-type]
     ) -> Response[Any]:
-        await sla_settings.save_policy(db_session, actor, asdict(data))
+        await settings.save_policy(db_session, actor, asdict(data))
         if not request.htmx:
             return Redirect("/admin/sla")
         return HTMXTemplate(
             template_name="sla/partials/_policy_form.html",
-            context={"policy": await sla_settings.policy_form(db_session), "saved": True},
+            context={"policy": await settings.policy_form(db_session), "saved": True},
         )
 
     @post("/calendar")
@@ -81,10 +81,10 @@ class SlaAdminController(Controller):
         actor: CurrentActor,
         data: Annotated[CalendarForm, Form],
     ) -> Response[Any]:
-        await sla_settings.save_calendar(db_session, actor, asdict(data))
+        await settings.save_calendar(db_session, actor, asdict(data))
         if not request.htmx:
             return Redirect("/admin/sla")
         return HTMXTemplate(
             template_name="sla/partials/_calendar_form.html",
-            context={"calendar": await sla_settings.calendar_form(db_session), "saved": True},
+            context={"calendar": await settings.calendar_form(db_session), "saved": True},
         )

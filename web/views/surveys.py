@@ -14,8 +14,8 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Template
 
-from models.services import surveys
-from models.services.errors import N_, Conflict, DomainError, NotFound, ValidationFailed
+from models.services.common.errors import N_, Conflict, DomainError, NotFound, ValidationFailed
+from models.services.tickets import surveys
 from web.deps import DbSession
 from web.i18n import gettext
 

@@ -22,9 +22,9 @@ from litestar.response import Redirect, Response, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import FollowUpMethod, Priority, RequestType
-from models.services import board, tickets
-from models.services.actor import Actor
-from models.services.errors import N_, ValidationFailed
+from models.services.common.actor import Actor
+from models.services.common.errors import N_, ValidationFailed
+from models.services.tickets import board, commands
 from models.settings import get_settings
 from web.deps import CurrentActor, DbSession
 from web.security import requires_staff
@@ -85,8 +85,8 @@ def parse_local_time(value: str, field: str) -> datetime | None:
     return moment
 
 
-def follow_up_input(data: FollowUpForm) -> tickets.FollowUpInput:
-    return tickets.FollowUpInput(
+def follow_up_input(data: FollowUpForm) -> commands.FollowUpInput:
+    return commands.FollowUpInput(
         method=parse_choice(FollowUpMethod, data.method, "method"),
         discussed=data.discussed,
         customer_feedback=data.customer_feedback,
@@ -150,7 +150,7 @@ class TicketController(Controller):
         ticket_id: FromPath[int],
         data: Annotated[AssignForm, Form],
     ) -> Response[Any]:
-        await tickets.assign(
+        await commands.assign(
             db_session,
             actor,
             ticket_id,
@@ -170,7 +170,7 @@ class TicketController(Controller):
         ticket_id: FromPath[int],
         data: Annotated[PriorityForm, Form],
     ) -> Response[Any]:
-        await tickets.change_priority(
+        await commands.change_priority(
             db_session,
             actor,
             ticket_id,
@@ -190,7 +190,7 @@ class TicketController(Controller):
         ticket_id: FromPath[int],
         data: Annotated[TypeForm, Form],
     ) -> Response[Any]:
-        await tickets.change_type(
+        await commands.change_type(
             db_session,
             actor,
             ticket_id,
@@ -210,7 +210,7 @@ class TicketController(Controller):
         ticket_id: FromPath[int],
         data: Annotated[CollaboratorForm, Form],
     ) -> Response[Any]:
-        await tickets.add_collaborator(
+        await commands.add_collaborator(
             db_session,
             actor,
             ticket_id,
@@ -230,7 +230,7 @@ class TicketController(Controller):
         ticket_id: FromPath[int],
         data: Annotated[CollaboratorForm, Form],
     ) -> Response[Any]:
-        await tickets.remove_collaborator(
+        await commands.remove_collaborator(
             db_session,
             actor,
             ticket_id,
@@ -250,7 +250,7 @@ class TicketController(Controller):
         ticket_id: FromPath[int],
         data: Annotated[FollowUpForm, Form],
     ) -> Response[Any]:
-        await tickets.add_follow_up(db_session, actor, ticket_id, follow_up_input(data))
+        await commands.add_follow_up(db_session, actor, ticket_id, follow_up_input(data))
         return _done(request, ticket_id) or await render_drawer(
             request, db_session, actor, ticket_id
         )

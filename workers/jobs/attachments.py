@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from models.services import attachments
+from models.services.tickets import attachments
 from workers.jobs.backup import local_cron
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from arq.cron import CronJob, cron
 
-from models.services import backup
+from models.services.admin import backup
 from models.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from arq.cron import cron
 from arq.worker import func
 
 from models.db import unit_of_work
-from models.services import mail_inbound, mail_outbound
+from models.services.mail import inbound, outbound
 from models.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ ARQ_MAX_TRIES = 100
 async def poll_mailboxes(ctx: dict[str, Any]) -> dict[str, Any]:
     """Poll every due mailbox; returns what each poll did."""
     settings = ctx.get("settings") or get_settings()
-    reports = await mail_inbound.poll_due(ctx["db"], ctx.get("redis"), settings.event_channel)
+    reports = await inbound.poll_due(ctx["db"], ctx.get("redis"), settings.event_channel)
     summary = {
         str(r.mailbox_id): {"fetched": r.fetched, **r.outcomes, "error": r.error} for r in reports
     }
@@ -43,7 +43,7 @@ async def send_mail(ctx: dict[str, Any], mail_id: int) -> str:
     """Attempt to send one queued message; raise Retry with the backoff when it may work later."""
     settings = ctx.get("settings") or get_settings()
     async with unit_of_work(ctx["db"], ctx.get("redis"), settings.event_channel) as session:
-        outcome = await mail_outbound.deliver(session, mail_id)
+        outcome = await outbound.deliver(session, mail_id)
     if outcome.retry_in is not None:
         raise Retry(defer=outcome.retry_in)
     return str(outcome.status)
@@ -51,6 +51,6 @@ async def send_mail(ctx: dict[str, Any], mail_id: int) -> str:
 
 FUNCTIONS: list[Any] = [
     poll_mailboxes,
-    func(send_mail, name=mail_outbound.JOB_NAME, max_tries=ARQ_MAX_TRIES),
+    func(send_mail, name=outbound.JOB_NAME, max_tries=ARQ_MAX_TRIES),
 ]
 CRON_JOBS: list[Any] = [cron(poll_mailboxes, second=30, timeout=300, max_tries=1, unique=True)]

@@ -14,7 +14,7 @@ from arq import Retry
 from arq.worker import func
 
 from models.db import unit_of_work
-from models.services import notifications
+from models.services.notify import notifications
 from models.settings import get_settings
 
 # The service caps attempts (KEFU_NOTIFY_MAX_ATTEMPTS); arq's own cap only guards against loops.

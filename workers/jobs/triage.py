@@ -1,9 +1,10 @@
 """Triage and retraining jobs.
 
-``triage_ticket`` (job id ``triage:<id>``) classifies one inquiry and writes the result through
-:func:`models.services.triage.apply_triage`, which re-checks the ticket inside its transaction:
-a second run changes nothing. ``retrain_classifier`` (job id ``retrain:<version id>``) trains a
-queued model version. ``classifier_sweep`` (cron) is the safety net for lost or stuck trainings.
+``triage_ticket`` (job id ``triage:<id>``) classifies one inquiry and writes the result
+through :func:`models.services.tickets.triage.apply_triage`, which re-checks the ticket inside
+its transaction: a second run changes nothing. ``retrain_classifier`` (job id
+``retrain:<version id>``) trains a queued model version. ``classifier_sweep`` (cron) is the
+safety net for lost or stuck trainings.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from arq.worker import func
 from models.base import utcnow
 from models.db import unit_of_work
 from models.enums import RequestType
-from models.services import classifier, triage
-from models.services.errors import Conflict
+from models.services.common.errors import Conflict
+from models.services.knowledge import lifecycle
+from models.services.tickets import triage
 from workers.context import TriageRuntime
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ async def triage_ticket(ctx: dict[str, Any], ticket_id: int) -> dict[str, Any]:
 
 async def retrain_classifier(ctx: dict[str, Any], version_id: int) -> dict[str, Any]:
     """Train the queued model version; promote it only if it is not worse."""
-    outcome = await classifier.retrain(ctx["db"], ctx["triage"], version_id=version_id)
+    outcome = await lifecycle.retrain(ctx["db"], ctx["triage"], version_id=version_id)
     log.info("retraining %s: %s", outcome.version, outcome.status)
     return {"version": outcome.version, "status": str(outcome.status), "error": outcome.error}
 
@@ -68,7 +70,7 @@ async def classifier_sweep(ctx: dict[str, Any]) -> dict[str, int]:
     """Fail stuck trainings, re-enqueue lost ones, notice labels nobody counted."""
     settings = ctx["settings"]
     async with unit_of_work(ctx["db"], ctx.get("redis"), settings.event_channel) as session:
-        return await classifier.sweep(session)
+        return await lifecycle.sweep(session)
 
 
 # Default timeouts on purpose: arq locks every job for the longest function timeout, so one

@@ -1,0 +1,1 @@
+"""Staff and installation: users and departments, the org chart, API keys, backups."""

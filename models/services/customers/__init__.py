@@ -1,0 +1,1 @@
+"""The customer registry: find-or-create, masked and encrypted contacts, audited reveal, levels."""

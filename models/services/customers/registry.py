@@ -1,0 +1,837 @@
+"""Record 1: registering, finding, de-duplicating and protecting customers.
+
+Contact details never reach the database in clear: phone and email are stored as AES-GCM
+ciphertexts naming their key, beside a keyed hash of the normalized value that finds and
+de-duplicates them. Screens show masks; leads and admins may reveal, and every reveal is
+audited. Key rotation re-encrypts the rows in batches while the app keeps running, because
+decryption accepts any key of the ring and lookups try every key's hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import func, literal_column, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from models.base import utcnow
+from models.customer import Customer
+from models.db import record_event
+from models.enums import (
+    Channel,
+    CustomerLevel,
+    CustomerType,
+    FollowUpMethod,
+    Industry,
+    Priority,
+    RequestType,
+    TicketStatus,
+)
+from models.followup import FollowUp
+from models.services.common import audit
+from models.services.common.actor import Actor
+from models.services.common.crypto import (
+    Cipher,
+    _decode_key,
+    cipher_for,
+    mask_email,
+    mask_phone,
+    normalize_email,
+    normalize_phone,
+)
+from models.services.common.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from models.services.common.numbering import next_number
+from models.services.common.priority import compute_priority, priority_rank
+from models.services.sla import policy
+from models.settings import encryption_keys_in_env, get_settings, reset_settings
+from models.survey import Survey
+from models.ticket import Ticket
+from models.user import User
+
+log = logging.getLogger(__name__)
+
+NAME_MAX = 200
+CONTACT_PERSON_MAX = 100
+NOTES_MAX = 2000
+PAGE_SIZE = 50
+HISTORY_LIMIT = 200
+UNREADABLE = "⚠"
+OPEN_STATES = policy.OPEN_STATES
+
+
+@dataclass(frozen=True)
+class CustomerInput:
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    type: CustomerType = CustomerType.INDIVIDUAL
+    contact_person: str | None = None
+    industry: Industry | None = None
+    level: CustomerLevel = CustomerLevel.NORMAL
+    source_channel: Channel = Channel.PHONE
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class CustomerEdit:
+    """Changes to a customer's record; a contact left as None (or blank) is kept as it is."""
+
+    name: str
+    type: CustomerType = CustomerType.INDIVIDUAL
+    contact_person: str | None = None
+    industry: Industry | None = None
+    notes: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Contacts:
+    phone: str | None
+    email: str | None
+
+
+@dataclass(frozen=True)
+class CustomerFilters:
+    query: str = ""
+    level: CustomerLevel | None = None
+    industry: Industry | None = None
+    type: CustomerType | None = None
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """One line of the registry list, contacts already masked."""
+
+    id: int
+    number: str
+    name: str
+    type: CustomerType
+    level: CustomerLevel
+    industry: Industry | None
+    phone: str | None
+    email: str | None
+    registered_at: datetime
+    is_key_customer: bool
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    rows: list[CustomerRow]
+    offset: int
+    next_offset: int | None
+    prev_offset: int | None
+
+
+@dataclass(frozen=True)
+class FollowUpEntry:
+    at: datetime
+    method: FollowUpMethod
+    discussed: str
+    customer_feedback: str | None
+    next_step: str | None
+    by_customer: bool
+    author: str | None
+    visible_to_customer: bool
+    is_resolution: bool
+
+
+@dataclass(frozen=True)
+class SurveyEntry:
+    ticket_number: str
+    submitted_at: datetime | None
+    speed_score: int | None
+    solution_score: int | None
+    attitude_score: int | None
+    average: float | None
+    comment: str | None
+    suggestion: str | None
+
+
+@dataclass(frozen=True)
+class TicketEntry:
+    id: int
+    number: str
+    title: str
+    status: TicketStatus
+    is_open: bool
+    request_type: RequestType | None
+    priority: Priority
+    channel: Channel
+    created_at: datetime
+    done_at: datetime | None
+    follow_ups: list[FollowUpEntry] = field(default_factory=list)
+    survey: SurveyEntry | None = None
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    """The customer page: the record, masked contacts, and the whole service history."""
+
+    id: int
+    number: str
+    name: str
+    type: CustomerType
+    level: CustomerLevel
+    industry: Industry | None
+    contact_person: str | None
+    source_channel: Channel
+    registered_at: datetime
+    notes: str | None
+    contacts: Contacts
+    can_reveal: bool
+    can_change_level: bool
+    tickets: list[TicketEntry]
+    surveys: list[SurveyEntry]
+    ticket_count: int
+    open_count: int
+    history_truncated: bool
+    average_score: float | None
+
+
+# --- the keyring ------------------------------------------------------------------------
+
+_key_file_mtime: int | None = None
+
+
+def current_cipher() -> Cipher:
+    """The keyring's cipher, re-read when ``kefu keys rotate`` has rewritten the key file.
+
+    With keys in ``KEFU_ENCRYPTION_KEY`` a process keeps its ring until restarted (the
+    rotation procedure in README/report covers that case).
+    """
+    global _key_file_mtime
+    settings = get_settings()
+    if not encryption_keys_in_env():
+        try:
+            mtime = settings.encryption_key_file.stat().st_mtime_ns
+        except OSError:
+            mtime = None
+        if _key_file_mtime is not None and mtime != _key_file_mtime:
+            reset_settings()
+            settings = get_settings()
+        _key_file_mtime = mtime
+    return cipher_for(settings.encryption_keys)
+
+
+def ring_ids() -> tuple[str, ...]:
+    """The key ids of the current keyring, primary first (as ciphertexts name them)."""
+    return tuple(
+        hashlib.sha256(_decode_key(text)).hexdigest()[:8] for text in get_settings().encryption_keys
+    )
+
+
+def _cipher() -> Cipher:
+    return current_cipher()
+
+
+def decrypt(token: str | None) -> str | None:
+    """Plaintext of a stored ciphertext; a key missing from this process's ring is re-read
+    once (another process may just have rotated), and an unreadable value is logged, not
+    raised, so one damaged row never takes a page down."""
+    if not token:
+        return None
+    try:
+        return _cipher().decrypt(token)
+    except ValueError:
+        reset_settings()
+        try:
+            return _cipher().decrypt(token)
+        except (ValueError, InvalidTag):
+            log.error("a contact is encrypted with a key not in the keyring")
+            return UNREADABLE
+    except InvalidTag:
+        log.error("a contact ciphertext failed authentication")
+        return UNREADABLE
+
+
+# --- validation and registration --------------------------------------------------------
+
+
+def validate(data: CustomerInput) -> tuple[str, str | None, str | None]:
+    """Check and normalize; every problem is reported at once, per field."""
+    errors = field_errors(data)
+    if errors:
+        raise ValidationFailed(N_("Please correct the highlighted fields."), fields=errors)
+    return normalized(data)
+
+
+def field_errors(data: CustomerInput | CustomerEdit) -> dict[str, str]:
+    """The per-field problems of a customer's details (empty when all is well)."""
+    errors: dict[str, str] = {}
+    name = data.name.strip()
+    if not name:
+        errors["name"] = N_("Required.")
+    elif len(name) > NAME_MAX:
+        errors["name"] = N_("Too long.")
+    if data.phone and data.phone.strip():
+        try:
+            normalize_phone(data.phone)
+        except ValidationFailed:
+            errors["phone"] = N_("Enter a valid phone number.")
+    if data.email and data.email.strip():
+        try:
+            normalize_email(data.email)
+        except ValidationFailed:
+            errors["email"] = N_("Enter a valid email address.")
+    if data.contact_person and len(data.contact_person.strip()) > CONTACT_PERSON_MAX:
+        errors["contact_person"] = N_("Too long.")
+    if data.notes and len(data.notes.strip()) > NOTES_MAX:
+        errors["notes"] = N_("Too long.")
+    return errors
+
+
+def normalized(data: CustomerInput | CustomerEdit) -> tuple[str, str | None, str | None]:
+    """(name, phone, email) normalized; call after :func:`field_errors` found nothing."""
+    phone = normalize_phone(data.phone) if data.phone and data.phone.strip() else None
+    email = normalize_email(data.email) if data.email and data.email.strip() else None
+    return data.name.strip(), phone, email
+
+
+async def find_by_contact(
+    session: AsyncSession, *, phone: str | None = None, email: str | None = None
+) -> Customer | None:
+    """The customer whose normalized phone or email matches (under any key of the ring)."""
+    cipher = _cipher()
+    clauses = []
+    if phone:
+        clauses.append(Customer.phone_hash.in_(cipher.blind_indexes("phone", phone)))
+    if email:
+        clauses.append(Customer.email_hash.in_(cipher.blind_indexes("email", email)))
+    if not clauses:
+        return None
+    stmt = select(Customer).where(or_(*clauses)).order_by(Customer.id).limit(1)
+    return (await session.scalars(stmt)).first()
+
+
+async def register(session: AsyncSession, actor: Actor, data: CustomerInput) -> Customer:
+    """Create a customer record with a CS number; contact details encrypted."""
+    name, phone, email = validate(data)
+    cipher = _cipher()
+    settings = get_settings()
+    now = utcnow()
+    customer = Customer(
+        number=await next_number(session, "CS", 3, now, settings.timezone),
+        type=data.type,
+        name=name,
+        contact_person=(data.contact_person or "").strip() or None,
+        phone_enc=cipher.encrypt(phone) if phone else None,
+        phone_hash=cipher.blind_index("phone", phone) if phone else None,
+        email_enc=cipher.encrypt(email) if email else None,
+        email_hash=cipher.blind_index("email", email) if email else None,
+        industry=data.industry,
+        level=data.level,
+        source_channel=data.source_channel,
+        registered_by_id=actor.user_id,
+        registered_at=now,
+        notes=(data.notes or "").strip() or None,
+    )
+    session.add(customer)
+    await session.flush()
+    audit.record(
+        session,
+        actor,
+        entity_type="customer",
+        entity_id=customer.id,
+        action="create",
+        after={"number": customer.number},
+    )
+    return customer
+
+
+async def find_or_register(
+    session: AsyncSession, actor: Actor, data: CustomerInput
+) -> tuple[Customer, bool]:
+    """De-duplicate on normalized phone/email; returns (customer, created)."""
+    _, phone, email = validate(data)
+    existing = await find_by_contact(session, phone=phone, email=email)
+    if existing is not None:
+        return existing, False
+    return await register(session, actor, data), True
+
+
+async def get(session: AsyncSession, customer_id: int) -> Customer:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(N_("Customer not found."))
+    return customer
+
+
+async def update(
+    session: AsyncSession, actor: Actor, customer_id: int, data: CustomerEdit
+) -> Customer:
+    """Edit a customer's details; each changed field is audited (contacts only as masks).
+
+    A new phone or email that already belongs to another customer is refused, so the
+    registry stays de-duplicated.
+    """
+    if not actor.is_staff:
+        raise Forbidden(N_("You do not have permission to do that."))
+    customer = await get(session, customer_id)
+    errors = field_errors(data)
+    if errors:
+        raise ValidationFailed(N_("Please correct the highlighted fields."), fields=errors)
+    name, phone, email = normalized(data)
+    for kind, value in (("phone", phone), ("email", email)):
+        if value is None:
+            continue
+        other = await find_by_contact(session, **{kind: value})
+        if other is not None and other.id != customer.id:
+            errors[kind] = N_("Already registered for another customer.")
+    if errors:
+        raise ValidationFailed(N_("Please correct the highlighted fields."), fields=errors)
+
+    def change(field_name: str, after: object) -> None:
+        before = getattr(customer, field_name)
+        if before != after:
+            audit.record(
+                session,
+                actor,
+                entity_type="customer",
+                entity_id=customer.id,
+                action="change",
+                field=field_name,
+                before=before,
+                after=after,
+            )
+            setattr(customer, field_name, after)
+
+    change("name", name)
+    change("type", data.type)
+    change("contact_person", (data.contact_person or "").strip() or None)
+    change("industry", data.industry)
+    change("notes", (data.notes or "").strip() or None)
+    cipher = _cipher()
+    if phone is not None and customer.phone_hash not in cipher.blind_indexes("phone", phone):
+        before = masked_contacts(customer).phone
+        customer.phone_enc = cipher.encrypt(phone)
+        customer.phone_hash = cipher.blind_index("phone", phone)
+        audit.record(
+            session,
+            actor,
+            entity_type="customer",
+            entity_id=customer.id,
+            action="change",
+            field="phone",
+            before=before,
+            after=mask_phone(phone),
+        )
+    if email is not None and customer.email_hash not in cipher.blind_indexes("email", email):
+        before = masked_contacts(customer).email
+        customer.email_enc = cipher.encrypt(email)
+        customer.email_hash = cipher.blind_index("email", email)
+        audit.record(
+            session,
+            actor,
+            entity_type="customer",
+            entity_id=customer.id,
+            action="change",
+            field="email",
+            before=before,
+            after=mask_email(email),
+        )
+    await session.flush()
+    return customer
+
+
+# --- finding ----------------------------------------------------------------------------
+
+
+def _search_stmt(filters: CustomerFilters):  # type: ignore[no-untyped-def]
+    stmt = select(Customer)
+    q = filters.query.strip()
+    if q:
+        clauses = [Customer.name.contains(q, autoescape=True), Customer.number == q.upper()]
+        cipher = _cipher()
+        with suppress(ValidationFailed):
+            clauses.append(
+                Customer.phone_hash.in_(cipher.blind_indexes("phone", normalize_phone(q)))
+            )
+        if "@" in q:
+            with suppress(ValidationFailed):
+                clauses.append(
+                    Customer.email_hash.in_(cipher.blind_indexes("email", normalize_email(q)))
+                )
+        stmt = stmt.where(or_(*clauses))
+    if filters.level:
+        stmt = stmt.where(Customer.level == filters.level)
+    if filters.industry:
+        stmt = stmt.where(Customer.industry == filters.industry)
+    if filters.type:
+        stmt = stmt.where(Customer.type == filters.type)
+    return stmt.order_by(Customer.registered_at.desc(), Customer.id.desc())
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    query: str = "",
+    level: CustomerLevel | None = None,
+    industry: Industry | None = None,
+    type: CustomerType | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Sequence[Customer]:
+    """By name, customer number, or exact phone/email (through the lookup hash)."""
+    stmt = _search_stmt(CustomerFilters(query, level, industry, type))
+    return (await session.scalars(stmt.limit(limit).offset(offset))).all()
+
+
+def row_for(customer: Customer) -> CustomerRow:
+    contacts = masked_contacts(customer)
+    level = CustomerLevel(customer.level)
+    return CustomerRow(
+        id=customer.id,
+        number=customer.number,
+        name=customer.name,
+        type=CustomerType(customer.type),
+        level=level,
+        industry=Industry(customer.industry) if customer.industry else None,
+        phone=contacts.phone,
+        email=contacts.email,
+        registered_at=customer.registered_at,
+        is_key_customer=level is not CustomerLevel.NORMAL,
+    )
+
+
+async def list_page(
+    session: AsyncSession,
+    filters: CustomerFilters,
+    *,
+    offset: int = 0,
+    limit: int = PAGE_SIZE,
+) -> CustomerPage:
+    """One page of the registry, newest first, contacts masked."""
+    offset = max(offset, 0)
+    rows = (await session.scalars(_search_stmt(filters).offset(offset).limit(limit + 1))).all()
+    return CustomerPage(
+        rows=[row_for(c) for c in rows[:limit]],
+        offset=offset,
+        next_offset=offset + limit if len(rows) > limit else None,
+        prev_offset=max(offset - limit, 0) if offset > 0 else None,
+    )
+
+
+# --- masking and revealing --------------------------------------------------------------
+
+
+def masked_contacts(customer: Customer) -> Contacts:
+    """What every screen shows: 138****5678, a***@example.com."""
+    phone = decrypt(customer.phone_enc)
+    email = decrypt(customer.email_enc)
+    return Contacts(
+        phone=mask_phone(phone) if phone and phone != UNREADABLE else phone,
+        email=mask_email(email) if email and email != UNREADABLE else email,
+    )
+
+
+def can_reveal(actor: Actor) -> bool:
+    return actor.is_lead
+
+
+def reveal_contacts(session: AsyncSession, actor: Actor, customer: Customer) -> Contacts:
+    """The plaintext contacts, for roles allowed to see them; every reveal is audited."""
+    if not can_reveal(actor):
+        raise Forbidden(N_("You may not reveal contact details."))
+    audit.record(
+        session, actor, entity_type="customer", entity_id=customer.id, action="reveal_contacts"
+    )
+    return Contacts(phone=decrypt(customer.phone_enc), email=decrypt(customer.email_enc))
+
+
+async def reveal(session: AsyncSession, actor: Actor, customer_id: int) -> Contacts:
+    """Load a customer and reveal their contacts (audited); leads and admins only."""
+    if not can_reveal(actor):
+        raise Forbidden(N_("You may not reveal contact details."))
+    return reveal_contacts(session, actor, await get(session, customer_id))
+
+
+# --- level ------------------------------------------------------------------------------
+
+
+async def change_level(
+    session: AsyncSession, actor: Actor, customer_id: int, level: CustomerLevel
+) -> Customer:
+    """Change a customer's level (audited) and re-rank their open tickets.
+
+    Open tickets get the new level's place on the board and its SLA targets. Their priority
+    follows the level only when it still is the computed one: a priority a person set by
+    hand is kept.
+    """
+    if not actor.is_lead:
+        raise Forbidden(N_("Only leads may change a customer's level."))
+    customer = await get(session, customer_id)
+    old = CustomerLevel(customer.level)
+    if old == level:
+        return customer
+    audit.record(
+        session,
+        actor,
+        entity_type="customer",
+        entity_id=customer.id,
+        action="change",
+        field="level",
+        before=str(old),
+        after=str(level),
+    )
+    customer.level = level
+    open_tickets = (
+        await session.scalars(
+            select(Ticket).where(Ticket.customer_id == customer.id, Ticket.status.in_(OPEN_STATES))
+        )
+    ).all()
+    for ticket in open_tickets:
+        request_type = RequestType(ticket.request_type) if ticket.request_type else None
+        current = Priority(ticket.priority)
+        if current == compute_priority(ticket.urgency, old, request_type):
+            new_priority = compute_priority(ticket.urgency, level, request_type)
+            if new_priority != current:
+                audit.record(
+                    session,
+                    actor,
+                    entity_type="ticket",
+                    entity_id=ticket.id,
+                    ticket_id=ticket.id,
+                    action="change",
+                    field="priority",
+                    before=str(current),
+                    after=str(new_priority),
+                )
+                ticket.priority = new_priority
+        ticket.priority_rank = priority_rank(Priority(ticket.priority), level)
+        await policy.refresh_deadlines(session, ticket, level)
+    try:
+        await session.flush()
+    except StaleDataError as exc:  # an agent changed one of the tickets meanwhile
+        raise Conflict(N_("Someone else changed this first.")) from exc
+    for ticket in open_tickets:
+        record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
+    return customer
+
+
+# --- the customer page ------------------------------------------------------------------
+
+
+def _survey_entry(survey: Survey, number: str) -> SurveyEntry:
+    scores = [
+        s
+        for s in (survey.speed_score, survey.solution_score, survey.attitude_score)
+        if s is not None
+    ]
+    return SurveyEntry(
+        ticket_number=number,
+        submitted_at=survey.submitted_at,
+        speed_score=survey.speed_score,
+        solution_score=survey.solution_score,
+        attitude_score=survey.attitude_score,
+        average=round(sum(scores) / len(scores), 1) if scores else None,
+        comment=survey.comment,
+        suggestion=survey.suggestion,
+    )
+
+
+async def profile(session: AsyncSession, actor: Actor, customer_id: int) -> CustomerProfile:
+    """Everything the customer page shows: record, masked contacts, tickets with their
+    follow-ups and surveys (the latest :data:`HISTORY_LIMIT` tickets)."""
+    customer = await get(session, customer_id)
+    ticket_count, open_count = (
+        await session.execute(
+            select(func.count(), func.count().filter(Ticket.status.in_(OPEN_STATES))).where(
+                Ticket.customer_id == customer.id
+            )
+        )
+    ).one()
+    tickets = (
+        await session.scalars(
+            select(Ticket)
+            .where(Ticket.customer_id == customer.id)
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .limit(HISTORY_LIMIT)
+        )
+    ).all()
+    ids = [t.id for t in tickets]
+    numbers = {t.id: t.number for t in tickets}
+    follow_ups: dict[int, list[FollowUpEntry]] = {i: [] for i in ids}
+    if ids:
+        rows = (
+            await session.execute(
+                select(FollowUp, User.display_name)
+                .outerjoin(User, User.id == FollowUp.user_id)
+                .where(FollowUp.ticket_id.in_(ids))
+                .order_by(FollowUp.at, FollowUp.id)
+            )
+        ).all()
+        for fu, author in rows:
+            follow_ups[fu.ticket_id].append(
+                FollowUpEntry(
+                    at=fu.at,
+                    method=FollowUpMethod(fu.method),
+                    discussed=fu.discussed,
+                    customer_feedback=fu.customer_feedback,
+                    next_step=fu.next_step,
+                    by_customer=fu.by_customer,
+                    author=author,
+                    visible_to_customer=fu.visible_to_customer,
+                    is_resolution=fu.is_resolution,
+                )
+            )
+    surveys = (
+        await session.execute(
+            select(Survey, Ticket.number)
+            .join(Ticket, Ticket.id == Survey.ticket_id)
+            .where(Survey.customer_id == customer.id)
+            .order_by(Survey.created_at.desc())
+        )
+    ).all()
+    survey_entries = [_survey_entry(s, number) for s, number in surveys]
+    by_ticket = {s.ticket_id: entry for (s, _), entry in zip(surveys, survey_entries, strict=True)}
+    averages = [e.average for e in survey_entries if e.average is not None]
+    entries = [
+        TicketEntry(
+            id=t.id,
+            number=numbers[t.id],
+            title=t.title,
+            status=TicketStatus(t.status),
+            is_open=t.status in OPEN_STATES,
+            request_type=RequestType(t.request_type) if t.request_type else None,
+            priority=Priority(t.priority),
+            channel=Channel(t.channel),
+            created_at=t.created_at,
+            done_at=t.resolved_at or t.closed_at,
+            follow_ups=follow_ups[t.id],
+            survey=by_ticket.get(t.id),
+        )
+        for t in tickets
+    ]
+    return CustomerProfile(
+        id=customer.id,
+        number=customer.number,
+        name=customer.name,
+        type=CustomerType(customer.type),
+        level=CustomerLevel(customer.level),
+        industry=Industry(customer.industry) if customer.industry else None,
+        contact_person=customer.contact_person,
+        source_channel=Channel(customer.source_channel),
+        registered_at=customer.registered_at,
+        notes=customer.notes,
+        contacts=masked_contacts(customer),
+        can_reveal=can_reveal(actor),
+        can_change_level=actor.is_lead,
+        tickets=entries,
+        surveys=survey_entries,
+        ticket_count=int(ticket_count),
+        open_count=int(open_count),
+        history_truncated=int(ticket_count) > len(entries),
+        average_score=round(sum(averages) / len(averages), 1) if averages else None,
+    )
+
+
+# --- key rotation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    """How many stored ciphertexts each key id protects (customers and survey contacts)."""
+
+    primary: str
+    ring: tuple[str, ...]
+    counts: dict[str, int]
+
+    @property
+    def stale(self) -> int:
+        return sum(n for key_id, n in self.counts.items() if key_id != self.primary)
+
+
+async def key_usage(session: AsyncSession) -> KeyUsage:
+    """Count ciphertexts per key id (``v1:<key id>:…``): what still needs re-encrypting."""
+    cipher = _cipher()
+    counts: dict[str, int] = {}
+    for column in (Customer.phone_enc, Customer.email_enc, Survey.contact):
+        # Literal positions: PostgreSQL must see the same expression in SELECT and GROUP BY.
+        key_id = func.substr(column, literal_column("4"), literal_column("8"))
+        stmt = select(key_id, func.count()).where(column.like("v1:%")).group_by(key_id)
+        for kid, n in (await session.execute(stmt)).all():
+            counts[str(kid)] = counts.get(str(kid), 0) + int(n)
+    return KeyUsage(primary=cipher.primary_id, ring=ring_ids(), counts=counts)
+
+
+async def reencrypt_batch(
+    session: AsyncSession, *, after_id: int = 0, limit: int = 500
+) -> tuple[int, int | None]:
+    """Re-encrypt and re-hash one batch of customers under the primary key.
+
+    Returns (rows rewritten, last id seen) — None when there is nothing after this batch.
+    Rows are locked while rewritten (PostgreSQL), so a concurrent edit is never lost.
+    """
+    cipher = _cipher()
+    primary = cipher.primary_id
+    customers = (
+        await session.scalars(
+            select(Customer)
+            .where(Customer.id > after_id)
+            .order_by(Customer.id)
+            .limit(limit)
+            .with_for_update()
+        )
+    ).all()
+    changed = 0
+    for customer in customers:
+        touched = False
+        for kind in ("phone", "email"):
+            token = getattr(customer, f"{kind}_enc")
+            if not token:
+                continue
+            plain = cipher.decrypt(token)  # raises on a key missing from the ring: stop
+            new_hash = cipher.blind_index(kind, plain)
+            if cipher.key_id_of(token) != primary or getattr(customer, f"{kind}_hash") != new_hash:
+                setattr(customer, f"{kind}_enc", cipher.encrypt(plain))
+                setattr(customer, f"{kind}_hash", new_hash)
+                touched = True
+        changed += touched
+    await session.flush()
+    last = customers[-1].id if customers else None
+    return changed, (last if len(customers) == limit else None)
+
+
+async def reencrypt_survey_contacts(session: AsyncSession, *, limit: int = 500) -> int:
+    """Re-encrypt one batch of survey contacts made with an older key; returns how many."""
+    cipher = _cipher()
+    prefix = f"v1:{cipher.primary_id}:"
+    surveys = (
+        await session.scalars(
+            select(Survey)
+            .where(Survey.contact.like("v1:%"), ~Survey.contact.like(prefix + "%"))
+            .order_by(Survey.id)
+            .limit(limit)
+            .with_for_update()
+        )
+    ).all()
+    for survey in surveys:
+        survey.contact = cipher.encrypt(cipher.decrypt(survey.contact or ""))
+    await session.flush()
+    return len(surveys)
+
+
+async def create(session: AsyncSession, actor: Actor, data: CustomerInput) -> Customer:
+    """Register a customer from the registry form: refused when the phone or email already
+    belongs to someone (the registry stays de-duplicated); only leads set a higher level."""
+    if data.level is not CustomerLevel.NORMAL and not actor.is_lead:
+        raise Forbidden(N_("Only leads may change a customer's level."))
+    errors = field_errors(data)
+    if errors:
+        raise ValidationFailed(N_("Please correct the highlighted fields."), fields=errors)
+    _, phone, email = normalized(data)
+    for kind, value in (("phone", phone), ("email", email)):
+        other = await find_by_contact(session, **{kind: value}) if value else None
+        if other is not None:
+            errors[kind] = N_("Already registered for another customer.")
+    if errors:
+        raise ValidationFailed(N_("Please correct the highlighted fields."), fields=errors)
+    return await register(session, actor, data)

@@ -1,0 +1,1 @@
+"""The email channel: parsing, IMAP polling into intake, SMTP replies, mailboxes."""

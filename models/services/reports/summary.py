@@ -1,0 +1,722 @@
+"""Record 5: the periodic problem summary, computed from tickets and surveys (never typed in).
+
+What the figures mean (the page and the exports say the same):
+
+* **Cohort.** Every figure is about the tickets *registered* in the period (``created_at`` in
+  ``[start, end)`` in the team's timezone), optionally of one department: their count, how
+  many are resolved now, their handling times, and the surveys answered about them. So a
+  period's figures describe one fixed set of tickets, and the exports of that period
+  reproduce them. Throughput (tickets per agent-hour, :func:`throughput`) is the exception:
+  it counts the tickets *resolved* in the period, because that is the work done in it.
+* **Resolved** means completed or closed (``resolved_at`` is set; reopening clears it).
+* **Handling time** is wall-clock time from registration to resolution, in hours; **first
+  response time** from registration to the first response.
+* **Satisfied** means all three scores ≥ 4; a **low** survey has any score ≤ 3.
+
+Aggregation happens in SQL (one grouped query per figure family), so the report stays fast at
+100,000 tickets; sums rather than averages come back so totals over types are exact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.base import utcnow
+from models.enums import RequestType
+from models.services.common.errors import N_, ValidationFailed
+from models.services.reports import topics
+from models.services.sla import policy
+from models.settings import get_settings
+from models.survey import Survey
+from models.ticket import Ticket
+from models.user import User
+
+PERIOD_KINDS = ("month", "quarter", "year", "custom")
+MAX_CUSTOM_DAYS = 3 * 366
+MIN_YEAR, MAX_YEAR = 2000, 2100
+DIMENSIONS = ("speed", "solution", "attitude")
+TOP_TOPICS = 3
+
+_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
+_QUARTER = re.compile(r"^(\d{4})-?[Qq]([1-4])$")
+_YEAR = re.compile(r"^(\d{4})$")
+
+
+# --- periods ---------------------------------------------------------------------------------
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A reporting period: whole local days ``first_day`` … ``last_day`` in the team's zone."""
+
+    kind: str
+    first_day: date
+    last_day: date
+    tz: str = "Asia/Shanghai"
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first_day, time(), ZoneInfo(self.tz))
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive: midnight after the last day."""
+        return datetime.combine(self.last_day + timedelta(days=1), time(), ZoneInfo(self.tz))
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+    @property
+    def key(self) -> str:
+        """2024-03, 2024-Q1, 2024, or 2024-03-01~2024-03-31."""
+        if self.kind == "month":
+            return f"{self.first_day:%Y-%m}"
+        if self.kind == "quarter":
+            return f"{self.first_day.year}-Q{(self.first_day.month - 1) // 3 + 1}"
+        if self.kind == "year":
+            return str(self.first_day.year)
+        return f"{self.first_day.isoformat()}~{self.last_day.isoformat()}"
+
+    def previous(self) -> Period:
+        """The period just before: the previous month/quarter/year, or as many days before."""
+        if self.kind == "month":
+            first = _add_months(self.first_day, -1)
+            return Period("month", first, self.first_day - timedelta(days=1), self.tz)
+        if self.kind == "quarter":
+            first = _add_months(self.first_day, -3)
+            return Period("quarter", first, self.first_day - timedelta(days=1), self.tz)
+        if self.kind == "year":
+            first = self.first_day.replace(year=self.first_day.year - 1)
+            return Period("year", first, self.first_day - timedelta(days=1), self.tz)
+        last = self.first_day - timedelta(days=1)
+        return Period("custom", last - timedelta(days=self.days - 1), last, self.tz)
+
+    def params(self, prefix: str = "") -> dict[str, str]:
+        """The URL parameters that select this period (links, exports, "compare with")."""
+        out = {f"{prefix}period": self.kind}
+        if self.kind == "month":
+            out[f"{prefix}month"] = self.key
+        elif self.kind == "quarter":
+            out[f"{prefix}quarter"] = self.key
+        elif self.kind == "year":
+            out[f"{prefix}year"] = self.key
+        else:
+            out[f"{prefix}from"] = self.first_day.isoformat()
+            out[f"{prefix}to"] = self.last_day.isoformat()
+        return out
+
+
+def _invalid(field_name: str, message: str) -> ValidationFailed:
+    return ValidationFailed(
+        N_("Please correct the highlighted fields."), fields={field_name: message}
+    )
+
+
+def _year_ok(year: int, field_name: str) -> int:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise _invalid(field_name, N_("Choose a year between 2000 and 2100."))
+    return year
+
+
+def _parse_day(text: str, field_name: str) -> date:
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise _invalid(field_name, N_("Enter a date as YYYY-MM-DD.")) from None
+    _year_ok(day.year, field_name)
+    return day
+
+
+def parse_period(
+    params: Mapping[str, str],
+    *,
+    today: date,
+    tz: str,
+    prefix: str = "",
+    default_kind: str = "month",
+) -> Period:
+    """A period from URL parameters; an empty value means the one containing ``today``.
+
+    ``period`` = month (``month=2024-03``) | quarter (``quarter=2024-Q1``) | year
+    (``year=2024``) | custom (``from=2024-03-01&to=2024-03-31``, both days included).
+    Anything malformed is a localized 422 naming the field.
+    """
+
+    def value(name: str) -> str:
+        return (params.get(prefix + name) or "").strip()
+
+    kind = value("period") or default_kind
+    if kind not in PERIOD_KINDS:
+        raise _invalid(prefix + "period", N_("Choose month, quarter, year or a date range."))
+    if kind == "month":
+        raw = value("month")
+        if not raw:
+            first = today.replace(day=1)
+        else:
+            match = _MONTH.match(raw)
+            if not match or not 1 <= int(match.group(2)) <= 12:
+                raise _invalid(prefix + "month", N_("Enter a month as YYYY-MM."))
+            first = date(_year_ok(int(match.group(1)), prefix + "month"), int(match.group(2)), 1)
+        return Period("month", first, _add_months(first, 1) - timedelta(days=1), tz)
+    if kind == "quarter":
+        raw = value("quarter")
+        if not raw:
+            first = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
+        else:
+            match = _QUARTER.match(raw)
+            if not match:
+                raise _invalid(prefix + "quarter", N_("Enter a quarter as YYYY-Q1 … YYYY-Q4."))
+            year = _year_ok(int(match.group(1)), prefix + "quarter")
+            first = date(year, (int(match.group(2)) - 1) * 3 + 1, 1)
+        return Period("quarter", first, _add_months(first, 3) - timedelta(days=1), tz)
+    if kind == "year":
+        raw = value("year")
+        if not raw:
+            year = today.year
+        else:
+            match = _YEAR.match(raw)
+            if not match:
+                raise _invalid(prefix + "year", N_("Enter a year as YYYY."))
+            year = _year_ok(int(match.group(1)), prefix + "year")
+        return Period("year", date(year, 1, 1), date(year, 12, 31), tz)
+    raw_from, raw_to = value("from"), value("to")
+    if not raw_from:
+        raise _invalid(prefix + "from", N_("Required."))
+    if not raw_to:
+        raise _invalid(prefix + "to", N_("Required."))
+    first, last = _parse_day(raw_from, prefix + "from"), _parse_day(raw_to, prefix + "to")
+    if last < first:
+        raise _invalid(prefix + "to", N_("The end date must not be before the start date."))
+    if (last - first).days + 1 > MAX_CUSTOM_DAYS:
+        raise _invalid(prefix + "to", N_("A date range may span at most three years."))
+    return Period("custom", first, last, tz)
+
+
+def today_local(now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(ZoneInfo(get_settings().timezone)).date()
+
+
+def period_from_params(
+    params: Mapping[str, str], *, prefix: str = "", now: datetime | None = None
+) -> Period:
+    """:func:`parse_period` with the team's timezone and today's date."""
+    tz = get_settings().timezone
+    return parse_period(params, today=today_local(now), tz=tz, prefix=prefix)
+
+
+def department_from_params(params: Mapping[str, str]) -> int | None:
+    """The ``department`` filter: empty for all departments, else a department id."""
+    raw = (params.get("department") or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise _invalid("department", N_("Invalid value."))
+    return int(raw)
+
+
+def week_bounds(period: Period, now: datetime | None = None) -> list[datetime]:
+    """Bucket edges of the weekly trend: the period's start, each local Monday inside, its end.
+
+    For a period still running, weeks that have not begun are left out and the last bucket
+    ends now, so the chart does not drop to zero in the future.
+    """
+    end = period.end if now is None else max(min(period.end, now), period.start)
+    edges = [period.start]
+    day = period.first_day + timedelta(days=(7 - period.first_day.weekday()) % 7 or 7)
+    zone = ZoneInfo(period.tz)
+    while day <= period.last_day:
+        edge = datetime.combine(day, time(), zone)
+        if edge >= end:
+            break
+        edges.append(edge)
+        day += timedelta(days=7)
+    edges.append(end if end > period.start else period.end)
+    return edges
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    """Answered surveys, kept as counts and sums so that combining groups stays exact."""
+
+    answered: int = 0
+    sums: tuple[int, int, int] = (0, 0, 0)
+    # Per dimension (speed, solution, attitude): how many answered 1, 2, 3, 4, 5.
+    distribution: tuple[tuple[int, ...], ...] = ((0,) * 5,) * 3
+    satisfied: int = 0
+    low: int = 0
+
+    def __add__(self, other: Satisfaction) -> Satisfaction:
+        return Satisfaction(
+            answered=self.answered + other.answered,
+            sums=tuple(a + b for a, b in zip(self.sums, other.sums, strict=True)),  # type: ignore[arg-type]
+            distribution=tuple(
+                tuple(a + b for a, b in zip(x, y, strict=True))
+                for x, y in zip(self.distribution, other.distribution, strict=True)
+            ),
+            satisfied=self.satisfied + other.satisfied,
+            low=self.low + other.low,
+        )
+
+    @classmethod
+    def of(cls, speed: int, solution: int, attitude: int, n: int = 1) -> Satisfaction:
+        """``n`` surveys that all answered these three scores."""
+        scores = (speed, solution, attitude)
+        distribution = tuple(tuple(n if s == value else 0 for value in range(1, 6)) for s in scores)
+        return cls(
+            answered=n,
+            sums=(speed * n, solution * n, attitude * n),
+            distribution=distribution,
+            satisfied=n if min(scores) >= 4 else 0,
+            low=n if min(scores) <= 3 else 0,
+        )
+
+    def _avg(self, index: int) -> float | None:
+        return self.sums[index] / self.answered if self.answered else None
+
+    @property
+    def avg_speed(self) -> float | None:
+        return self._avg(0)
+
+    @property
+    def avg_solution(self) -> float | None:
+        return self._avg(1)
+
+    @property
+    def avg_attitude(self) -> float | None:
+        return self._avg(2)
+
+    @property
+    def overall(self) -> float | None:
+        """The mean of the three dimensions' averages."""
+        return sum(self.sums) / (3 * self.answered) if self.answered else None
+
+    @property
+    def satisfied_share(self) -> float | None:
+        return self.satisfied / self.answered if self.answered else None
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The counts and time sums of a group of tickets (a type, an agent, a whole period)."""
+
+    count: int = 0
+    resolved: int = 0
+    handling_seconds: float = 0.0
+    responded: int = 0
+    response_seconds: float = 0.0
+    repeats: int = 0
+    satisfaction: Satisfaction = field(default_factory=Satisfaction)
+
+    def __add__(self, other: Figures) -> Figures:
+        return Figures(
+            count=self.count + other.count,
+            resolved=self.resolved + other.resolved,
+            handling_seconds=self.handling_seconds + other.handling_seconds,
+            responded=self.responded + other.responded,
+            response_seconds=self.response_seconds + other.response_seconds,
+            repeats=self.repeats + other.repeats,
+            satisfaction=self.satisfaction + other.satisfaction,
+        )
+
+    @property
+    def avg_handling_hours(self) -> float | None:
+        return self.handling_seconds / self.resolved / 3600 if self.resolved else None
+
+    @property
+    def avg_first_response_hours(self) -> float | None:
+        return self.response_seconds / self.responded / 3600 if self.responded else None
+
+    @property
+    def resolution_rate(self) -> float | None:
+        return self.resolved / self.count if self.count else None
+
+    @property
+    def repeat_rate(self) -> float | None:
+        return self.repeats / self.count if self.count else None
+
+
+@dataclass(frozen=True)
+class TypeSummary:
+    """One row of the summary: a request type (None = not yet classified)."""
+
+    request_type: RequestType | None
+    figures: Figures
+    share: float | None
+
+    @property
+    def count(self) -> int:
+        return self.figures.count
+
+
+@dataclass(frozen=True)
+class AgentSummary:
+    user_id: int
+    name: str
+    assigned: int
+    figures: Figures  # count = resolved tickets of theirs ("handled")
+
+
+@dataclass(frozen=True)
+class WeeklySeries:
+    """Tickets registered per week and type: ``counts[type][i]`` for the week ``starts[i]``."""
+
+    starts: list[date]
+    counts: dict[RequestType | None, list[int]]
+
+
+@dataclass(frozen=True)
+class ProblemSummary:
+    period: Period
+    previous: Period
+    rows: list[TypeSummary]
+    total: Figures
+    previous_total: Figures
+    agents: list[AgentSummary]
+    topics: dict[RequestType, list[topics.Topic]]
+    weekly: WeeklySeries
+    department_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Tickets resolved in a period per agent-hour of the business calendar.
+
+    ``agents`` is the number of distinct people who resolved at least one of those tickets;
+    ``business_hours`` the working hours of the default business calendar from the period's
+    start until its end (or now, for a period still running). So the rate answers "how many
+    tickets did each working agent finish per hour the desk was open" — it ignores leave and
+    part-time work, which the system does not know about.
+    """
+
+    resolved: int
+    agents: int
+    business_hours: float
+
+    @property
+    def per_agent_hour(self) -> float | None:
+        hours = self.agents * self.business_hours
+        return self.resolved / hours if hours > 0 else None
+
+
+def _seconds(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
+    """``later - earlier`` in seconds, in SQL (NULL when either is NULL)."""
+    if dialect == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return func.extract("epoch", later) - func.extract("epoch", earlier)
+
+
+def _dialect(session: AsyncSession) -> str:
+    bind = session.bind
+    assert bind is not None
+    return bind.dialect.name
+
+
+def cohort(period: Period, department_id: int | None = None) -> ColumnElement[bool]:
+    """Tickets registered in the period (and of the department, when given)."""
+    clause = and_(Ticket.created_at >= period.start, Ticket.created_at < period.end)
+    if department_id:
+        clause = and_(clause, Ticket.department_id == department_id)
+    return clause
+
+
+def _f(value: Any) -> float:
+    return float(value) if value is not None else 0.0
+
+
+@dataclass
+class _Cube:
+    """One period's tickets aggregated by (request type, assignee, week) in a single scan."""
+
+    by_type: dict[RequestType | None, Figures]
+    by_agent: dict[int | None, Figures]
+    weekly: WeeklySeries
+
+
+def _bucket(edges: list[datetime]) -> ColumnElement[Any]:
+    """The index of the [edge, next edge) bucket a ticket's registration falls in."""
+    inner = edges[1:-1]
+    if not inner:
+        return literal(0)
+    return case(*[(Ticket.created_at < edge, i) for i, edge in enumerate(inner)], else_=len(inner))
+
+
+async def _cube(
+    session: AsyncSession,
+    period: Period,
+    department_id: int | None,
+    edges: list[datetime] | None = None,
+) -> _Cube:
+    """Ticket figures per type, per assignee and per week, and the surveys' scores."""
+    edges = edges or [period.start, period.end]
+    dialect = _dialect(session)
+    rows = (
+        select(
+            Ticket.request_type.label("rt"),
+            Ticket.assignee_id.label("aid"),
+            _bucket(edges).label("wk"),
+            Ticket.resolved_at.label("resolved"),
+            Ticket.first_responded_at.label("responded"),
+            _seconds(Ticket.resolved_at, Ticket.created_at, dialect).label("handling"),
+            _seconds(Ticket.first_responded_at, Ticket.created_at, dialect).label("response"),
+            case((Ticket.is_repeat.is_(True), 1), else_=0).label("repeat"),
+        )
+        .where(cohort(period, department_id))
+        .subquery()
+    )
+    stmt = select(
+        rows.c.rt,
+        rows.c.aid,
+        rows.c.wk,
+        func.count(),
+        func.count(rows.c.resolved),
+        func.sum(rows.c.handling),
+        func.count(rows.c.responded),
+        func.sum(rows.c.response),
+        func.sum(rows.c.repeat),
+    ).group_by(rows.c.rt, rows.c.aid, rows.c.wk)
+    n = len(edges) - 1
+    by_type: dict[RequestType | None, Figures] = {}
+    by_agent: dict[int | None, Figures] = {}
+    counts: dict[RequestType | None, list[int]] = {rt: [0] * n for rt in RequestType}
+    for (
+        rt,
+        aid,
+        wk,
+        count,
+        resolved,
+        handling,
+        responded,
+        response,
+        repeats,
+    ) in await session.execute(stmt):
+        key = RequestType(rt) if rt else None
+        figures = Figures(
+            count=int(count),
+            resolved=int(resolved),
+            handling_seconds=_f(handling),
+            responded=int(responded),
+            response_seconds=_f(response),
+            repeats=int(repeats or 0),
+        )
+        by_type[key] = by_type.get(key, Figures()) + figures
+        by_agent[aid] = by_agent.get(aid, Figures()) + figures
+        counts.setdefault(key, [0] * n)[int(wk)] += int(count)
+    scores = (
+        select(
+            Ticket.request_type,
+            Ticket.assignee_id,
+            Survey.speed_score,
+            Survey.solution_score,
+            Survey.attitude_score,
+            func.count(Survey.id),
+        )
+        .join(Ticket, Ticket.id == Survey.ticket_id)
+        .where(
+            cohort(period, department_id),
+            Survey.submitted_at.is_not(None),
+            Survey.speed_score.is_not(None),
+            Survey.solution_score.is_not(None),
+            Survey.attitude_score.is_not(None),
+        )
+        .group_by(
+            Ticket.request_type,
+            Ticket.assignee_id,
+            Survey.speed_score,
+            Survey.solution_score,
+            Survey.attitude_score,
+        )
+    )
+    for rt, aid, speed, solution, attitude, count in await session.execute(scores):
+        key = RequestType(rt) if rt else None
+        answered = Figures(
+            satisfaction=Satisfaction.of(
+                int(speed or 0), int(solution or 0), int(attitude or 0), int(count)
+            )
+        )
+        by_type[key] = by_type.get(key, Figures()) + answered
+        by_agent[aid] = by_agent.get(aid, Figures()) + answered
+    zone = ZoneInfo(period.tz)
+    weekly = WeeklySeries(
+        starts=[edge.astimezone(zone).date() for edge in edges[:-1]], counts=counts
+    )
+    return _Cube(by_type, by_agent, weekly)
+
+
+async def figures_by_type(
+    session: AsyncSession, period: Period, department_id: int | None = None
+) -> dict[RequestType | None, Figures]:
+    """Figures per request type (None = unclassified) for the period's cohort."""
+    return (await _cube(session, period, department_id)).by_type
+
+
+async def period_figures(
+    session: AsyncSession, period: Period, department_id: int | None = None
+) -> Figures:
+    """All of the period's tickets together."""
+    total = Figures()
+    for figures in (await figures_by_type(session, period, department_id)).values():
+        total += figures
+    return total
+
+
+def type_rows(by_type: Mapping[RequestType | None, Figures]) -> tuple[list[TypeSummary], Figures]:
+    """The four request types in order (plus "unclassified" when there is any), and the total."""
+    total = Figures()
+    for figures in by_type.values():
+        total += figures
+    keys: list[RequestType | None] = list(RequestType)
+    if by_type.get(None, Figures()).count:
+        keys.append(None)
+    rows = [
+        TypeSummary(
+            request_type=key,
+            figures=by_type.get(key, Figures()),
+            share=by_type.get(key, Figures()).count / total.count if total.count else None,
+        )
+        for key in keys
+    ]
+    return rows, total
+
+
+async def _agent_rows(
+    session: AsyncSession, by_agent: Mapping[int | None, Figures]
+) -> list[AgentSummary]:
+    ids = [key for key in by_agent if key is not None]
+    if not ids:
+        return []
+    names = dict(
+        (await session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))).all()
+    )
+    rows = []
+    for user_id in ids:
+        base = by_agent[user_id]
+        rows.append(
+            AgentSummary(
+                user_id=user_id,
+                name=names.get(user_id, f"#{user_id}"),
+                assigned=base.count,
+                figures=replace(base, count=base.resolved),
+            )
+        )
+    rows.sort(key=lambda r: (-r.figures.resolved, -r.assigned, r.name))
+    return rows
+
+
+async def agent_rows(
+    session: AsyncSession, period: Period, department_id: int | None = None
+) -> list[AgentSummary]:
+    """Per assignee: tickets assigned, resolved ("handled"), handling time, satisfaction."""
+    return await _agent_rows(session, (await _cube(session, period, department_id)).by_agent)
+
+
+async def weekly_counts(
+    session: AsyncSession,
+    period: Period,
+    department_id: int | None = None,
+    *,
+    now: datetime | None = None,
+) -> WeeklySeries:
+    """Tickets registered per local week (Monday first) and request type, up to now."""
+    edges = week_bounds(period, now or utcnow())
+    return (await _cube(session, period, department_id, edges)).weekly
+
+
+async def type_topics(
+    session: AsyncSession,
+    period: Period,
+    department_id: int | None = None,
+    *,
+    limit: int = TOP_TOPICS,
+) -> dict[RequestType, list[topics.Topic]]:
+    """The most frequent problems of each request type, with the previous period's counts."""
+    previous = period.previous()
+    current_flag = case((Ticket.created_at >= period.start, 1), else_=0).label("cur")
+    both = and_(
+        Ticket.created_at >= previous.start,
+        Ticket.created_at < period.end,
+        Ticket.request_type.is_not(None),
+    )
+    if department_id:
+        both = and_(both, Ticket.department_id == department_id)
+    text = func.substr(Ticket.description, 1, topics.TEXT_LIMIT).label("text")
+    inner = select(Ticket.request_type.label("rt"), text, current_flag).where(both).subquery()
+    stmt = select(inner.c.rt, inner.c.text, inner.c.cur, func.count()).group_by(
+        inner.c.rt, inner.c.text, inner.c.cur
+    )
+    docs: dict[RequestType, dict[str, list[int]]] = {}
+    for request_type, text, is_current, count in await session.execute(stmt):
+        slot = docs.setdefault(RequestType(request_type), {}).setdefault(text, [0, 0])
+        slot[0 if is_current else 1] += int(count)
+    return {
+        request_type: topics.top_topics(
+            [topics.Doc(text, cur, prev) for text, (cur, prev) in by_text.items()], limit=limit
+        )
+        for request_type, by_text in docs.items()
+    }
+
+
+async def problem_summary(
+    session: AsyncSession,
+    period: Period,
+    *,
+    department_id: int | None = None,
+    with_topics: bool = True,
+    now: datetime | None = None,
+) -> ProblemSummary:
+    """Everything the problem summary page (and its XLSX export) shows for one period."""
+    previous = period.previous()
+    cube = await _cube(session, period, department_id, week_bounds(period, now or utcnow()))
+    rows, total = type_rows(cube.by_type)
+    return ProblemSummary(
+        period=period,
+        previous=previous,
+        rows=rows,
+        total=total,
+        previous_total=await period_figures(session, previous, department_id),
+        agents=await _agent_rows(session, cube.by_agent),
+        topics=await type_topics(session, period, department_id) if with_topics else {},
+        weekly=cube.weekly,
+        department_id=department_id,
+    )
+
+
+async def throughput(
+    session: AsyncSession,
+    period: Period,
+    department_id: int | None = None,
+    *,
+    now: datetime | None = None,
+) -> Throughput:
+    """Tickets resolved in the period, the people who resolved them, and the open hours."""
+    now = now or utcnow()
+    clause = and_(Ticket.resolved_at >= period.start, Ticket.resolved_at < period.end)
+    if department_id:
+        clause = and_(clause, Ticket.department_id == department_id)
+    resolved, agents = (
+        await session.execute(
+            select(func.count(Ticket.id), func.count(Ticket.assignee_id.distinct())).where(clause)
+        )
+    ).one()
+    calendar = (await policy.load_rules(session)).calendar
+    until = min(period.end, now)
+    hours = 0.0
+    if until > period.start:
+        hours = calendar.between(period.start, until, business=True).total_seconds() / 3600
+    return Throughput(resolved=int(resolved), agents=int(agents), business_hours=hours)

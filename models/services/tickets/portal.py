@@ -1,0 +1,244 @@
+"""The public customer portal: submit an inquiry, find an answer first, track it later.
+
+No sign-in: a visitor is identified only by the unguessable tracking token in their link
+(only its hash is stored), and throttled per IP address. Everything here keeps working
+when Redis or the worker is down: the rate limiter fails open and the database is the truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.base import utcnow
+from models.db import record_event
+from models.enums import Channel, FollowUpMethod, TicketStatus
+from models.followup import FollowUp
+from models.services.common import audit, ratelimit
+from models.services.common.actor import Actor
+from models.services.common.errors import N_, NotFound, ValidationFailed
+from models.services.knowledge import kb
+from models.services.tickets import attachments, commands, intake
+from models.services.tickets.attachments import AttachmentView
+from models.settings import get_settings
+from models.ticket import Ticket
+
+log = logging.getLogger(__name__)
+
+PORTAL = Actor.system("portal")
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+SUGGESTIONS = 3
+# Suggestions fire while the visitor types; they get a far larger allowance than submissions.
+SUGGEST_FACTOR = 30
+INFO_MAX = 2000
+
+
+@dataclass(frozen=True)
+class PortalSubmission:
+    name: str = ""
+    phone: str = ""
+    email: str = ""
+    description: str = ""
+    order_number: str = ""
+    form_key: str = ""
+    honeypot: str = ""
+    files: tuple[attachments.Upload, ...] = ()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the visitor is told after submitting; no token for a trapped bot."""
+
+    number: str | None
+    tracking_token: str | None
+    repeated: bool = False
+
+
+@dataclass(frozen=True)
+class PublicReply:
+    at: datetime
+    text: str
+    by_customer: bool
+    is_resolution: bool
+
+
+@dataclass(frozen=True)
+class TrackingView:
+    """The tracking page: status and the conversation meant for the customer, nothing else."""
+
+    number: str
+    title: str
+    description: str
+    order_number: str | None
+    status: TicketStatus
+    created_at: datetime
+    replies: list[PublicReply]
+    can_add_information: bool
+    is_done: bool
+    attachments: list[AttachmentView] = field(default_factory=list)
+
+
+async def submit(
+    session: AsyncSession, redis: Any, data: PortalSubmission, *, client_ip: str
+) -> Receipt:
+    """Register a portal inquiry (channel: portal) and hand back its tracking link.
+
+    Throttled per IP; a filled honeypot is accepted silently and stores nothing; a repeated
+    form key returns the first submission's ticket and link.
+    """
+    settings = get_settings()
+    await ratelimit.check(redis, "portal-submit", client_ip, settings.portal_rate_limit)
+    if data.honeypot.strip():
+        log.info("portal honeypot filled from %s; nothing stored", client_ip)
+        return Receipt(number=None, tracking_token=None)
+    # Files are checked before the ticket exists: a refused file leaves nothing behind.
+    prepared = await attachments.check_uploads(data.files)
+    key = intake.form_key(data.form_key)
+    result = await intake.register_once(
+        session,
+        PORTAL,
+        intake.InquiryInput(
+            description=data.description,
+            channel=Channel.PORTAL.value,
+            name=data.name,
+            phone=data.phone,
+            email=data.email,
+            order_number=data.order_number,
+            idempotency_key=intake.idempotency_key("portal", key),
+            allowed_channels=(Channel.PORTAL,),
+            require_contact=True,
+            with_tracking_link=True,
+        ),
+    )
+    if prepared and not result.repeated:
+        await attachments.store_prepared(
+            session, PORTAL, result.ticket, prepared, source="portal", uploaded_by_customer=True
+        )
+    return Receipt(
+        number=result.ticket.number, tracking_token=result.tracking_token, repeated=result.repeated
+    )
+
+
+async def suggestions(
+    session: AsyncSession,
+    redis: Any,
+    query: str,
+    locale: str,
+    *,
+    client_ip: str,
+    lexical_cache: kb.LexicalIndexCache | None = None,
+) -> list[kb.PortalSuggestion]:
+    """Knowledge-base answers for what the visitor is typing."""
+    limit = get_settings().portal_rate_limit * SUGGEST_FACTOR
+    if not await ratelimit.hit(redis, "portal-suggest", client_ip, limit):
+        return []  # quietly stop suggesting; the form itself keeps working
+    return await kb.suggest_for_portal(
+        session, query, locale, SUGGESTIONS, redis=redis, lexical_cache=lexical_cache
+    )
+
+
+async def mark_solved(
+    session: AsyncSession,
+    redis: Any,
+    article_id: int,
+    query: str,
+    locale: str,
+    *,
+    client_ip: str,
+) -> None:
+    """ "This solved it": a deflection is counted and no ticket is created."""
+    limit = get_settings().portal_rate_limit * SUGGEST_FACTOR
+    await ratelimit.check(redis, "portal-suggest", client_ip, limit)
+    await kb.record_deflection(session, article_id, query, locale)
+
+
+async def ticket_for_token(session: AsyncSession, token: str) -> Ticket:
+    """The ticket a tracking link opens; a malformed or wrong token is the same 404."""
+    if not TOKEN_RE.match(token or ""):
+        raise NotFound(N_("No inquiry matches this link."))
+    return await commands.by_tracking_token(session, token)
+
+
+_ticket_for = ticket_for_token
+
+
+async def tracking(session: AsyncSession, token: str) -> TrackingView:
+    """The tracking page for a token; a wrong token is a 404 that reveals nothing."""
+    ticket = await _ticket_for(session, token)
+    replies = (
+        await session.scalars(
+            select(FollowUp)
+            .where(
+                FollowUp.ticket_id == ticket.id,
+                or_(FollowUp.visible_to_customer.is_(True), FollowUp.by_customer.is_(True)),
+            )
+            .order_by(FollowUp.at, FollowUp.id)
+        )
+    ).all()
+    status = TicketStatus(ticket.status)
+    return TrackingView(
+        number=ticket.number,
+        title=ticket.title,
+        description=ticket.description,
+        order_number=ticket.order_number,
+        status=status,
+        created_at=ticket.created_at,
+        replies=[
+            PublicReply(
+                at=r.at, text=r.discussed, by_customer=r.by_customer, is_resolution=r.is_resolution
+            )
+            for r in replies
+        ],
+        can_add_information=status is not TicketStatus.CLOSED,
+        is_done=status in (TicketStatus.COMPLETED, TicketStatus.CLOSED),
+        attachments=await attachments.list_for_ticket(session, ticket.id),
+    )
+
+
+async def add_information(
+    session: AsyncSession, redis: Any, token: str, text: str, *, client_ip: str
+) -> TrackingView:
+    """The customer adds information: a follow-up by the customer, on the board at once."""
+    await ratelimit.check(redis, "portal-submit", client_ip, get_settings().portal_rate_limit)
+    ticket = await _ticket_for(session, token)
+    body = (text or "").strip()
+    if not body:
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."),
+            fields={"text": N_("Please write something first.")},
+        )
+    if len(body) > INFO_MAX:
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."), fields={"text": N_("Too long.")}
+        )
+    if ticket.status == TicketStatus.CLOSED:
+        raise ValidationFailed(N_("This inquiry is closed. Please submit a new one."))
+    follow_up = FollowUp(
+        ticket_id=ticket.id,
+        at=utcnow(),
+        user_id=None,
+        by_customer=True,
+        method=FollowUpMethod.ONLINE_CHAT,
+        discussed=body,
+        visible_to_customer=True,
+    )
+    session.add(follow_up)
+    await session.flush()
+    audit.record(
+        session,
+        PORTAL,
+        entity_type="follow_up",
+        entity_id=follow_up.id,
+        ticket_id=ticket.id,
+        action="customer_information",
+    )
+    record_event(
+        session, "ticket.updated", ticket_id=ticket.id, version=ticket.version, by_customer=True
+    )
+    return await tracking(session, token)

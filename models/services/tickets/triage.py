@@ -1,0 +1,417 @@
+"""Applying the worker's triage to a ticket, repeat-inquiry detection, and the review queue.
+
+The worker computes (embedding, classification, knowledge-base hits) outside any transaction,
+then calls :func:`apply_triage` once, which re-checks the ticket inside the transaction: a
+ticket already triaged is left exactly as it is (no second audit entry, no second event), so
+the job may run any number of times.
+
+**Repeat inquiries.** A ticket repeats an earlier one when the same customer registered it at
+most :data:`REPEAT_WINDOW` (7 days) before, and the two texts are similar: the Jaccard overlap
+of their retrieval terms (stemmed words, Chinese character unigrams and bigrams) is at least
+:data:`REPEAT_LEXICAL`, or — for mostly-Latin texts, because the default embedder does not
+understand Chinese — the cosine of their embeddings is at least :data:`REPEAT_COSINE`. The most
+similar earlier ticket becomes ``repeat_of``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from models.customer import Customer
+from models.db import record_event
+from models.enums import CustomerLevel, Priority, RequestType, TicketStatus, TypeSource
+from models.services.common import audit
+from models.services.common.actor import Actor
+from models.services.common.errors import N_, NotFound
+from models.services.common.priority import PRIORITY_ORDER, compute_priority, priority_rank
+from models.services.knowledge import kb
+from models.services.knowledge.vectors import cosine, from_bytes, to_bytes
+from models.services.sla import policy
+from models.services.tickets import routing
+from models.services.tickets.commands import DEADLINE_FIELDS, versioned
+from models.ticket import Ticket
+from models.ticket_embedding import TicketEmbedding
+
+if TYPE_CHECKING:
+    import numpy as np
+
+TRIAGE = Actor.system("triage")
+REPEAT_WINDOW = timedelta(days=7)
+REPEAT_CANDIDATES = 20
+REPEAT_LEXICAL = 0.5
+REPEAT_COSINE = 0.85
+REPEAT_MIN_LATIN = 0.5
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The model's verdict for one ticket."""
+
+    request_type: RequestType
+    confidence: float
+    model_version: str
+
+
+@dataclass(frozen=True)
+class PendingTicket:
+    """What the worker needs to triage a ticket."""
+
+    id: int
+    text: str
+
+
+async def pending_ticket(session: AsyncSession, ticket_id: int) -> PendingTicket | None:
+    """The ticket's text if it still needs triage (None: unknown or already triaged)."""
+    row = (
+        await session.execute(
+            select(Ticket.id, Ticket.title, Ticket.description, Ticket.triaged_at).where(
+                Ticket.id == ticket_id
+            )
+        )
+    ).one_or_none()
+    if row is None or row.triaged_at is not None:
+        return None
+    return PendingTicket(row.id, row.description or row.title)
+
+
+def _term_set(text: str) -> set[str]:
+    from triage.retrieval import terms
+
+    return set(terms(text))
+
+
+def similarity(
+    text_a: str, text_b: str, emb_a: np.ndarray | None = None, emb_b: np.ndarray | None = None
+) -> tuple[float, float | None]:
+    """(lexical Jaccard, embedding cosine or None) of two inquiry texts."""
+    from triage.text import latin_share
+
+    a, b = _term_set(text_a), _term_set(text_b)
+    lexical = len(a & b) / len(a | b) if a and b else 0.0
+    dense = None
+    if (
+        emb_a is not None
+        and emb_b is not None
+        and min(latin_share(text_a), latin_share(text_b)) >= REPEAT_MIN_LATIN
+    ):
+        dense = cosine(emb_a, emb_b)
+    return lexical, dense
+
+
+def is_similar(lexical: float, dense: float | None) -> bool:
+    """The repeat rule (see the module docstring)."""
+    return lexical >= REPEAT_LEXICAL or (dense is not None and dense >= REPEAT_COSINE)
+
+
+async def _find_repeat(
+    session: AsyncSession, ticket: Ticket, embedding: np.ndarray | None, model: str | None
+) -> int | None:
+    rows = (
+        await session.execute(
+            select(
+                Ticket.id,
+                Ticket.description,
+                TicketEmbedding.embedding,
+                TicketEmbedding.embedding_model,
+            )
+            .outerjoin(TicketEmbedding, TicketEmbedding.ticket_id == Ticket.id)
+            .where(
+                Ticket.customer_id == ticket.customer_id,
+                Ticket.id != ticket.id,
+                Ticket.created_at >= ticket.created_at - REPEAT_WINDOW,
+                Ticket.created_at <= ticket.created_at,
+            )
+            .order_by(Ticket.created_at.desc())
+            .limit(REPEAT_CANDIDATES)
+        )
+    ).all()
+    best: tuple[float, int] | None = None
+    for row in rows:
+        other = from_bytes(row.embedding) if model and row.embedding_model == model else None
+        lexical, dense = similarity(ticket.description, row.description, embedding, other)
+        if is_similar(lexical, dense):
+            score = max(lexical, dense or 0.0)
+            if best is None or score > best[0]:
+                best = (score, row.id)
+    return best[1] if best else None
+
+
+def _audit(
+    ticket: Ticket,
+    session: AsyncSession,
+    field: str,
+    before: Any,
+    after: Any,
+    action: str = "change",
+) -> None:
+    audit.record(
+        session,
+        TRIAGE,
+        entity_type="ticket",
+        entity_id=ticket.id,
+        ticket_id=ticket.id,
+        action=action,
+        field=field,
+        before=before,
+        after=after,
+    )
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    """What :func:`apply_triage` did (``applied`` False: the ticket was already triaged)."""
+
+    ticket_id: int
+    applied: bool
+    request_type: RequestType | None = None
+    department_id: int | None = None
+    priority: Priority | None = None
+    repeat_of_id: int | None = None
+    suggestions: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ticket_id": self.ticket_id,
+            "applied": self.applied,
+            "request_type": str(self.request_type) if self.request_type else None,
+            "department_id": self.department_id,
+            "priority": str(self.priority) if self.priority else None,
+            "repeat_of_id": self.repeat_of_id,
+            "suggestions": self.suggestions,
+        }
+
+
+async def apply_triage(
+    session: AsyncSession,
+    ticket_id: int,
+    prediction: Classification,
+    suggestions: Sequence[kb.Hit],
+    now: datetime,
+    *,
+    embedding: np.ndarray | None = None,
+    embedding_model: str | None = None,
+) -> TriageResult:
+    """Write one ticket's triage: type, priority, department, deadlines, suggestions, repeat.
+
+    A type a person already set is kept (the model never overrides a person); the priority
+    only rises (urgency × customer level × complaint); the department is set only if none was
+    chosen. Every change is audited and the board hears ``ticket.triaged`` once.
+    """
+    ticket = await session.scalar(
+        select(Ticket)
+        .where(Ticket.id == ticket_id)
+        .options(selectinload(Ticket.customer))
+        .with_for_update(of=Ticket)
+    )
+    if ticket is None:
+        raise NotFound(N_("Ticket not found."))
+    if ticket.triaged_at is not None:
+        return TriageResult(ticket_id, applied=False)
+    level = CustomerLevel(ticket.customer.level)
+    repeat_of = await _find_repeat(session, ticket, embedding, embedding_model)
+    async with versioned(session, ticket):
+        source = TypeSource(ticket.type_source) if ticket.type_source else None
+        if source in (None, TypeSource.MODEL):
+            if ticket.request_type != prediction.request_type:
+                _audit(
+                    ticket, session, "request_type", ticket.request_type, prediction.request_type
+                )
+            ticket.request_type = prediction.request_type
+            ticket.type_source = TypeSource.MODEL
+            ticket.type_confidence = round(float(prediction.confidence), 4)
+            ticket.model_version = prediction.model_version
+        request_type = RequestType(ticket.request_type) if ticket.request_type else None
+        current = Priority(ticket.priority)
+        computed = compute_priority(ticket.urgency, level, request_type)
+        if PRIORITY_ORDER.index(computed) < PRIORITY_ORDER.index(current):
+            _audit(ticket, session, "priority", current, computed)
+            ticket.priority = computed
+        ticket.priority_rank = priority_rank(Priority(ticket.priority), level)
+        if ticket.department_id is None and request_type is not None:
+            department_id = await routing.department_for(session, request_type)
+            if department_id is not None:
+                _audit(ticket, session, "department_id", None, department_id)
+                ticket.department_id = department_id
+        before = {name: getattr(ticket, name) for name in DEADLINE_FIELDS}
+        await policy.refresh_deadlines(session, ticket, level, now=now)
+        for name, old in before.items():
+            new = getattr(ticket, name)
+            if old != new:
+                _audit(
+                    ticket,
+                    session,
+                    name,
+                    old.isoformat() if old else None,
+                    new.isoformat() if new else None,
+                    action="deadline",
+                )
+        if repeat_of is not None:
+            ticket.is_repeat = True
+            ticket.repeat_of_id = repeat_of
+        ticket.triaged_at = now
+    await kb.replace_ticket_suggestions(session, ticket.id, suggestions)
+    if embedding is not None and embedding_model:
+        stored = await session.get(TicketEmbedding, ticket.id)
+        if stored is None:
+            session.add(
+                TicketEmbedding(
+                    ticket_id=ticket.id,
+                    embedding=to_bytes(embedding),
+                    embedding_model=embedding_model,
+                )
+            )
+        else:
+            stored.embedding, stored.embedding_model = to_bytes(embedding), embedding_model
+    record_event(
+        session,
+        "ticket.triaged",
+        ticket_id=ticket.id,
+        status=str(ticket.status),
+        version=ticket.version,
+        request_type=str(request_type) if request_type else None,
+    )
+    return TriageResult(
+        ticket.id,
+        True,
+        request_type,
+        ticket.department_id,
+        Priority(ticket.priority),
+        repeat_of,
+        len(suggestions),
+    )
+
+
+# --- the review queue --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A model-typed ticket awaiting a lead's look, least confident first."""
+
+    id: int
+    number: str
+    version: int
+    title: str
+    excerpt: str
+    customer_name: str
+    status: TicketStatus
+    request_type: RequestType
+    confidence_pct: int
+    created_at: datetime
+    model_version: str | None
+    is_repeat: bool
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    items: list[ReviewItem]
+    total: int
+    next_offset: int | None
+    types: tuple[RequestType, ...] = tuple(RequestType)
+
+
+EXCERPT_CHARS = 220
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
+
+
+async def review_queue(session: AsyncSession, *, limit: int = 50, offset: int = 0) -> ReviewPage:
+    """Tickets whose type only the model decided, least confident first."""
+    where = (Ticket.type_source == TypeSource.MODEL, Ticket.request_type.is_not(None))
+    total = int(await session.scalar(select(func.count()).select_from(Ticket).where(*where)) or 0)
+    rows = (
+        await session.execute(
+            select(
+                Ticket.id,
+                Ticket.number,
+                Ticket.version,
+                Ticket.title,
+                Ticket.description,
+                Customer.name,
+                Ticket.status,
+                Ticket.request_type,
+                Ticket.type_confidence,
+                Ticket.created_at,
+                Ticket.model_version,
+                Ticket.is_repeat,
+            )
+            .join(Customer, Customer.id == Ticket.customer_id)
+            .where(*where)
+            .order_by(Ticket.type_confidence.asc().nulls_first(), Ticket.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    items = [
+        ReviewItem(
+            r.id,
+            r.number,
+            r.version,
+            r.title,
+            _excerpt(r.description),
+            r.name,
+            TicketStatus(r.status),
+            RequestType(r.request_type),
+            round((r.type_confidence or 0.0) * 100),
+            r.created_at,
+            r.model_version,
+            r.is_repeat,
+        )
+        for r in rows
+    ]
+    next_offset = offset + limit if offset + limit < total else None
+    return ReviewPage(items, total, next_offset)
+
+
+async def review_item(session: AsyncSession, ticket_id: int) -> ReviewItem | None:
+    """One ticket as its review-queue row (None once a person has decided its type)."""
+    page_rows = (
+        await session.execute(
+            select(
+                Ticket.id,
+                Ticket.number,
+                Ticket.version,
+                Ticket.title,
+                Ticket.description,
+                Customer.name,
+                Ticket.status,
+                Ticket.request_type,
+                Ticket.type_confidence,
+                Ticket.created_at,
+                Ticket.model_version,
+                Ticket.is_repeat,
+                Ticket.type_source,
+            )
+            .join(Customer, Customer.id == Ticket.customer_id)
+            .where(Ticket.id == ticket_id)
+        )
+    ).one_or_none()
+    if page_rows is None:
+        raise NotFound(N_("Ticket not found."))
+    r = page_rows
+    if r.type_source != TypeSource.MODEL or r.request_type is None:
+        return None
+    return ReviewItem(
+        r.id,
+        r.number,
+        r.version,
+        r.title,
+        _excerpt(r.description),
+        r.name,
+        TicketStatus(r.status),
+        RequestType(r.request_type),
+        round((r.type_confidence or 0.0) * 100),
+        r.created_at,
+        r.model_version,
+        r.is_repeat,
+    )
