@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import click
 
 from models.settings import ensure_runtime_files, get_settings
-from web.cli_admin import apikey, keys
-from web.cli_ops import COMMANDS as OPS_COMMANDS
-from web.cli_triage import kb_cli, triage_cli
+from web.cli.admin import apikey, keys
+from web.cli.ops import COMMANDS as OPS_COMMANDS
+from web.cli.triage import kb_cli, triage_cli
 
 T = TypeVar("T")
 
@@ -101,9 +101,9 @@ def user_create(
     department_code: str | None,
 ) -> None:
     """Create a staff account."""
-    from models.services import users
-    from models.services.actor import Actor
-    from models.services.errors import DomainError
+    from models.services.admin import users
+    from models.services.common.actor import Actor
+    from models.services.common.errors import DomainError
 
     async def work(session: Any) -> str:
         department_id = None
@@ -137,7 +137,7 @@ def user_create(
 @click.option("--if-empty", is_flag=True, help="Do nothing when tickets already exist")
 def demo(tickets: int, seed: int, days: int, if_empty: bool) -> None:
     """Fill the database with realistic bilingual demo data."""
-    from models.services import demo as demo_service
+    from models.services.demo import seed as demo_service
 
     started = time.perf_counter()
 
@@ -167,7 +167,7 @@ def demo(tickets: int, seed: int, days: int, if_empty: bool) -> None:
 @main.command("demo-logins")
 def demo_logins() -> None:
     """Print the demo accounts."""
-    from models.services.demo import ACCOUNTS
+    from models.services.demo.seed import ACCOUNTS
 
     for account in ACCOUNTS[:3]:
         click.echo(f"  {account.role.value:<6} {account.username:<12} {account.password}")
@@ -264,7 +264,7 @@ def run_all(host: str, port: int) -> None:
     import signal
     import subprocess
 
-    from models.services.demo import ACCOUNTS
+    from models.services.demo.seed import ACCOUNTS
 
     settings = get_settings()
     children: list[subprocess.Popen[bytes]] = []  # a Redis we started, if any
@@ -325,7 +325,3 @@ main.add_command(triage_cli)
 main.add_command(kb_cli)
 for command in OPS_COMMANDS:
     main.add_command(command)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

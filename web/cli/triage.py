@@ -111,8 +111,8 @@ def triage_train(file: Path) -> None:
     category is one of consultation, problem, complaint, after_sales.
     """
     from models.db import unit_of_work
-    from models.services import classifier
-    from models.services.actor import Actor
+    from models.services.common.actor import Actor
+    from models.services.knowledge import lifecycle
 
     examples = _load_examples(file)
 
@@ -120,14 +120,14 @@ def triage_train(file: Path) -> None:
         db, runtime = await _open()
         try:
             async with unit_of_work(db) as session:
-                added = await classifier.import_labels(
+                added = await lifecycle.import_labels(
                     session, Actor.system("cli"), [(e.text, e.category) for e in examples]
                 )
             _note(f"{len(examples)} rows read, {added} new labels stored")
             _note("preparing the current model (the first run trains the bootstrap model)…")
-            await classifier.current_model(db, runtime)
-            return await classifier.retrain(
-                db, runtime, trigger=classifier.Trigger.IMPORT, printer=_note
+            await lifecycle.current_model(db, runtime)
+            return await lifecycle.retrain(
+                db, runtime, trigger=lifecycle.Trigger.IMPORT, printer=_note
             )
         finally:
             await _close(db, runtime)
@@ -153,7 +153,7 @@ def triage_train(file: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON line")
 def triage_evaluate(file: Path, as_json: bool) -> None:
     """Classify every row of FILE with the current model and report; stores nothing."""
-    from models.services import classifier
+    from models.services.knowledge import lifecycle
     from triage.evaluate import report
     from triage.predict import predict
 
@@ -162,7 +162,7 @@ def triage_evaluate(file: Path, as_json: bool) -> None:
     async def work() -> dict[str, Any]:
         db, runtime = await _open()
         try:
-            loaded = await classifier.current_model(db, runtime)
+            loaded = await lifecycle.current_model(db, runtime)
             _note(f"model {loaded.version}")
             texts = [e.text for e in examples]
             embeddings = None
@@ -195,8 +195,8 @@ def kb_import(source: Path) -> None:
     """Upsert articles by id from JSONL {"id","title","body"} or a folder of Markdown
     files (id = file name, title = first heading), published, and embed them."""
     from models.db import unit_of_work
-    from models.services import kb
-    from models.services.actor import Actor
+    from models.services.common.actor import Actor
+    from models.services.knowledge import kb
 
     try:
         items = kb.read_import(source)
@@ -232,7 +232,7 @@ def kb_import(source: Path) -> None:
 def kb_evaluate(file: Path, as_json: bool) -> None:
     """Rank published articles for each query of FILE (JSONL {"query","relevant_ids"}) and
     report recall@1, recall@5 and MRR@10; stores nothing but missing article embeddings."""
-    from models.services import kb
+    from models.services.knowledge import kb
 
     try:
         queries = kb.read_queries(file)

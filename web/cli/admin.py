@@ -48,7 +48,7 @@ def _domain_errors(func: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        from models.services.errors import DomainError
+        from models.services.common.errors import DomainError
 
         try:
             func(*args, **kwargs)
@@ -72,8 +72,8 @@ def apikey() -> None:
 @_domain_errors
 def apikey_create(name: str) -> None:
     """Create a key for the client NAME and print it (it is shown only this once)."""
-    from models.services import api_keys
-    from models.services.actor import Actor
+    from models.services.admin import api_keys
+    from models.services.common.actor import Actor
 
     view, raw = _run(lambda s: api_keys.create(s, Actor.system("cli"), name))
     click.echo(f"created API key #{view.id} for {view.name} (prefix {view.prefix})")
@@ -84,7 +84,7 @@ def apikey_create(name: str) -> None:
 @apikey.command("list")
 def apikey_list() -> None:
     """List keys (prefix, name, state, last use)."""
-    from models.services import api_keys
+    from models.services.admin import api_keys
 
     for key in _run(api_keys.list_keys):
         state = "active" if key.active else f"revoked {key.revoked_at:%Y-%m-%d %H:%M}"
@@ -97,8 +97,8 @@ def apikey_list() -> None:
 @_domain_errors
 def apikey_revoke(key: str) -> None:
     """Revoke KEY (its #id or its prefix); requests with it get 401 at once."""
-    from models.services import api_keys
-    from models.services.actor import Actor
+    from models.services.admin import api_keys
+    from models.services.common.actor import Actor
 
     async def work(session: Any) -> Any:
         found = await api_keys.find_by_prefix(session, key.lstrip("#"))
@@ -121,9 +121,9 @@ def _write_key_file(path: Path, keys: list[str]) -> None:
 
 
 def _print_usage() -> int:
-    from models.services import customers
+    from models.services.customers import registry
 
-    usage = _run(customers.key_usage)
+    usage = _run(registry.key_usage)
     in_env = encryption_keys_in_env()
     source = "KEFU_ENCRYPTION_KEY" if in_env else str(get_settings().encryption_key_file)
     click.echo(f"keyring ({source}):")
@@ -151,7 +151,7 @@ def keys_status() -> None:
 @keys.command("generate")
 def keys_generate() -> None:
     """Print a new random key (for KEFU_ENCRYPTION_KEY)."""
-    from models.services.crypto import generate_key
+    from models.services.common.crypto import generate_key
 
     click.echo(generate_key())
 
@@ -172,8 +172,8 @@ def keys_rotate(batch_size: int, no_new_key: bool) -> None:
     worker; then move it to the FRONT and restart again; then run this with --no-new-key.
     Every process can read both keys throughout, so nothing stops.
     """
-    from models.services import customers
-    from models.services.crypto import generate_key
+    from models.services.common.crypto import generate_key
+    from models.services.customers import registry
 
     if not no_new_key:
         if encryption_keys_in_env():
@@ -185,13 +185,13 @@ def keys_rotate(batch_size: int, no_new_key: bool) -> None:
         new = generate_key()
         _write_key_file(settings.encryption_key_file, [new, *settings.encryption_keys])
         click.echo(
-            f"new primary key {customers.ring_ids()[0]} written to "
+            f"new primary key {registry.ring_ids()[0]} written to "
             f"{settings.encryption_key_file}; older keys kept after it"
         )
 
     def batch_from(start: int) -> Callable[[Any], Awaitable[tuple[int, int | None]]]:
         async def batch(session: Any) -> tuple[int, int | None]:
-            return await customers.reencrypt_batch(session, after_id=start, limit=batch_size)
+            return await registry.reencrypt_batch(session, after_id=start, limit=batch_size)
 
         return batch
 
@@ -204,7 +204,7 @@ def keys_rotate(batch_size: int, no_new_key: bool) -> None:
         after_id = last
         click.echo(f"  … customers up to #{after_id}: {total} re-encrypted")
     surveys = 0
-    while n := _run(lambda s: customers.reencrypt_survey_contacts(s, limit=batch_size)):
+    while n := _run(lambda s: registry.reencrypt_survey_contacts(s, limit=batch_size)):
         surveys += n
     click.echo(f"re-encrypted {total} customers and {surveys} survey contacts")
     if _print_usage() == 0:
@@ -226,9 +226,9 @@ def keys_rotate(batch_size: int, no_new_key: bool) -> None:
 )
 def keys_prune(archive: Path | None) -> None:
     """Remove old keys that no stored contact uses any more."""
-    from models.services import customers
+    from models.services.customers import registry
 
-    usage = _run(customers.key_usage)
+    usage = _run(registry.key_usage)
     settings = get_settings()
     ring = list(zip(usage.ring, settings.encryption_keys, strict=True))
     unused = [(kid, key) for kid, key in ring[1:] if usage.counts.get(kid, 0) == 0]

@@ -1,7 +1,7 @@
 """``kefu backup`` and ``kefu restore``: operations commands, registered on the main CLI group.
 
 They read the same settings as the app (``KEFU_DATABASE_URL``, ``KEFU_DATA_DIR``, …) and call
-:mod:`models.services.backup`, which the weekly worker job uses too. Imports happen when a
+:mod:`models.services.admin.backup`, which the weekly worker job uses too. Imports happen when a
 command runs, so ``kefu --help`` stays instant.
 """
 
@@ -35,8 +35,8 @@ def _fail(exc: Exception) -> click.ClickException:
 )
 def backup_command(output: Path | None, keep: int | None) -> None:
     """Back up the database, its manifest and the attachments into a timestamped folder."""
-    from models.services import backup
-    from models.services.errors import DomainError
+    from models.services.admin import backup
+    from models.services.common.errors import DomainError
 
     settings = get_settings()
     target = (output or settings.backups_dir).expanduser().resolve()
@@ -78,8 +78,8 @@ def restore_command(path: Path, force: bool) -> None:
     Stop the web app and the worker first. Every table's row count is checked against the
     backup's manifest afterwards.
     """
-    from models.services import backup
-    from models.services.errors import DomainError
+    from models.services.admin import backup
+    from models.services.common.errors import DomainError
 
     settings = get_settings()
     try:
@@ -133,7 +133,7 @@ def sweep_command(grace_hours: float) -> None:
     from datetime import timedelta
 
     from models.db import Database
-    from models.services import attachments
+    from models.services.tickets import attachments
 
     async def sweep() -> list[str]:
         database = Database(get_settings().database_url)
