@@ -204,10 +204,10 @@ async def session(db: Any) -> AsyncIterator[Any]:
 async def reference(db: Any) -> dict[str, int]:
     """Departments, demo staff accounts, routing and the default SLA policy."""
     from models.db import unit_of_work
-    from models.services import demo
+    from models.services.demo import seed
 
     async with unit_of_work(db) as s:
-        return await demo.seed_reference(s)
+        return await seed.seed_reference(s)
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from models.db import Database, unit_of_work
 from models.enums import Channel, CustomerLevel, Role, TicketStatus
-from models.services import customers, demo, tickets
-from models.services.actor import Actor
+from models.services.common.actor import Actor
+from models.services.customers import registry
+from models.services.demo import seed as demo
+from models.services.tickets import commands
 from models.user import User
 from tests.e2e.conftest import screenshot_path, sign_in
 
@@ -30,10 +32,12 @@ async def _lead(session: Any) -> Actor:
 
 
 async def _ticket(session: Any, customer_id: int, text: str) -> Any:
-    ticket, _ = await tickets.create(
+    ticket, _ = await commands.create(
         session,
         SYSTEM,
-        tickets.TicketInput(customer_id=customer_id, description=text, channel=Channel.ONLINE_CHAT),
+        commands.TicketInput(
+            customer_id=customer_id, description=text, channel=Channel.ONLINE_CHAT
+        ),
     )
     return ticket
 
@@ -41,8 +45,8 @@ async def _ticket(session: Any, customer_id: int, text: str) -> Any:
 async def _move(db: Database, ticket_id: int, target: TicketStatus) -> None:
     """One move by the lead, as the board makes it: with the version the lead saw."""
     async with unit_of_work(db) as s:
-        seen = await tickets.get(s, ticket_id)
-        await tickets.move(
+        seen = await commands.get(s, ticket_id)
+        await commands.move(
             s,
             await _lead(s),
             ticket_id,
@@ -63,10 +67,10 @@ async def _no_injection(page: Any) -> None:
 
 async def test_hostile_ticket_text_renders_inert(db: Database, page: Any) -> None:
     async with unit_of_work(db) as s:
-        customer = await customers.register(
+        customer = await registry.register(
             s,
             SYSTEM,
-            customers.CustomerInput(name=NAME, phone="13800000000", level=CustomerLevel.VIP),
+            registry.CustomerInput(name=NAME, phone="13800000000", level=CustomerLevel.VIP),
         )
         img = await _ticket(s, customer.id, f"{IMG}\n第二行 {SCRIPT}")
         script = await _ticket(s, customer.id, SCRIPT)
@@ -100,7 +104,7 @@ async def test_cards_sit_in_their_columns_and_stay_there_after_reload(
         TicketStatus.CLOSED,
     ]
     async with unit_of_work(db) as s:
-        customer = await customers.register(s, SYSTEM, customers.CustomerInput(name="列测试客户"))
+        customer = await registry.register(s, SYSTEM, registry.CustomerInput(name="列测试客户"))
         for steps, status in enumerate([TicketStatus.PENDING, *path]):
             ticket = await _ticket(s, customer.id, f"第 {steps} 张：状态 {status.value}")
             expected[ticket.id] = status

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from models.audit import AuditEvent
 from models.db import Database, unit_of_work
 from models.enums import Channel, Role, TicketStatus
-from models.services import customers, tickets
-from models.services.actor import Actor
+from models.services.common.actor import Actor
+from models.services.customers import registry
+from models.services.tickets import commands
 from models.ticket import Ticket
 from models.user import User
 from tests.e2e.conftest import screenshot_path, sign_in
@@ -42,13 +43,13 @@ SSE_READY_PROBE = """
 
 async def _pending_tickets(db: Database, *texts: str) -> list[Ticket]:
     async with unit_of_work(db) as s:
-        customer = await customers.register(s, SYSTEM, customers.CustomerInput(name="拖拽客户"))
+        customer = await registry.register(s, SYSTEM, registry.CustomerInput(name="拖拽客户"))
         made = []
         for text in texts:
-            ticket, _ = await tickets.create(
+            ticket, _ = await commands.create(
                 s,
                 SYSTEM,
-                tickets.TicketInput(
+                commands.TicketInput(
                     customer_id=customer.id, description=text, channel=Channel.ONLINE_CHAT
                 ),
             )
@@ -201,7 +202,7 @@ async def test_a_stale_drop_snaps_back_to_where_the_card_really_is(
         agent = Actor(
             user_id=user.id, label=user.username, role=Role.AGENT, department_id=user.department_id
         )
-        await tickets.move(
+        await commands.move(
             s, agent, ticket.id, TicketStatus.IN_PROGRESS, expected_version=ticket.version
         )
     taken = await _row(db, ticket.id)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from models.services import backup
+from models.services.admin import backup
 from models.settings import get_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference")]

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from models.db import Database, unit_of_work
 from models.enums import Channel, Role, TicketStatus
-from models.services import kb
-from models.services.actor import Actor
+from models.services.common.actor import Actor
+from models.services.knowledge import kb
 from models.ticket import Ticket
 from models.user import User
 from tests.e2e.conftest import screenshot_path

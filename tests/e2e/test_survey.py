@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from models.db import Database, unit_of_work
 from models.enums import Channel, Role, TicketStatus
-from models.services import customers, surveys, tickets
-from models.services.actor import Actor
+from models.services.common.actor import Actor
+from models.services.customers import registry
+from models.services.tickets import commands, surveys
 from models.survey import Survey
 from models.user import User
 from tests.e2e.conftest import screenshot_path
@@ -30,13 +31,13 @@ async def _completed_ticket_with_survey(db: Database) -> tuple[int, str, str]:
         lead = Actor(
             user_id=user.id, label=user.username, role=Role.LEAD, department_id=user.department_id
         )
-        customer = await customers.register(
-            s, SYSTEM, customers.CustomerInput(name="满意度客户", phone="13700000000")
+        customer = await registry.register(
+            s, SYSTEM, registry.CustomerInput(name="满意度客户", phone="13700000000")
         )
-        ticket, _ = await tickets.create(
+        ticket, _ = await commands.create(
             s,
             SYSTEM,
-            tickets.TicketInput(
+            commands.TicketInput(
                 customer_id=customer.id,
                 description="发票抬头开错了，需要重开",
                 channel=Channel.PHONE,
@@ -47,7 +48,7 @@ async def _completed_ticket_with_survey(db: Database) -> tuple[int, str, str]:
             TicketStatus.AWAITING_CONFIRMATION,
             TicketStatus.COMPLETED,
         ):
-            await tickets.move(
+            await commands.move(
                 s,
                 lead,
                 ticket.id,

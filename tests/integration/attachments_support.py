@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from models.attachment import Attachment
 from models.db import unit_of_work
 from models.enums import Channel
-from models.services import customers, tickets
-from models.services.actor import Actor
+from models.services.common.actor import Actor
+from models.services.customers import registry
+from models.services.tickets import commands
 from models.settings import get_settings, reset_settings
 
 _phones = itertools.count(13900000000)
@@ -48,13 +49,13 @@ def jpeg_with_gps() -> bytes:
 async def make_ticket(db: Any, *, department_id: int | None = None) -> tuple[int, str]:
     """A portal-style ticket with a tracking token; returns (id, token)."""
     async with unit_of_work(db) as session:
-        customer = await customers.register(
-            session, SYSTEM, customers.CustomerInput(name="附件客户", phone=str(next(_phones)))
+        customer = await registry.register(
+            session, SYSTEM, registry.CustomerInput(name="附件客户", phone=str(next(_phones)))
         )
-        ticket, token = await tickets.create(
+        ticket, token = await commands.create(
             session,
             SYSTEM,
-            tickets.TicketInput(
+            commands.TicketInput(
                 customer_id=customer.id,
                 description="截图见附件，请帮忙看看。",
                 channel=Channel.PORTAL,

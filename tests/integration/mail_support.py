@@ -12,8 +12,8 @@ from sqlalchemy import select
 from models.db import unit_of_work
 from models.enums import Role
 from models.mail_message import MailDirection, MailMessage
-from models.services import mail_inbound, mailboxes
-from models.services.actor import Actor
+from models.services.common.actor import Actor
+from models.services.mail import inbound, mailboxes
 from models.settings import get_settings
 from models.ticket import Ticket
 from tests.mailservers import Dovecot, SmtpCapture
@@ -47,8 +47,8 @@ async def make_mailbox(
         return box.id, user
 
 
-async def poll(db: Any, redis: Any, mailbox_id: int) -> mail_inbound.PollReport:
-    return await mail_inbound.poll_mailbox(db, redis, get_settings().event_channel, mailbox_id)
+async def poll(db: Any, redis: Any, mailbox_id: int) -> inbound.PollReport:
+    return await inbound.poll_mailbox(db, redis, get_settings().event_channel, mailbox_id)
 
 
 def mail(

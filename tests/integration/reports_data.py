@@ -17,8 +17,10 @@ from sqlalchemy import select
 from models.customer import Customer
 from models.db import unit_of_work
 from models.enums import Channel, RequestType, TicketStatus
-from models.services import customers, surveys, tickets, users
-from models.services.actor import Actor
+from models.services.admin import users
+from models.services.common.actor import Actor
+from models.services.customers import registry
+from models.services.tickets import commands, surveys
 from models.survey import Survey
 from models.ticket import Ticket
 from models.user import User
@@ -48,10 +50,10 @@ async def customer(
     db: Any, name: str = "张三", phone: str = "13812345678", email: str | None = "zhang@example.com"
 ) -> int:
     async with unit_of_work(db) as s:
-        row = await customers.register(
+        row = await registry.register(
             s,
             Actor.system("test"),
-            customers.CustomerInput(
+            registry.CustomerInput(
                 name=name, phone=phone, email=email, source_channel=Channel.PHONE
             ),
         )
@@ -83,10 +85,10 @@ async def make_ticket(
     lead = people["admin"]
     assignee_actor = people[assignee] if assignee else None
     async with unit_of_work(db) as s:
-        ticket, _ = await tickets.create(
+        ticket, _ = await commands.create(
             s,
             lead,
-            tickets.TicketInput(
+            commands.TicketInput(
                 customer_id=customer_id,
                 description=description,
                 channel=Channel.PHONE,
@@ -96,7 +98,7 @@ async def make_ticket(
         )
         ticket_id = ticket.id
         if request_type is not None:
-            await tickets.change_type(s, lead, ticket_id, request_type, expected_version=None)
+            await commands.change_type(s, lead, ticket_id, request_type, expected_version=None)
     path = {
         TicketStatus.PENDING: [],
         TicketStatus.IN_PROGRESS: [TicketStatus.IN_PROGRESS],
@@ -118,7 +120,7 @@ async def make_ticket(
     }[status]
     for target in path:
         async with unit_of_work(db) as s:
-            await tickets.move(
+            await commands.move(
                 s, lead, ticket_id, target, expected_version=None, resolution="已解决 resolved"
             )
     token = None

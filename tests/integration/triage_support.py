@@ -16,8 +16,9 @@ from typing import Any
 
 from models.db import unit_of_work
 from models.enums import Channel, CustomerLevel, Role, Urgency
-from models.services import customers, tickets
-from models.services.actor import Actor
+from models.services.common.actor import Actor
+from models.services.customers import registry
+from models.services.tickets import commands
 from models.settings import get_settings
 
 LEAD = Actor(user_id=None, label="test", role=Role.LEAD)
@@ -124,8 +125,8 @@ async def make_customer(
 ) -> int:
     """A customer registered through the customer service (as a lead, so any level)."""
     async with unit_of_work(db) as session:
-        customer = await customers.create(
-            session, LEAD, customers.CustomerInput(name=name, phone=phone, level=level)
+        customer = await registry.create(
+            session, LEAD, registry.CustomerInput(name=name, phone=phone, level=level)
         )
         return customer.id
 
@@ -136,10 +137,10 @@ async def make_ticket(
     """A ticket registered through the ticket service (its triage job is enqueued)."""
     settings = get_settings()
     async with unit_of_work(db, redis, settings.event_channel) as session:
-        ticket, _ = await tickets.create(
+        ticket, _ = await commands.create(
             session,
             LEAD,
-            tickets.TicketInput(
+            commands.TicketInput(
                 customer_id=customer_id,
                 description=text,
                 channel=Channel.PHONE,

@@ -7,7 +7,7 @@ import base64
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from models.services.crypto import (
+from models.services.common.crypto import (
     Cipher,
     generate_key,
     mask_email,
@@ -17,7 +17,7 @@ from models.services.crypto import (
     normalize_phone,
     token_hash,
 )
-from models.services.errors import ValidationFailed
+from models.services.common.errors import ValidationFailed
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_one_mobile_number_however_it_is_written(written: str) -> None:
 
 def test_full_width_input_finds_the_same_customer() -> None:
     """Chinese input methods type full-width digits and ＠; the registry folds them."""
-    from models.services.customers import CustomerInput, normalized
+    from models.services.customers.registry import CustomerInput, normalized
 
     name, phone, email = normalized(
         CustomerInput(

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.services.deadlines import (
+from models.services.sla.deadlines import (
     DEFAULT_CALENDAR,
     DEFAULT_POLICY,
     PRIORITIES,

@@ -7,7 +7,7 @@ import sys
 
 CHECK = """
 import sys
-import web.app, web.views, models, models.services.tickets, workers.main
+import web.app, web.views, models, models.services.tickets.commands, workers.main
 heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
 print(",".join(heavy))
 """

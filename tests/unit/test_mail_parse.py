@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.services.mail_parse import (
+from models.services.mail.parse import (
     decode_header_value,
     guess_locale,
     html_to_text,

@@ -8,7 +8,7 @@ from models.enums import CustomerLevel as L
 from models.enums import Priority as P
 from models.enums import RequestType as T
 from models.enums import Urgency as U
-from models.services.priority import compute_priority, priority_rank
+from models.services.common.priority import compute_priority, priority_rank
 
 
 @pytest.mark.parametrize(

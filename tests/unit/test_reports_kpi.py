@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from models.services.errors import ValidationFailed
-from models.services.kpi import KPIS, Direction, State, meets, parse_targets, values_of
-from models.services.reports import Figures, Satisfaction, Throughput
+from models.services.common.errors import ValidationFailed
+from models.services.reports.kpi import KPIS, Direction, State, meets, parse_targets, values_of
+from models.services.reports.summary import Figures, Satisfaction, Throughput
 
 DEFAULT_FORM = {
     "satisfied_share": "90",

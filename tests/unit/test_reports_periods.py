@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from models.services.errors import ValidationFailed
-from models.services.reports import Period, parse_period, week_bounds
+from models.services.common.errors import ValidationFailed
+from models.services.reports.summary import Period, parse_period, week_bounds
 
 TZ = "Asia/Shanghai"
 TODAY = date(2024, 5, 15)

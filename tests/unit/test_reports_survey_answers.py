@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.services.errors import ValidationFailed
-from models.services.surveys import AnswerInput, parse_answer
+from models.services.common.errors import ValidationFailed
+from models.services.tickets.surveys import AnswerInput, parse_answer
 
 
 def test_a_valid_answer() -> None:

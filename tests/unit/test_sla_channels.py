@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 
 from models.notification_preference import DeliveryChannel
-from models.services import channels
+from models.services.notify import channels
 
 NOW = 1_767_225_600.123  # a fixed instant, seconds
 MESSAGE = channels.Message(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from models.services import sla_settings
-from models.services.deadlines import DEFAULT_POLICY
-from models.services.errors import ValidationFailed
+from models.services.common.errors import ValidationFailed
+from models.services.sla import settings
+from models.services.sla.deadlines import DEFAULT_POLICY
 
 
 def default_form(**changes: str) -> dict[str, str]:
@@ -28,24 +28,24 @@ def default_form(**changes: str) -> dict[str, str]:
 
 
 def test_the_default_form_is_the_default_policy() -> None:
-    config, ladder = sla_settings.parse_policy(default_form())
+    config, ladder = settings.parse_policy(default_form())
     assert config == DEFAULT_POLICY.to_config()
     assert ladder == [60, 120, 240]
 
 
 def test_every_form_field_is_known() -> None:
-    assert set(default_form()) <= set(sla_settings.POLICY_FIELDS)
+    assert set(default_form()) <= set(settings.POLICY_FIELDS)
 
 
 def test_optional_targets_may_be_empty() -> None:
-    config, _ = sla_settings.parse_policy(default_form(rem="", type_complaint="", ladder=""))
+    config, _ = settings.parse_policy(default_form(rem="", type_complaint="", ladder=""))
     assert config["urgent_reminder"] is None
     assert config["resolution_by_type"] == {}
 
 
 def test_all_bad_fields_are_reported_at_once() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        sla_settings.parse_policy(
+        settings.parse_policy(
             default_form(fr_urgent="-5", res_high="", level_vip="0", ack="1.5", ladder="60; x")
         )
     assert set(caught.value.fields) == {"fr_urgent", "res_high", "level_vip", "ack", "ladder"}
@@ -60,21 +60,21 @@ def test_all_bad_fields_are_reported_at_once() -> None:
     ],
 )
 def test_parse_ladder(raw: str, expected: list[int]) -> None:
-    assert sla_settings.parse_ladder(raw) == expected
+    assert settings.parse_ladder(raw) == expected
 
 
 @pytest.mark.parametrize("raw", ["0", "10081", "1,2,3,4,5,6,7,8,9,10,11", "1h"])
 def test_parse_ladder_refuses(raw: str) -> None:
     with pytest.raises(ValueError):
-        sla_settings.parse_ladder(raw)
+        settings.parse_ladder(raw)
 
 
 def test_parse_intervals_and_dates() -> None:
-    assert sla_settings.parse_intervals("9:00-12:00，13:30–18:00") == [
+    assert settings.parse_intervals("9:00-12:00，13:30–18:00") == [
         ["09:00", "12:00"],
         ["13:30", "18:00"],
     ]
-    assert sla_settings.parse_dates("2026-10-03\n2026-10-01..2026-10-03, 2026-01-01") == [
+    assert settings.parse_dates("2026-10-03\n2026-10-01..2026-10-03, 2026-01-01") == [
         "2026-01-01",
         "2026-10-01",
         "2026-10-02",
@@ -82,11 +82,11 @@ def test_parse_intervals_and_dates() -> None:
     ]
     for bad in ("2026-10-05..2026-10-01", "2026-02-30", "yesterday"):
         with pytest.raises(ValueError):
-            sla_settings.parse_dates(bad)
+            settings.parse_dates(bad)
 
 
 def test_parse_calendar_validates_through_the_pure_calendar() -> None:
-    stored = sla_settings.parse_calendar(
+    stored = settings.parse_calendar(
         {
             "timezone": "Europe/Berlin",
             "intervals": "08:00-16:00",
@@ -104,7 +104,7 @@ def test_parse_calendar_validates_through_the_pure_calendar() -> None:
         "workdays": [],
     }
     with pytest.raises(ValidationFailed) as overlap:
-        sla_settings.parse_calendar(
+        settings.parse_calendar(
             {"timezone": "Asia/Shanghai", "wd0": "1", "intervals": "09:00-13:00, 12:00-18:00"}
         )
     assert set(overlap.value.fields) == {"intervals"}

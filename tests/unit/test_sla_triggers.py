@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from models.enums import TicketStatus
-from models.services import sla
-from models.services.deadlines import DEFAULT_CALENDAR, BusinessCalendar
-from models.services.sla_engine import Org, last_close, previous_close
+from models.services.escalation.engine import Org, last_close, previous_close
+from models.services.sla import policy as sla
+from models.services.sla.deadlines import DEFAULT_CALENDAR, BusinessCalendar
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 H = timedelta(hours=1)

@@ -8,9 +8,16 @@ import pytest
 
 from models.enums import Role
 from models.enums import TicketStatus as S
-from models.services.actor import Actor
-from models.services.errors import Forbidden, InvalidTransition
-from models.services.transitions import ORDER, REFUSALS, TRANSITIONS, allowed, rule_for, targets
+from models.services.common.actor import Actor
+from models.services.common.errors import Forbidden, InvalidTransition
+from models.services.tickets.transitions import (
+    ORDER,
+    REFUSALS,
+    TRANSITIONS,
+    allowed,
+    rule_for,
+    targets,
+)
 
 AGENT = Actor(user_id=3, label="agent", role=Role.AGENT, department_id=1)
 LEAD = Actor(user_id=2, label="lead", role=Role.LEAD, department_id=1)

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from models.services import classifier, kb, triage
-from models.services.classifier import LabelRow
+from models.services.knowledge import kb
+from models.services.knowledge import lifecycle as classifier
+from models.services.knowledge.lifecycle import LabelRow
+from models.services.tickets import triage
 
 
 def _labels(n: int, category: str = "problem", start: int = 0) -> list[LabelRow]:

@@ -1,0 +1,313 @@
+"""The classifier's life cycle: promotion, rejection with report, recovery, rollback, the
+review queue and the model page, retraining after N corrections."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from arq.jobs import Job, JobStatus
+from sqlalchemy import func, select
+
+from models.db import unit_of_work
+from models.enums import RequestType, TypeSource
+from models.label import Label
+from models.model_version import ModelVersion
+from models.services.common.actor import Actor
+from models.services.knowledge import lifecycle
+from models.settings import get_settings, reset_settings
+from models.ticket import Ticket
+from tests.conftest import sign_in
+from tests.integration.triage_support import (
+    burst,
+    htmx_headers,
+    make_customer,
+    make_ticket,
+    triage_runtime,
+)
+from triage.registry import save_model
+
+pytestmark = pytest.mark.usefixtures("reference")
+
+
+@pytest.fixture
+async def runtime() -> AsyncIterator[Any]:
+    async with triage_runtime() as rt:
+        yield rt
+
+
+def contradicting_labels(per_type: int = 30) -> list[tuple[str, str]]:
+    """Bootstrap messages "corrected" to the next type in turn: labels that contradict the
+    bootstrap corpus (and the guideline) wholesale."""
+    from triage import CATEGORIES
+    from triage.data import load_bootstrap
+
+    shifted = {c: CATEGORIES[(i + 1) % len(CATEGORIES)] for i, c in enumerate(CATEGORIES)}
+    taken: dict[str, int] = {}
+    rows = []
+    for example in load_bootstrap():
+        if taken.get(example.category, 0) < per_type:
+            taken[example.category] = taken.get(example.category, 0) + 1
+            rows.append((example.text, shifted[example.category]))
+    return rows
+
+
+# Consistent corrections from a "new domain" (clear cases of each type).
+CONSISTENT = {
+    "consultation": [
+        "请问你们的会员年费是多少？",
+        "Do you offer student discounts on the annual plan?",
+        "请问发票可以开专票吗",
+        "What are your customer service hours on weekends?",
+        "请问这个课程适合零基础吗",
+        "Is there a free trial for the team plan?",
+    ],
+    "problem": [
+        "登录一直提示密码错误，但密码是对的",
+        "The app crashes every time I open the camera",
+        "付款页面一直转圈，无法完成支付",
+        "Two-factor codes never arrive on my phone",
+        "视频课程播放到一半就卡住不动",
+        "The export button does nothing when I click it",
+    ],
+    "complaint": [
+        "你们客服态度太恶劣了，我要投诉并要求赔偿",
+        "Your agent hung up on me, I demand an apology",
+        "再不解决我就去12315投诉你们",
+        "I'm filing a formal complaint about your rude staff",
+        "承诺的退款一个月了还没到，我要投诉",
+        "Worst service ever, I will report you",
+    ],
+    "after_sales": [
+        "买的吹风机用了三天就坏了，申请换货",
+        "I'd like to return the jacket, it's too small",
+        "洗衣机漏水，需要保修维修",
+        "Please send a replacement charger under warranty",
+        "鞋子尺码不对，想换大一号",
+        "The blender arrived damaged, I need an exchange",
+    ],
+}
+
+
+async def _import(db: Any, rows: list[tuple[str, str]]) -> int:
+    async with unit_of_work(db) as s:
+        return await lifecycle.import_labels(s, Actor.system("test"), rows)
+
+
+async def _rows(db: Any) -> list[ModelVersion]:
+    async with db.sessionmaker() as s:
+        return list((await s.scalars(select(ModelVersion).order_by(ModelVersion.id))).all())
+
+
+async def test_a_worse_challenger_is_rejected_and_keeps_its_report(
+    client: Any, db: Any, runtime: Any
+) -> None:
+    bootstrap = await lifecycle.current_model(db, runtime)
+    assert await _import(db, contradicting_labels()) == 120
+
+    outcome = await lifecycle.retrain(db, runtime)
+
+    assert outcome.status is lifecycle.Status.REJECTED, outcome.comparison
+    assert "bootstrap_validation" in outcome.comparison["worse_on"]
+    boot = outcome.comparison["sets"]["bootstrap_validation"]
+    assert boot["not_worse"] is False
+    assert boot["challenger"]["macro_f1"] < boot["champion"]["macro_f1"]
+    rows = await _rows(db)
+    assert [r.status for r in rows] == ["current", "rejected"]
+    assert rows[0].version == bootstrap.version, "the current model stays"
+    rejected = rows[1]
+    assert rejected.comparison and rejected.comparison["decision"] == "rejected"
+    assert rejected.metrics["held_out_labels"]["n"] > 0 and rejected.progress == 100
+    assert rejected.artifact_path and rejected.label_count > 0
+    assert runtime.model.version == bootstrap.version
+    await sign_in(client, "lead", "kefu-lead")
+    page = await client.get("/models")
+    card = page.text.split(f'data-testid="version-{rejected.version}"', 1)[1].split("</article>")[0]
+    assert "mv-rejected" in card and "初始验证集" in card  # worse on the bootstrap split
+    assert f"/models/{rejected.id}/rollback" in card, "a lead may still choose it"
+
+
+async def test_a_challenger_that_is_not_worse_is_promoted(db: Any, runtime: Any) -> None:
+    bootstrap = await lifecycle.current_model(db, runtime)
+    await _import(db, [(t, c) for c, texts in CONSISTENT.items() for t in texts])
+
+    outcome = await lifecycle.retrain(db, runtime, trigger="manual")
+
+    assert outcome.promoted, outcome.comparison
+    rows = await _rows(db)
+    assert [(r.version, r.status) for r in rows] == [
+        (bootstrap.version, "retired"),
+        (outcome.version, "current"),
+    ]
+    assert rows[1].training_size > rows[0].training_size
+    assert runtime.model.version == outcome.version
+    assert set(outcome.metrics) >= {"bootstrap_validation", "held_out_labels", "evaluation"}
+
+
+async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_training(
+    db: Any, runtime: Any, caplog: Any
+) -> None:
+    bootstrap = await lifecycle.current_model(db, runtime)
+    old = dataclasses.replace(
+        bootstrap.model, versions={**bootstrap.model.versions, "scikit-learn": "0.24.2"}
+    )
+    path = get_settings().models_dir / "test-old-sklearn"
+    if not path.exists():
+        save_model(old, path)
+    async with unit_of_work(db) as s:
+        row = (await s.scalars(select(ModelVersion))).one()
+        row.artifact_path, row.version = str(path), "test-old-sklearn"
+    runtime.model = None  # another process: nothing loaded yet
+
+    with caplog.at_level(logging.WARNING, logger="models.services.knowledge.lifecycle"):
+        loaded = await lifecycle.current_model(db, runtime)
+
+    assert "retraining from scratch" in caplog.text and "scikit-learn" in caplog.text
+    rows = await _rows(db)
+    assert [(r.status, r.trigger) for r in rows] == [
+        ("failed", "bootstrap"),
+        ("current", "recovery"),
+    ]
+    assert loaded.version == rows[1].version != "test-old-sklearn"
+    assert "scikit-learn" in (rows[0].comparison or {}).get("load_error", "")
+
+
+async def test_a_lead_rolls_back_to_an_earlier_version(client: Any, db: Any, runtime: Any) -> None:
+    bootstrap = await lifecycle.current_model(db, runtime)
+    await _import(db, [(t, c) for c, texts in CONSISTENT.items() for t in texts])
+    promoted = await lifecycle.retrain(db, runtime)
+    assert promoted.promoted
+    rows = await _rows(db)
+
+    await sign_in(client, "lead", "kefu-lead")
+    page = await client.get("/models")
+    assert page.status_code == 200 and promoted.version in page.text
+    assert f"/models/{rows[0].id}/rollback" in page.text
+    headers = await htmx_headers(client, "/models")
+    response = await client.post(f"/models/{rows[0].id}/rollback", headers=headers)
+    assert response.status_code == 200 and bootstrap.version in response.text
+
+    assert [r.status for r in await _rows(db)] == ["current", "retired"]
+    assert (await lifecycle.current_model(db, runtime)).version == bootstrap.version
+    missing = await client.post("/models/999999/rollback", headers=headers)
+    assert missing.status_code == 404
+
+
+async def test_model_page_retrain_button_queues_once_and_polls_while_training(
+    client: Any, db: Any, redis: Any, runtime: Any
+) -> None:
+    await lifecycle.current_model(db, runtime)
+    await sign_in(client, "agent", "kefu-agent")
+    assert (await client.get("/models")).status_code == 403
+    await sign_in(client, "lead", "kefu-lead")
+
+    headers = await htmx_headers(client, "/models")
+    first = await client.post("/models/retrain", headers=headers)
+    second = await client.post("/models/retrain", headers=headers)
+
+    assert first.status_code == second.status_code == 200
+    assert 'hx-trigger="every 2s"' in first.text and "training-progress" in first.text
+    queued = [r for r in await _rows(db) if r.status == "queued"]
+    assert len(queued) == 1 and queued[0].trigger == "manual"
+    job = Job(f"retrain:{queued[0].id}", redis, _queue_name=get_settings().queue_name)
+    assert await job.status() is JobStatus.queued
+
+    await burst(runtime)
+
+    done = await client.get("/models/versions")
+    assert 'hx-trigger="every 2s"' not in done.text
+    finished = next(r for r in await _rows(db) if r.id == queued[0].id)
+    assert finished.status in ("current", "rejected") and finished.progress == 100
+
+
+async def test_review_queue_lists_least_confident_first_and_a_click_corrects(
+    client: Any, db: Any, redis: Any, runtime: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("KEFU_RETRAIN_AFTER_LABELS", "2")
+    reset_settings()
+    try:
+        customer = await make_customer(db, "Carol")
+        ids = [
+            await make_ticket(db, redis, customer, text)
+            for text in (
+                "My parcel arrived damaged and I am really upset about it",  # ambiguous
+                "请问你们周末营业吗？",
+                "我要投诉你们的快递员，态度极差，必须赔偿！",
+            )
+        ]
+        await burst(runtime)
+        async with db.sessionmaker() as s:
+            confidence = dict(
+                (
+                    await s.execute(
+                        select(Ticket.id, Ticket.type_confidence).where(Ticket.id.in_(ids))
+                    )
+                ).all()
+            )
+        await sign_in(client, "agent", "kefu-agent")
+        assert (await client.get("/review/")).status_code == 403
+        await sign_in(client, "lead", "kefu-lead")
+
+        page = await client.get("/review/")
+        headers = await htmx_headers(client, "/review/")
+
+        assert page.status_code == 200
+        order = [int(i) for i in re.findall(r'id="review-(\d+)"', page.text)]
+        assert order == sorted(ids, key=lambda i: (confidence[i], -i))
+        for ticket_id, new_type in ((ids[0], "after_sales"), (ids[1], "consultation")):
+            async with db.sessionmaker() as s:
+                version = (await s.get(Ticket, ticket_id)).version  # type: ignore[union-attr]
+            done = await client.post(
+                f"/review/{ticket_id}/type",
+                data={"request_type": new_type, "version": str(version)},
+                headers=headers,
+            )
+            assert done.status_code == 200 and f'id="review-{ticket_id}"' in done.text
+        async with db.sessionmaker() as s:
+            corrected = await s.get(Ticket, ids[0])
+            labels = (await s.scalars(select(Label).order_by(Label.id))).all()
+            queued = (
+                await s.scalars(select(ModelVersion).where(ModelVersion.status == "queued"))
+            ).all()
+        assert corrected is not None and corrected.request_type is RequestType.AFTER_SALES
+        assert corrected.type_source is TypeSource.LEAD
+        assert [(lb.ticket_id, lb.category.value, lb.source) for lb in labels] == [
+            (ids[0], "after_sales", "lead"),
+            (ids[1], "consultation", "lead"),
+        ]
+        assert len(queued) == 1 and queued[0].trigger == "labels", "retraining after 2 labels"
+        stale = await client.post(
+            f"/review/{ids[2]}/type",
+            data={"request_type": "problem", "version": "1"},
+            headers=headers,
+        )
+        assert stale.status_code == 409
+        bad = await client.post(
+            f"/review/{ids[2]}/type",
+            data={"request_type": "nonsense", "version": "1"},
+            headers=headers,
+        )
+        assert bad.status_code == 422
+
+        await burst(runtime)  # the queued retraining runs on the worker
+
+        async with db.sessionmaker() as s:
+            row = await s.get(ModelVersion, queued[0].id)
+            assert row is not None and row.status in ("current", "rejected")
+            assert row.metrics.get("labels_total") == 2
+            remaining = int(
+                await s.scalar(
+                    select(func.count())
+                    .select_from(ModelVersion)
+                    .where(ModelVersion.status == "queued")
+                )
+                or 0
+            )
+        assert remaining == 0
+    finally:
+        monkeypatch.delenv("KEFU_RETRAIN_AFTER_LABELS")
+        reset_settings()

@@ -1,0 +1,252 @@
+"""The triage job on the real worker: classify, prioritise, route, schedule, suggest, repeat."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from models.article import Article
+from models.audit import AuditEvent
+from models.db import unit_of_work
+from models.enums import CustomerLevel, Priority, RequestType, TypeSource
+from models.model_version import ModelVersion
+from models.routing import RoutingRule
+from models.services.demo import seed
+from models.services.tickets import commands
+from models.settings import get_settings
+from models.suggestion import TicketSuggestion
+from models.ticket import Ticket
+from models.ticket_embedding import TicketEmbedding
+from tests.conftest import csrf_token, sign_in
+from tests.integration.triage_support import (
+    LEAD,
+    burst,
+    make_customer,
+    make_ticket,
+    triage_runtime,
+    worker_ctx,
+)
+from workers.jobs.triage import triage_ticket
+
+pytestmark = pytest.mark.usefixtures("reference")
+
+
+@pytest.fixture
+async def runtime() -> AsyncIterator[Any]:
+    async with triage_runtime() as rt:
+        yield rt
+
+
+COMPLAINT_ZH = "你们的客服态度太恶劣了，电话里直接挂断，我要投诉并要求赔偿！"
+AFTER_SALES_ZH = "上周买的电动牙刷用了两天就坏了，充不进电，想申请换货或者退款。"
+
+
+async def _ticket(db: Any, ticket_id: int) -> Ticket:
+    async with db.sessionmaker() as s:
+        ticket = await s.get(Ticket, ticket_id)
+        assert ticket is not None
+        return ticket
+
+
+async def _count(db: Any, model: Any, *where: Any) -> int:
+    async with db.sessionmaker() as s:
+        return int(await s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def test_job_run_twice_changes_nothing_the_second_time(
+    db: Any, redis: Any, runtime: Any
+) -> None:
+    async with unit_of_work(db) as s:
+        await seed.seed_articles(s)
+    customer = await make_customer(db, "马先生")
+    ticket_id = await make_ticket(db, redis, customer, AFTER_SALES_ZH)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(get_settings().event_channel)
+
+    await burst(runtime)  # the job enqueued by tickets.create, on the real worker
+    first = await _ticket(db, ticket_id)
+    audits = await _count(db, AuditEvent, AuditEvent.ticket_id == ticket_id)
+    result = await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)  # and once more
+    second = await _ticket(db, ticket_id)
+
+    assert result["applied"] is False
+    assert first.triaged_at is not None and first.request_type is RequestType.AFTER_SALES
+    assert first.type_source is TypeSource.MODEL and 0 < (first.type_confidence or 0) <= 1
+    async with db.sessionmaker() as s:
+        current = await s.scalar(
+            select(ModelVersion.version).where(ModelVersion.status == "current")
+        )
+        routed = await s.scalar(
+            select(RoutingRule.department_id).where(
+                RoutingRule.request_type == RequestType.AFTER_SALES
+            )
+        )
+    assert first.model_version == current
+    assert first.department_id == routed
+    assert first.resolution_due is not None
+    assert second.version == first.version and second.triaged_at == first.triaged_at
+    assert await _count(db, AuditEvent, AuditEvent.ticket_id == ticket_id) == audits
+    assert (
+        await _count(
+            db, AuditEvent, AuditEvent.ticket_id == ticket_id, AuditEvent.field == "request_type"
+        )
+        == 1
+    )
+    assert await _count(db, TicketSuggestion, TicketSuggestion.ticket_id == ticket_id) == 3
+    assert await _count(db, TicketEmbedding, TicketEmbedding.ticket_id == ticket_id) == 1
+    triaged = []
+    for _ in range(50):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
+        if message is None:
+            continue
+        payload = json.loads(message["data"])
+        if payload["type"] == "ticket.triaged":
+            triaged.append(payload)
+    await pubsub.aclose()
+    assert len(triaged) == 1 and triaged[0]["ticket_id"] == ticket_id
+
+
+async def test_portal_inquiry_is_classified_by_the_worker_and_shows_its_type_on_the_board(
+    client: Any, db: Any, runtime: Any
+) -> None:
+    token = await csrf_token(client, "/portal")
+    page = await client.get("/portal")
+    form_key = re.search(r'name="form_key" value="([^"]+)"', page.text)
+    assert form_key
+    response = await client.post(
+        "/portal",
+        data={
+            "_csrf_token": token,
+            "form_key": form_key.group(1),
+            "name": "林小姐",
+            "phone": "13800138000",
+            "email": "",
+            "description": COMPLAINT_ZH,
+            "order_number": "",
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    async with db.sessionmaker() as s:
+        ticket = (await s.scalars(select(Ticket))).one()
+    assert ticket.request_type is None
+
+    await burst(runtime)
+
+    ticket = await _ticket(db, ticket.id)
+    assert ticket.request_type is RequestType.COMPLAINT
+    await sign_in(client, "lead", "kefu-lead")
+    board = await client.get("/board")
+    card = re.search(rf'data-number="{ticket.number}".*?</li>', board.text, re.S)
+    assert card, "the ticket is on the board"
+    assert "type-complaint" in card.group(0) and "Classifying" not in card.group(0)
+
+
+async def test_complaints_from_key_customers_rise_to_urgent(
+    db: Any, redis: Any, runtime: Any
+) -> None:
+    vip = await make_customer(db, "星海科技", CustomerLevel.VIP)
+    ticket_id = await make_ticket(db, redis, vip, COMPLAINT_ZH)
+    assert (await _ticket(db, ticket_id)).priority is Priority.HIGH  # VIP raises normal
+
+    await burst(runtime)
+
+    ticket = await _ticket(db, ticket_id)
+    assert ticket.request_type is RequestType.COMPLAINT
+    assert ticket.priority is Priority.URGENT  # … and a complaint raises it once more
+    async with db.sessionmaker() as s:
+        moved = await s.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.ticket_id == ticket_id, AuditEvent.field == "priority")
+        )
+    assert moved == 1
+
+
+async def test_repeat_inquiry_of_the_same_customer_is_flagged(
+    db: Any, redis: Any, runtime: Any
+) -> None:
+    alice = await make_customer(db, "Alice Brown")
+    bob = await make_customer(db, "Bob Stone")
+    first = await make_ticket(
+        db,
+        redis,
+        alice,
+        "My router keeps dropping the wifi connection every few minutes since the firmware update.",
+    )
+    await burst(runtime)
+    again = await make_ticket(
+        db,
+        redis,
+        alice,
+        "Since the firmware update my router "
+        "keeps dropping the wifi connection every few minutes!!",
+    )
+    other = await make_ticket(
+        db,
+        redis,
+        bob,
+        "Since the firmware update my router keeps dropping the wifi connection every few minutes.",
+    )
+    unrelated = await make_ticket(
+        db, redis, alice, "How much does the premium plan cost per year for a family of four?"
+    )
+    await burst(runtime)
+
+    repeat = await _ticket(db, again)
+    assert repeat.is_repeat and repeat.repeat_of_id == first
+    assert not (await _ticket(db, other)).is_repeat, "another customer's ticket"
+    assert not (await _ticket(db, unrelated)).is_repeat, "a different question"
+
+
+async def test_a_type_set_by_a_person_is_never_overridden(
+    db: Any, redis: Any, runtime: Any
+) -> None:
+    customer = await make_customer(db, "周女士")
+    ticket_id = await make_ticket(db, redis, customer, COMPLAINT_ZH)
+    async with unit_of_work(db) as s:
+        await commands.change_type(s, LEAD, ticket_id, RequestType.PROBLEM, expected_version=None)
+
+    await burst(runtime)
+
+    ticket = await _ticket(db, ticket_id)
+    assert ticket.triaged_at is not None
+    assert ticket.request_type is RequestType.PROBLEM and ticket.type_source is TypeSource.LEAD
+
+
+async def test_drawer_shows_the_stored_suggestions_and_counts_a_click(
+    client: Any, db: Any, redis: Any, runtime: Any
+) -> None:
+    async with unit_of_work(db) as s:
+        await seed.seed_articles(s)
+    customer = await make_customer(db, "黄先生")
+    ticket_id = await make_ticket(db, redis, customer, "退款申请通过了，请问退款多久能到账？")
+    await sign_in(client, "agent", "kefu-agent")
+    waiting = await client.get(f"/tickets/{ticket_id}/suggestions")
+    assert waiting.status_code == 200 and 'hx-trigger="load delay:2s"' in waiting.text
+
+    await burst(runtime)
+
+    panel = await client.get(f"/tickets/{ticket_id}/suggestions")
+    links = re.findall(r'href="/kb/(\d+)/open"', panel.text)
+    assert len(links) == 3 and "hx-trigger" not in panel.text
+    async with db.sessionmaker() as s:
+        refund = await s.scalar(select(Article).where(Article.external_id == "zh-002"))
+        assert refund is not None
+        updated_at = refund.updated_at
+    assert str(refund.id) in links and refund.title in panel.text
+    opened = await client.get(f"/kb/{refund.id}/open", follow_redirects=False)
+    assert opened.status_code in (301, 302, 303)
+    assert opened.headers["location"] == f"/kb/{refund.id}"
+    async with db.sessionmaker() as s:
+        article = await s.get(Article, refund.id)
+        assert article is not None
+        assert article.click_count == 1 and article.suggested_count >= 1
+        assert article.updated_at == updated_at, "a click is not an edit"
+    drawer = await client.get(f"/tickets/{ticket_id}", headers={"HX-Request": "true"})
+    assert f'hx-get="/tickets/{ticket_id}/suggestions"' in drawer.text
