@@ -7,7 +7,7 @@ KEFU := $(VENV)/bin/kefu
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgresql e2e-deps mail-deps bench lint clean
+.PHONY: install run test test-fast test-sqlite test-postgresql e2e-deps mail-deps bench lint clean
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ mail-deps:
 	@test -x /usr/sbin/dovecot || { echo "dovecot is missing: the email tests cannot run" >&2; exit 1; }
 
 test: install e2e-deps mail-deps test-sqlite test-postgresql
+
+# The inner loop: pure unit and classifier tests; no database server, browser or mail server.
+test-fast: install
+	$(PY) -m pytest tests/unit tests/triage -q $(PYTEST_ARGS)
 
 test-sqlite: install
 	KEFU_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
