@@ -77,7 +77,8 @@ def worker_thread() -> Iterator[Any]:
     """A real worker on its own thread and event loop, with its own runtime around the shared
     embedder — as a separate worker process is to the web. (The test client runs the app
     in a way that blocks the test's event loop during a request, so a worker that must
-    answer *during* a request cannot share that loop.)"""
+    answer *during* a request cannot share that loop.) It runs no cron jobs, so a test can
+    count the jobs it completes."""
     from arq.worker import Worker
 
     from workers.context import TriageRuntime
@@ -96,6 +97,7 @@ def worker_thread() -> Iterator[Any]:
                 "poll_delay": 0.02,
                 "handle_signals": False,
                 "ctx": {"triage": runtime},
+                "cron_jobs": [],
             }
         )
         task = loop.create_task(worker.main())
