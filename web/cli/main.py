@@ -328,7 +328,7 @@ def run_all(host: str, port: int) -> None:
     import signal
     import subprocess
 
-    from models.services.demo.seed import ACCOUNTS
+    from models.services.demo.seed import demo_logins as untouched_demo_logins
 
     settings = get_settings()
     children: list[subprocess.Popen[bytes]] = []  # a Redis we started, if any
@@ -348,8 +348,10 @@ def run_all(host: str, port: int) -> None:
     click.echo("")
     click.echo(f"Kefu is running: http://{host}:{port}/")
     click.echo(f"Customer portal: http://{host}:{port}/portal")
-    click.echo("Demo logins (username / password):")
-    for account in ACCOUNTS[:3]:
+    logins = run(lambda: _with_session(untouched_demo_logins))  # none unless a demo install
+    if logins:
+        click.echo("Demo logins (username / password):")
+    for account in logins:
         click.echo(f"  {account.role.value:<6} {account.username:<8} {account.password}")
     click.echo("Press Ctrl+C to stop.")
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import pyotp
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
@@ -22,7 +23,7 @@ from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.crypto import Cipher, cipher_for, token_hash
 from models.services.common.errors import N_, Conflict, Forbidden, ValidationFailed
-from models.settings import get_settings
+from models.settings import get_settings, reset_settings
 from models.user import User
 
 ISSUER = "Kefu"
@@ -37,7 +38,34 @@ def _cipher() -> Cipher:
 
 
 def secret_of(user: User) -> str | None:
-    return _cipher().decrypt(user.totp_secret_enc) if user.totp_secret_enc else None
+    """The plaintext secret; the keyring is re-read once when the ciphertext names a key this
+    process does not know yet (``kefu keys rotate`` ran in another process)."""
+    if not user.totp_secret_enc:
+        return None
+    try:
+        return _cipher().decrypt(user.totp_secret_enc)
+    except ValueError:
+        reset_settings()
+        return _cipher().decrypt(user.totp_secret_enc)
+
+
+async def reencrypt_secrets(session: AsyncSession, *, limit: int = 500) -> int:
+    """Re-encrypt one batch of TOTP secrets made with an older key (``kefu keys rotate``)."""
+    cipher = _cipher()
+    prefix = f"v1:{cipher.primary_id}:"
+    rows = (
+        await session.scalars(
+            select(User)
+            .where(User.totp_secret_enc.like("v1:%"), ~User.totp_secret_enc.like(prefix + "%"))
+            .order_by(User.id)
+            .limit(limit)
+            .with_for_update()
+        )
+    ).all()
+    for user in rows:
+        user.totp_secret_enc = cipher.encrypt(cipher.decrypt(user.totp_secret_enc or ""))
+    await session.flush()
+    return len(rows)
 
 
 def provisioning_uri(user: User) -> str:

@@ -449,3 +449,33 @@ async def test_kefu_user_passwd_deactivate_and_activate(client: Any, db: Any) ->
     on = await _kefu("activate", "lead")
     assert on.returncode == 0, on.stderr
     assert (await _user(db, "lead")).is_active
+
+
+async def test_totp_secrets_follow_a_key_rotation(
+    client: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Secrets are counted by `kefu keys status` and rewritten by rotation, so pruning the old
+    key never locks anyone out."""
+    from models.services.common.crypto import generate_key
+    from models.services.customers import registry
+    from models.settings import get_settings, reset_settings
+
+    await sign_in(client, "agent", "kefu-agent")
+    secret, _ = await _enrol(client)
+    old = get_settings().encryption_keys[0]
+    new = generate_key()
+    monkeypatch.setenv("KEFU_ENCRYPTION_KEY", f"{new},{old}")
+    reset_settings()
+    try:
+        async with db.sessionmaker() as s:
+            usage = await registry.key_usage(s)
+            assert usage.counts.get(usage.ring[1]) == 1, "the secret is under the old key"
+            assert await twofactor.reencrypt_secrets(s) == 1
+            await s.commit()
+            assert await twofactor.reencrypt_secrets(s) == 0
+        monkeypatch.setenv("KEFU_ENCRYPTION_KEY", new)  # the old key pruned
+        reset_settings()
+        assert twofactor.secret_of(await _user(db, "agent")) == secret
+    finally:
+        monkeypatch.setenv("KEFU_ENCRYPTION_KEY", old)
+        reset_settings()
