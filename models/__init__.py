@@ -19,6 +19,7 @@ from models.notification_delivery import DeliveryStatus, NotificationDelivery
 from models.notification_preference import DeliveryChannel, NotificationPreference
 from models.routing import RoutingRule
 from models.sequence import Sequence
+from models.site_setting import SiteSetting
 from models.sla_action import SlaAction
 from models.sla_policy import BusinessCalendar, SlaPolicy
 from models.suggestion import Deflection, TicketSuggestion
@@ -54,6 +55,7 @@ __all__ = [
     "NotificationPreference",
     "RoutingRule",
     "Sequence",
+    "SiteSetting",
     "SlaAction",
     "SlaPolicy",
     "Survey",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, IdMixin, utcnow
@@ -28,5 +28,15 @@ class User(IdMixin, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Set by an admin's reset: the next sign-in must choose a new password before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_changed_at: Mapped[datetime | None]
+    # TOTP (RFC 6238): the secret sealed with the contact keyring; enabled once confirmed.
+    totp_secret_enc: Mapped[str | None] = mapped_column(Text)
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The last accepted time step, so a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # SHA-256 hashes of the unused recovery codes.
+    recovery_codes: Mapped[list[str] | None] = mapped_column(JSON)
 
     department: Mapped[Department | None] = relationship(foreign_keys=[department_id])

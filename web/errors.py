@@ -22,6 +22,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from models.services.common.errors import N_, DomainError
 from web.i18n import gettext
+from web.security import AccountStepRequired
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,10 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    if isinstance(exc, AccountStepRequired) and not _is_api(request):
+        if _is_htmx(request):
+            return ClientRedirect(redirect_to=exc.target)
+        return Redirect(exc.target)
     if isinstance(exc, NotAuthorizedException) and not _is_api(request):
         if _is_htmx(request):
             return ClientRedirect(redirect_to="/login")

@@ -15,11 +15,16 @@ from litestar.middleware.session.server_side import (
 from litestar.security.session_auth import SessionAuth
 
 from models.enums import Role
-from models.services.admin import users
+from models.services.admin import site, users
 from models.services.common.actor import Actor
 from models.settings import Settings
 
 SESSION_USER_KEY = "user_id"
+# Password checked, second factor still due (never a signed-in session by itself).
+SESSION_PENDING_KEY = "pending_2fa_user_id"
+# Where a user with a pending account step is sent before anything else.
+GATE_PASSWORD = "/account/password"
+GATE_TWO_FACTOR = "/account/2fa"
 PUBLIC_PATHS = [
     "^/login",
     "^/static/",
@@ -43,6 +48,9 @@ class CurrentUser:
     role: Role
     department_id: int | None
     locale: str | None
+    # GATE_PASSWORD after an admin's reset; GATE_TWO_FACTOR for an admin without 2FA when
+    # the install requires it; None otherwise.
+    gate: str | None = None
 
     @property
     def actor(self) -> Actor:
@@ -59,7 +67,16 @@ class CurrentUser:
         return self.role is Role.ADMIN
 
 
+class AccountStepRequired(PermissionDeniedException):
+    """The signed-in user must finish an account step (new password, 2FA) first."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__("account step required")
+        self.target = target
+
+
 async def retrieve_user(session: dict[str, Any], connection: ASGIConnection) -> CurrentUser | None:
+    """The session's user, re-read on every request: a deactivated account is refused at once."""
     user_id = session.get(SESSION_USER_KEY)
     if not isinstance(user_id, int):
         return None
@@ -68,6 +85,12 @@ async def retrieve_user(session: dict[str, Any], connection: ASGIConnection) -> 
         user = await users.active_user(db_session, user_id)
         if user is None:
             return None
+        gate = None
+        if user.must_change_password:
+            gate = GATE_PASSWORD
+        elif Role(user.role) is Role.ADMIN and not user.totp_enabled:
+            _, require_admin_2fa = await site.read_site(db_session)
+            gate = GATE_TWO_FACTOR if require_admin_2fa else None
         return CurrentUser(
             id=user.id,
             username=user.username,
@@ -75,6 +98,7 @@ async def retrieve_user(session: dict[str, Any], connection: ASGIConnection) -> 
             role=Role(user.role),
             department_id=user.department_id,
             locale=user.locale,
+            gate=gate,
         )
 
 
@@ -93,11 +117,18 @@ def session_auth(settings: Settings) -> SessionAuth[CurrentUser, ServerSideSessi
     )
 
 
-def _user(connection: ASGIConnection) -> CurrentUser:
+def _user(connection: ASGIConnection, *, gated: bool = True) -> CurrentUser:
     user = connection.scope.get("user")
     if not isinstance(user, CurrentUser):
         raise NotAuthorizedException()
+    if gated and user.gate is not None:
+        raise AccountStepRequired(user.gate)
     return user
+
+
+def requires_account(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Signed in, pending account steps allowed (the /account pages that finish them)."""
+    _user(connection, gated=False)
 
 
 def requires_staff(connection: ASGIConnection, _: BaseRouteHandler) -> None:

@@ -172,6 +172,7 @@ def keys_rotate(batch_size: int, no_new_key: bool) -> None:
     worker; then move it to the FRONT and restart again; then run this with --no-new-key.
     Every process can read both keys throughout, so nothing stops.
     """
+    from models.services.admin import twofactor
     from models.services.common.crypto import generate_key
     from models.services.customers import registry
 
@@ -206,7 +207,11 @@ def keys_rotate(batch_size: int, no_new_key: bool) -> None:
     surveys = 0
     while n := _run(lambda s: registry.reencrypt_survey_contacts(s, limit=batch_size)):
         surveys += n
+    secrets = 0
+    while n := _run(lambda s: twofactor.reencrypt_secrets(s, limit=batch_size)):
+        secrets += n
     click.echo(f"re-encrypted {total} customers and {surveys} survey contacts")
+    click.echo(f"re-encrypted {secrets} two-factor secrets")
     if _print_usage() == 0:
         click.echo("every contact is under the primary key; `kefu keys prune` drops old keys")
     else:

@@ -126,8 +126,72 @@ def user_create(
     try:
         click.echo(f"created {run(lambda: _with_session(work))}")
     except DomainError as exc:
-        details = "; ".join(f"{k}: {v}" for k, v in getattr(exc, "fields", {}).items())
-        raise click.ClickException(f"{exc} {details}".strip()) from exc
+        raise _domain_errors(exc) from exc
+
+
+def _domain_errors(exc: Exception) -> click.ClickException:
+    """A domain error as a one-line CLI error (English msgids, field messages included)."""
+    details = "; ".join(f"{k}: {v}" for k, v in getattr(exc, "fields", {}).items())
+    return click.ClickException(f"{exc} {details}".strip())
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the new password from the first line of standard input (for scripts)",
+)
+def user_passwd(username: str, password_stdin: bool) -> None:
+    """Set USERNAME's password (prompted twice, or read from stdin)."""
+    from models.services.admin import users
+    from models.services.common.actor import Actor
+    from models.services.common.errors import DomainError
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+
+    async def work(session: Any) -> str:
+        account = await users.user_by_username(session, username)
+        await users.set_password(session, Actor.system("cli"), account.id, password)
+        return str(account.username)
+
+    try:
+        click.echo(f"password changed for {run(lambda: _with_session(work))}")
+    except DomainError as exc:
+        raise _domain_errors(exc) from exc
+
+
+def _set_active(username: str, active: bool) -> str:
+    from models.services.admin import users
+    from models.services.common.actor import Actor
+    from models.services.common.errors import DomainError
+
+    async def work(session: Any) -> str:
+        account = await users.user_by_username(session, username)
+        await users.set_active(session, Actor.system("cli"), account.id, active)
+        return str(account.username)
+
+    try:
+        return run(lambda: _with_session(work))
+    except DomainError as exc:
+        raise _domain_errors(exc) from exc
+
+
+@user.command("deactivate")
+@click.argument("username")
+def user_deactivate(username: str) -> None:
+    """Deactivate USERNAME: history kept, signed out at their next request."""
+    click.echo(f"deactivated {_set_active(username, False)}")
+
+
+@user.command("activate")
+@click.argument("username")
+def user_activate(username: str) -> None:
+    """Reactivate USERNAME."""
+    click.echo(f"activated {_set_active(username, True)}")
 
 
 @main.command()
@@ -264,7 +328,7 @@ def run_all(host: str, port: int) -> None:
     import signal
     import subprocess
 
-    from models.services.demo.seed import ACCOUNTS
+    from models.services.demo.seed import demo_logins as untouched_demo_logins
 
     settings = get_settings()
     children: list[subprocess.Popen[bytes]] = []  # a Redis we started, if any
@@ -284,8 +348,10 @@ def run_all(host: str, port: int) -> None:
     click.echo("")
     click.echo(f"Kefu is running: http://{host}:{port}/")
     click.echo(f"Customer portal: http://{host}:{port}/portal")
-    click.echo("Demo logins (username / password):")
-    for account in ACCOUNTS[:3]:
+    logins = run(lambda: _with_session(untouched_demo_logins))  # none unless a demo install
+    if logins:
+        click.echo("Demo logins (username / password):")
+    for account in logins:
         click.echo(f"  {account.role.value:<6} {account.username:<8} {account.password}")
     click.echo("Press Ctrl+C to stop.")
 

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from web.views.accounts import AccountController
 from web.views.admin import AdminController
 from web.views.api import InquiryApiController
 from web.views.attachments import (
@@ -52,6 +53,7 @@ ROUTE_HANDLERS: list[Any] = [
     ExportController,
     SurveyController,
     AdminController,
+    AccountController,
     SlaAdminController,
     SlaTicketController,
     NotificationController,

@@ -1,17 +1,18 @@
-"""Administration: users and departments."""
+"""Administration: staff accounts, departments, API keys, routing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from models.enums import RequestType, Role
-from models.services.admin import api_keys, users
+from models.services.admin import api_keys, site, twofactor, users
+from models.services.common.errors import ValidationFailed
 from models.services.tickets import routing
 from web.deps import CurrentActor, DbSession
 from web.security import requires_admin
@@ -25,6 +26,20 @@ class UserForm:
     password: str = ""
     role: str = "agent"
     department_id: str = ""
+    email: str = ""
+
+
+@dataclass
+class UserEditForm:
+    display_name: str = ""
+    role: str = "agent"
+    department_id: str = ""
+    email: str = ""
+
+
+@dataclass
+class SecurityForm:
+    require_admin_2fa: str = ""
 
 
 @dataclass
@@ -42,6 +57,9 @@ class RoutingForm:
     after_sales: str = ""
 
 
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
 class AdminController(Controller):
     path = "/admin"
     guards = [requires_admin]
@@ -52,31 +70,105 @@ class AdminController(Controller):
         return Template(
             "admin/index.html",
             context={
-                "users": await users.list_users(db_session),
                 "departments": await users.list_departments(db_session),
-                "roles": list(Role),
                 "api_keys": await api_keys.list_keys(db_session),
                 "routes": await routing.routing_table(db_session),
             },
         )
 
-    @post("/users")
+    # --- staff accounts --------------------------------------------------------------------
+
+    @get("/users")
+    async def staff(self, db_session: DbSession) -> Template:
+        return await _staff_page(db_session)
+
+    @post("/users", status_code=200)
     async def create_user(
         self,
         db_session: DbSession,
         actor: CurrentActor,
-        data: Annotated[UserForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-    ) -> Redirect:
-        await users.create_user(
-            db_session,
-            actor,
-            username=data.username,
-            password=data.password,
-            role=data.role,
-            display_name=data.display_name.strip() or None,
-            department_id=int(data.department_id) if data.department_id.isdigit() else None,
-        )
-        return Redirect("/admin")
+        data: Annotated[UserForm, Form],
+    ) -> Response[Any]:
+        try:
+            await users.create_user(
+                db_session,
+                actor,
+                username=data.username,
+                password=data.password,
+                role=data.role,
+                display_name=data.display_name.strip() or None,
+                department_id=parse_id(data.department_id, "department_id", required=False),
+                email=data.email,
+            )
+        except ValidationFailed as exc:
+            values = {k: v for k, v in vars(data).items() if k != "password"}
+            return await _staff_page(db_session, values=values, errors=exc.fields, status=422)
+        return Redirect("/admin/users", status_code=303)
+
+    @get("/users/{user_id:int}")
+    async def edit_user(self, db_session: DbSession, user_id: FromPath[int]) -> Template:
+        return await _user_page(db_session, await users.get_user(db_session, user_id))
+
+    @post("/users/{user_id:int}", status_code=200)
+    async def save_user(
+        self,
+        db_session: DbSession,
+        actor: CurrentActor,
+        user_id: FromPath[int],
+        data: Annotated[UserEditForm, Form],
+    ) -> Template:
+        try:
+            user = await users.update_user(
+                db_session,
+                actor,
+                user_id,
+                display_name=data.display_name,
+                role=data.role,
+                department_id=parse_id(data.department_id, "department_id", required=False),
+                email=data.email,
+            )
+        except ValidationFailed as exc:
+            user = await users.get_user(db_session, user_id)
+            return await _user_page(
+                db_session, user, values=vars(data), errors=exc.fields, status=422
+            )
+        return await _user_page(db_session, user, saved=True)
+
+    @post("/users/{user_id:int}/deactivate", status_code=200)
+    async def deactivate_user(
+        self, db_session: DbSession, actor: CurrentActor, user_id: FromPath[int]
+    ) -> Template:
+        user = await users.set_active(db_session, actor, user_id, False)
+        return _status_section(user)
+
+    @post("/users/{user_id:int}/activate", status_code=200)
+    async def activate_user(
+        self, db_session: DbSession, actor: CurrentActor, user_id: FromPath[int]
+    ) -> Template:
+        user = await users.set_active(db_session, actor, user_id, True)
+        return _status_section(user)
+
+    @post("/users/{user_id:int}/reset-password", status_code=200)
+    async def reset_password(
+        self, db_session: DbSession, actor: CurrentActor, user_id: FromPath[int]
+    ) -> Template:
+        user, raw = await users.reset_password(db_session, actor, user_id)
+        return _status_section(user, temporary_password=raw)
+
+    @post("/users/{user_id:int}/reset-2fa", status_code=200)
+    async def reset_two_factor(
+        self, db_session: DbSession, actor: CurrentActor, user_id: FromPath[int]
+    ) -> Template:
+        user = await users.get_user(db_session, user_id)
+        twofactor.disable(db_session, actor, user)
+        return _status_section(user, two_factor_reset=True)
+
+    @post("/security", status_code=200)
+    async def save_security(
+        self, db_session: DbSession, actor: CurrentActor, data: Annotated[SecurityForm, Form]
+    ) -> Template:
+        await site.set_require_admin_2fa(db_session, actor, data.require_admin_2fa == "on")
+        return _security_section(await site.get_site(db_session), saved=True)
 
     # --- routing: which department handles each request type -----------------------------
 
@@ -85,7 +177,7 @@ class AdminController(Controller):
         self,
         db_session: DbSession,
         actor: CurrentActor,
-        data: Annotated[RoutingForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[RoutingForm, Form],
     ) -> Template:
         routes = await routing.set_routes(
             db_session,
@@ -101,7 +193,7 @@ class AdminController(Controller):
         self,
         db_session: DbSession,
         actor: CurrentActor,
-        data: Annotated[ApiKeyForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[ApiKeyForm, Form],
     ) -> Template:
         created, raw = await api_keys.create(db_session, actor, data.name)
         return _api_keys_section(await api_keys.list_keys(db_session), created=created, raw=raw)
@@ -112,6 +204,55 @@ class AdminController(Controller):
     ) -> Template:
         await api_keys.revoke(db_session, actor, key_id)
         return _api_keys_section(await api_keys.list_keys(db_session))
+
+
+async def _staff_page(db_session: DbSession, *, status: int = 200, **context: Any) -> Template:
+    """The staff list with the new-account form (and its inline errors, if any)."""
+    return Template(
+        "admin/users.html",
+        context={
+            "users": await users.list_users(db_session),
+            "departments": await users.list_departments(db_session),
+            "roles": list(Role),
+            "site": await site.get_site(db_session),
+            "values": {},
+            "errors": {},
+            **context,
+        },
+        status_code=status,
+    )
+
+
+async def _user_page(
+    db_session: DbSession, user: Any, *, status: int = 200, **context: Any
+) -> Template:
+    values = {
+        "display_name": user.display_name,
+        "role": Role(user.role).value,
+        "department_id": str(user.department_id or ""),
+        "email": user.email or "",
+    }
+    return Template(
+        "admin/user.html",
+        context={
+            "u": user,
+            "departments": await users.list_departments(db_session),
+            "roles": list(Role),
+            "values": values,
+            "errors": {},
+            **context,
+        },
+        status_code=status,
+    )
+
+
+def _status_section(user: Any, **context: Any) -> Template:
+    """An account's status and actions (htmx swaps it in place)."""
+    return Template("admin/partials/_user_status.html", context={"u": user, **context})
+
+
+def _security_section(row: Any, **context: Any) -> Template:
+    return Template("admin/partials/_security.html", context={"site": row, **context})
 
 
 def _routing_section(routes: Any, departments: Any, **context: Any) -> Template:

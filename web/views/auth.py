@@ -11,10 +11,12 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy import text
 
-from models.services.admin import users
+from models.services.admin import twofactor, users
+from models.services.demo import seed
+from models.user import User
 from web import i18n
 from web.deps import DbSession
-from web.security import SESSION_USER_KEY
+from web.security import SESSION_PENDING_KEY, SESSION_USER_KEY
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
@@ -24,6 +26,11 @@ class LoginForm:
     username: str = ""
     password: str = ""
     next: str = "/board"
+
+
+@dataclass
+class CodeForm:
+    code: str = ""
 
 
 @dataclass
@@ -44,13 +51,35 @@ async def home() -> Redirect:
     return Redirect("/board")
 
 
+async def _login_context(db_session: DbSession, **context: Any) -> dict[str, Any]:
+    """The sign-in page's context; a demo install also lists its untouched demo logins."""
+    return {"demo_logins": await seed.demo_logins(db_session), **context}
+
+
+def _signed_in(request: Request[Any, Any, Any], user: User, next: str) -> Response[Any]:
+    request.clear_session()
+    request.set_session({SESSION_USER_KEY: user.id})
+    response = Redirect(safe_next(next))
+    if user.locale:
+        response.set_cookie(
+            i18n.COOKIE, user.locale, httponly=True, samesite="lax", max_age=365 * 86400
+        )
+    return response
+
+
 @get("/login", include_in_schema=False)
 async def login_page(
-    request: Request[Any, Any, Any], next: FromQuery[str] = "/board"
+    request: Request[Any, Any, Any], db_session: DbSession, next: FromQuery[str] = "/board"
 ) -> Response[Any]:
-    if isinstance(request.session.get(SESSION_USER_KEY), int):
-        return Redirect(safe_next(next))
-    return Template("auth/login.html", context={"next": safe_next(next), "username": ""})
+    user_id = request.session.get(SESSION_USER_KEY)
+    if isinstance(user_id, int):
+        if await users.active_user(db_session, user_id) is not None:
+            return Redirect(safe_next(next))
+        request.clear_session()  # a deactivated account's session: sign in again
+    return Template(
+        "auth/login.html",
+        context=await _login_context(db_session, next=safe_next(next), username=""),
+    )
 
 
 @post("/login", include_in_schema=False)
@@ -63,21 +92,51 @@ async def login(
     if user is None:
         return Template(
             "auth/login.html",
-            context={
-                "error": i18n.gettext("Incorrect username or password."),
-                "next": safe_next(data.next),
-                "username": data.username[:64],
-            },
+            context=await _login_context(
+                db_session,
+                error=i18n.gettext("Incorrect username or password."),
+                next=safe_next(data.next),
+                username=data.username[:64],
+            ),
             status_code=401,
         )
-    request.clear_session()
-    request.set_session({SESSION_USER_KEY: user.id})
-    response = Redirect(safe_next(data.next))
-    if user.locale:
-        response.set_cookie(
-            i18n.COOKIE, user.locale, httponly=True, samesite="lax", max_age=365 * 86400
-        )
-    return response
+    if user.totp_enabled:  # the password was right; the second factor is still due
+        request.clear_session()
+        request.set_session({SESSION_PENDING_KEY: user.id, "next": safe_next(data.next)})
+        return Redirect("/login/code")
+    return _signed_in(request, user, data.next)
+
+
+@get("/login/code", include_in_schema=False)
+async def login_code_page(request: Request[Any, Any, Any]) -> Response[Any]:
+    if not isinstance(request.session.get(SESSION_PENDING_KEY), int):
+        return Redirect("/login")
+    return Template("auth/code.html", context={})
+
+
+@post("/login/code", include_in_schema=False)
+async def login_code(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    data: Annotated[CodeForm, Form],
+) -> Response[Any]:
+    """The second step: a code from the authenticator app, or a recovery code."""
+    pending = request.session.get(SESSION_PENDING_KEY)
+    if not isinstance(pending, int):
+        return Redirect("/login")
+    attempts = int(request.session.get("attempts") or 0) + 1
+    user = await twofactor.complete_sign_in(db_session, pending, data.code)
+    if user is not None:
+        return _signed_in(request, user, str(request.session.get("next") or "/board"))
+    if attempts >= twofactor.MAX_ATTEMPTS:  # start again from the password
+        request.clear_session()
+        return Redirect("/login")
+    request.set_session({**request.session, "attempts": attempts})
+    return Template(
+        "auth/code.html",
+        context={"error": i18n.gettext(twofactor.WRONG_CODE)},
+        status_code=401,
+    )
 
 
 @post("/logout", include_in_schema=False)
@@ -108,4 +167,4 @@ async def health(request: Request[Any, Any, Any], db_session: DbSession) -> dict
     return {"status": "ok"}
 
 
-ROUTES = [home, login_page, login, logout, switch_language, health]
+ROUTES = [home, login_page, login, login_code_page, login_code, logout, switch_language, health]

@@ -753,7 +753,7 @@ async def key_usage(session: AsyncSession) -> KeyUsage:
     """Count ciphertexts per key id (``v1:<key id>:…``): what still needs re-encrypting."""
     cipher = _cipher()
     counts: dict[str, int] = {}
-    for column in (Customer.phone_enc, Customer.email_enc, Survey.contact):
+    for column in (Customer.phone_enc, Customer.email_enc, Survey.contact, User.totp_secret_enc):
         # Literal positions: PostgreSQL must see the same expression in SELECT and GROUP BY.
         key_id = func.substr(column, literal_column("4"), literal_column("8"))
         stmt = select(key_id, func.count()).where(column.like("v1:%")).group_by(key_id)

@@ -43,7 +43,7 @@ from models.enums import (
 from models.followup import FollowUp
 from models.routing import RoutingRule
 from models.sequence import Sequence
-from models.services.admin import users
+from models.services.admin import site, users
 from models.services.common.actor import Actor
 from models.services.common.crypto import cipher_for
 from models.services.common.priority import compute_priority, priority_rank
@@ -267,8 +267,12 @@ def load_articles() -> list[dict[str, Any]]:
 
 
 async def seed_reference(session: AsyncSession) -> dict[str, int]:
-    """Departments, demo accounts, routing, default SLA policy and calendar (idempotent)."""
+    """Departments, demo accounts, routing, default SLA policy and calendar (idempotent).
+
+    Marks the install as a demo: the sign-in page then shows the demo logins.
+    """
     system = Actor.system("demo")
+    await site.mark_demo(session)
     dept_ids: dict[str, int] = {}
     for code, zh, en, _ in DEPARTMENTS:
         existing = await users.department_by_code(session, code)
@@ -285,6 +289,7 @@ async def seed_reference(session: AsyncSession) -> dict[str, int]:
                 role=account.role,
                 display_name=account.display_name,
                 department_id=dept_ids.get(account.department or ""),
+                enforce_policy=False,  # the well-known demo logins, on a demo install only
             )
         if account.role is Role.LEAD and account.department:
             led = await session.get(Department, dept_ids[account.department])
@@ -707,6 +712,30 @@ async def seed_articles(session: AsyncSession) -> int:
     ]
     await _insert(session, Article, new)
     return len(new)
+
+
+SHOWN_LOGINS = 3  # admin, lead, agent: the ones the sign-in page and `kefu run` name
+
+
+async def demo_logins(session: AsyncSession) -> list[DemoAccount]:
+    """On a demo install, the demo logins still active with their well-known password
+    (none elsewhere, and none once changed or deactivated)."""
+    is_demo, _ = await site.read_site(session)
+    if not is_demo:
+        return []
+    shown = ACCOUNTS[:SHOWN_LOGINS]
+    untouched = set(
+        (
+            await session.scalars(
+                select(User.username).where(
+                    User.username.in_([a.username for a in shown]),
+                    User.is_active.is_(True),
+                    User.password_changed_at.is_(None),
+                )
+            )
+        ).all()
+    )
+    return [a for a in shown if a.username in untouched]
 
 
 async def has_data(session: AsyncSession) -> bool:
