@@ -7,7 +7,7 @@ KEFU := $(VENV)/bin/kefu
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast test-sqlite test-postgresql e2e-deps mail-deps bench lint clean
+.PHONY: install run test test-fast test-sqlite test-postgresql test-clock e2e-deps mail-deps bench lint clean
 
 install: $(STAMP)
 
@@ -53,6 +53,34 @@ test-sqlite: install
 # Pure unit and classifier tests touch no database: the PostgreSQL run skips re-running them.
 test-postgresql: install
 	KEFU_TEST_DB=postgresql $(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+# The time-sensitive tests at awkward instants: each run starts the product's clock there
+# (KEFU_TEST_NOW, an offset clock) in the given team timezone (KEFU_TIMEZONE). Runs are
+# independent test runs (own database and Redis index), CLOCK_JOBS at a time.
+CLOCK_TESTS ?= tests/unit tests/integration/escalation tests/integration/sla \
+  tests/integration/reports tests/integration/tickets/test_surveys_flow.py tests/integration/notify
+# Pure checks that read no clock (import contracts, topic determinism across processes).
+CLOCK_SKIP ?= not test_import_boundaries and not deterministic_across_processes
+CLOCK_RUNS ?= \
+  Asia/Shanghai@2026-12-03T02:30:59Z \
+  Asia/Shanghai@2026-12-02T04:25:00Z \
+  Asia/Shanghai@2026-11-30T15:59:30Z \
+  Asia/Shanghai@2026-12-31T15:59:59Z \
+  Europe/Berlin@2026-03-29T00:59:30Z \
+  America/New_York@2026-11-01T05:59:30Z
+CLOCK_JOBS ?= 2
+CLOCK_DB ?= sqlite
+
+test-clock: install
+	@logs=$$(mktemp -d); \
+	printf '%s\n' $(CLOCK_RUNS) | xargs -P $(CLOCK_JOBS) -I{} bash -c ' \
+	  zone=$${1%@*}; now=$${1#*@}; log="$$2/$$(echo "$$1" | tr "/:@" "___").log"; \
+	  if KEFU_TIMEZONE=$$zone KEFU_TEST_NOW=$$now KEFU_TEST_DB=$(CLOCK_DB) \
+	    $(PY) -m pytest -q -p no:cacheprovider -k "$(CLOCK_SKIP)" $(CLOCK_TESTS) $(PYTEST_ARGS) \
+	    >"$$log" 2>&1; then echo "ok      $$zone $$now: $$(tail -n1 "$$log")"; \
+	  else echo "FAILED  $$zone $$now (log: $$log)"; grep -E "^(FAILED|ERROR) " "$$log" || tail -n 15 "$$log"; \
+	    touch "$$2/failed"; fi' _ {} "$$logs"; \
+	test ! -e "$$logs/failed"
 
 bench: install
 	$(PY) -m bench

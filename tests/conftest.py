@@ -3,6 +3,10 @@
 The whole suite runs once per backend (``make test`` runs both). Each run gets its own
 database, Redis database index, queue name and event channel, so runs never see each other's
 data. Tables are emptied after every test that used the database.
+
+The product's clock (``models.clock``) starts at a fixed instant for every run (``--now`` /
+``KEFU_TEST_NOW``) and runs on; the processes the tests start inherit it. The ``clock``
+fixture moves or freezes it for one test.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import base64
 import os
 import secrets
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,6 +31,10 @@ REDIS_BASE = os.environ.get("KEFU_TEST_REDIS", "redis://127.0.0.1:6379")
 
 
 CLAIM_KEY = "kefu-test:claim"
+# Every run starts the product's clock at the same instant, so no result depends on when the
+# suite runs (a Wednesday, 10:00 in Asia/Shanghai); `make test-clock` tries awkward ones.
+DEFAULT_NOW = "2026-06-10T02:00:00Z"
+SYSTEM_CLOCK = "system"
 
 
 def _claim_redis_db() -> int:
@@ -42,6 +51,11 @@ def _claim_redis_db() -> int:
         finally:
             client.close()
     raise RuntimeError("every Redis database index is claimed by a running test run")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    start = config.getoption("--now")
+    return f"kefu clock: {start} (--now / KEFU_TEST_NOW), running on"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -69,6 +83,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=["sqlite", "postgresql"],
         help="database backend for the integration tests",
     )
+    parser.addoption(
+        "--now",
+        default=os.environ.get("KEFU_TEST_NOW") or DEFAULT_NOW,
+        metavar="INSTANT",
+        help="start the product's clock at this ISO 8601 instant (e.g. 2026-12-31T15:59:59Z) "
+        f"and let it run on; also KEFU_TEST_NOW (default {DEFAULT_NOW}; 'system' for the "
+        "real clock). The web server, worker and CLI the tests start keep the same time.",
+    )
+
+
+def _configure_clock(start: str) -> None:
+    """Start the one clock (models.clock) at ``start`` for this process and its children."""
+    from models import clock
+
+    if start != SYSTEM_CLOCK:
+        os.environ[clock.NOW_ENV] = clock.parse_instant(start).isoformat()
+        os.environ[clock.ANCHOR_ENV] = repr(time.time())
+    else:
+        os.environ.pop(clock.NOW_ENV, None)
+        os.environ.pop(clock.ANCHOR_ENV, None)
+    clock.set_clock(None)
 
 
 def _configure_environment(backend: str) -> None:
@@ -93,6 +128,7 @@ def _configure_environment(backend: str) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _configure_clock(config.getoption("--now"))
     _configure_environment(config.getoption("--db"))
     from models.settings import reset_settings
 
@@ -191,6 +227,16 @@ async def redis() -> AsyncIterator[Any]:
     yield pool
     await clear_redis(pool)
     await pool.aclose()
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    """``clock(instant)`` moves this process's product clock to ``instant``, running on
+    (``frozen=True`` stops it there); the run's clock (``--now``) is back after the test."""
+    from models import clock as product_clock
+
+    yield product_clock.set_clock
+    product_clock.set_clock(None)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from models.base import Base, utcnow
+from models.clock import from_system
 from models.services.common.crypto import cipher_for
 from models.services.common.errors import N_, Conflict, DomainError, ValidationFailed
 from models.settings import ATTACHMENTS_FOLDER, MAIL_QUARANTINE_FOLDER
@@ -527,7 +528,7 @@ def prune(directory: Path, keep: int, *, now: datetime | None = None) -> list[Pa
         removed.append(old)
     cutoff = (now or utcnow()) - timedelta(days=1)
     for partial in directory.glob(f"{PREFIX}*{PARTIAL}") if directory.is_dir() else []:
-        if datetime.fromtimestamp(partial.stat().st_mtime, UTC) < cutoff:
+        if from_system(partial.stat().st_mtime) < cutoff:
             shutil.rmtree(partial, ignore_errors=True)
             removed.append(partial)
     return removed

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
+from models.clock import from_system
 from models.settings import Settings
 
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -92,7 +93,7 @@ class LocalStorage:
             return found
         for path in self.root.glob("??/??/*"):
             if path.is_file() and (SHA_RE.match(path.name) or path.name.startswith(TEMP_PREFIX)):
-                found.append(BlobInfo(path.name, datetime.fromtimestamp(path.stat().st_mtime, UTC)))
+                found.append(BlobInfo(path.name, from_system(path.stat().st_mtime)))
         return found
 
     def _delete(self, name: str) -> None:

@@ -8,8 +8,9 @@ a rejected one changes nothing but the request.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -41,6 +42,7 @@ from models.user import User
 REASON_MAX = 2000
 MAX_EXTENSION = timedelta(days=90)
 INVALID = N_("Please correct the highlighted fields.")
+GAP = N_("This time does not exist in the team's timezone (the clocks go forward then).")
 STATE_LABELS = {
     SlaState.NONE: N_("Not applicable"),
     SlaState.OK: N_("On track"),
@@ -107,14 +109,19 @@ def local_input(moment: datetime | None) -> str:
 
 
 def parse_local(text: str, field_name: str) -> datetime:
-    """A ``datetime-local`` value (team's timezone) as an aware instant."""
+    """A ``datetime-local`` value (team's timezone) as an aware instant (UTC)."""
     try:
         naive = datetime.fromisoformat((text or "").strip())
     except ValueError:
         raise ValidationFailed(INVALID, fields={field_name: N_("Enter a date and time.")}) from None
     if naive.tzinfo is not None:
         return naive
-    return naive.replace(tzinfo=_zone())
+    # A repeated wall time (clocks going back) means its first occurrence.
+    moment = naive.replace(tzinfo=_zone()).astimezone(UTC)
+    if moment.astimezone(_zone()).replace(tzinfo=None) != naive:
+        # Skipped when the clocks went forward: no instant shows this minute.
+        raise ValidationFailed(INVALID, fields={field_name: GAP})
+    return moment
 
 
 def _reason(text: str, field_name: str = "reason") -> str:
@@ -427,9 +434,7 @@ async def decide(
     )
     if approve:
         before = ticket.resolution_due
-        shift = request.requested_due - (before or request.requested_due)
-        ticket.extension_seconds = (ticket.extension_seconds or 0) + int(shift.total_seconds())
-        await policy.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
+        await _extend_to(session, ticket, request.requested_due, now)
         audit.record(
             session,
             actor,
@@ -475,6 +480,29 @@ async def decide(
     )
     record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
     return request
+
+
+async def _extend_to(session: AsyncSession, ticket: Ticket, due: datetime, now: datetime) -> None:
+    """Move the resolution deadline to ``due``, kept through later refreshes.
+
+    The extension is stored in whole seconds on top of the policy's deadline, which carries
+    the sub-second part of the registration instant; it is measured from that deadline as
+    recomputed now and rounded so the deadline lands in the requested minute of the team's
+    timezone (never earlier than asked when that is possible). Truncating the difference
+    instead put the deadline a fraction of a second before a whole requested minute, so the
+    panel showed the minute before the one approved.
+    """
+    ticket.extension_seconds = 0
+    await policy.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
+    base = ticket.resolution_due
+    if base is None:  # pragma: no cover - an open ticket always has a resolution deadline
+        return
+    exact = (due - base).total_seconds()
+    seconds = math.ceil(exact)
+    if local_input(base + timedelta(seconds=seconds)) != local_input(due):
+        seconds = math.floor(exact)
+    ticket.extension_seconds = seconds
+    await policy.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
 
 
 async def pending_requests(session: AsyncSession, actor: Actor) -> list[ExtensionItem]:

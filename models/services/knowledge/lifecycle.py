@@ -41,7 +41,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -319,7 +319,7 @@ async def _set(db: Database, row_id: int, **values: Any) -> None:
 
 
 def _new_version_name() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    return f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
 # --- embeddings --------------------------------------------------------------------------
@@ -471,6 +471,7 @@ def _fit(
         embedder_name=embedder_name if embeddings is not None else None,
         embedder_dim=int(embeddings.shape[1]) if embeddings is not None else None,
         seed=SEED,
+        created_at=utcnow(),
         train_seconds=time.perf_counter() - started,
     )
 

@@ -194,7 +194,7 @@ async def _queue(
     email["From"] = formataddr((mailbox.name, sender)) if mailbox else sender
     email["To"] = to
     email["Subject"] = tagged_subject(subject, ticket.number)
-    email["Date"] = formatdate(localtime=True)
+    email["Date"] = formatdate(utcnow().timestamp(), localtime=True)
     email["Message-ID"] = message_id
     if inbound is not None and inbound.message_id:
         email["In-Reply-To"] = f"<{inbound.message_id}>"

@@ -28,7 +28,6 @@ import json
 import os
 import smtplib
 import ssl
-import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import lru_cache
@@ -37,6 +36,7 @@ from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
 import httpx
 
+from models.base import utcnow
 from models.notification_preference import DeliveryChannel
 
 HTTP_TIMEOUT = 10.0
@@ -167,7 +167,7 @@ def build_request(
     now: float | None = None,
 ) -> Request:
     """The HTTP request a webhook channel expects for this message (pure but for the clock)."""
-    now = time.time() if now is None else now
+    now = utcnow().timestamp() if now is None else now
     if channel is DeliveryChannel.WECOM:
         body: dict[str, Any] = {"msgtype": "markdown", "markdown": {"content": _markdown(message)}}
         return Request(url, body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from models.base import utcnow
 from models.db import Database
 from models.services.admin import backup
 from models.settings import get_settings, reset_settings
@@ -68,7 +70,7 @@ async def test_only_the_newest_backups_are_kept(
     db: Database, redis: Any, backups_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = get_settings()
-    now = datetime.now(UTC)
+    now = utcnow()
     for weeks in range(5, 0, -1):  # five earlier weekly backups
         await backup.create_backup(
             settings.database_url,
@@ -78,7 +80,7 @@ async def test_only_the_newest_backups_are_kept(
         )
     crashed = backups_dir / "kefu-backup-20200101T000000Z.partial"
     crashed.mkdir()
-    old = (now - timedelta(days=3)).timestamp()
+    old = time.time() - 3 * 86400  # file times are the system's
     os.utime(crashed, (old, old))
     older = backup.list_backups(backups_dir)
 

@@ -3,7 +3,7 @@ deadline moves only on approval. Through the services and through the real app."
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -184,6 +184,39 @@ async def test_overdue_reason_only_on_overdue_tickets(db: Any, reference: dict[s
     with pytest.raises(InvalidTransition):
         async with unit_of_work(db) as session:
             await extensions.record_overdue_reason(session, agent, tid, "原因")
+
+
+@pytest.mark.parametrize(
+    "registered",
+    [
+        datetime(2026, 12, 2, 4, 25, 59, 750000, tzinfo=UTC),  # 12:25:59.75 in Shanghai, lunch
+        datetime(2026, 12, 2, 2, 0, 59, 999999, tzinfo=UTC),  # 10:00:59.999999, second 59
+    ],
+    ids=["lunch-break", "second-59"],
+)
+async def test_approved_extension_gives_the_requested_minute(
+    db: Any, reference: dict[str, int], clock: Any, registered: datetime
+) -> None:
+    """Issue 14: the deadline of a ticket registered at a sub-second instant carries that
+    fraction; the approved extension must still land in the minute asked for (it landed a
+    fraction of a second before it, showing the minute before)."""
+    clock(registered, frozen=True)
+    tid = await overdue_ticket(db, reference)
+    row = await ticket(db, tid)
+    assert row.resolution_due.microsecond  # the fraction that used to be lost
+    zone = ZoneInfo(get_settings().timezone)
+    wanted = (row.resolution_due + timedelta(days=3)).astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+    rid = await request(db, "agent", tid, wanted)
+    await decide(db, "lead", rid, approve=True)
+    after = await ticket(db, tid)
+    assert after.resolution_due.astimezone(zone).strftime("%Y-%m-%dT%H:%M") == wanted
+    asked = extensions.parse_local(wanted, "requested_due")
+    assert timedelta(0) <= after.resolution_due - asked < timedelta(seconds=1)
+    # A second extension measures from the extended deadline and lands in its minute too.
+    again = (after.resolution_due + timedelta(hours=5)).astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+    await decide(db, "lead", await request(db, "agent", tid, again), approve=True)
+    later = await ticket(db, tid)
+    assert later.resolution_due.astimezone(zone).strftime("%Y-%m-%dT%H:%M") == again
 
 
 # --- through the app --------------------------------------------------------------------------
