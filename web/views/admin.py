@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.params import FromPath
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from models.enums import RequestType, Role
 from models.services.admin import api_keys, users
 from models.services.tickets import routing
 from web.deps import CurrentActor, DbSession
-from web.forms import Form, parse_id
+from web.forms import parse_id
 from web.security import requires_admin
 
 
@@ -64,7 +65,7 @@ class AdminController(Controller):
         self,
         db_session: DbSession,
         actor: CurrentActor,
-        data: Annotated[UserForm, Form],
+        data: Annotated[UserForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect:
         await users.create_user(
             db_session,
@@ -84,7 +85,7 @@ class AdminController(Controller):
         self,
         db_session: DbSession,
         actor: CurrentActor,
-        data: Annotated[RoutingForm, Form],
+        data: Annotated[RoutingForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template:
         routes = await routing.set_routes(
             db_session,
@@ -100,7 +101,7 @@ class AdminController(Controller):
         self,
         db_session: DbSession,
         actor: CurrentActor,
-        data: Annotated[ApiKeyForm, Form],
+        data: Annotated[ApiKeyForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template:
         created, raw = await api_keys.create(db_session, actor, data.name)
         return _api_keys_section(await api_keys.list_keys(db_session), created=created, raw=raw)
