@@ -89,6 +89,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy models web workers triage
+	$(VENV)/bin/lint-imports --no-logo
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

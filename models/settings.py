@@ -37,6 +37,38 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    return float(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The team's SMTP server (``KEFU_SMTP_*``): notifications by email, and customer mail from
+    mailboxes that name no SMTP server of their own. Without a host, nothing is sent."""
+
+    host: str = ""
+    port: int = 25
+    user: str = ""
+    password: str = field(default="", repr=False)
+    sender: str = "kefu@localhost"
+    starttls: bool = False
+    ssl: bool = False
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """Retries of notification deliveries and outgoing mail (``KEFU_NOTIFY_*``).
+
+    ``backoff_seconds`` is the first retry's wait; each further retry doubles it, up to
+    ``backoff_max_seconds``; after ``max_attempts`` failed attempts the message is abandoned.
+    """
+
+    max_attempts: int = 5
+    backoff_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
+
+
 @dataclass(frozen=True)
 class Settings:
     """All runtime configuration. See the table in README.md."""
@@ -67,6 +99,8 @@ class Settings:
     mail_max_bytes: int
     survey_expiry_days: int
     backup_keep: int
+    smtp: SmtpSettings
+    delivery: DeliverySettings
     encryption_key_file: Path = field(repr=False)
 
     @property
@@ -136,6 +170,27 @@ def _load() -> Settings:
         mail_max_bytes=_env_int("KEFU_MAIL_MAX_BYTES", 25 * 1024 * 1024),
         survey_expiry_days=max(_env_int("KEFU_SURVEY_EXPIRY_DAYS", 14), 1),
         backup_keep=max(_env_int("KEFU_BACKUP_KEEP", 8), 1),
+        smtp=SmtpSettings(
+            host=_env("KEFU_SMTP_HOST"),
+            port=_env_int("KEFU_SMTP_PORT", SmtpSettings.port),
+            user=_env("KEFU_SMTP_USER"),
+            # Not stripped: a password may end in a space.
+            password=os.environ.get("KEFU_SMTP_PASSWORD", ""),
+            sender=_env("KEFU_SMTP_FROM") or SmtpSettings.sender,
+            starttls=_env_bool("KEFU_SMTP_STARTTLS", False),
+            ssl=_env_bool("KEFU_SMTP_SSL", False),
+        ),
+        delivery=DeliverySettings(
+            max_attempts=max(
+                _env_int("KEFU_NOTIFY_MAX_ATTEMPTS", DeliverySettings.max_attempts), 1
+            ),
+            backoff_seconds=_env_float(
+                "KEFU_NOTIFY_BACKOFF_SECONDS", DeliverySettings.backoff_seconds
+            ),
+            backoff_max_seconds=_env_float(
+                "KEFU_NOTIFY_BACKOFF_MAX_SECONDS", DeliverySettings.backoff_max_seconds
+            ),
+        ),
         encryption_key_file=key_file,
     )
 

@@ -1,49 +1,22 @@
-"""zh-CN (default) and English: catalogs, negotiation and the gettext used by templates.
+"""zh-CN (default) and English for the web: negotiation, the request's locale, and the
+gettext used by handlers and templates.
 
-Source strings are English; the .po files in ``web/locale/<locale>/LC_MESSAGES/`` translate
-them (one file per product area, merged at load). They are compiled in memory on first use,
-so no build step is needed.
+The catalogs themselves (``web/locale/<locale>/LC_MESSAGES/*.po``, compiled in memory on first
+use) are loaded by :mod:`models.i18n`, which services use to render texts outside a request;
+this module picks the language of each request and translates into it.
 """
 
 from __future__ import annotations
 
-import gettext as _gettext
 from contextvars import ContextVar
-from functools import lru_cache
-from io import BytesIO
-from pathlib import Path
 from typing import Any
 
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
+from models.i18n import DEFAULT_LOCALE, translations
 
-LOCALE_DIR = Path(__file__).parent / "locale"
-SUPPORTED = ("zh_CN", "en")
-DEFAULT_LOCALE = "zh_CN"
 COOKIE = "kefu_lang"
 LANGUAGE_NAMES = {"zh_CN": "中文", "en": "English"}
 
 _current: ContextVar[str] = ContextVar("kefu_locale", default=DEFAULT_LOCALE)
-
-
-@lru_cache(maxsize=len(SUPPORTED))
-def translations(locale: str) -> _gettext.NullTranslations:
-    """The compiled catalog for a locale (English is the source language)."""
-    files = sorted((LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po"))
-    if not files:
-        return _gettext.NullTranslations()
-    catalog = Catalog(locale=locale)
-    for po in files:
-        with po.open("rb") as fh:
-            for message in read_po(fh, locale=locale):
-                if message.id and message.string:
-                    catalog[message.id] = message
-    buffer = BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(fp=buffer)
 
 
 def normalize(tag: str | None) -> str | None:

@@ -12,6 +12,7 @@ import pytest
 
 from models.notification_preference import DeliveryChannel
 from models.services.notify import channels
+from models.settings import DeliverySettings
 
 NOW = 1_767_225_600.123  # a fixed instant, seconds
 MESSAGE = channels.Message(
@@ -115,7 +116,7 @@ def test_email_is_not_a_webhook() -> None:
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:
-    settings = channels.NotifySettings(backoff_seconds=5, backoff_max_seconds=60)
+    settings = DeliverySettings(backoff_seconds=5, backoff_max_seconds=60)
     assert [channels.backoff(n, settings) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
 
 

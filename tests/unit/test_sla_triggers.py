@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from models.enums import TicketStatus
-from models.services.escalation.engine import Org, last_close, previous_close
+from models.services.admin.org import Org
+from models.services.escalation.engine import last_close, previous_close
 from models.services.sla import policy as sla
 from models.services.sla.deadlines import DEFAULT_CALENDAR, BusinessCalendar
 

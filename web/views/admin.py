@@ -15,8 +15,8 @@ from models.services.admin import api_keys, site, twofactor, users
 from models.services.common.errors import ValidationFailed
 from models.services.tickets import routing
 from web.deps import CurrentActor, DbSession
+from web.forms import parse_id
 from web.security import requires_admin
-from web.views.board import parse_id
 
 
 @dataclass

@@ -20,7 +20,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from models.services.common.errors import ValidationFailed
-from models.services.tickets import attachments
+from models.services.tickets import attachments, portal
 from models.services.tickets.attachments import Download, Upload
 from models.settings import Settings
 from web.deps import CurrentActor, DbSession
@@ -157,7 +157,7 @@ class TrackingAttachmentController(Controller):
         self, request: HTMXRequest, db_session: DbSession, token: FromPath[str]
     ) -> Response[Any]:
         _, uploads = await read_form(request, _NoFields)
-        view = await attachments.add_from_tracking(
+        view = await portal.add_files(
             db_session, request.app.state.redis, token, uploads, client_ip=_client_ip(request)
         )
         if request.htmx:

@@ -11,21 +11,19 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Response, Template
 
 from models.enums import CustomerLevel, Priority, RequestType, TicketStatus
 from models.services.admin import users
-from models.services.common.errors import N_, ValidationFailed
 from models.services.sla.deadlines import SlaState
 from models.services.tickets import board
 from web.deps import CurrentActor, DbSession
+from web.forms import Form, parse_choice, parse_id
 from web.security import requires_staff
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 QUERY_MAX = 100
 
 
@@ -49,28 +47,6 @@ def parse_filters(params: Any) -> board.BoardFilters:
         level=pick(CustomerLevel, "level"),
         q=str(params.get("q", "") or "")[:QUERY_MAX],
     )
-
-
-def parse_id(value: str, field: str, *, required: bool = True) -> int | None:
-    """A form's numeric id (ticket, user, version); bad input is a localized 422."""
-    text = (value or "").strip()
-    if not text and not required:
-        return None
-    if not text.isdigit() or len(text) > 18:
-        raise ValidationFailed(
-            N_("Please correct the highlighted fields."), fields={field: N_("Invalid value.")}
-        )
-    return int(text)
-
-
-def parse_choice(enum: Any, value: str, field: str) -> Any:
-    """A form's choice among an enum's values; anything else is a localized 422."""
-    try:
-        return enum((value or "").strip())
-    except ValueError:
-        raise ValidationFailed(
-            N_("Please correct the highlighted fields."), fields={field: N_("Choose a value.")}
-        ) from None
 
 
 def parse_status(value: str) -> TicketStatus:

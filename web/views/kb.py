@@ -11,18 +11,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Response, Template
 
 from models.enums import ArticleStatus
 from models.services.knowledge import kb
 from web.deps import CurrentActor, DbSession
+from web.forms import Form, parse_choice
 from web.security import requires_lead, requires_staff
-from web.views.board import parse_choice
-
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 @dataclass

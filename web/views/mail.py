@@ -7,18 +7,15 @@ from dataclasses import dataclass, fields
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
 from models.mailbox import MailSecurity
 from models.services.mail import inbound, mailboxes, outbound
 from web.deps import CurrentActor, DbSession
+from web.forms import Form, parse_id
 from web.security import requires_admin, requires_staff
-from web.views.board import parse_id
-
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 @dataclass

@@ -11,18 +11,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
 from models.enums import RequestType
 from models.services.tickets import commands, triage
 from web.deps import CurrentActor, DbSession
+from web.forms import Form, parse_choice, parse_id
 from web.security import requires_lead
-from web.views.board import parse_choice, parse_id
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 PAGE = 50
 
 

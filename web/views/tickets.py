@@ -15,8 +15,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Response, Template
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,10 +26,8 @@ from models.services.common.errors import N_, ValidationFailed
 from models.services.tickets import board, commands
 from models.settings import get_settings
 from web.deps import CurrentActor, DbSession
+from web.forms import Form, parse_choice, parse_id
 from web.security import requires_staff
-from web.views.board import parse_choice, parse_id
-
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 @dataclass

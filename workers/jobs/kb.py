@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.worker import func
+
+from models.services.common import jobs
 from workers.context import TriageRuntime
 
 
@@ -26,4 +29,7 @@ async def suggest(
     return [(hit.article_id, hit.score) for hit in hits]
 
 
-FUNCTIONS: list[Any] = [embed_articles, suggest]
+FUNCTIONS: list[Any] = [
+    func(embed_articles, name=jobs.EMBED_ARTICLES),
+    func(suggest, name=jobs.SUGGEST),
+]

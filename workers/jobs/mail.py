@@ -18,6 +18,7 @@ from arq.cron import cron
 from arq.worker import func
 
 from models.db import unit_of_work
+from models.services.common import jobs
 from models.services.mail import inbound, outbound
 from models.settings import get_settings
 
@@ -51,6 +52,6 @@ async def send_mail(ctx: dict[str, Any], mail_id: int) -> str:
 
 FUNCTIONS: list[Any] = [
     poll_mailboxes,
-    func(send_mail, name=outbound.JOB_NAME, max_tries=ARQ_MAX_TRIES),
+    func(send_mail, name=jobs.SEND_MAIL, max_tries=ARQ_MAX_TRIES),
 ]
 CRON_JOBS: list[Any] = [cron(poll_mailboxes, second=30, timeout=300, max_tries=1, unique=True)]

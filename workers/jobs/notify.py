@@ -14,6 +14,7 @@ from arq import Retry
 from arq.worker import func
 
 from models.db import unit_of_work
+from models.services.common import jobs
 from models.services.notify import notifications
 from models.settings import get_settings
 
@@ -32,6 +33,6 @@ async def deliver_notification(ctx: dict[str, Any], delivery_id: int) -> str:
 
 
 FUNCTIONS: list[Any] = [
-    func(deliver_notification, name=notifications.JOB_NAME, max_tries=ARQ_MAX_TRIES),
+    func(deliver_notification, name=jobs.DELIVER_NOTIFICATION, max_tries=ARQ_MAX_TRIES),
 ]
 CRON_JOBS: list[Any] = []

@@ -19,6 +19,7 @@ from arq.worker import func
 from models.base import utcnow
 from models.db import unit_of_work
 from models.enums import RequestType
+from models.services.common import jobs
 from models.services.common.errors import Conflict
 from models.services.knowledge import lifecycle
 from models.services.tickets import triage
@@ -78,8 +79,8 @@ async def classifier_sweep(ctx: dict[str, Any]) -> dict[str, int]:
 # the bootstrap (first triage job) embeds ~2,700 rows; a worker retraining embeds only the
 # labels added since the last one (large imports are trained by the CLI, synchronously).
 FUNCTIONS: list[Any] = [
-    triage_ticket,
-    func(retrain_classifier, name="retrain_classifier", max_tries=1),
+    func(triage_ticket, name=jobs.TRIAGE_TICKET),
+    func(retrain_classifier, name=jobs.RETRAIN_CLASSIFIER, max_tries=1),
     classifier_sweep,
 ]
 CRON_JOBS: list[Any] = [

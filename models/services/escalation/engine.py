@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
@@ -34,18 +34,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
 from models.db import record_event, record_job
-from models.department import Department
 from models.enums import ExtensionStatus, FollowUpMethod, Role
 from models.extension import ExtensionRequest
 from models.followup import FollowUp
+from models.i18n import render
+from models.services.admin.org import Org, load_org
 from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_
+from models.services.common.jobs import triage_sweep_job
 from models.services.notify import notifications
 from models.services.sla import policy
 from models.services.sla.deadlines import BusinessCalendar
 from models.services.tickets import surveys
-from models.services.tickets.commands import triage_job
 from models.settings import get_settings
 from models.sla_action import SlaAction
 from models.survey import Survey
@@ -141,47 +142,6 @@ async def claim(session: AsyncSession, wanted: Sequence[Claim], now: datetime) -
 
 
 # --- who hears about a ticket ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Org:
-    """Departments (supervisor, parent) and admins, loaded once per tick."""
-
-    departments: dict[int, tuple[int | None, int | None]]
-    admins: list[int]
-
-    def supervisor(self, department_id: int | None) -> int | None:
-        return self.departments.get(department_id or -1, (None, None))[0]
-
-    def ladder(self, department_id: int | None) -> list[list[int]]:
-        """The escalation rungs above a department: its supervisor, each ancestor's
-        supervisor, then the admins — without repeating anyone."""
-        rungs: list[list[int]] = []
-        seen: set[int] = set()
-        current, hops = department_id, 0
-        while current is not None and current in self.departments and hops < 20:
-            supervisor, parent = self.departments[current]
-            if supervisor is not None and supervisor not in seen:
-                rungs.append([supervisor])
-                seen.add(supervisor)
-            current, hops = parent, hops + 1
-        admins = [a for a in self.admins if a not in seen]
-        if admins:
-            rungs.append(admins)
-        return rungs
-
-    def first_rung(self, department_id: int | None) -> list[int]:
-        rungs = self.ladder(department_id)
-        return rungs[0] if rungs else []
-
-
-async def load_org(session: AsyncSession) -> Org:
-    rows = (
-        await session.execute(select(Department.id, Department.supervisor_id, Department.parent_id))
-    ).all()
-    return Org(
-        {r.id: (r.supervisor_id, r.parent_id) for r in rows}, await notifications.admin_ids(session)
-    )
 
 
 async def _members(
@@ -446,7 +406,7 @@ async def _low_csat(session: AsyncSession, org: Org, now: datetime, report: Tick
             user_id=None,
             by_customer=False,
             method=FollowUpMethod.PHONE,
-            discussed=notifications.render(
+            discussed=render(
                 N_(
                     "Low satisfaction scores (speed %(speed)s, solution %(solution)s, "
                     "attitude %(attitude)s): call the customer back."
@@ -454,9 +414,7 @@ async def _low_csat(session: AsyncSession, org: Org, now: datetime, report: Tick
                 params,
                 locale,
             ),
-            next_step=notifications.render(
-                N_("Supervisor follow-up call within 24 hours."), {}, locale
-            ),
+            next_step=render(N_("Supervisor follow-up call within 24 hours."), {}, locale),
             next_owner_id=owner,
             next_due_at=now + FOLLOW_UP_WITHIN,
             done=False,
@@ -597,12 +555,8 @@ async def _untriaged(session: AsyncSession, now: datetime, report: TickReport) -
         )
     ).all()
     for ticket_id in ids:
-        # A fresh job id per ten-minute window: the first job may be stranded behind a killed
-        # worker's in-progress lock for as long as arq's job timeout, and arq ignores a job id
-        # it still holds. A duplicate run is harmless: apply_triage re-checks under FOR UPDATE.
-        job = triage_job(ticket_id)
-        window = f"{now:%Y%m%dT%H}{now.minute // 10}"
-        record_job(session, replace(job, job_id=f"{job.job_id}:sweep:{window}"))
+        # A fresh job id per ten-minute window (see triage_sweep_job).
+        record_job(session, triage_sweep_job(ticket_id, now))
     report.requeued_triage = len(ids)
 
 

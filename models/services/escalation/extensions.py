@@ -20,6 +20,7 @@ from models.base import utcnow
 from models.db import record_event
 from models.enums import ExtensionStatus
 from models.extension import ExtensionRequest
+from models.services.admin.org import load_org
 from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.errors import (
@@ -30,7 +31,6 @@ from models.services.common.errors import (
     NotFound,
     ValidationFailed,
 )
-from models.services.escalation.engine import load_org
 from models.services.notify import notifications
 from models.services.sla import policy
 from models.services.sla.deadlines import SlaState, sla_state

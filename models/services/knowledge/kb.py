@@ -26,11 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.article import Article
 from models.base import utcnow
-from models.db import Job, record_job
+from models.db import record_job
 from models.enums import ArticleStatus
 from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
+from models.services.common.jobs import SUGGEST, embed_job
 from models.services.knowledge.vectors import from_bytes, to_bytes
 from models.suggestion import Deflection, TicketSuggestion
 from models.ticket import Ticket
@@ -90,17 +91,6 @@ def _clean(data: ArticleInput) -> ArticleInput:
     if fields:
         raise ValidationFailed(N_("Please correct the highlighted fields."), fields=fields)
     return ArticleInput(title, body, data.locale)
-
-
-def embed_job(article_ids: Sequence[int] | None = None) -> Job:
-    """Ask the worker to embed articles (all missing ones when no ids are given)."""
-    ids = sorted(set(article_ids or []))
-    key = ",".join(map(str, ids[:20])) if ids else "all"
-    return Job(
-        "embed_articles",
-        {"article_ids": ids or None},
-        job_id=f"embed:{key}:{utcnow().timestamp():.0f}",
-    )
 
 
 async def get_article(session: AsyncSession, article_id: int) -> Article:
@@ -698,7 +688,7 @@ async def _suggest_via_worker(
     """The worker's hybrid answer, or None if it does not come within ``wait`` seconds."""
     try:
         job = await redis.enqueue_job(
-            "suggest", query=query, locale=locale, k=k, _expires=SUGGEST_EXPIRES
+            SUGGEST, query=query, locale=locale, k=k, _expires=SUGGEST_EXPIRES
         )
         if job is None:
             return None

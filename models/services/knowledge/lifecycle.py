@@ -52,13 +52,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
-from models.db import Database, Job, record_job
+from models.db import Database, record_job
 from models.enums import RequestType
 from models.label import Label
 from models.model_version import ModelVersion
 from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, Conflict, NotFound
+from models.services.common.jobs import retrain_job
 from models.services.knowledge.vectors import from_bytes, to_bytes
 from models.settings import Settings, get_settings
 from models.ticket_embedding import TicketEmbedding
@@ -149,11 +150,6 @@ class ModelHost(Protocol):
     async def encode(
         self, texts: Sequence[str], progress: Callable[[int], Awaitable[None]] | None = None
     ) -> np.ndarray | None: ...
-
-
-def retrain_job(version_id: int) -> Job:
-    """The arq job that trains a queued version (unique per version: never trained twice)."""
-    return Job("retrain_classifier", {"version_id": version_id}, job_id=f"retrain:{version_id}")
 
 
 # --- pure helpers ------------------------------------------------------------------------

@@ -46,7 +46,6 @@ from models.services.common.errors import N_, Conflict, DomainError, NotFound, V
 from models.services.customers import registry
 from models.services.mail import mailboxes, outbound
 from models.services.mail.parse import ParsedMail, parse
-from models.services.notify.channels import notify_settings
 from models.services.tickets import attachments, commands, intake
 from models.settings import get_settings
 from models.ticket import Ticket
@@ -116,8 +115,9 @@ def raw_of(row: MailMessage) -> bytes | None:
 async def own_addresses(session: AsyncSession) -> tuple[str, ...]:
     """Every address we send from: mail from these is our own coming back."""
     found = {a.lower() for a in (await session.scalars(select(Mailbox.address))).all()}
-    found.add(get_settings().mail_from.lower())
-    found.add(notify_settings().smtp_from.lower())
+    settings = get_settings()
+    found.add(settings.mail_from.lower())
+    found.add(settings.smtp.sender.lower())
     return tuple(sorted(found))
 
 

@@ -29,7 +29,6 @@ from models.services.common.actor import Actor
 from models.services.common.crypto import mask_email, normalize_email
 from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
 from models.services.customers import registry
-from models.services.notify.channels import notify_settings
 from models.settings import get_settings
 
 NETWORK_TIMEOUT = 30.0
@@ -402,17 +401,17 @@ def connection(mailbox: Mailbox) -> Connection:
 
 def fallback_smtp() -> Endpoint | None:
     """The ``KEFU_SMTP_*`` server, when configured."""
-    cfg = notify_settings()
-    if not cfg.smtp_host:
+    cfg = get_settings().smtp
+    if not cfg.host:
         return None
     security = (
         MailSecurity.SSL
-        if cfg.smtp_ssl
+        if cfg.ssl
         else MailSecurity.STARTTLS
-        if cfg.smtp_starttls
+        if cfg.starttls
         else MailSecurity.NONE
     )
-    return Endpoint(cfg.smtp_host, cfg.smtp_port, security, cfg.smtp_user, cfg.smtp_password)
+    return Endpoint(cfg.host, cfg.port, security, cfg.user, cfg.password)
 
 
 def open_imap(endpoint: Endpoint) -> Any:

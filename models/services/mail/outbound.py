@@ -28,17 +28,18 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
-from models.db import Job, record_job
+from models.db import record_job
 from models.enums import FollowUpMethod
 from models.mail_message import MailDirection, MailMessage, MailStatus
 from models.mailbox import Mailbox
 from models.services.common.actor import Actor
 from models.services.common.crypto import normalize_email
 from models.services.common.errors import N_, ValidationFailed
+from models.services.common.jobs import send_mail_job
 from models.services.customers import registry
 from models.services.mail import mailboxes
 from models.services.mail.parse import guess_locale
-from models.services.notify.channels import backoff, notify_settings
+from models.services.notify.channels import backoff
 from models.services.tickets import commands, surveys
 from models.settings import REPO_ROOT, get_settings
 from models.survey import Survey
@@ -46,7 +47,6 @@ from models.ticket import Ticket
 
 log = logging.getLogger(__name__)
 
-JOB_NAME = "send_mail"
 ACK_LIMIT_PER_HOUR = 3
 REFERENCES_MAX = 20
 REPLY_MAX = 10000
@@ -81,10 +81,6 @@ class TicketMailPanel:
     can_reply: bool
     has_email: bool
     outgoing: list[OutgoingRow]
-
-
-def send_job(mail_id: int) -> Job:
-    return Job(JOB_NAME, {"mail_id": mail_id}, job_id=f"mail:{mail_id}")
 
 
 @lru_cache(maxsize=1)
@@ -228,7 +224,7 @@ async def _queue(
     )
     session.add(row)
     await session.flush()
-    record_job(session, send_job(row.id))
+    record_job(session, send_mail_job(row.id))
     return row
 
 
@@ -419,9 +415,9 @@ async def deliver(session: AsyncSession, mail_id: int, *, now: datetime | None =
     else:
         row.status, row.reason, row.sent_at, row.next_attempt_at = MailStatus.SENT, None, now, None
         return Outcome(row.status)
-    settings = notify_settings()
-    if retry and row.attempts < settings.max_attempts:
-        wait = backoff(row.attempts, settings)
+    retries = get_settings().delivery
+    if retry and row.attempts < retries.max_attempts:
+        wait = backoff(row.attempts, retries)
         row.next_attempt_at = now + timedelta(seconds=wait)
         return Outcome(MailStatus.QUEUED, retry_in=wait)
     row.status = MailStatus.FAILED
@@ -441,7 +437,7 @@ async def requeue_lost(session: AsyncSession, now: datetime | None = None) -> in
     count = 0
     for mail_id, next_at, created in (await session.execute(stmt)).all():
         if (next_at or created) <= now - LOST_AFTER:
-            record_job(session, send_job(mail_id))
+            record_job(session, send_mail_job(mail_id))
             count += 1
     return count
 

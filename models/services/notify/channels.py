@@ -25,12 +25,10 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
@@ -38,54 +36,13 @@ import httpx
 
 from models.base import utcnow
 from models.notification_preference import DeliveryChannel
+from models.settings import DeliverySettings, SmtpSettings
 
 HTTP_TIMEOUT = 10.0
 USER_AGENT = "Kefu-Notifier/1"
 
 
-@dataclass(frozen=True)
-class NotifySettings:
-    """Delivery configuration, read once from the environment (``KEFU_SMTP_*``, ``KEFU_NOTIFY_*``).
-
-    ``backoff_seconds`` is the first retry's wait; each further retry doubles it, up to
-    ``backoff_max_seconds``; after ``max_attempts`` failed attempts a delivery is abandoned.
-    """
-
-    smtp_host: str = ""
-    smtp_port: int = 25
-    smtp_user: str = ""
-    smtp_password: str = field(default="", repr=False)
-    smtp_from: str = "kefu@localhost"
-    smtp_starttls: bool = False
-    smtp_ssl: bool = False
-    backoff_seconds: float = 5.0
-    backoff_max_seconds: float = 3600.0
-    max_attempts: int = 6
-
-
-def _env_bool(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-@lru_cache(maxsize=1)
-def notify_settings() -> NotifySettings:
-    """The process-wide delivery settings (tests call ``notify_settings.cache_clear()``)."""
-    env = os.environ.get
-    return NotifySettings(
-        smtp_host=env("KEFU_SMTP_HOST", "").strip(),
-        smtp_port=int(env("KEFU_SMTP_PORT", "") or 25),
-        smtp_user=env("KEFU_SMTP_USER", "").strip(),
-        smtp_password=env("KEFU_SMTP_PASSWORD", ""),
-        smtp_from=env("KEFU_SMTP_FROM", "").strip() or "kefu@localhost",
-        smtp_starttls=_env_bool("KEFU_SMTP_STARTTLS"),
-        smtp_ssl=_env_bool("KEFU_SMTP_SSL"),
-        backoff_seconds=float(env("KEFU_NOTIFY_BACKOFF_SECONDS", "") or 5),
-        backoff_max_seconds=float(env("KEFU_NOTIFY_BACKOFF_MAX_SECONDS", "") or 3600),
-        max_attempts=int(env("KEFU_NOTIFY_MAX_ATTEMPTS", "") or 6),
-    )
-
-
-def backoff(attempts: int, settings: NotifySettings) -> float:
+def backoff(attempts: int, settings: DeliverySettings) -> float:
     """Seconds to wait after the ``attempts``-th failed attempt: base, 2×base, 4×base, …"""
     return min(settings.backoff_seconds * 2 ** max(attempts - 1, 0), settings.backoff_max_seconds)
 
@@ -263,29 +220,29 @@ async def post(
     return Attempt(error is None, status, error, retry=error is not None)
 
 
-def build_email(to: str, message: Message, settings: NotifySettings) -> EmailMessage:
+def build_email(to: str, message: Message, settings: SmtpSettings) -> EmailMessage:
     """The email for one message: plain UTF-8 text, subject is the title."""
     email = EmailMessage()
-    email["From"] = settings.smtp_from
+    email["From"] = settings.sender
     email["To"] = to
     email["Subject"] = message.title
     email.set_content(_lines(message))
     return email
 
 
-def _smtp_send(email: EmailMessage, settings: NotifySettings) -> None:
-    smtp_class = smtplib.SMTP_SSL if settings.smtp_ssl else smtplib.SMTP
-    with smtp_class(settings.smtp_host, settings.smtp_port, timeout=HTTP_TIMEOUT) as smtp:
-        if settings.smtp_starttls and not settings.smtp_ssl:
+def _smtp_send(email: EmailMessage, settings: SmtpSettings) -> None:
+    smtp_class = smtplib.SMTP_SSL if settings.ssl else smtplib.SMTP
+    with smtp_class(settings.host, settings.port, timeout=HTTP_TIMEOUT) as smtp:
+        if settings.starttls and not settings.ssl:
             smtp.starttls(context=ssl.create_default_context())
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password)
+        if settings.user:
+            smtp.login(settings.user, settings.password)
         smtp.send_message(email)
 
 
-async def send_email(to: str, message: Message, settings: NotifySettings) -> Attempt:
+async def send_email(to: str, message: Message, settings: SmtpSettings) -> Attempt:
     """Send one email through the configured SMTP server (in a thread: smtplib blocks)."""
-    if not settings.smtp_host:
+    if not settings.host:
         return Attempt(False, None, "SMTP is not configured (KEFU_SMTP_HOST)", retry=False)
     try:
         await asyncio.to_thread(_smtp_send, build_email(to, message, settings), settings)
@@ -304,7 +261,7 @@ async def send(
     target: str,
     message: Message,
     secret: str | None,
-    settings: NotifySettings,
+    settings: SmtpSettings,
 ) -> Attempt:
     """One delivery attempt on any channel."""
     if channel is DeliveryChannel.EMAIL:

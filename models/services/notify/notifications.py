@@ -20,15 +20,16 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
-from models.db import Job, record_event, record_job
+from models.db import record_event, record_job
 from models.department import Department
-from models.enums import Role
+from models.i18n import render
 from models.notification import Notification
 from models.notification_delivery import DeliveryStatus, NotificationDelivery
 from models.notification_preference import DeliveryChannel, NotificationPreference
 from models.services.common.actor import Actor
 from models.services.common.crypto import cipher_for, mask_email, normalize_email
 from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
+from models.services.common.jobs import delivery_job
 from models.services.notify import channels
 from models.settings import get_settings
 from models.user import User
@@ -68,24 +69,6 @@ DELIVERY_STATUS_LABELS: dict[DeliveryStatus, str] = {
 }
 RECENT_LIMIT = 30
 URL_MAX = 2000
-JOB_NAME = "deliver_notification"
-
-
-def delivery_job(delivery_id: int) -> Job:
-    """The job that delivers one logged delivery (unique id: enqueuing twice is harmless)."""
-    return Job(JOB_NAME, {"delivery_id": delivery_id}, job_id=f"notify:{delivery_id}")
-
-
-def render(message: str, params: dict[str, Any], locale: str) -> str:
-    """A msgid with its params, in ``locale`` (the catalogs are the web's; loaded lazily so
-    importing this module never reads them)."""
-    from web.i18n import translations
-
-    text = translations(locale).gettext(message)
-    try:
-        return text % params if params else text
-    except (KeyError, ValueError, TypeError):
-        return message % params if params else message
 
 
 def ticket_url(number: str | None) -> str | None:
@@ -105,11 +88,6 @@ async def active_users(session: AsyncSession, user_ids: Iterable[int | None]) ->
         return []
     stmt = select(User).where(User.id.in_(ids), User.is_active.is_(True)).order_by(User.id)
     return list((await session.scalars(stmt)).all())
-
-
-async def admin_ids(session: AsyncSession) -> list[int]:
-    stmt = select(User.id).where(User.role == Role.ADMIN, User.is_active.is_(True))
-    return list((await session.scalars(stmt.order_by(User.id))).all())
 
 
 async def notify(
@@ -574,7 +552,7 @@ async def deliver(
     A failure that may clear up is retried after :func:`channels.backoff` until
     ``max_attempts`` attempts have failed; a permanent one (4xx, no address) fails at once.
     """
-    settings = channels.notify_settings()
+    settings = get_settings()
     delivery = await session.get(NotificationDelivery, delivery_id, with_for_update=True)
     if delivery is None or delivery.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
         return DeliveryOutcome(delivery.status if delivery else DeliveryStatus.FAILED)
@@ -591,7 +569,11 @@ async def deliver(
             attempt = channels.Attempt(False, None, "no address", retry=False)
         else:
             attempt = await channels.send(
-                DeliveryChannel(delivery.channel), target, message_for(delivery), secret, settings
+                DeliveryChannel(delivery.channel),
+                target,
+                message_for(delivery),
+                secret,
+                settings.smtp,
             )
     now = now or utcnow()
     delivery.attempts += 1
@@ -604,8 +586,8 @@ async def deliver(
         delivery.next_attempt_at = None
         return DeliveryOutcome(DeliveryStatus.SENT)
     delivery.last_error = attempt.error
-    if attempt.retry and delivery.attempts < settings.max_attempts:
-        wait = channels.backoff(delivery.attempts, settings)
+    if attempt.retry and delivery.attempts < settings.delivery.max_attempts:
+        wait = channels.backoff(delivery.attempts, settings.delivery)
         delivery.status = DeliveryStatus.RETRYING
         delivery.next_attempt_at = now + timedelta(seconds=wait)
         return DeliveryOutcome(DeliveryStatus.RETRYING, wait)

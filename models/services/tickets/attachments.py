@@ -37,11 +37,11 @@ from models.attachment import Attachment
 from models.base import utcnow
 from models.db import record_event
 from models.followup import FollowUp
-from models.services.common import audit, ratelimit
+from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
 from models.services.common.storage import BlobMissing, Storage, storage_for
-from models.services.tickets import commands
+from models.services.tickets import commands, intake
 from models.settings import get_settings
 from models.ticket import Ticket
 
@@ -532,36 +532,11 @@ async def register_with_files(
 
     A repeated submission (same form key) returns the first ticket and attaches nothing again.
     """
-    from models.services.tickets import intake
-
     prepared = await check_uploads(uploads)
     result = await intake.register_once(session, actor, data)
     if prepared and not result.repeated:
         await store_prepared(session, actor, result.ticket, prepared, source=source)
     return result
-
-
-async def add_from_tracking(
-    session: AsyncSession, redis: Any, token: str, uploads: Sequence[Upload], *, client_ip: str
-) -> Any:
-    """The customer adds files on the tracking page (throttled like adding information).
-
-    Returns the refreshed tracking view (``portal.TrackingView``).
-    """
-    from models.services.tickets.portal import PORTAL, ticket_for_token, tracking
-
-    await ratelimit.check(redis, "portal-submit", client_ip, get_settings().portal_rate_limit)
-    ticket = await ticket_for_token(session, token)
-    if str(ticket.status) == "closed":
-        raise ValidationFailed(N_("This inquiry is closed. Please submit a new one."))
-    if not uploads:
-        raise ValidationFailed(
-            N_("Please choose a file first."), fields={FIELD: N_("Please choose a file first.")}
-        )
-    await add_attachments(
-        session, PORTAL, ticket, uploads, source="tracking", uploaded_by_customer=True
-    )
-    return await tracking(session, token)
 
 
 async def add_from_drawer(
@@ -617,9 +592,7 @@ async def get_for_download(
     """
     row = await session.get(Attachment, attachment_id)
     if tracking_token is not None:
-        from models.services.tickets.portal import ticket_for_token
-
-        ticket = await ticket_for_token(session, tracking_token)
+        ticket = await commands.by_tracking_token(session, tracking_token)
         if row is None or row.ticket_id != ticket.id:
             raise NotFound(N_("File not found."))
     elif actor is None or not actor.is_staff:

@@ -6,6 +6,7 @@ records a board event that is published once the transaction commits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from models.base import utcnow
 from models.customer import Customer
-from models.db import Job, record_event, record_job
+from models.db import record_event, record_job
 from models.enums import (
     Channel,
     FollowUpMethod,
@@ -35,6 +36,7 @@ from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.crypto import new_token, token_hash
 from models.services.common.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from models.services.common.jobs import triage_job
 from models.services.common.numbering import next_number
 from models.services.common.priority import compute_priority, priority_rank
 from models.services.knowledge import lifecycle
@@ -48,6 +50,7 @@ from models.user import User
 TITLE_MAX = 60
 TEXT_MAX_DEFAULT = 5000
 DEADLINE_FIELDS = ("first_response_due", "acknowledge_due", "resolution_due")
+TRACKING_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,6 @@ def clean_text(value: str, field: str, *, required: bool = True, limit: int | No
 def title_from(description: str) -> str:
     first = description.strip().splitlines()[0] if description.strip() else ""
     return first if len(first) <= TITLE_MAX else first[: TITLE_MAX - 1] + "…"
-
-
-def triage_job(ticket_id: int) -> Job:
-    return Job("triage_ticket", {"ticket_id": ticket_id}, job_id=f"triage:{ticket_id}")
 
 
 async def create(
@@ -566,6 +565,9 @@ async def follow_ups(session: AsyncSession, ticket_id: int) -> list[FollowUp]:
 
 
 async def by_tracking_token(session: AsyncSession, token: str) -> Ticket:
+    """The ticket a tracking link opens; a malformed or wrong token is the same 404."""
+    if not TRACKING_TOKEN_RE.match(token or ""):
+        raise NotFound(N_("No inquiry matches this link."))
     ticket = await session.scalar(
         select(Ticket).where(Ticket.tracking_token_hash == token_hash(token))
     )

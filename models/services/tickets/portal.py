@@ -8,7 +8,7 @@ when Redis or the worker is down: the rate limiter fails open and the database i
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,17 +22,15 @@ from models.enums import Channel, FollowUpMethod, TicketStatus
 from models.followup import FollowUp
 from models.services.common import audit, ratelimit
 from models.services.common.actor import Actor
-from models.services.common.errors import N_, NotFound, ValidationFailed
+from models.services.common.errors import N_, ValidationFailed
 from models.services.knowledge import kb
 from models.services.tickets import attachments, commands, intake
 from models.services.tickets.attachments import AttachmentView
 from models.settings import get_settings
-from models.ticket import Ticket
 
 log = logging.getLogger(__name__)
 
 PORTAL = Actor.system("portal")
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 SUGGESTIONS = 3
 # Suggestions fire while the visitor types; they get a far larger allowance than submissions.
 SUGGEST_FACTOR = 30
@@ -158,19 +156,9 @@ async def mark_solved(
     await kb.record_deflection(session, article_id, query, locale)
 
 
-async def ticket_for_token(session: AsyncSession, token: str) -> Ticket:
-    """The ticket a tracking link opens; a malformed or wrong token is the same 404."""
-    if not TOKEN_RE.match(token or ""):
-        raise NotFound(N_("No inquiry matches this link."))
-    return await commands.by_tracking_token(session, token)
-
-
-_ticket_for = ticket_for_token
-
-
 async def tracking(session: AsyncSession, token: str) -> TrackingView:
     """The tracking page for a token; a wrong token is a 404 that reveals nothing."""
-    ticket = await _ticket_for(session, token)
+    ticket = await commands.by_tracking_token(session, token)
     replies = (
         await session.scalars(
             select(FollowUp)
@@ -206,7 +194,7 @@ async def add_information(
 ) -> TrackingView:
     """The customer adds information: a follow-up by the customer, on the board at once."""
     await ratelimit.check(redis, "portal-submit", client_ip, get_settings().portal_rate_limit)
-    ticket = await _ticket_for(session, token)
+    ticket = await commands.by_tracking_token(session, token)
     body = (text or "").strip()
     if not body:
         raise ValidationFailed(
@@ -240,5 +228,29 @@ async def add_information(
     )
     record_event(
         session, "ticket.updated", ticket_id=ticket.id, version=ticket.version, by_customer=True
+    )
+    return await tracking(session, token)
+
+
+async def add_files(
+    session: AsyncSession,
+    redis: Any,
+    token: str,
+    uploads: Sequence[attachments.Upload],
+    *,
+    client_ip: str,
+) -> TrackingView:
+    """The customer adds files on the tracking page (throttled like adding information)."""
+    await ratelimit.check(redis, "portal-submit", client_ip, get_settings().portal_rate_limit)
+    ticket = await commands.by_tracking_token(session, token)
+    if ticket.status == TicketStatus.CLOSED:
+        raise ValidationFailed(N_("This inquiry is closed. Please submit a new one."))
+    if not uploads:
+        raise ValidationFailed(
+            N_("Please choose a file first."),
+            fields={attachments.FIELD: N_("Please choose a file first.")},
+        )
+    await attachments.add_attachments(
+        session, PORTAL, ticket, uploads, source="tracking", uploaded_by_customer=True
     )
     return await tracking(session, token)

@@ -34,7 +34,7 @@ from models.notification_preference import NotificationPreference
 from models.services.common.actor import Actor
 from models.services.common.errors import Forbidden, ValidationFailed
 from models.services.notify import channels, notifications
-from models.settings import get_settings
+from models.settings import get_settings, reset_settings
 from tests.conftest import run_worker_burst
 from tests.integration.sla.test_sla_helpers import actor, make_ticket, run_tick, ticket, user_id
 
@@ -118,14 +118,14 @@ def fast_retries() -> Iterator[None]:
     }
     os.environ["KEFU_NOTIFY_BACKOFF_SECONDS"] = "0.2"
     os.environ["KEFU_NOTIFY_MAX_ATTEMPTS"] = "4"
-    channels.notify_settings.cache_clear()
+    reset_settings()
     yield
     for key, value in old.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    channels.notify_settings.cache_clear()
+    reset_settings()
 
 
 async def add_channel(
@@ -444,7 +444,7 @@ def smtp_server() -> Iterator[list[Any]]:
     os.environ.update(
         KEFU_SMTP_HOST="127.0.0.1", KEFU_SMTP_PORT=str(port), KEFU_SMTP_FROM="kefu@example.com"
     )
-    channels.notify_settings.cache_clear()
+    reset_settings()
     yield received
     controller.stop()
     for key, value in saved.items():
@@ -452,7 +452,7 @@ def smtp_server() -> Iterator[list[Any]]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    channels.notify_settings.cache_clear()
+    reset_settings()
 
 
 async def test_email_through_a_local_smtp_server(
@@ -489,7 +489,7 @@ async def test_email_in_the_readers_language(db: Any, redis: Any, smtp_server: l
 
 async def test_email_without_smtp_is_logged_as_failed(db: Any, redis: Any) -> None:
     os.environ.pop("KEFU_SMTP_HOST", None)
-    channels.notify_settings.cache_clear()
+    reset_settings()
     await add_channel(db, await actor(db, "agent"), "email", "agent@example.com")
     await tell(db, redis, "agent")
     await run_worker_burst()

@@ -1,0 +1,64 @@
+"""Every arq job the services ask for: its function name, arguments and unique id, in one place.
+
+A service records a job on the session (:func:`models.db.record_job`); it is enqueued once the
+transaction commits. The worker registers its functions under the same names
+(``workers/jobs``). A job id makes asking twice harmless: arq ignores an id it already holds,
+and every job re-checks the database anyway (jobs may run twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from models.base import utcnow
+from models.db import Job
+
+# The worker's function names.
+TRIAGE_TICKET = "triage_ticket"
+RETRAIN_CLASSIFIER = "retrain_classifier"
+EMBED_ARTICLES = "embed_articles"
+SEND_MAIL = "send_mail"
+DELIVER_NOTIFICATION = "deliver_notification"
+# Asked for with the caller waiting on its result (not recorded on a session).
+SUGGEST = "suggest"
+
+
+def triage_job(ticket_id: int) -> Job:
+    """Classify one ticket (unique per ticket while queued or running)."""
+    return Job(TRIAGE_TICKET, {"ticket_id": ticket_id}, job_id=f"triage:{ticket_id}")
+
+
+def triage_sweep_job(ticket_id: int, now: datetime) -> Job:
+    """Triage again for a ticket still untriaged: a fresh id per ten-minute window.
+
+    The first job may be stranded behind a killed worker's in-progress lock for as long as
+    arq's job timeout, and arq ignores a job id it still holds. A duplicate run is harmless:
+    applying triage re-checks the ticket under FOR UPDATE.
+    """
+    window = f"{now:%Y%m%dT%H}{now.minute // 10}"
+    return Job(TRIAGE_TICKET, {"ticket_id": ticket_id}, job_id=f"triage:{ticket_id}:sweep:{window}")
+
+
+def retrain_job(version_id: int) -> Job:
+    """Train a queued classifier version (unique per version: never trained twice)."""
+    return Job(RETRAIN_CLASSIFIER, {"version_id": version_id}, job_id=f"retrain:{version_id}")
+
+
+def embed_job(article_ids: Sequence[int] | None = None, now: datetime | None = None) -> Job:
+    """Embed knowledge-base articles (all missing ones when no ids are given); one job per
+    set of articles per second."""
+    ids = sorted(set(article_ids or []))
+    key = ",".join(map(str, ids[:20])) if ids else "all"
+    stamp = (now or utcnow()).timestamp()
+    return Job(EMBED_ARTICLES, {"article_ids": ids or None}, job_id=f"embed:{key}:{stamp:.0f}")
+
+
+def send_mail_job(mail_id: int) -> Job:
+    """Send one queued outgoing mail (unique per message)."""
+    return Job(SEND_MAIL, {"mail_id": mail_id}, job_id=f"mail:{mail_id}")
+
+
+def delivery_job(delivery_id: int) -> Job:
+    """Deliver one logged notification delivery (unique per delivery)."""
+    return Job(DELIVER_NOTIFICATION, {"delivery_id": delivery_id}, job_id=f"notify:{delivery_id}")
