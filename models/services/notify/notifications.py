@@ -10,6 +10,7 @@ logs it on the row and tells the worker when to retry (exponential backoff).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,8 @@ from models.services.common.errors import N_, Forbidden, NotFound, ValidationFai
 from models.services.notify import channels
 from models.settings import get_settings
 from models.user import User
+
+log = logging.getLogger(__name__)
 
 KIND_REMINDER = "urgent_reminder"
 KIND_ESCALATION = "escalation"
@@ -311,6 +314,9 @@ class ChannelsView:
         default_factory=lambda: dict(DELIVERY_STATUS_LABELS)
     )
     channel_labels: dict[DeliveryChannel, str] = field(default_factory=lambda: dict(CHANNEL_LABELS))
+    # Delivery details (response codes, connection errors) only for admins: for anyone else
+    # they would tell what answers at an address.
+    show_details: bool = False
 
 
 def _can_manage_department(actor: Actor, department_id: int) -> bool:
@@ -398,18 +404,36 @@ async def channels_view(
         ).all()
     )
     return ChannelsView(
-        mine, shared, manageable, list(CHANNEL_LABELS.items()), list(KINDS.items()), recent
+        mine,
+        shared,
+        manageable,
+        list(CHANNEL_LABELS.items()),
+        list(KINDS.items()),
+        recent,
+        show_details=actor.is_admin,
     )
 
 
-def _check_url(url: str) -> str:
+async def _check_url(url: str) -> str:
+    """A webhook address as typed, if Kefu may ever post to it (https; http only for a host
+    an admin allow-listed; never a loopback, private, link-local or metadata address)."""
     url = url.strip()
     parts = urlsplit(url)
     if len(url) > URL_MAX or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed(
             N_("Please correct the highlighted fields."),
-            fields={"target": N_("Enter the webhook address (http:// or https://).")},
+            fields={"target": N_("Enter the webhook address (https://).")},
         )
+    try:
+        await channels.check_target(url, channels.notify_settings())
+    except channels.UnsafeTarget as exc:
+        log.info("webhook address refused: %s", exc)
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."),
+            fields={
+                "target": N_("This address cannot be used: it must be https:// on a public host.")
+            },
+        ) from None
     return url
 
 
@@ -460,7 +484,7 @@ async def add_channel(
             ) from None
         hint = mask_email(target)
     else:
-        target = _check_url(target)
+        target = await _check_url(target)
         hint = channels.mask_url(target)
     secret = data.secret.strip()
     if len(secret) > 500:
@@ -604,6 +628,11 @@ async def deliver(
         delivery.next_attempt_at = None
         return DeliveryOutcome(DeliveryStatus.SENT)
     delivery.last_error = attempt.error
+    # The detail (status, connection error, refusal) is for admins: the log and the admin's
+    # view; the person who added the channel only sees that it could not be delivered.
+    log.warning(
+        "notification delivery %s (%s) failed: %s", delivery.id, delivery.channel, attempt.error
+    )
     if attempt.retry and delivery.attempts < settings.max_attempts:
         wait = channels.backoff(delivery.attempts, settings)
         delivery.status = DeliveryStatus.RETRYING
