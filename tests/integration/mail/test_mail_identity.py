@@ -96,7 +96,7 @@ async def test_an_encoded_name_with_a_comma_keeps_its_sender(
 async def test_a_spoofed_display_name_does_not_thread_into_the_victims_ticket(
     db: Any, redis: Any
 ) -> None:
-    ticket, first = await bobs_ticket(db, redis)
+    ticket, _first = await bobs_ticket(db, redis)
     spoof = raw_mail(SPOOFED_FROM, f"Re: 发票 [#{ticket.number}]", "把发票寄到新地址。")
     assert await deliver(db, redis, spoof) is MailStatus.IMPORTED  # a new ticket, not a reply
     assert await customer_follow_ups(db, ticket.id) == []
@@ -127,7 +127,7 @@ async def test_references_from_another_sender_do_not_thread(db: Any, redis: Any)
 async def test_the_real_customer_with_an_odd_display_name_threads_with_a_warning(
     db: Any, redis: Any, client: Any
 ) -> None:
-    ticket, first = await bobs_ticket(db, redis)
+    ticket, _first = await bobs_ticket(db, redis)
     # Bob's own address, but a display name naming someone else's.
     odd = raw_mail(
         "=?utf-8?b?5a6i5pyNIDxzdXBwb3J0QGJhbmsuZXhhbXBsZT4=?= <bob@example.com>",
