@@ -164,7 +164,7 @@ def ensure_runtime_files() -> Settings:
     deployments set ``KEFU_SECRET_KEY`` and ``KEFU_ENCRYPTION_KEY`` instead.
     """
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     changed = False
     if not settings.encryption_keys:
         key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()

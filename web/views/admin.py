@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 
 from models.enums import RequestType, Role
 from models.services.admin import api_keys, users
+from models.services.common import ids
 from models.services.tickets import routing
 from web.deps import CurrentActor, DbSession
 from web.security import requires_admin
@@ -74,7 +75,7 @@ class AdminController(Controller):
             password=data.password,
             role=data.role,
             display_name=data.display_name.strip() or None,
-            department_id=int(data.department_id) if data.department_id.isdigit() else None,
+            department_id=ids.parse_id(data.department_id, "department_id", required=False),
         )
         return Redirect("/admin")
 

@@ -19,6 +19,7 @@ from litestar.response import Redirect, Response, Template
 
 from models.enums import CustomerLevel, Priority, RequestType, TicketStatus
 from models.services.admin import users
+from models.services.common import ids
 from models.services.common.errors import N_, ValidationFailed
 from models.services.sla.deadlines import SlaState
 from models.services.tickets import board
@@ -41,7 +42,7 @@ def parse_filters(params: Any) -> board.BoardFilters:
     department = str(params.get("department", "") or "")
     return board.BoardFilters(
         mine=params.get("mine") == "1",
-        department_id=int(department) if department.isdigit() else None,
+        department_id=ids.digits(department) if department.strip() else None,
         unrouted=department == "none",
         request_type=pick(RequestType, "type"),
         priority=pick(Priority, "priority"),
@@ -53,14 +54,7 @@ def parse_filters(params: Any) -> board.BoardFilters:
 
 def parse_id(value: str, field: str, *, required: bool = True) -> int | None:
     """A form's numeric id (ticket, user, version); bad input is a localized 422."""
-    text = (value or "").strip()
-    if not text and not required:
-        return None
-    if not text.isdigit() or len(text) > 18:
-        raise ValidationFailed(
-            N_("Please correct the highlighted fields."), fields={field: N_("Invalid value.")}
-        )
-    return int(text)
+    return ids.parse_id(value, field, required=required)
 
 
 def parse_choice(enum: Any, value: str, field: str) -> Any:

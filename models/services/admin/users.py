@@ -97,6 +97,8 @@ async def create_user(
         role = Role(role)
     except ValueError:
         errors["role"] = N_("Unknown role.")
+    if department_id is not None and await session.get(Department, department_id) is None:
+        errors["department_id"] = N_("Unknown department.")
     if errors:
         raise ValidationFailed(N_("Please correct the highlighted fields."), fields=errors)
     taken = await session.scalar(

@@ -112,6 +112,8 @@ def parse_local(text: str, field_name: str) -> datetime:
         naive = datetime.fromisoformat((text or "").strip())
     except ValueError:
         raise ValidationFailed(INVALID, fields={field_name: N_("Enter a date and time.")}) from None
+    if not 1970 <= naive.year <= 9998:  # far dates overflow on conversion to UTC
+        raise ValidationFailed(INVALID, fields={field_name: N_("Enter a date and time.")})
     if naive.tzinfo is not None:
         return naive
     return naive.replace(tzinfo=_zone())

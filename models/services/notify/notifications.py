@@ -27,6 +27,7 @@ from models.enums import Role
 from models.notification import Notification
 from models.notification_delivery import DeliveryStatus, NotificationDelivery
 from models.notification_preference import DeliveryChannel, NotificationPreference
+from models.services.common import ids
 from models.services.common.actor import Actor
 from models.services.common.crypto import cipher_for, mask_email, normalize_email
 from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
@@ -455,10 +456,10 @@ async def add_channel(
         errors["kinds"] = N_("Unknown notification kind.")
     department_id: int | None = None
     if data.scope != "me":
-        if not data.scope.isdigit():
+        if (scope_id := ids.digits(data.scope)) is None:
             errors["scope"] = N_("Unknown department.")
         else:
-            department_id = int(data.scope)
+            department_id = scope_id
             if await session.get(Department, department_id) is None:
                 raise NotFound(N_("Department not found."))
             if not _can_manage_department(actor, department_id):
