@@ -156,9 +156,7 @@ def _multipart(parts: list[bytes]) -> tuple[bytes, str]:
     return body + b"--" + boundary.encode() + b"--\r\n", f"multipart/form-data; boundary={boundary}"
 
 
-async def test_multipart_with_invalid_utf8_or_a_nameless_file_is_400(
-    client: Any, db: Any
-) -> None:
+async def test_multipart_with_invalid_utf8_or_a_nameless_file_is_400(client: Any, db: Any) -> None:
     form = await portal_form(client)
     csrf = f'Content-Disposition: form-data; name="_csrf_token"\r\n\r\n{form["_csrf_token"]}'
     text = b'Content-Disposition: form-data; name="description"\r\n\r\n'
