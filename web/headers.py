@@ -1,6 +1,6 @@
 """Browser hygiene on every response, and an access log without customers' contact details.
 
-Every response carries a Content-Security-Policy (scripts only from our own origin: no inline
+Every HTML page carries a Content-Security-Policy (scripts only from our own origin: no inline
 script, no inline event handler, no eval), refuses framing, forbids MIME sniffing and limits
 the Referer. A response that set its own policy (a sandboxed attachment download) keeps it.
 
@@ -41,11 +41,18 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 async def add_security_headers(message: Message, scope: Scope) -> None:
     """Litestar ``before_send``: add :data:`SECURITY_HEADERS` to every HTTP response (error
-    pages and unknown paths included) that has not set them itself."""
+    pages and unknown paths included) that has not set them itself; the page policy only to
+    HTML (a downloaded file keeps its own: an inline PDF must have none to be shown)."""
     if message["type"] != "http.response.start":
         return
     headers = list(message.get("headers") or [])
     present = {bytes(name).lower() for name, _ in headers}
+    content_type = next(
+        (bytes(value).lower() for name, value in headers if bytes(name).lower() == b"content-type"),
+        b"",
+    )
+    if not content_type.startswith(b"text/html"):
+        present.add(b"content-security-policy")
     headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
     message["headers"] = headers
 

@@ -32,9 +32,15 @@ def _assert_headers(response: Any) -> None:
     assert response.headers.get("referrer-policy")
 
 
-@pytest.mark.parametrize("path", ["/login", "/portal", "/no/such/page", "/schema/openapi.json"])
-async def test_every_response_carries_the_security_headers(client: Any, path: str) -> None:
+@pytest.mark.parametrize("path", ["/login", "/portal", "/no/such/page"])
+async def test_every_page_carries_the_security_headers(client: Any, path: str) -> None:
     _assert_headers(await client.get(path))
+
+
+async def test_other_responses_refuse_framing_and_sniffing(client: Any) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.headers.get("x-frame-options") == "DENY"
+    assert response.headers.get("x-content-type-options") == "nosniff"
 
 
 async def test_signed_in_pages_and_errors_carry_them_too(client: Any) -> None:
