@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -37,9 +40,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def private_sqlite_file(url: str) -> None:
+    """Make a SQLite database file readable by its owner only (0600), creating it empty if it
+    does not exist yet, before SQLite would create it with the umask's mode (its -wal and
+    -shm files take the database's mode)."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    file = Path(path)
+    if not file.parent.is_dir():
+        return  # SQLite will refuse to open it anyway; nothing to protect
+    # Never open and close an existing database file here: closing any descriptor of a file
+    # drops every POSIX lock this process holds on it, and SQLite's locks with it (a second
+    # engine in the same process would then corrupt the database). Create it only when absent.
+    try:
+        os.close(os.open(file, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if file.stat().st_mode & 0o077:
+            file.chmod(0o600)
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine with the settings each backend needs under concurrent use."""
     if url.startswith("sqlite"):
+        private_sqlite_file(url)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 15})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

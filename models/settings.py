@@ -67,6 +67,10 @@ class DeliverySettings:
     max_attempts: int = 5
     backoff_seconds: float = 30.0
     backoff_max_seconds: float = 3600.0
+    # Hosts an admin trusts as webhook targets (an internal relay, a test receiver): plain
+    # http is accepted for them and their addresses are not refused as private
+    # (``KEFU_NOTIFY_ALLOW_HOSTS``, comma-separated).
+    allow_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,11 @@ def _load() -> Settings:
             backoff_max_seconds=_env_float(
                 "KEFU_NOTIFY_BACKOFF_MAX_SECONDS", DeliverySettings.backoff_max_seconds
             ),
+            allow_hosts=tuple(
+                h.strip().lower().strip("[]")
+                for h in (_env("KEFU_NOTIFY_ALLOW_HOSTS") or "").split(",")
+                if h.strip()
+            ),
         ),
         encryption_key_file=key_file,
     )
@@ -219,7 +228,7 @@ def ensure_runtime_files() -> Settings:
     deployments set ``KEFU_SECRET_KEY`` and ``KEFU_ENCRYPTION_KEY`` instead.
     """
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     changed = False
     if not settings.encryption_keys:
         key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()

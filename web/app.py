@@ -14,6 +14,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
@@ -25,6 +26,8 @@ from models.settings import Settings, ensure_runtime_files
 from web import i18n
 from web.deps import provide_actor, provide_db_session
 from web.errors import EXCEPTION_HANDLERS
+from web.headers import add_security_headers, install_access_log_filter
+from web.inputs import input_middleware
 from web.security import session_auth
 from web.templating import template_config
 from web.views import ROUTE_HANDLERS
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        install_access_log_filter()
         app.state.db = Database(settings.database_url)
         # The lexical fallback index for portal suggestions, rebuilt when articles change.
         app.state.kb_lexical = LexicalIndexCache()
@@ -89,7 +93,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         stores={
             "sessions": RedisStore.with_client(url=settings.redis_url, namespace="kefu:sessions")
         },
-        middleware=[DefineMiddleware(locale_middleware)],
+        # NUL characters, out-of-range ids, over-deep JSON, unreadable forms: refused first.
+        middleware=[DefineMiddleware(locale_middleware), DefineMiddleware(input_middleware)],
+        before_send=[add_security_headers],
         on_app_init=[auth.on_app_init],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -109,6 +115,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Kefu API",
             version="1",
             path="/schema",
+            # The machine-readable schema only: the HTML viewers load scripts and fonts from
+            # third-party hosts onto the staff origin.
+            render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
         ),
         debug=settings.debug,
     )

@@ -10,21 +10,16 @@ from typing import Any
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
+from models.services.common import ids
 from models.services.common.errors import N_, ValidationFailed
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 def parse_id(value: str, field: str, *, required: bool = True) -> int | None:
-    """A form's numeric id (ticket, user, version); bad input is a localized 422."""
-    text = (value or "").strip()
-    if not text and not required:
-        return None
-    if not text.isdigit() or len(text) > 18:
-        raise ValidationFailed(
-            N_("Please correct the highlighted fields."), fields={field: N_("Invalid value.")}
-        )
-    return int(text)
+    """A form's numeric id (ticket, user, version), bounded to what the database holds; bad
+    input is a localized 422."""
+    return ids.parse_id(value, field, required=required)
 
 
 def parse_choice(enum: Any, value: str, field: str) -> Any:

@@ -18,6 +18,7 @@ from litestar.response import Redirect, Response, Template
 
 from models.enums import CustomerLevel, Priority, RequestType, TicketStatus
 from models.services.admin import users
+from models.services.common import ids
 from models.services.sla.deadlines import SlaState
 from models.services.tickets import board
 from web.deps import CurrentActor, DbSession
@@ -39,7 +40,7 @@ def parse_filters(params: Any) -> board.BoardFilters:
     department = str(params.get("department", "") or "")
     return board.BoardFilters(
         mine=params.get("mine") == "1",
-        department_id=int(department) if department.isdigit() else None,
+        department_id=ids.digits(department) if department.strip() else None,
         unrouted=department == "none",
         request_type=pick(RequestType, "type"),
         priority=pick(Priority, "priority"),

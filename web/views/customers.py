@@ -14,6 +14,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from models.enums import CustomerLevel, CustomerType, Industry
+from models.services.common import ids
 from models.services.common.errors import N_, ValidationFailed
 from models.services.customers import registry
 from web.deps import CurrentActor, DbSession
@@ -84,7 +85,7 @@ class CustomerController(Controller):
         params = request.query_params
         offset = params.get("offset", "0")
         page = await registry.list_page(
-            db_session, _filters(params), offset=int(offset) if offset.isdigit() else 0
+            db_session, _filters(params), offset=ids.digits(offset) or 0
         )
         query = {k: params.get(k, "") for k in ("q", "level", "type", "industry")}
         return Template(

@@ -16,6 +16,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from models.enums import CustomerType, Urgency
+from models.services.common import ids
 from models.services.common.errors import ValidationFailed
 from models.services.tickets import attachments, intake
 from models.settings import get_settings
@@ -89,7 +90,7 @@ class IntakeController(Controller):
                     name=data.name,
                     phone=data.phone,
                     email=data.email,
-                    customer_id=int(data.customer_id) if data.customer_id.isdigit() else None,
+                    customer_id=ids.digits(data.customer_id),
                     customer_type=data.customer_type,
                     urgency=data.urgency,
                     order_number=data.order_number,

@@ -15,6 +15,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 
+from models.services.common import ids
 from models.services.common.errors import ValidationFailed
 from models.services.tickets import intake, portal
 from models.settings import get_settings
@@ -132,7 +133,7 @@ class PortalController(Controller):
     async def solved(
         self, request: HTMXRequest, db_session: DbSession, data: Annotated[SolvedForm, Form]
     ) -> Template:
-        article_id = int(data.article_id) if data.article_id.isdigit() else 0
+        article_id = ids.digits(data.article_id) or 0
         await portal.mark_solved(
             db_session,
             request.app.state.redis,

@@ -66,6 +66,9 @@ class FollowUpForm:
     visible_to_customer: str = ""
 
 
+MIN_YEAR, MAX_YEAR = 1970, 9998
+
+
 def parse_local_time(value: str, field: str) -> datetime | None:
     """A ``datetime-local`` value, read in the team's timezone."""
     text = (value or "").strip()
@@ -77,6 +80,10 @@ def parse_local_time(value: str, field: str) -> datetime | None:
         raise ValidationFailed(
             N_("Please correct the highlighted fields."), fields={field: N_("Invalid value.")}
         ) from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:  # far dates overflow on conversion to UTC
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."), fields={field: N_("Invalid value.")}
+        )
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(get_settings().timezone))
     return moment

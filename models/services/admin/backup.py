@@ -233,7 +233,7 @@ def _file_count(folder: Path) -> int:
 def _new_folder(output_dir: Path, now: datetime) -> tuple[Path, Path]:
     """A fresh timestamped name (a suffix when two backups share a second) and its
     ``.partial`` working folder, created."""
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     candidate = output_dir / f"{PREFIX}{stamp}"
     n = 2
@@ -241,14 +241,25 @@ def _new_folder(output_dir: Path, now: datetime) -> tuple[Path, Path]:
         candidate = output_dir / f"{PREFIX}{stamp}-{n}"
         n += 1
     partial = Path(str(candidate) + PARTIAL)
-    partial.mkdir()
+    partial.mkdir(mode=0o700)
+    partial.chmod(0o700)  # whatever the umask: a backup holds every customer's data
     return candidate, partial
 
 
 def _seal(partial: Path, final: Path, manifest: Manifest) -> None:
     """Write the manifest, then give the folder its final name: now it counts as a backup."""
     (partial / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+    private_tree(partial)
     partial.rename(final)
+
+
+def private_tree(folder: Path) -> None:
+    """Owner-only modes on a folder and everything in it (0700 folders, 0600 files)."""
+    folder.chmod(0o700)
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            continue
+        path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 async def _run_tool(args: list[str], env: dict[str, str], tool: str) -> None:
@@ -407,6 +418,7 @@ async def existing_data(database_url: str, data_dir: Path) -> dict[str, int]:
 def _sqlite_restore(source: Path, target: Path) -> None:
     """Replace the target database's content with the backup's, page by page."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(target, os.O_RDWR | os.O_CREAT, 0o600))  # owner-only from the start
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     dst = sqlite3.connect(target, timeout=30)
     try:

@@ -58,6 +58,16 @@ class Storage(Protocol):
     async def blobs(self) -> list[BlobInfo]: ...
 
 
+def private_dirs(root: Path, folder: Path) -> None:
+    """Create ``folder`` (under ``root``) and every folder between, owner-only (0700)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for part in (folder, *folder.parents):
+        if part.stat().st_mode & 0o077:
+            part.chmod(0o700)
+        if part == root or root not in part.parents:
+            break
+
+
 class LocalStorage:
     """Blobs in a folder (by default ``<data_dir>/attachments``, which backups copy)."""
 
@@ -69,10 +79,11 @@ class LocalStorage:
 
     def _put(self, sha256: str, data: bytes) -> None:
         target = self.path(sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.root, target.parent)
         temp = target.parent / f"{TEMP_PREFIX}{sha256[:8]}-{secrets.token_hex(6)}"
         try:
-            with temp.open("wb") as fh:
+            # Customers' files: readable by the service's own account only.
+            with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())

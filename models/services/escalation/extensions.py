@@ -114,6 +114,8 @@ def parse_local(text: str, field_name: str) -> datetime:
         naive = datetime.fromisoformat((text or "").strip())
     except ValueError:
         raise ValidationFailed(INVALID, fields={field_name: N_("Enter a date and time.")}) from None
+    if not 1970 <= naive.year <= 9998:  # far dates overflow on conversion to UTC
+        raise ValidationFailed(INVALID, fields={field_name: N_("Enter a date and time.")})
     if naive.tzinfo is not None:
         return naive
     # A repeated wall time (clocks going back) means its first occurrence.

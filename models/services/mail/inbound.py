@@ -41,7 +41,7 @@ from models.mail_message import MailDirection, MailMessage, MailStatus
 from models.mailbox import Mailbox
 from models.services.common import audit
 from models.services.common.actor import Actor
-from models.services.common.crypto import normalize_email
+from models.services.common.crypto import mask_email, normalize_email
 from models.services.common.errors import N_, Conflict, DomainError, NotFound, ValidationFailed
 from models.services.customers import registry
 from models.services.mail import mailboxes, outbound
@@ -125,7 +125,10 @@ async def own_addresses(session: AsyncSession) -> tuple[str, ...]:
 
 
 async def _thread_target(session: AsyncSession, parsed: ParsedMail) -> Ticket | None:
-    """The ticket this message answers, if any."""
+    """The ticket this message answers, if any: found by the Message-IDs it references, else
+    by the ticket number in the subject; either way only when the real sender address (the
+    From header's, never its display name) is that ticket's customer's."""
+    ticket: Ticket | None = None
     ids = [*reversed(parsed.references), *parsed.in_reply_to]
     if ids:
         ticket_id = await session.scalar(
@@ -135,19 +138,33 @@ async def _thread_target(session: AsyncSession, parsed: ParsedMail) -> Ticket | 
             .limit(1)
         )
         if ticket_id is not None:
-            return await commands.get(session, ticket_id)
-    match = TICKET_NUMBER_RE.search(parsed.subject)
-    if match is None:
-        return None
-    number = match.group(1) or match.group(2)
-    ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+            ticket = await session.get(Ticket, ticket_id)
     if ticket is None:
-        return None
-    # A number is guessable; only the ticket's own customer may add to it by number.
+        match = TICKET_NUMBER_RE.search(parsed.subject)
+        if match is None:
+            return None
+        number = match.group(1) or match.group(2)
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+        if ticket is None:
+            return None
+    # References and numbers are guessable or forwardable; only the customer adds to it.
     sender = await registry.find_by_contact(session, email=parsed.sender)
     if sender is None or sender.id != ticket.customer_id:
         return None
     return await commands.get(session, ticket.id)
+
+
+def _sender_warning(parsed: ParsedMail) -> dict[str, str]:
+    """What the drawer warns about: the display name shows another address than the real
+    sender's (the classic spoof)."""
+    if not parsed.display_address:
+        return {}
+    # Masked like every contact shown outside the customer record (contacts are not stored
+    # in plain text).
+    return {
+        "display_address": mask_email(parsed.display_address),
+        "sender": mask_email(parsed.sender),
+    }
 
 
 def _limit(text: str) -> str:
@@ -177,7 +194,7 @@ async def _add_reply(session: AsyncSession, ticket: Ticket, parsed: ParsedMail) 
         entity_id=follow_up.id,
         ticket_id=ticket.id,
         action="follow_up",
-        after={"method": "email"},
+        after={"method": "email", **_sender_warning(parsed)},
     )
     if ticket.status in (TicketStatus.AWAITING_CONFIRMATION, TicketStatus.COMPLETED):
         await commands.move(
@@ -221,6 +238,17 @@ async def _new_ticket(
         ticket.is_repeat = True
         ticket.repeat_of_id = repeat_of.id
     await session.flush()
+    if warning := _sender_warning(parsed):
+        audit.record(
+            session,
+            MAIL,
+            entity_type="ticket",
+            entity_id=ticket.id,
+            ticket_id=ticket.id,
+            action="sender_mismatch",
+            before=warning["display_address"],
+            after=warning["sender"],
+        )
     return ticket
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.header import Header, decode_header
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 from html.parser import HTMLParser
 
 # GB2312 and GBK are subsets of GB18030: decoding with the superset reads what senders
@@ -60,6 +60,9 @@ class ParsedMail:
     auto_reason: str | None = None
     problem: str | None = None
     raw_hash: str = ""
+    # An address written inside the display name that is not the sender's (a warning sign:
+    # ``"鲍勃 <bob@example.com>" <attacker@evil.example>``); never used as the sender.
+    display_address: str | None = None
 
 
 # --- charsets and headers -------------------------------------------------------------------
@@ -104,6 +107,44 @@ def decode_header_value(value: object) -> str:
     for chunk, charset in parts:
         out.append(chunk if isinstance(chunk, str) else decode_bytes(chunk, charset))
     return " ".join("".join(out).split())
+
+
+EMAIL_IN_TEXT_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _raw_header(value: object) -> str:
+    """A header as it came, encoded words left encoded (raw 8-bit bytes read as text)."""
+    if value is None:
+        return ""
+    if isinstance(value, Header):  # compat32 wraps raw 8-bit headers as unknown-8bit
+        parts = decode_header(value)
+        return "".join(c if isinstance(c, str) else decode_bytes(c, cs) for c, cs in parts)
+    return _unescape_raw(str(value))
+
+
+def sender_of(value: object) -> tuple[str, str, str | None]:
+    """(display name, address, address shown in the display name if it differs).
+
+    The address is the one the From header's syntax gives — parsed from the raw header
+    before any encoded word is decoded — so text inside an encoded display name can never
+    become the sender, and a decoded name with a comma ("张, 三") cannot split it.
+    """
+    pairs = [(n, a.strip()) for n, a in getaddresses([_raw_header(value)]) if "@" in a]
+    if not pairs:
+        return "", "", None
+    raw_name, address = pairs[0]
+    name = decode_header_value(raw_name)
+    shown = next(
+        (
+            found.lower()
+            for found in EMAIL_IN_TEXT_RE.findall(name)
+            if found.lower() != address.lower()
+        ),
+        None,
+    )
+    if shown:  # the name without the address it pretends to be
+        name = " ".join(re.sub(r"<?\s*" + EMAIL_IN_TEXT_RE.pattern + r"\s*>?", " ", name).split())
+    return name, address, shown
 
 
 MSGID_RE = re.compile(r"<([^<>\s]{1,490})>")
@@ -338,10 +379,9 @@ def parse(raw: bytes, own_addresses: tuple[str, ...] = ()) -> ParsedMail:
             None, [], [], "", "", "", "", "", problem=f"unreadable: {exc}"[:200], raw_hash=raw_hash
         )
     ids = message_ids(msg.get("Message-ID"))
-    name, address = parseaddr(decode_header_value(msg.get("From")))
+    name, address, display_address = sender_of(msg.get("From"))
     if not address:  # some senders put the address only in Sender/Reply-To
-        pairs = getaddresses([decode_header_value(msg.get("Reply-To"))])
-        address = pairs[0][1] if pairs else ""
+        _, address, _ = sender_of(msg.get("Reply-To"))
     address = address.strip().lower()
     subject = decode_header_value(msg.get("Subject"))[:SUBJECT_MAX]
     problem = None
@@ -377,6 +417,7 @@ def parse(raw: bytes, own_addresses: tuple[str, ...] = ()) -> ParsedMail:
         auto_reason=auto_reason(msg, address, own_addresses),
         problem=problem,
         raw_hash=raw_hash,
+        display_address=display_address[:254] if display_address else None,
     )
 
 

@@ -24,8 +24,11 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
+import logging
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -36,7 +39,9 @@ import httpx
 
 from models.base import utcnow
 from models.notification_preference import DeliveryChannel
-from models.settings import DeliverySettings, SmtpSettings
+from models.settings import DeliverySettings, SmtpSettings, get_settings
+
+log = logging.getLogger(__name__)
 
 HTTP_TIMEOUT = 10.0
 USER_AGENT = "Kefu-Notifier/1"
@@ -186,20 +191,132 @@ def _retryable_status(status: int) -> bool:
     return status in (408, 425, 429) or status >= 500
 
 
+# --- where requests may go -----------------------------------------------------------------
+
+
+class UnsafeTarget(ValueError):
+    """A webhook address Kefu refuses to contact (the reason is for the admin log)."""
+
+
+class Unresolvable(UnsafeTarget):
+    """The host name does not resolve (now: it may later, and is checked again then)."""
+
+
+def _allowed(host: str, settings: DeliverySettings) -> bool:
+    return host.lower().strip("[]") in settings.allow_hosts
+
+
+def public_address(address: str) -> bool:
+    """Whether an IP address is on the public internet: never loopback, private, link-local
+    (cloud metadata at 169.254.169.254), shared, multicast, reserved or unspecified."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url: str, settings: DeliverySettings) -> str:
+    """The address's host, if the URL may be used as a webhook target at all: https (http
+    only for an allow-listed host), a host name, no credentials, and an IP literal only when
+    it is public. Raises :class:`UnsafeTarget`. Names are resolved again at send time."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeTarget(f"malformed address: {exc}") from None
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise UnsafeTarget("no host")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeTarget("credentials in the address")
+    allowed = _allowed(host, settings)
+    if parts.scheme != "https" and not (parts.scheme == "http" and allowed):
+        raise UnsafeTarget(f"scheme {parts.scheme!r} for {host}")
+    if port == 0:
+        raise UnsafeTarget("port 0")
+    if not allowed:
+        try:
+            literal = public_address(host)
+        except ValueError:
+            literal = None  # a name: checked when resolved
+        if literal is False or host == "localhost" or host.endswith(".localhost"):
+            raise UnsafeTarget(f"non-public address {host}")
+    return host
+
+
+async def resolve_public(host: str, port: int) -> str:
+    """One public address of ``host``; every address it resolves to must be public (so a
+    name answering with a mix cannot reach inside). Raises :class:`UnsafeTarget`."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise Unresolvable(f"cannot resolve {host}: {exc}") from None
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses:
+        raise Unresolvable(f"cannot resolve {host}")
+    for address in addresses:
+        if not public_address(address):
+            raise UnsafeTarget(f"{host} resolves to non-public address {address}")
+    return addresses[0]
+
+
+async def check_target(url: str, settings: DeliverySettings) -> None:
+    """Whether a new channel's address may be used: :func:`check_url`, and a name that
+    resolves now must resolve only to public addresses (one that does not resolve yet is
+    accepted; every send resolves and checks again)."""
+    host = check_url(url, settings)
+    if _allowed(host, settings):
+        return
+    try:
+        await resolve_public(host, urlsplit(url).port or 443)
+    except Unresolvable:
+        return
+
+
+async def pinned(
+    url: str, settings: DeliverySettings
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL to connect to, extra headers and request extensions: the host is resolved
+    once, checked, and the connection made to that checked address (so a name cannot
+    resolve to a public address for the check and a private one for the connection), with
+    the original name as Host header and TLS server name. Allow-listed hosts go as they are.
+    """
+    host = check_url(url, settings)
+    if _allowed(host, settings):
+        return url, {}, {}
+    target = httpx.URL(url)
+    address = await resolve_public(host, target.port or 443)
+    port = f":{target.port}" if target.port else ""
+    host_header = (f"[{host}]" if ":" in host else host) + port
+    return str(target.copy_with(host=address)), {"Host": host_header}, {"sni_hostname": host}
+
+
 async def post(
-    channel: DeliveryChannel, request: Request, client: httpx.AsyncClient | None = None
+    channel: DeliveryChannel,
+    request: Request,
+    client: httpx.AsyncClient | None = None,
+    settings: DeliverySettings | None = None,
 ) -> Attempt:
-    """Make one webhook request and classify the outcome."""
+    """Make one webhook request (to a checked address only) and classify the outcome."""
+    try:
+        url, pin_headers, extensions = await pinned(
+            request.url, settings or get_settings().delivery
+        )
+    except UnsafeTarget as exc:
+        return Attempt(False, None, f"refused: {exc}"[:500], retry=False)
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": USER_AGENT,
         **request.headers,
+        **pin_headers,
     }
     owned = client is None
-    client = client or httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
+    client = client or httpx.AsyncClient(
+        timeout=HTTP_TIMEOUT, follow_redirects=False, trust_env=False
+    )
     try:
         response = await client.post(
-            request.url, content=encode_body(request.body), headers=headers
+            url, content=encode_body(request.body), headers=headers, extensions=extensions
         )
     except httpx.HTTPError as exc:
         return Attempt(False, None, f"{type(exc).__name__}: {exc}"[:500], retry=True)
@@ -261,12 +378,13 @@ async def send(
     target: str,
     message: Message,
     secret: str | None,
-    settings: SmtpSettings,
+    smtp: SmtpSettings,
+    delivery: DeliverySettings | None = None,
 ) -> Attempt:
     """One delivery attempt on any channel."""
     if channel is DeliveryChannel.EMAIL:
-        return await send_email(target, message, settings)
-    return await post(channel, build_request(channel, target, message, secret))
+        return await send_email(target, message, smtp)
+    return await post(channel, build_request(channel, target, message, secret), settings=delivery)
 
 
 def mask_url(url: str) -> str:

@@ -10,6 +10,7 @@ logs it on the row and tells the worker when to retry (exponential backoff).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from models.i18n import render
 from models.notification import Notification
 from models.notification_delivery import DeliveryStatus, NotificationDelivery
 from models.notification_preference import DeliveryChannel, NotificationPreference
+from models.services.common import ids
 from models.services.common.actor import Actor
 from models.services.common.crypto import cipher_for, mask_email, normalize_email
 from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
@@ -33,6 +35,8 @@ from models.services.common.jobs import delivery_job
 from models.services.notify import channels
 from models.settings import get_settings
 from models.user import User
+
+log = logging.getLogger(__name__)
 
 KIND_REMINDER = "urgent_reminder"
 KIND_ESCALATION = "escalation"
@@ -289,6 +293,9 @@ class ChannelsView:
         default_factory=lambda: dict(DELIVERY_STATUS_LABELS)
     )
     channel_labels: dict[DeliveryChannel, str] = field(default_factory=lambda: dict(CHANNEL_LABELS))
+    # Delivery details (response codes, connection errors) only for admins: for anyone else
+    # they would tell what answers at an address.
+    show_details: bool = False
 
 
 def _can_manage_department(actor: Actor, department_id: int) -> bool:
@@ -376,18 +383,36 @@ async def channels_view(
         ).all()
     )
     return ChannelsView(
-        mine, shared, manageable, list(CHANNEL_LABELS.items()), list(KINDS.items()), recent
+        mine,
+        shared,
+        manageable,
+        list(CHANNEL_LABELS.items()),
+        list(KINDS.items()),
+        recent,
+        show_details=actor.is_admin,
     )
 
 
-def _check_url(url: str) -> str:
+async def _check_url(url: str) -> str:
+    """A webhook address as typed, if Kefu may ever post to it (https; http only for a host
+    an admin allow-listed; never a loopback, private, link-local or metadata address)."""
     url = url.strip()
     parts = urlsplit(url)
     if len(url) > URL_MAX or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed(
             N_("Please correct the highlighted fields."),
-            fields={"target": N_("Enter the webhook address (http:// or https://).")},
+            fields={"target": N_("Enter the webhook address (https://).")},
         )
+    try:
+        await channels.check_target(url, get_settings().delivery)
+    except channels.UnsafeTarget as exc:
+        log.info("webhook address refused: %s", exc)
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."),
+            fields={
+                "target": N_("This address cannot be used: it must be https:// on a public host.")
+            },
+        ) from None
     return url
 
 
@@ -409,10 +434,10 @@ async def add_channel(
         errors["kinds"] = N_("Unknown notification kind.")
     department_id: int | None = None
     if data.scope != "me":
-        if not data.scope.isdigit():
+        if (scope_id := ids.digits(data.scope)) is None:
             errors["scope"] = N_("Unknown department.")
         else:
-            department_id = int(data.scope)
+            department_id = scope_id
             if await session.get(Department, department_id) is None:
                 raise NotFound(N_("Department not found."))
             if not _can_manage_department(actor, department_id):
@@ -438,7 +463,7 @@ async def add_channel(
             ) from None
         hint = mask_email(target)
     else:
-        target = _check_url(target)
+        target = await _check_url(target)
         hint = channels.mask_url(target)
     secret = data.secret.strip()
     if len(secret) > 500:
@@ -574,6 +599,7 @@ async def deliver(
                 message_for(delivery),
                 secret,
                 settings.smtp,
+                settings.delivery,
             )
     now = now or utcnow()
     delivery.attempts += 1
@@ -586,6 +612,11 @@ async def deliver(
         delivery.next_attempt_at = None
         return DeliveryOutcome(DeliveryStatus.SENT)
     delivery.last_error = attempt.error
+    # The detail (status, connection error, refusal) is for admins: the log and the admin's
+    # view; the person who added the channel only sees that it could not be delivered.
+    log.warning(
+        "notification delivery %s (%s) failed: %s", delivery.id, delivery.channel, attempt.error
+    )
     if attempt.retry and delivery.attempts < settings.delivery.max_attempts:
         wait = channels.backoff(delivery.attempts, settings.delivery)
         delivery.status = DeliveryStatus.RETRYING

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
 from models.enums import RequestType
+from models.services.common import ids
 from models.services.common.errors import N_, ValidationFailed
 from models.services.reports import topics
 from models.services.sla import policy
@@ -223,9 +224,10 @@ def department_from_params(params: Mapping[str, str]) -> int | None:
     raw = (params.get("department") or "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    value = ids.digits(raw)
+    if value is None:
         raise _invalid("department", N_("Invalid value."))
-    return int(raw)
+    return value
 
 
 def week_bounds(period: Period, now: datetime | None = None) -> list[datetime]:

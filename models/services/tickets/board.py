@@ -536,6 +536,8 @@ class FollowUpView:
     done: bool
     visible_to_customer: bool
     is_resolution: bool
+    # A mailed reply whose display name showed another address than its real sender's.
+    display_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -644,6 +646,7 @@ ACTION_LABELS: dict[str, str] = {
     "low_csat_follow_up": N_("Low-satisfaction follow-up"),
     "survey_submitted": N_("Survey submitted"),
     "attachment_add": N_("File attached"),
+    "sender_mismatch": N_("Warning: the sender's display name shows another address"),
 }
 FIELD_LABELS: dict[str, str] = {
     "status": N_("Status"),
@@ -755,8 +758,11 @@ async def ticket_detail(
     files = await attachments.list_for_ticket(session, ticket.id)
     files_by_id = {f.id: f for f in files}
     timeline: list[TimelineEntry] = []
+    shown_addresses: dict[int, str] = {}
     for event in await audit.ticket_timeline(session, ticket.id):
         if event.action == "follow_up":
+            if isinstance(event.after, dict) and event.after.get("display_address"):
+                shown_addresses[event.entity_id] = str(event.after["display_address"])
             continue  # shown from the follow-up record itself, with all its fields
         timeline.append(
             TimelineEntry(
@@ -773,7 +779,7 @@ async def ticket_detail(
             )
         )
     for record in await commands.follow_ups(session, ticket.id):
-        timeline.append(_follow_up_entry(record, names))
+        timeline.append(_follow_up_entry(record, names, shown_addresses.get(record.id)))
     timeline.sort(key=lambda entry: entry.at)
 
     assignee_name = names.get(ticket.assignee_id) if ticket.assignee_id else None
@@ -820,7 +826,9 @@ async def ticket_detail(
     )
 
 
-def _follow_up_entry(record: FollowUp, names: dict[int, str]) -> TimelineEntry:
+def _follow_up_entry(
+    record: FollowUp, names: dict[int, str], display_address: str | None = None
+) -> TimelineEntry:
     author = names.get(record.user_id) if record.user_id else None
     view = FollowUpView(
         at=record.at,
@@ -835,6 +843,7 @@ def _follow_up_entry(record: FollowUp, names: dict[int, str]) -> TimelineEntry:
         done=record.done,
         visible_to_customer=record.visible_to_customer,
         is_resolution=record.is_resolution,
+        display_address=display_address,
     )
     label = N_("Resolution") if record.is_resolution else N_("Follow-up")
     return TimelineEntry(

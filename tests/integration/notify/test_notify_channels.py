@@ -110,6 +110,21 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed() -> Iterator[None]:
+    """The receivers here listen on 127.0.0.1: an admin allow-lists that host, exactly as a
+    deployment allow-lists an internal relay (no other loopback or private host is allowed)."""
+    old = os.environ.get("KEFU_NOTIFY_ALLOW_HOSTS")
+    os.environ["KEFU_NOTIFY_ALLOW_HOSTS"] = "127.0.0.1"
+    reset_settings()
+    yield
+    if old is None:
+        os.environ.pop("KEFU_NOTIFY_ALLOW_HOSTS", None)
+    else:
+        os.environ["KEFU_NOTIFY_ALLOW_HOSTS"] = old
+    reset_settings()
+
+
 @pytest.fixture
 def fast_retries() -> Iterator[None]:
     """Short backoff so the worker's retries run within the test."""
