@@ -19,6 +19,7 @@ from models.notification_delivery import DeliveryStatus, NotificationDelivery
 from models.notification_preference import DeliveryChannel, NotificationPreference
 from models.routing import RoutingRule
 from models.sequence import Sequence
+from models.sign_in_failure import SignInFailure
 from models.sla_action import SlaAction
 from models.sla_policy import BusinessCalendar, SlaPolicy
 from models.suggestion import Deflection, TicketSuggestion
@@ -26,6 +27,7 @@ from models.survey import Survey
 from models.ticket import Ticket, ticket_collaborators
 from models.ticket_embedding import TicketEmbedding
 from models.user import User
+from models.user_session import UserSession
 
 __all__ = [
     "ApiKey",
@@ -54,6 +56,7 @@ __all__ = [
     "NotificationPreference",
     "RoutingRule",
     "Sequence",
+    "SignInFailure",
     "SlaAction",
     "SlaPolicy",
     "Survey",
@@ -61,6 +64,7 @@ __all__ = [
     "TicketEmbedding",
     "TicketSuggestion",
     "User",
+    "UserSession",
     "ticket_collaborators",
     "utcnow",
 ]

@@ -9,12 +9,12 @@ from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy import text
 
-from models.services.admin import users
+from models.services.admin import sessions, sign_in, users
+from models.services.common.health import check_health
 from web import i18n
 from web.deps import DbSession
-from web.security import SESSION_USER_KEY
+from web.security import current_user, session_cookie, session_token
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
@@ -48,9 +48,21 @@ async def home() -> Redirect:
 async def login_page(
     request: Request[Any, Any, Any], next: FromQuery[str] = "/board"
 ) -> Response[Any]:
-    if isinstance(request.session.get(SESSION_USER_KEY), int):
+    if current_user(request) is not None:
         return Redirect(safe_next(next))
     return Template("auth/login.html", context={"next": safe_next(next), "username": ""})
+
+
+def _login_refused(
+    data: LoginForm, error: str, status: int, headers: dict[str, str] | None = None
+) -> Template:
+    """The login form again, with one message that never says whether the account exists."""
+    return Template(
+        "auth/login.html",
+        context={"error": error, "next": safe_next(data.next), "username": data.username[:64]},
+        status_code=status,
+        headers=headers,
+    )
 
 
 @post("/login", include_in_schema=False)
@@ -59,20 +71,26 @@ async def login(
     db_session: DbSession,
     data: Annotated[LoginForm, Form],
 ) -> Response[Any]:
-    user = await users.authenticate(db_session, data.username, data.password)
-    if user is None:
-        return Template(
-            "auth/login.html",
-            context={
-                "error": i18n.gettext("Incorrect username or password."),
-                "next": safe_next(data.next),
-                "username": data.username[:64],
-            },
-            status_code=401,
+    settings = request.app.state.settings
+    try:
+        signed_in = await sign_in.sign_in(
+            db_session,
+            data.username,
+            data.password,
+            client_ip=request.client.host if request.client else "unknown",
+            previous_token=session_token(request),
         )
-    request.clear_session()
-    request.set_session({SESSION_USER_KEY: user.id})
-    response = Redirect(safe_next(data.next))
+    except sign_in.SignInThrottled as exc:
+        return _login_refused(
+            data,
+            i18n.gettext(exc.message, **exc.params),
+            429,
+            {"Retry-After": str(exc.retry_after)},
+        )
+    if signed_in is None:
+        return _login_refused(data, i18n.gettext("Incorrect username or password."), 401)
+    user = signed_in.user
+    response = Redirect(safe_next(data.next), cookies=[session_cookie(settings, signed_in.token)])
     if user.locale:
         response.set_cookie(
             i18n.COOKIE, user.locale, httponly=True, samesite="lax", max_age=365 * 86400
@@ -81,9 +99,11 @@ async def login(
 
 
 @post("/logout", include_in_schema=False)
-async def logout(request: Request[Any, Any, Any]) -> Redirect:
-    request.clear_session()
-    return Redirect("/login")
+async def logout(request: Request[Any, Any, Any], db_session: DbSession) -> Redirect:
+    token = session_token(request)
+    if token:
+        await sessions.end(db_session, token)
+    return Redirect("/login", cookies=[session_cookie(request.app.state.settings, None)])
 
 
 @post("/lang", include_in_schema=False)
@@ -93,19 +113,20 @@ async def switch_language(
     data: Annotated[LanguageForm, Form],
 ) -> Redirect:
     locale = i18n.normalize(data.locale) or i18n.DEFAULT_LOCALE
-    user_id = request.session.get(SESSION_USER_KEY)  # /lang is public: read the session
-    if isinstance(user_id, int):
-        await users.set_locale(db_session, user_id, locale)
+    user = current_user(request)  # /lang is public: signed in or not
+    if user is not None:
+        await users.set_locale(db_session, user.id, locale)
     response = Redirect(safe_next(data.next, "/"))
     response.set_cookie(i18n.COOKIE, locale, httponly=True, samesite="lax", max_age=365 * 86400)
     return response
 
 
 @get("/health", include_in_schema=False)
-async def health(request: Request[Any, Any, Any], db_session: DbSession) -> dict[str, str]:
-    await db_session.execute(text("SELECT 1"))
-    await request.app.state.redis.ping()
-    return {"status": "ok"}
+async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    """200 ``ok``; 200 ``degraded`` naming what is down while the database is up (inquiries
+    are still taken); 503 ``down`` without the database."""
+    report = await check_health(request.app.state.db, request.app.state.redis)
+    return Response(report.body, status_code=503 if report.down else 200)
 
 
 ROUTES = [home, login_page, login, logout, switch_language, health]

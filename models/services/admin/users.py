@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
@@ -107,7 +108,7 @@ async def create_user(
     user = User(
         username=username,
         display_name=display_name or username,
-        password_hash=hash_password(password),
+        password_hash=await anyio.to_thread.run_sync(hash_password, password),
         role=role,
         department_id=department_id,
         email=email,
@@ -130,15 +131,20 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
     user = await session.scalar(
         select(User).where(func.lower(User.username) == username.strip().lower())
     )
-    stored = user.password_hash if user and user.is_active else _dummy_hash()
+    hasher = _hasher()
+    if user and user.is_active:
+        stored = user.password_hash
+    else:
+        stored = await anyio.to_thread.run_sync(_dummy_hash)
     try:
-        _hasher().verify(stored, password)
+        # Argon2 takes about half a second by design: off the event loop.
+        await anyio.to_thread.run_sync(hasher.verify, stored, password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.is_active:
         return None
-    if _hasher().check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = await anyio.to_thread.run_sync(hash_password, password)
     user.last_login_at = utcnow()
     return user
 
