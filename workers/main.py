@@ -129,6 +129,9 @@ async def supervise(*, burst: bool = False, **overrides: Any) -> None:
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
         with contextlib.suppress(Exception):
             if "db" in ctx:
                 await shutdown(ctx)
