@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
@@ -112,8 +112,3 @@ async def revoke_user_sessions(session: AsyncSession, user_id: int) -> int:
     """End every session of a user (deactivation, password reset); how many there were."""
     result = await session.execute(delete(UserSession).where(UserSession.user_id == user_id))
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def count_for(session: AsyncSession, user_id: int) -> int:
-    rows = await session.scalars(select(UserSession.id).where(UserSession.user_id == user_id))
-    return len(rows.all())

@@ -46,8 +46,8 @@ async def _database_up(db: Database) -> bool:
         async with asyncio.timeout(TIMEOUT_SECONDS), db.sessionmaker() as session:
             await session.execute(text("SELECT 1"))
         return True
-    except Exception:
-        log.warning("health: the database is unreachable", exc_info=True)
+    except Exception as exc:
+        log.warning("health: the database is unreachable (%s)", type(exc).__name__)
         return False
 
 
@@ -56,8 +56,8 @@ async def _redis_up(redis: Any) -> bool:
         async with asyncio.timeout(TIMEOUT_SECONDS):
             await redis.ping()
         return True
-    except Exception:
-        log.warning("health: Redis is unreachable", exc_info=True)
+    except Exception as exc:
+        log.warning("health: Redis is unreachable (%s)", type(exc).__name__)
         return False
 
 
