@@ -67,6 +67,9 @@ class Settings:
     mail_max_bytes: int
     survey_expiry_days: int
     backup_keep: int
+    sign_in_max_failures: int
+    sign_in_max_failures_ip: int
+    sign_in_window_minutes: int
     encryption_key_file: Path = field(repr=False)
 
     @property
@@ -136,6 +139,9 @@ def _load() -> Settings:
         mail_max_bytes=_env_int("KEFU_MAIL_MAX_BYTES", 25 * 1024 * 1024),
         survey_expiry_days=max(_env_int("KEFU_SURVEY_EXPIRY_DAYS", 14), 1),
         backup_keep=max(_env_int("KEFU_BACKUP_KEEP", 8), 1),
+        sign_in_max_failures=max(_env_int("KEFU_SIGN_IN_MAX_FAILURES", 5), 1),
+        sign_in_max_failures_ip=max(_env_int("KEFU_SIGN_IN_MAX_FAILURES_IP", 30), 1),
+        sign_in_window_minutes=max(_env_int("KEFU_SIGN_IN_WINDOW_MINUTES", 15), 1),
         encryption_key_file=key_file,
     )
 

@@ -6,8 +6,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from arq import create_pool
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
@@ -16,8 +15,8 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
-from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.asyncio import ConnectionPool
 
 from models.db import Database
 from models.services.knowledge.kb import LexicalIndexCache
@@ -25,12 +24,15 @@ from models.settings import Settings, ensure_runtime_files
 from web import i18n
 from web.deps import provide_actor, provide_db_session
 from web.errors import EXCEPTION_HANDLERS
-from web.security import session_auth
+from web.security import session_middleware
 from web.templating import template_config
 from web.views import ROUTE_HANDLERS
 from web.views.attachments import body_limit
 
 STATIC_DIR = Path(__file__).parent / "static"
+# A request never waits long on Redis: jobs and events are extras after the commit.
+REDIS_CONNECT_TIMEOUT = 1.0
+REDIS_COMMAND_TIMEOUT = 3.0
 
 
 def locale_middleware(app: ASGIApp) -> ASGIApp:
@@ -55,6 +57,16 @@ def locale_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def redis_pool(settings: Settings) -> ArqRedis:
+    """The web's Redis client, connecting lazily: the app starts (and serves) without Redis."""
+    pool = ConnectionPool.from_url(
+        settings.redis_url,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_COMMAND_TIMEOUT,
+    )
+    return ArqRedis(pool, default_queue_name=settings.queue_name)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or ensure_runtime_files()
 
@@ -63,16 +75,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.db = Database(settings.database_url)
         # The lexical fallback index for portal suggestions, rebuilt when articles change.
         app.state.kb_lexical = LexicalIndexCache()
-        app.state.redis = await create_pool(
-            RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name
-        )
+        app.state.redis = redis_pool(settings)
         try:
             yield
         finally:
-            await app.state.redis.aclose()
+            await app.state.redis.aclose(close_connection_pool=True)
             await app.state.db.dispose()
 
-    auth = session_auth(settings)
     return Litestar(
         route_handlers=[
             *ROUTE_HANDLERS,
@@ -86,11 +95,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "db_session": Provide(provide_db_session),
             "actor": Provide(provide_actor, sync_to_thread=False),
         },
-        stores={
-            "sessions": RedisStore.with_client(url=settings.redis_url, namespace="kefu:sessions")
-        },
-        middleware=[DefineMiddleware(locale_middleware)],
-        on_app_init=[auth.on_app_init],
+        # The last is the outermost: the language is chosen before the session is read.
+        middleware=[DefineMiddleware(session_middleware), DefineMiddleware(locale_middleware)],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_name="kefu_csrf",
