@@ -19,6 +19,7 @@ from models.notification_delivery import DeliveryStatus, NotificationDelivery
 from models.notification_preference import DeliveryChannel, NotificationPreference
 from models.routing import RoutingRule
 from models.sequence import Sequence
+from models.sign_in_failure import SignInFailure
 from models.site_setting import SiteSetting
 from models.sla_action import SlaAction
 from models.sla_policy import BusinessCalendar, SlaPolicy
@@ -27,6 +28,7 @@ from models.survey import Survey
 from models.ticket import Ticket, ticket_collaborators
 from models.ticket_embedding import TicketEmbedding
 from models.user import User
+from models.user_session import UserSession
 
 __all__ = [
     "ApiKey",
@@ -55,6 +57,7 @@ __all__ = [
     "NotificationPreference",
     "RoutingRule",
     "Sequence",
+    "SignInFailure",
     "SiteSetting",
     "SlaAction",
     "SlaPolicy",
@@ -63,6 +66,7 @@ __all__ = [
     "TicketEmbedding",
     "TicketSuggestion",
     "User",
+    "UserSession",
     "ticket_collaborators",
     "utcnow",
 ]

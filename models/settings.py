@@ -105,6 +105,9 @@ class Settings:
     backup_keep: int
     smtp: SmtpSettings
     delivery: DeliverySettings
+    sign_in_max_failures: int
+    sign_in_max_failures_ip: int
+    sign_in_window_minutes: int
     encryption_key_file: Path = field(repr=False)
 
     @property
@@ -200,6 +203,9 @@ def _load() -> Settings:
                 if h.strip()
             ),
         ),
+        sign_in_max_failures=max(_env_int("KEFU_SIGN_IN_MAX_FAILURES", 5), 1),
+        sign_in_max_failures_ip=max(_env_int("KEFU_SIGN_IN_MAX_FAILURES_IP", 30), 1),
+        sign_in_window_minutes=max(_env_int("KEFU_SIGN_IN_WINDOW_MINUTES", 15), 1),
         encryption_key_file=key_file,
     )
 

@@ -6,8 +6,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from arq import create_pool
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
@@ -17,8 +16,8 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
-from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.asyncio import ConnectionPool
 
 from models.db import Database
 from models.services.knowledge.kb import LexicalIndexCache
@@ -28,12 +27,15 @@ from web.deps import provide_actor, provide_db_session
 from web.errors import EXCEPTION_HANDLERS
 from web.headers import add_security_headers, install_access_log_filter
 from web.inputs import input_middleware
-from web.security import session_auth
+from web.security import session_middleware
 from web.templating import template_config
 from web.views import ROUTE_HANDLERS
 from web.views.attachments import body_limit
 
 STATIC_DIR = Path(__file__).parent / "static"
+# A request never waits long on Redis: jobs and events are extras after the commit.
+REDIS_CONNECT_TIMEOUT = 1.0
+REDIS_COMMAND_TIMEOUT = 3.0
 
 
 def locale_middleware(app: ASGIApp) -> ASGIApp:
@@ -58,6 +60,16 @@ def locale_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def redis_pool(settings: Settings) -> ArqRedis:
+    """The web's Redis client, connecting lazily: the app starts (and serves) without Redis."""
+    pool = ConnectionPool.from_url(
+        settings.redis_url,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_COMMAND_TIMEOUT,
+    )
+    return ArqRedis(pool, default_queue_name=settings.queue_name)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or ensure_runtime_files()
 
@@ -67,16 +79,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.db = Database(settings.database_url)
         # The lexical fallback index for portal suggestions, rebuilt when articles change.
         app.state.kb_lexical = LexicalIndexCache()
-        app.state.redis = await create_pool(
-            RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name
-        )
+        app.state.redis = redis_pool(settings)
         try:
             yield
         finally:
-            await app.state.redis.aclose()
+            await app.state.redis.aclose(close_connection_pool=True)
             await app.state.db.dispose()
 
-    auth = session_auth(settings)
     return Litestar(
         route_handlers=[
             *ROUTE_HANDLERS,
@@ -90,13 +99,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "db_session": Provide(provide_db_session),
             "actor": Provide(provide_actor, sync_to_thread=False),
         },
-        stores={
-            "sessions": RedisStore.with_client(url=settings.redis_url, namespace="kefu:sessions")
-        },
-        # NUL characters, out-of-range ids, over-deep JSON, unreadable forms: refused first.
-        middleware=[DefineMiddleware(locale_middleware), DefineMiddleware(input_middleware)],
+        # The session is resolved first, then the language is chosen; NUL characters,
+        # out-of-range ids, over-deep JSON and unreadable forms are refused before any handler.
+        middleware=[
+            DefineMiddleware(session_middleware),
+            DefineMiddleware(locale_middleware),
+            DefineMiddleware(input_middleware),
+        ],
         before_send=[add_security_headers],
-        on_app_init=[auth.on_app_init],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_name="kefu_csrf",

@@ -6,10 +6,14 @@ a job is only a notification that work exists.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.worker import Worker
 
 from models.db import Database
 from models.settings import get_settings
@@ -19,10 +23,15 @@ from workers.jobs import CRON_JOBS, FUNCTIONS
 log = logging.getLogger(__name__)
 
 
+# Reconnect backoff when Redis is away: 1 s, 2 s, 4 s … up to this.
+MAX_BACKOFF_SECONDS = 30.0
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     ctx["settings"] = settings
-    ctx["db"] = Database(settings.database_url)
+    if "db" not in ctx:  # kept across reconnections of the supervised worker
+        ctx["db"] = Database(settings.database_url)
     # The ML state (embedder, current classifier, KB index) lives in ctx. It loads lazily:
     # the first job that needs a part pays for loading it (jobs that need none — the SLA
     # tick, notifications — never do). A runtime passed in through Worker(ctx=…) (tests,
@@ -54,3 +63,81 @@ def worker_options() -> dict[str, Any]:
         "keep_result": 60,
         "allow_abort_jobs": True,
     }
+
+
+async def _abandon(worker: Worker) -> None:
+    """Drop a worker whose Redis went away: cancel its jobs (the database keeps the work;
+    the untriaged sweeper and the jobs' own re-checks make a re-run safe), close its pool."""
+    for task in worker.tasks.values():
+        task.cancel()
+    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    worker.tasks.clear()
+    if worker._pool is not None:
+        with contextlib.suppress(Exception):
+            await worker._pool.aclose(close_connection_pool=True)
+        worker._pool = None
+
+
+async def supervise(*, burst: bool = False, **overrides: Any) -> None:
+    """Run the worker, and run it again whenever Redis fails, with backoff; never give up.
+
+    arq's own worker exits on a Redis error (and its pool gives up after a few connection
+    attempts). Here each failure is logged and a new worker connects after 1 s, 2 s, 4 s …
+    (at most ``MAX_BACKOFF_SECONDS``), keeping the loaded models and the database engine in
+    one ``ctx``. SIGTERM and SIGINT stop it cleanly; a burst run returns once the queue is empty.
+    """
+    ctx: dict[str, Any] = overrides.pop("ctx", {})
+    delay = 1.0
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, lambda: task.cancel() if task else None)
+
+    async def connected(ctx: dict[str, Any]) -> None:
+        nonlocal delay
+        if delay > 1.0:
+            log.info("worker reconnected to Redis")
+        delay = 1.0
+        await startup(ctx)
+
+    try:
+        while True:
+            options = {
+                **worker_options(),
+                "on_startup": connected,
+                "on_shutdown": None,
+                "handle_signals": False,
+                "burst": burst,
+                "ctx": ctx,
+                **overrides,
+            }
+            worker = Worker(**options)
+            try:
+                await worker.main()
+                return  # a burst run found the queue empty
+            except Exception as exc:  # Redis away (or any failure): reconnect, never exit
+                log.warning(
+                    "worker lost Redis or failed (%s: %s); reconnecting in %.0f s",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+            finally:
+                ctx = worker.ctx  # arq replaces an empty ctx with its own dict
+                await _abandon(worker)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        with contextlib.suppress(Exception):
+            if "db" in ctx:
+                await shutdown(ctx)
+
+
+def run(*, burst: bool = False) -> None:
+    """``kefu worker``: the supervised worker until SIGTERM / SIGINT."""
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        asyncio.run(supervise(burst=burst))

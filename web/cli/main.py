@@ -261,11 +261,9 @@ def web(host: str, port: int, workers: int, reload: bool) -> None:
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty")
 def worker(burst: bool) -> None:
     """Run the arq worker: triage, SLA ticks, retraining, notifications."""
-    from arq.worker import Worker
+    from workers.main import run
 
-    from workers.main import worker_options
-
-    Worker(**worker_options(), burst=burst).run()
+    run(burst=burst)
 
 
 def _redis_reachable(url: str) -> bool:
@@ -368,8 +366,8 @@ def run_all(host: str, port: int) -> None:
     try:
         while not stopping and web_process.poll() is None:
             if worker_process.poll() is not None:
-                # The worker exits when Redis goes away; the database keeps the work, so a
-                # restarted worker (and its sweeper) picks up where it stopped.
+                # The worker rides out Redis outages by itself; this restarts one that
+                # crashed. The database keeps the work, so its sweeper picks up the rest.
                 click.echo("worker exited; restarting it in 2 s", err=True)
                 time.sleep(2)
                 worker_process = start_worker()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
@@ -16,7 +16,7 @@ from models.services.common.errors import ValidationFailed
 from models.services.tickets import routing
 from web.deps import CurrentActor, DbSession
 from web.forms import parse_id
-from web.security import requires_admin
+from web.security import requires_admin, session_token
 
 
 @dataclass
@@ -150,9 +150,16 @@ class AdminController(Controller):
 
     @post("/users/{user_id:int}/reset-password", status_code=200)
     async def reset_password(
-        self, db_session: DbSession, actor: CurrentActor, user_id: FromPath[int]
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        actor: CurrentActor,
+        user_id: FromPath[int],
     ) -> Template:
-        user, raw = await users.reset_password(db_session, actor, user_id)
+        # The user's sessions end; an admin resetting their own keeps this one.
+        user, raw = await users.reset_password(
+            db_session, actor, user_id, keep_token=session_token(request)
+        )
         return _status_section(user, temporary_password=raw)
 
     @post("/users/{user_id:int}/reset-2fa", status_code=200)

@@ -66,12 +66,21 @@ async def stream(redis: Any, channel: str, actor: Actor) -> AsyncIterator[Server
     """Subscribe, say ``ready``, then relay events (and a keep-alive comment when quiet)."""
     pubsub = redis.pubsub()
     try:
-        await pubsub.subscribe(channel)
+        try:
+            await pubsub.subscribe(channel)
+        except Exception:  # Redis is away: end the stream; the browser retries in RETRY_MS
+            log.warning("live stream unavailable (Redis); the browser will retry")
+            yield ServerSentEventMessage(comment="unavailable", retry=RETRY_MS)
+            return
         yield ServerSentEventMessage(event="ready", data="1", retry=RETRY_MS)
         while True:
-            message = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=KEEPALIVE_SECONDS
-            )
+            try:
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=KEEPALIVE_SECONDS
+                )
+            except Exception:  # Redis went away mid-stream: the browser reconnects
+                log.warning("live stream lost Redis; the browser will reconnect")
+                return
             if message is None:
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
@@ -86,7 +95,10 @@ async def stream(redis: Any, channel: str, actor: Actor) -> AsyncIterator[Server
                 yield ServerSentEventMessage(event=name, data=data)
     finally:
         with anyio.CancelScope(shield=True):
-            await pubsub.aclose()
+            try:
+                await pubsub.aclose()
+            except Exception:
+                log.debug("closing the pub/sub connection failed", exc_info=True)
 
 
 @get("/board/events", guards=[requires_staff], include_in_schema=False)

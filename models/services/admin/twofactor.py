@@ -186,14 +186,6 @@ def disable(session: AsyncSession, actor: Actor, user: User) -> None:
         )
 
 
-async def complete_sign_in(session: AsyncSession, user_id: int, code: str) -> User | None:
-    """The user whose password step passed, if ``code`` completes the sign-in."""
-    user = await users.active_user(session, user_id)
-    if user is None or not verify_sign_in(user, code):
-        return None
-    return user
-
-
 @dataclass(frozen=True)
 class Enrolment:
     """What the enrolment page shows: the secret to type, and the URI its QR code encodes."""
@@ -243,7 +235,7 @@ async def new_recovery_codes(session: AsyncSession, actor: Actor) -> list[str]:
 async def disable_own(session: AsyncSession, actor: Actor, password: str) -> None:
     """Turn one's own 2FA off, with the password (refused for admins when it is required)."""
     user = await _own(session, actor)
-    if not users.password_matches(user, password):
+    if not await users.password_matches(user, password):
         raise ValidationFailed(
             N_("Please correct the highlighted fields."),
             fields={"password": N_("The current password is not correct.")},

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Sequence
 from functools import lru_cache
 
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.base import utcnow
 from models.department import Department
 from models.enums import Role
+from models.services.admin import sessions
 from models.services.admin.passwords import check_password
 from models.services.common import audit
 from models.services.common.actor import Actor
@@ -49,6 +51,12 @@ def _dummy_hash_for(hasher: PasswordHasher) -> str:
 
 def hash_password(password: str) -> str:
     return _hasher().hash(password)
+
+
+async def hash_off_loop(password: str) -> str:
+    """:func:`hash_password` in a worker thread: argon2 takes about half a second by design,
+    and the event loop serves every other request meanwhile."""
+    return await anyio.to_thread.run_sync(hash_password, password)
 
 
 def actor_for(user: User) -> Actor:
@@ -137,7 +145,7 @@ async def create_user(
     user = User(
         username=username,
         display_name=(display_name or "").strip() or username,
-        password_hash=hash_password(password),
+        password_hash=await hash_off_loop(password),
         role=role,
         department_id=department_id,
         email=clean_email,
@@ -238,6 +246,8 @@ async def set_active(session: AsyncSession, actor: Actor, user_id: int, active: 
     if not active and user.role is Role.ADMIN:
         await _keep_an_admin(session, user)
     user.is_active = active
+    if not active:  # signed out everywhere at once (each request re-checks is_active too)
+        await sessions.revoke_user_sessions(session, user.id)
     audit.record(
         session,
         actor,
@@ -256,13 +266,18 @@ def temporary_password() -> str:
     return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
 
 
-async def reset_password(session: AsyncSession, actor: Actor, user_id: int) -> tuple[User, str]:
+async def reset_password(
+    session: AsyncSession, actor: Actor, user_id: int, *, keep_token: str | None = None
+) -> tuple[User, str]:
     """A temporary password (returned once, never stored) that must be changed at next sign-in."""
     user = await get_user(session, user_id)
     raw = temporary_password()
-    user.password_hash = hash_password(raw)
+    user.password_hash = await hash_off_loop(raw)
     user.must_change_password = True
     user.password_changed_at = utcnow()
+    # Whoever held the old password is signed out everywhere (the admin's own session is
+    # kept when admins reset their own password).
+    await sessions.revoke_user_sessions(session, user.id, keep_token=keep_token)
     audit.record(session, actor, entity_type="user", entity_id=user.id, action="password_reset")
     return user, raw
 
@@ -273,16 +288,17 @@ async def set_password(
     """Set a new password under the policy (the CLI, and the /account page after its checks)."""
     user = await get_user(session, user_id)
     check_password(password, user.username, field)
-    user.password_hash = hash_password(password)
+    user.password_hash = await hash_off_loop(password)
     user.must_change_password = False
     user.password_changed_at = utcnow()
     audit.record(session, actor, entity_type="user", entity_id=user.id, action="password_change")
     return user
 
 
-def password_matches(user: User, password: str) -> bool:
+async def password_matches(user: User, password: str) -> bool:
+    """Whether ``password`` is the user's (verified off the event loop)."""
     try:
-        return bool(_hasher().verify(user.password_hash, password))
+        return bool(await anyio.to_thread.run_sync(_hasher().verify, user.password_hash, password))
     except (VerificationError, InvalidHashError):
         return False
 
@@ -294,7 +310,7 @@ async def change_own_password(
     if actor.user_id is None:
         raise Forbidden(N_("You do not have permission to do that."))
     user = await get_user(session, actor.user_id)
-    if not password_matches(user, current):
+    if not await password_matches(user, current):
         raise ValidationFailed(
             INVALID, fields={"current": N_("The current password is not correct.")}
         )
@@ -312,15 +328,20 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
     user = await session.scalar(
         select(User).where(func.lower(User.username) == username.strip().lower())
     )
-    stored = user.password_hash if user and user.is_active else _dummy_hash()
+    hasher = _hasher()
+    if user and user.is_active:
+        stored = user.password_hash
+    else:
+        stored = await anyio.to_thread.run_sync(_dummy_hash)
     try:
-        _hasher().verify(stored, password)
+        # Argon2 takes about half a second by design: off the event loop.
+        await anyio.to_thread.run_sync(hasher.verify, stored, password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.is_active:
         return None
-    if _hasher().check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = await hash_off_loop(password)
     if not user.totp_enabled:  # with two-factor sign-in, the code step records the sign-in
         user.last_login_at = utcnow()
     return user

@@ -1,0 +1,69 @@
+"""``kefu worker`` rides out a Redis outage: it reconnects with backoff, never exits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import pytest
+from arq.worker import func
+
+from tests.integration.knowledge.test_drills_worker import RedisProcess, _pool, private_redis
+from workers.main import supervise
+
+__all__ = ["private_redis"]  # the fixture, used by name
+
+WAIT_SECONDS = 120
+
+
+async def until(condition: Any, task: asyncio.Task[None], what: str) -> None:
+    """Until ``condition()`` holds; fails if the worker task ended or nothing happens."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        assert not task.done(), f"the worker exited while waiting for {what}"
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_worker_reconnects_after_redis_restarts(
+    private_redis: RedisProcess, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    done: list[int] = []
+
+    async def note(ctx: dict[str, Any], n: int) -> None:
+        done.append(n)
+
+    monkeypatch.setenv("KEFU_REDIS_URL", private_redis.url)
+    from models.settings import reset_settings
+
+    reset_settings()
+    worker = asyncio.create_task(
+        supervise(
+            functions=[func(note, name="note")],
+            cron_jobs=[],
+            ctx={"triage": None},  # no models: this worker only notes numbers
+            poll_delay=0.05,
+        )
+    )
+    try:
+        pool = await _pool(private_redis.url)
+        await pool.enqueue_job("note", 1)
+        await until(lambda: done == [1], worker, "the first job")
+        await pool.aclose()
+
+        with caplog.at_level(logging.WARNING, logger="workers.main"):
+            private_redis.kill()
+            await until(lambda: "reconnecting in" in caplog.text, worker, "the reconnect")
+            private_redis.start()  # empty
+            pool = await _pool(private_redis.url)
+            await pool.enqueue_job("note", 2)
+            await until(lambda: done == [1, 2], worker, "a job after the restart")
+            await pool.aclose()
+        assert not worker.done()
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        monkeypatch.undo()
+        reset_settings()
