@@ -31,9 +31,9 @@ from models.enums import ArticleStatus
 from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
-from models.services.knowledge.vectors import from_bytes, to_bytes
 from models.suggestion import Deflection, TicketSuggestion
 from models.ticket import Ticket
+from triage.vectors import from_bytes, to_bytes
 
 if TYPE_CHECKING:
     import numpy as np

@@ -59,10 +59,10 @@ from models.model_version import ModelVersion
 from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, Conflict, NotFound
-from models.services.knowledge.vectors import from_bytes, to_bytes
 from models.settings import Settings, get_settings
 from models.ticket_embedding import TicketEmbedding
 from models.user import User
+from triage.vectors import from_bytes, to_bytes
 
 if TYPE_CHECKING:
     from triage.data import Example
