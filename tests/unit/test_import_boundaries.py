@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 CHECK = """
 import sys
@@ -26,3 +28,43 @@ def test_triage_package_import_is_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+PROJECT_PACKAGES = ("models", "web", "workers", "tests", "bench")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a file imports (absolute names; relative imports as written)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or ""))
+    return names
+
+
+def test_triage_imports_no_project_package() -> None:
+    """triage/ is pure ML: it may import itself and libraries, never models, web or workers
+    (also not inside functions or under TYPE_CHECKING)."""
+    files = sorted((Path(__file__).parents[2] / "triage").rglob("*.py"))
+    assert files, "the triage package was not found"
+    offending = {
+        f"{path.name}: {name}"
+        for path in files
+        for name in _imported_modules(path)
+        if name.startswith(".") or name.split(".")[0] in PROJECT_PACKAGES
+    }
+    assert not offending, sorted(offending)
+
+
+def test_the_web_does_not_import_the_model_loading_parts_of_triage() -> None:
+    code = (
+        "import sys, web.app, web.views\n"
+        "print(','.join(sorted(m for m in ('triage.embedder', 'triage.encoder', "
+        "'triage.train', 'triage.predict') if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""

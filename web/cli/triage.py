@@ -21,11 +21,15 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from models.settings import get_settings
+
+if TYPE_CHECKING:
+    from models.db import Database
+    from triage.encoder import Encoder
 
 CATEGORY_CODES = ("consultation", "problem", "complaint", "after_sales")
 
@@ -56,16 +60,17 @@ class _Bar:
         self.bar.__exit__(*exc)
 
 
-async def _open() -> tuple[Any, Any]:
+async def _open() -> tuple[Database, Encoder]:
+    """The database and an encoder (the embedder loads on first use) for one command."""
     from models.db import Database
-    from workers.context import TriageRuntime
+    from triage.encoder import Encoder
 
     settings = get_settings()
-    return Database(settings.database_url), TriageRuntime(settings)
+    return Database(settings.database_url), Encoder(settings.embedding_model)
 
 
-async def _close(db: Any, runtime: Any) -> None:
-    await runtime.close()
+async def _close(db: Database, encoder: Encoder) -> None:
+    await encoder.close()
     await db.dispose()
 
 
@@ -117,7 +122,7 @@ def triage_train(file: Path) -> None:
     examples = _load_examples(file)
 
     async def work() -> Any:
-        db, runtime = await _open()
+        db, encoder = await _open()
         try:
             async with unit_of_work(db) as session:
                 added = await lifecycle.import_labels(
@@ -125,12 +130,12 @@ def triage_train(file: Path) -> None:
                 )
             _note(f"{len(examples)} rows read, {added} new labels stored")
             _note("preparing the current model (the first run trains the bootstrap model)…")
-            await lifecycle.current_model(db, runtime)
+            current = await lifecycle.current_model(db, encoder)
             return await lifecycle.retrain(
-                db, runtime, trigger=lifecycle.Trigger.IMPORT, printer=_note
+                db, encoder, cached=current, trigger=lifecycle.Trigger.IMPORT, printer=_note
             )
         finally:
-            await _close(db, runtime)
+            await _close(db, encoder)
 
     outcome = asyncio.run(work())
     if outcome.error:
@@ -160,19 +165,19 @@ def triage_evaluate(file: Path, as_json: bool) -> None:
     examples = _load_examples(file)
 
     async def work() -> dict[str, Any]:
-        db, runtime = await _open()
+        db, encoder = await _open()
         try:
-            loaded = await lifecycle.current_model(db, runtime)
+            loaded = await lifecycle.current_model(db, encoder)
             _note(f"model {loaded.version}")
             texts = [e.text for e in examples]
             embeddings = None
             if loaded.model.embedder_name is not None:
                 with _Bar("embedding", len(texts)) as progress:
-                    embeddings = await runtime.encode(texts, progress)
+                    embeddings = await encoder.encode(texts, progress)
             predictions = await asyncio.to_thread(predict, loaded.model, texts, embeddings)
             return report([e.category for e in examples], [p.category for p in predictions])
         finally:
-            await _close(db, runtime)
+            await _close(db, encoder)
 
     result = asyncio.run(work())
     if as_json:
@@ -204,20 +209,20 @@ def kb_import(source: Path) -> None:
         raise click.ClickException(str(exc)) from exc
 
     async def work() -> tuple[Any, int]:
-        db, runtime = await _open()
+        db, encoder = await _open()
         try:
             async with unit_of_work(db) as session:
                 result = await kb.upsert_articles(session, Actor.system("cli"), items)
-            name = await runtime.embedder_name()
+            name = await encoder.name()
             embedded = 0
             if name is not None:
                 async with db.sessionmaker() as session:
                     todo = await kb.missing_embeddings(session, name, result.ids)
                 with _Bar("embedding", len(todo)) as progress:
-                    embedded = await runtime.embed_articles(db, None, result.ids, progress)
+                    embedded = await kb.embed_articles(db, encoder, None, result.ids, progress)
             return result, embedded
         finally:
-            await _close(db, runtime)
+            await _close(db, encoder)
 
     result, embedded = asyncio.run(work())
     click.echo(
@@ -240,16 +245,16 @@ def kb_evaluate(file: Path, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
 
     async def work() -> dict[str, Any]:
-        db, runtime = await _open()
+        db, encoder = await _open()
         try:
-            index = await runtime.kb_index(db)
+            index = await kb.load_index(db, encoder)
             async with db.sessionmaker() as session:
                 names = await kb.external_ids(session)
             texts = [q for q, _ in queries]
             embeddings = None
             if index.index.embeddings is not None:
                 with _Bar("embedding queries", len(texts)) as progress:
-                    embeddings = await runtime.encode(texts, progress)
+                    embeddings = await encoder.encode(texts, progress)
             ranked = []
             for i, text in enumerate(texts):
                 vector = embeddings[i] if embeddings is not None else None
@@ -257,7 +262,7 @@ def kb_evaluate(file: Path, as_json: bool) -> None:
                 ranked.append([names.get(h.article_id, str(h.article_id)) for h in hits])
             return kb.retrieval_metrics(ranked, [ids for _, ids in queries])
         finally:
-            await _close(db, runtime)
+            await _close(db, encoder)
 
     metrics = asyncio.run(work())
     if as_json:

@@ -13,7 +13,7 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
-from models.services.knowledge import lifecycle
+from models.services.knowledge import lifecycle, models_page
 from web.deps import CurrentActor, DbSession
 from web.security import requires_lead
 
@@ -26,14 +26,14 @@ class ModelsController(Controller):
     @get("/")
     async def index(self, db_session: DbSession) -> Template:
         return Template(
-            "models/index.html", context={"page": await lifecycle.models_page(db_session)}
+            "models/index.html", context={"page": await models_page.models_page(db_session)}
         )
 
     @get("/versions")
     async def versions(self, db_session: DbSession) -> Template:
         return Template(
             "models/partials/_versions.html",
-            context={"page": await lifecycle.models_page(db_session)},
+            context={"page": await models_page.models_page(db_session)},
         )
 
     @post("/retrain", status_code=200)
@@ -61,5 +61,5 @@ async def _versions(request: HTMXRequest, db_session: Any, **context: Any) -> Re
         return Redirect("/models")
     return Template(
         "models/partials/_versions.html",
-        context={"page": await lifecycle.models_page(db_session), **context},
+        context={"page": await models_page.models_page(db_session), **context},
     )

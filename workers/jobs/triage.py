@@ -62,7 +62,8 @@ async def triage_ticket(ctx: dict[str, Any], ticket_id: int) -> dict[str, Any]:
 
 async def retrain_classifier(ctx: dict[str, Any], version_id: int) -> dict[str, Any]:
     """Train the queued model version; promote it only if it is not worse."""
-    outcome = await lifecycle.retrain(ctx["db"], ctx["triage"], version_id=version_id)
+    runtime: TriageRuntime = ctx["triage"]
+    outcome = await runtime.retrain(ctx["db"], version_id=version_id)
     log.info("retraining %s: %s", outcome.version, outcome.status)
     return {"version": outcome.version, "status": str(outcome.status), "error": outcome.error}
 

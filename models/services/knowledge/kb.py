@@ -26,19 +26,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.article import Article
 from models.base import utcnow
-from models.db import record_job
+from models.db import Database, record_job, unit_of_work
 from models.enums import ArticleStatus
 from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
 from models.services.common.jobs import SUGGEST, embed_job
-from models.services.knowledge.vectors import from_bytes, to_bytes
+from models.settings import get_settings
 from models.suggestion import Deflection, TicketSuggestion
 from models.ticket import Ticket
+from triage.vectors import from_bytes, to_bytes
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from triage.encoder import Encoder, Progress
     from triage.retrieval import HybridIndex
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ DENSE_FLOOR = 0.3
 # Articles in another language than the visitor's rank a little lower.
 OTHER_LOCALE_FACTOR = 0.85
 TICKET_SUGGESTIONS = 3
+STORE_BATCH = 256  # article embeddings stored per transaction
 
 
 # --- authoring -----------------------------------------------------------------------------
@@ -510,6 +513,35 @@ async def store_embeddings(
         )
 
 
+async def embed_articles(
+    db: Database,
+    encoder: Encoder,
+    redis: Any = None,
+    article_ids: Sequence[int] | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Embed published articles lacking a current embedding; returns how many.
+
+    Stored as it goes (:data:`STORE_BATCH` a transaction), so an interrupted run resumes.
+    """
+    name = await encoder.name()
+    if name is None:
+        return 0
+    async with db.sessionmaker() as session:
+        todo = await missing_embeddings(session, name, article_ids)
+    for start in range(0, len(todo), STORE_BATCH):
+        chunk = todo[start : start + STORE_BATCH]
+        vectors = await encoder.encode([text for _, text in chunk])
+        assert vectors is not None
+        async with unit_of_work(db, redis, get_settings().event_channel) as session:
+            await store_embeddings(
+                session, dict(zip([i for i, _ in chunk], vectors, strict=True)), name
+            )
+        if progress is not None:
+            await progress(start + len(chunk))
+    return len(todo)
+
+
 # --- retrieval -----------------------------------------------------------------------------
 
 
@@ -581,6 +613,30 @@ def stored_embeddings(rows: Sequence[IndexRow], model_name: str | None) -> np.nd
             return None
         vectors.append(vector)
     return np.vstack(vectors)
+
+
+async def load_index(
+    db: Database, encoder: Encoder, redis: Any = None, stamp: str | None = None
+) -> KbIndex:
+    """A fresh index of the published articles (hybrid when the encoder has an embedder).
+
+    Articles still missing an embedding are embedded (and stored) on the way. ``stamp`` is
+    :func:`index_stamp` as the caller read it before deciding to rebuild (read here if None).
+    """
+    if stamp is None:
+        async with db.sessionmaker() as session:
+            stamp = await index_stamp(session)
+    await embed_articles(db, encoder, redis)
+    async with db.sessionmaker() as session:
+        rows = await index_rows(session)
+    vectors = stored_embeddings(rows, await encoder.name())
+    built = await asyncio.to_thread(build_index, rows, vectors, stamp)
+    log.info(
+        "knowledge-base index built: %d articles (%s)",
+        len(rows),
+        "hybrid" if vectors is not None else "lexical",
+    )
+    return built
 
 
 @dataclass(frozen=True)

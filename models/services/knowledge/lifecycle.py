@@ -1,50 +1,30 @@
-"""The classifier's life cycle: bootstrap, load once, retrain, promote or reject, roll back.
+"""The classifier's life cycle, database side: bootstrap, load, retrain, promote or reject,
+roll back, and the labels training learns from.
 
-Used by the worker (triage and retraining jobs) and the CLI (``kefu triage …``); the web
-only lists versions, asks for a retraining and rolls back — it never loads a model. The
-heavy parts (scikit-learn, the embedder) are imported inside the functions that need them.
+The rows are :class:`~models.model_version.ModelVersion` (one per trained or queued version)
+and :class:`~models.label.Label` (leads' corrections and imported examples). What a model is
+trained on and when a challenger replaces the current model is the pure policy of
+:mod:`triage.policy`; whether a stored artifact can be loaded is the registry's rule
+(:mod:`triage.registry`). This module records what they decide.
 
-**Data and splits.** The bootstrap corpus (``triage/data``) is split once, stratified with a
-fixed seed, into a training part and a *bootstrap validation split*. Leads' corrections and
-imported rows (``Label``) are split into training and *held-out labels*: a label is held out
-when a seeded hash of its normalized text falls in the lowest 20 % — stratified per type
-(each type is split on its own, and a type with at least five labels always holds one out),
-and stable as labels accumulate, so no model trained here ever sees a held-out label and the
-comparison between two versions stays fair. A text labelled several times counts once, with
-its latest label.
-
-**Training.** A model is fitted on the bootstrap training part plus the training labels, in
-one scikit-learn pipeline (:mod:`triage.pipeline`) with dense features when the process has
-an embedder. Labels are weighted so that together they weigh about as much as the bootstrap
-corpus (each at most :data:`MAX_LABEL_WEIGHT` bootstrap rows): twenty corrections from a
-team's own domain must be able to move the model, which 2,000 generic rows would otherwise
-drown. The shipped model is the one evaluated — it is never refitted on the evaluation sets.
-
-**Promotion.** The challenger and the current model are scored on the same sets: the
-held-out labels (the team's own traffic, the main criterion, :func:`triage.evaluate.
-is_not_worse` with its default tolerance) and the bootstrap validation split (a guard
-against damage on ordinary inquiries: the challenger may give up there only as much as it
-gains on at least 20 held-out labels, between 1 and 10 points of macro-F1 — adapting to a
-team's conventions may legitimately cost some generic accuracy, but never for nothing). It
-is promoted only if not worse on both; otherwise it is kept as "rejected" with its report.
+Used by the worker (triage and retraining jobs), the CLI (``kefu triage …``) and the web (it
+only queues a retraining and rolls back — it never loads a model). A process that serves or
+trains models passes its :class:`triage.encoder.Encoder` and the model it already holds, and
+keeps the :class:`LoadedModel` it gets back; nothing here holds a model between calls. The
+heavy parts (scikit-learn, the embedder) load inside the functions that need them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import importlib.metadata
 import logging
-import os
-import time
 import uuid
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import func, select, update
@@ -60,29 +40,22 @@ from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, Conflict, NotFound
 from models.services.common.jobs import retrain_job
-from models.services.knowledge.vectors import from_bytes, to_bytes
-from models.settings import Settings, get_settings
+from models.settings import get_settings
 from models.ticket_embedding import TicketEmbedding
 from models.user import User
+from triage import policy
+from triage.data import Example
+from triage.registry import library_mismatch
+from triage.vectors import from_bytes, to_bytes
 
 if TYPE_CHECKING:
-    from triage.data import Example
+    from triage.encoder import Encoder, Progress
     from triage.train import TrainedModel
 
 log = logging.getLogger(__name__)
 
-SEED = 0
-VALIDATION_SHARE = 0.2
-HOLDOUT_PERCENT = 20
-MIN_FOR_FORCED_HOLDOUT = 5
-MAX_LABEL_WEIGHT = 10.0
-LABELS_TOLERANCE = 0.01
-BOOTSTRAP_TOLERANCE = 0.10  # the most generic macro-F1 a measured gain can buy
-MIN_HELD_OUT_FOR_TRADE = 20  # held-out labels needed before any gain is believed
 STALE_TRAINING = timedelta(hours=1)
 REQUEUE_QUEUED_AFTER = timedelta(minutes=10)
-ENCODE_BATCH = 128
-CHECKED_LIBRARIES = ("scikit-learn", "numpy")
 
 
 class Status(StrEnum):
@@ -104,25 +77,6 @@ class Trigger(StrEnum):
     RECOVERY = "recovery"
 
 
-STATUS_LABELS: dict[Status, str] = {
-    Status.QUEUED: N_("Queued"),
-    Status.TRAINING: N_("Training"),
-    Status.CURRENT: N_("Current"),
-    Status.RETIRED: N_("Retired"),
-    Status.REJECTED: N_("Not adopted"),
-    Status.FAILED: N_("Failed"),
-}
-TRIGGER_LABELS: dict[str, str] = {
-    Trigger.BOOTSTRAP: N_("Bootstrap training set"),
-    Trigger.LABELS: N_("New corrections"),
-    Trigger.MANUAL: N_("Requested by a lead"),
-    Trigger.IMPORT: N_("Imported labels"),
-    Trigger.RECOVERY: N_("Stored model unusable"),
-}
-SET_LABELS: dict[str, str] = {
-    "held_out_labels": N_("Held-out corrections"),
-    "bootstrap_validation": N_("Bootstrap validation set"),
-}
 RESTORABLE = (Status.RETIRED, Status.REJECTED)
 IN_FLIGHT = (Status.QUEUED, Status.TRAINING)
 
@@ -135,29 +89,10 @@ class LoadedModel:
     model: TrainedModel
 
 
-class ModelHost(Protocol):
-    """What a process that trains or serves models provides (the worker's TriageRuntime).
-
-    ``model`` is the process's cached current model; ``model_lock`` serialises loading it.
-    """
-
-    settings: Settings
-    model: LoadedModel | None
-    model_lock: asyncio.Lock
-
-    async def embedder_name(self) -> str | None: ...
-
-    async def encode(
-        self, texts: Sequence[str], progress: Callable[[int], Awaitable[None]] | None = None
-    ) -> np.ndarray | None: ...
-
-
-# --- pure helpers ------------------------------------------------------------------------
-
-
-def _hash_bucket(key: str) -> int:
-    digest = hashlib.blake2b(f"{SEED}:{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % 100
+def compatible_versions(stored: dict[str, Any]) -> bool:
+    """Whether a model stored with these library versions can be loaded by this process
+    (the registry's rule, read from package metadata: no model library is imported)."""
+    return library_mismatch(stored) is None
 
 
 @dataclass(frozen=True)
@@ -171,121 +106,6 @@ class LabelRow:
     embedding: bytes | None
     embedding_model: str | None
     ticket_id: int | None
-
-
-def split_labels(rows: Sequence[LabelRow]) -> tuple[list[LabelRow], list[LabelRow]]:
-    """Training and held-out labels: stable, seeded, stratified per type (see module doc)."""
-    train: list[LabelRow] = []
-    held: list[LabelRow] = []
-    by_type: dict[str, list[LabelRow]] = {}
-    for row in rows:
-        by_type.setdefault(row.category, []).append(row)
-    for group in by_type.values():
-        out = [r for r in group if _hash_bucket(r.key) < HOLDOUT_PERCENT]
-        if not out and len(group) >= MIN_FOR_FORCED_HOLDOUT:
-            out = [min(group, key=lambda r: (_hash_bucket(r.key), r.key))]
-        chosen = {r.id for r in out}
-        held.extend(out)
-        train.extend(r for r in group if r.id not in chosen)
-    return train, held
-
-
-def split_bootstrap(examples: Sequence[Example]) -> tuple[list[int], list[int]]:
-    """Indices of the bootstrap training part and validation split (stratified, seeded)."""
-    from sklearn.model_selection import train_test_split
-
-    indices = np.arange(len(examples))
-    fit_idx, val_idx = train_test_split(
-        indices,
-        test_size=VALIDATION_SHARE,
-        stratify=[e.category for e in examples],
-        random_state=SEED,
-    )
-    return sorted(int(i) for i in fit_idx), sorted(int(i) for i in val_idx)
-
-
-def label_weight(n_bootstrap: int, n_labels: int) -> float:
-    """Weight of one label: labels together ≈ the bootstrap corpus, each ≤ MAX_LABEL_WEIGHT."""
-    if n_labels == 0:
-        return 1.0
-    return float(min(MAX_LABEL_WEIGHT, max(1.0, n_bootstrap / n_labels)))
-
-
-def decide(
-    challenger: dict[str, dict[str, Any]], champion: dict[str, dict[str, Any]] | None
-) -> tuple[bool, str, dict[str, Any]]:
-    """Promote or not, why, and the per-set comparison (reports keyed by evaluation set).
-
-    Held-out labels are judged with :data:`LABELS_TOLERANCE`. On the bootstrap validation
-    split the challenger may lose only what it gains on the held-out labels (macro-F1),
-    at least :data:`LABELS_TOLERANCE` and at most :data:`BOOTSTRAP_TOLERANCE`, and only when
-    the gain is measured on :data:`MIN_HELD_OUT_FOR_TRADE` held-out labels or more: generic
-    accuracy is traded only for measured accuracy on the team's own traffic, never for
-    nothing (nor for the noise of a handful of labels).
-    """
-    from triage.evaluate import is_not_worse
-
-    if champion is None:
-        return True, "no current model", {}
-    gain = 0.0
-    held_new, held_old = challenger.get("held_out_labels"), champion.get("held_out_labels")
-    if held_new and held_old and held_new.get("n", 0) >= MIN_HELD_OUT_FOR_TRADE:
-        gain = held_new["macro_f1"] - held_old["macro_f1"]
-    boot_tolerance = round(min(BOOTSTRAP_TOLERANCE, max(LABELS_TOLERANCE, gain)), 4)
-    sets: dict[str, Any] = {}
-    promote = True
-    reasons = []
-    for name, tolerance in (
-        ("held_out_labels", LABELS_TOLERANCE),
-        ("bootstrap_validation", boot_tolerance),
-    ):
-        new, old = challenger.get(name), champion.get(name)
-        if not new or not old or not new.get("n"):
-            continue
-        ok = is_not_worse(new, old, tolerance=tolerance)
-        sets[name] = {
-            "n": new["n"],
-            "tolerance": tolerance,
-            "not_worse": ok,
-            "challenger": _summary(new),
-            "champion": _summary(old),
-        }
-        if not ok:
-            promote = False
-            reasons.append(f"worse on {name.replace('_', ' ')}")
-    return promote, "; ".join(reasons) or "not worse on every evaluation set", sets
-
-
-def _summary(report: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "accuracy": report["accuracy"],
-        "macro_f1": report["macro_f1"],
-        "f1": {k: v["f1"] for k, v in report["per_class"].items()},
-    }
-
-
-def _runtime_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name in CHECKED_LIBRARIES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def compatible_versions(stored: dict[str, Any]) -> bool:
-    """Whether a stored model's scikit-learn/numpy major.minor match this process's.
-
-    Read from package metadata, so the web can check a rollback without importing them.
-    """
-    running = _runtime_versions()
-    for name in CHECKED_LIBRARIES:
-        have = (running.get(name) or "").split(".")[:2]
-        want = (stored.get(name) or "").split(".")[:2]
-        if have != want:
-            return False
-    return True
 
 
 # --- small transactions ------------------------------------------------------------------
@@ -321,38 +141,24 @@ def _new_version_name() -> str:
 # --- embeddings --------------------------------------------------------------------------
 
 
-def _slug(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()[:10]
-
-
 async def _bootstrap_embeddings(
-    host: ModelHost, examples: Sequence[Example], data_ref: str, progress: _Progress
+    encoder: Encoder, examples: Sequence[Example], data_ref: str, progress: _Progress
 ) -> np.ndarray | None:
     """Embeddings of the bootstrap corpus, cached on disk per embedder and data version."""
-    name = await host.embedder_name()
-    if name is None:
-        return None
-    cache = host.settings.models_dir / "cache" / f"bootstrap-{_slug(name)}-{data_ref[7:23]}.npy"
-    if cache.is_file():
-        vectors = np.load(cache)
-        if vectors.shape[0] == len(examples):
-            return vectors
-    vectors = await host.encode([e.text for e in examples], progress.span(len(examples)))
-    if vectors is None:
-        return None
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}.npy")
-    np.save(tmp, vectors)
-    os.replace(tmp, cache)
-    return vectors
+    cache_dir = get_settings().models_dir / "cache"
+    return await encoder.encode_cached(
+        [e.text for e in examples],
+        lambda name: cache_dir / f"bootstrap-{policy.slug(name)}-{data_ref[7:23]}.npy",
+        progress.span(len(examples)),
+    )
 
 
 async def _label_embeddings(
-    db: Database, host: ModelHost, rows: Sequence[LabelRow], progress: _Progress
+    db: Database, encoder: Encoder, rows: Sequence[LabelRow], progress: _Progress
 ) -> np.ndarray | None:
     """Embeddings of the labels: stored ones reused, ticket embeddings borrowed, rest encoded
     (and stored, so the next retraining embeds only labels added since)."""
-    name = await host.embedder_name()
+    name = await encoder.name()
     if name is None:
         return None
     vectors: dict[int, np.ndarray] = {}
@@ -378,7 +184,7 @@ async def _label_embeddings(
                 vectors[row.id] = v
         missing = [r for r in rows if r.id not in vectors]
     if missing:
-        encoded = await host.encode([r.text for r in missing], progress.span(len(missing)))
+        encoded = await encoder.encode([r.text for r in missing], progress.span(len(missing)))
         if encoded is None:
             return None
         for row, vector in zip(missing, encoded, strict=True):
@@ -424,7 +230,7 @@ class _Progress:
     def window(self, low: int, high: int) -> None:
         self.low, self.high = low, high
 
-    def span(self, total: int) -> Callable[[int], Awaitable[None]]:
+    def span(self, total: int) -> Progress:
         """A callback taking "items done" that advances progress across the window."""
         low, high = self.low, self.high
 
@@ -435,91 +241,10 @@ class _Progress:
         return advance
 
 
-# --- fitting -----------------------------------------------------------------------------
-
-
-def _fit(
-    texts: Sequence[str],
-    categories: Sequence[str],
-    weights: np.ndarray,
-    embeddings: np.ndarray | None,
-    embedder_name: str | None,
-    data_ref: str,
-) -> TrainedModel:
-    """One fit of the shared pipeline with per-row weights (train() has no sample weights)."""
-    from triage.pipeline import PipelineConfig, build_pipeline, make_inputs
-    from triage.train import TrainedModel
-
-    started = time.perf_counter()
-    config = PipelineConfig(use_embeddings=embeddings is not None)
-    folds = max(2, min(config.calibration_folds, min(Counter(categories).values())))
-    pipeline = build_pipeline(replace(config, calibration_folds=folds), seed=SEED)
-    pipeline.fit(
-        make_inputs(texts, embeddings), list(categories), classifier__sample_weight=weights
-    )
-    return TrainedModel(
-        pipeline=pipeline,
-        config=config,
-        metrics={},
-        n_train=len(texts),
-        n_validation=0,
-        data_ref=data_ref,
-        embedder_name=embedder_name if embeddings is not None else None,
-        embedder_dim=int(embeddings.shape[1]) if embeddings is not None else None,
-        seed=SEED,
-        created_at=utcnow(),
-        train_seconds=time.perf_counter() - started,
-    )
-
-
-def _evaluate(
-    model: TrainedModel, examples: Sequence[Example], embeddings: np.ndarray | None
-) -> dict[str, Any] | None:
-    from triage.predict import evaluate_on
-
-    if not examples:
-        return None
-    return evaluate_on(model, examples, embeddings)
-
-
-def _combined(*reports: dict[str, Any] | None) -> dict[str, Any] | None:
-    """One report over several evaluation sets (recomputed from their confusion matrices)."""
-    from triage import CATEGORIES
-    from triage.evaluate import report
-
-    truth: list[str] = []
-    guess: list[str] = []
-    for rep in reports:
-        if not rep:
-            continue
-        for i, row in enumerate(rep["confusion"]):
-            for j, count in enumerate(row):
-                truth += [CATEGORIES[i]] * count
-                guess += [CATEGORIES[j]] * count
-    return report(truth, guess) if truth else None
-
-
 # --- the training run shared by bootstrap, retraining and recovery ------------------------
 
 
-@dataclass
-class TrainingData:
-    """Everything one training run fits on and is judged by."""
-
-    boot_fit: list[Example]
-    boot_val: list[Example]
-    labels_fit: list[LabelRow]
-    labels_held: list[LabelRow]
-    labels_total: int
-    boot_emb_fit: np.ndarray | None = None
-    boot_emb_val: np.ndarray | None = None
-    label_emb_fit: np.ndarray | None = None
-    label_emb_held: np.ndarray | None = None
-
-
 async def _load_labels(db: Database) -> list[LabelRow]:
-    from triage.text import normalize
-
     async with db.sessionmaker() as session:
         rows = (
             await session.execute(
@@ -533,40 +258,47 @@ async def _load_labels(db: Database) -> list[LabelRow]:
                 ).order_by(Label.id)
             )
         ).all()
-    latest: dict[str, LabelRow] = {}
-    for row in rows:
-        key = normalize(row.text)
-        if not key:
-            continue
-        latest[key] = LabelRow(
+    return policy.latest_per_text(
+        LabelRow(
             row.id,
             row.text,
             str(RequestType(row.category)),
-            key,
+            policy.label_key(row.text),
             row.embedding,
             row.embedding_model,
             row.ticket_id,
         )
-    return sorted(latest.values(), key=lambda r: r.id)
+        for row in rows
+    )
 
 
-async def _training_data(db: Database, host: ModelHost, progress: _Progress) -> TrainingData:
+def _examples(rows: Sequence[LabelRow]) -> list[Example]:
+    return [Example(r.text, r.category) for r in rows]  # type: ignore[arg-type]
+
+
+async def _training_data(
+    db: Database, encoder: Encoder, progress: _Progress
+) -> policy.TrainingData:
     from triage.data import data_ref, load_bootstrap
 
     boot = load_bootstrap()
-    fit_idx, val_idx = split_bootstrap(boot)
+    fit_idx, val_idx = policy.split_bootstrap(boot)
     labels = await _load_labels(db)
-    labels_fit, labels_held = split_labels(labels)
-    data = TrainingData(
-        [boot[i] for i in fit_idx], [boot[i] for i in val_idx], labels_fit, labels_held, len(labels)
+    labels_fit, labels_held = policy.split_labels(labels)
+    data = policy.TrainingData(
+        [boot[i] for i in fit_idx],
+        [boot[i] for i in val_idx],
+        _examples(labels_fit),
+        _examples(labels_held),
+        len(labels),
     )
     progress.window(10, 35)
-    boot_emb = await _bootstrap_embeddings(host, boot, data_ref(boot), progress)
+    boot_emb = await _bootstrap_embeddings(encoder, boot, data_ref(boot), progress)
     if boot_emb is not None:
         data.boot_emb_fit, data.boot_emb_val = boot_emb[fit_idx], boot_emb[val_idx]
     progress.window(35, 50)
     ordered = labels_fit + labels_held
-    label_emb = await _label_embeddings(db, host, ordered, progress) if ordered else None
+    label_emb = await _label_embeddings(db, encoder, ordered, progress) if ordered else None
     if boot_emb is not None and ordered and label_emb is not None:
         data.label_emb_fit = label_emb[: len(labels_fit)]
         data.label_emb_held = label_emb[len(labels_fit) :]
@@ -575,115 +307,68 @@ async def _training_data(db: Database, host: ModelHost, progress: _Progress) -> 
     return data
 
 
-def _examples(rows: Sequence[LabelRow]) -> list[Example]:
-    from triage.data import Example
-
-    return [Example(r.text, r.category) for r in rows]  # type: ignore[arg-type]
-
-
-@dataclass
-class TrainingRun:
-    """A fitted challenger and its reports on every evaluation set."""
-
-    model: TrainedModel
-    reports: dict[str, dict[str, Any] | None]
-    training_size: int
-    label_count: int
-    weight: float
-    data_ref: str
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-async def _train(data: TrainingData, host: ModelHost, progress: _Progress) -> TrainingRun:
+async def _training_data_bootstrap_only(
+    encoder: Encoder, boot: Sequence[Example], progress: _Progress
+) -> policy.TrainingData:
     from triage.data import data_ref
 
-    rows = list(data.boot_fit) + _examples(data.labels_fit)
-    weight = label_weight(len(data.boot_fit), len(data.labels_fit))
-    weights = np.concatenate(
-        [np.ones(len(data.boot_fit)), np.full(len(data.labels_fit), weight)]
-    ).astype(np.float64)
-    embeddings = None
-    if data.boot_emb_fit is not None:
-        parts = [data.boot_emb_fit]
-        if data.labels_fit:
-            assert data.label_emb_fit is not None
-            parts.append(data.label_emb_fit)
-        embeddings = np.vstack(parts)
-    name = await host.embedder_name() if embeddings is not None else None
-    ref = data_ref(rows)
+    fit_idx, val_idx = policy.split_bootstrap(boot)
+    data = policy.TrainingData([boot[i] for i in fit_idx], [boot[i] for i in val_idx], [], [], 0)
+    emb = await _bootstrap_embeddings(encoder, boot, data_ref(boot), progress)
+    if emb is not None:
+        data.boot_emb_fit, data.boot_emb_val = emb[fit_idx], emb[val_idx]
+    return data
+
+
+async def _train(
+    data: policy.TrainingData, encoder: Encoder, progress: _Progress
+) -> policy.TrainingRun:
+    """Fit and score a challenger off the event loop (the policy decides how)."""
+    name = await encoder.name() if data.boot_emb_fit is not None else None
     await progress.at(55, "fitting")
-    model = await asyncio.to_thread(
-        _fit, [r.text for r in rows], [r.category for r in rows], weights, embeddings, name, ref
-    )
+    run = await asyncio.to_thread(policy.fit, data, name)
+    run.model = replace(run.model, created_at=utcnow())  # the product's clock, not triage's
     await progress.at(75, "evaluating")
-    reports = await asyncio.to_thread(_reports, model, data)
-    return TrainingRun(model, reports, len(rows), len(data.labels_fit), weight, ref)
+    run.reports = await asyncio.to_thread(policy.evaluate, run.model, data)
+    return run
 
 
-def _reports(model: TrainedModel, data: TrainingData) -> dict[str, dict[str, Any] | None]:
-    boot = _evaluate(model, data.boot_val, data.boot_emb_val)
-    held = _evaluate(model, _examples(data.labels_held), data.label_emb_held)
-    return {
-        "bootstrap_validation": boot,
-        "held_out_labels": held,
-        "evaluation": _combined(boot, held),
-    }
-
-
-def _metrics(run: TrainingRun, data: TrainingData) -> dict[str, Any]:
-    return {
-        **run.reports,
-        "train_seconds": round(run.model.train_seconds, 2),
-        "label_weight": run.weight,
-        "labels_total": data.labels_total,
-        "labels_held_out": len(data.labels_held),
-        "bootstrap_training": len(data.boot_fit),
-        "bootstrap_validation_size": len(data.boot_val),
-        "embedder": run.model.embedder_name,
-    }
-
-
-def _save(model: TrainedModel, settings: Settings, version: str) -> Path:
+def _save(model: TrainedModel, version: str) -> Path:
     from triage.registry import save_model
 
-    path = settings.models_dir / version
+    path = get_settings().models_dir / version
     save_model(model, path)
     return path
 
 
-# --- public API --------------------------------------------------------------------------
+# --- loading the current model ------------------------------------------------------------
 
 
-async def current_model(db: Database, host: ModelHost) -> LoadedModel:
-    """The current classifier, loaded once per process (and again only when it changes).
+async def current_model(
+    db: Database, encoder: Encoder, cached: LoadedModel | None = None
+) -> LoadedModel:
+    """The current classifier: ``cached`` (what the caller holds) while it is still current,
+    otherwise loaded from its stored artifact.
 
     The first call on a fresh installation trains the bootstrap model. A stored model this
     process cannot load (other scikit-learn/numpy release, other embedder, corrupt file) is
-    marked failed and replaced by a model retrained from scratch; that is logged.
+    marked failed and replaced by a model retrained from scratch; that is logged. A caller
+    that serves concurrent requests serialises its calls (one load per change, not one per
+    request) and keeps the result.
     """
     async with db.sessionmaker() as session:
         row = await _current_row(session)
-    cached = host.model
     if cached is not None and row is not None and cached.version == row.version:
         return cached
-    async with host.model_lock:
-        async with db.sessionmaker() as session:
-            row = await _current_row(session)
-        cached = host.model
-        if cached is not None and row is not None and cached.version == row.version:
-            return cached
-        if row is None:
-            loaded = await _bootstrap(db, host)
-        else:
-            loaded = await _load_or_recover(db, host, row)
-        host.model = loaded
-        return loaded
+    if row is None:
+        return await _bootstrap(db, encoder)
+    return await _load_or_recover(db, encoder, row)
 
 
-async def _load_or_recover(db: Database, host: ModelHost, row: ModelVersion) -> LoadedModel:
+async def _load_or_recover(db: Database, encoder: Encoder, row: ModelVersion) -> LoadedModel:
     from triage.registry import RegistryError, load_model
 
-    name = await host.embedder_name()
+    name = await encoder.name()
     try:
         if not row.artifact_path:
             raise FileNotFoundError(f"version {row.version} has no stored artifact")
@@ -706,42 +391,29 @@ async def _load_or_recover(db: Database, host: ModelHost, row: ModelVersion) -> 
                 )
             await session.commit()
         outcome = await _run(
-            db, host, trigger=Trigger.RECOVERY, row_id=None, triggered_by_id=None, compare=False
+            db,
+            encoder,
+            None,
+            trigger=Trigger.RECOVERY,
+            row_id=None,
+            triggered_by_id=None,
+            compare=False,
         )
         if outcome.loaded is None:
             raise RuntimeError(f"recovery training failed: {outcome.error}") from exc
         return outcome.loaded
 
 
-def _bootstrap_version(data_ref: str, embedder: str | None) -> str:
-    """A deterministic name: the same data, embedder and libraries give the same model, so a
-    stored bootstrap artifact is reused (e.g. after the database was reset)."""
-    from triage.pipeline import PipelineConfig
-
-    running = _runtime_versions()
-    fingerprint = _slug(
-        repr(
-            (
-                embedder,
-                SEED,
-                VALIDATION_SHARE,
-                PipelineConfig(),
-                [(k, (running[k] or "").split(".")[:2]) for k in running],
-            )
-        )
-    )
-    return f"bootstrap-{data_ref[7:15]}-{fingerprint[:8]}"
-
-
-async def _bootstrap(db: Database, host: ModelHost) -> LoadedModel:
+async def _bootstrap(db: Database, encoder: Encoder) -> LoadedModel:
     """Train (or reuse) the bootstrap model and make it current."""
     from triage.data import data_ref, load_bootstrap
     from triage.registry import RegistryError, VersionExistsError, load_model
 
+    models_dir = get_settings().models_dir
     boot = load_bootstrap()
-    name = await host.embedder_name()
-    version = _bootstrap_version(data_ref(boot), name)
-    path = host.settings.models_dir / version
+    name = await encoder.name()
+    version = policy.bootstrap_version(data_ref(boot), name)
+    path = models_dir / version
     model = None
     if path.exists():
         try:
@@ -750,16 +422,18 @@ async def _bootstrap(db: Database, host: ModelHost) -> LoadedModel:
         except RegistryError as exc:
             log.warning("stored bootstrap model %s unusable (%s); training anew", version, exc)
             version = f"bootstrap-{_new_version_name()}"
-            path = host.settings.models_dir / version
+            path = models_dir / version
     started = utcnow()
     if model is None:
         log.info("training the bootstrap model (%d examples)", len(boot))
         progress = _Progress(None, None)
-        data = await _training_data_bootstrap_only(host, boot, progress)
-        run = await _train(data, host, progress)
-        model = replace(run.model, metrics=_metrics(run, data), n_validation=len(data.boot_val))
+        data = await _training_data_bootstrap_only(encoder, boot, progress)
+        run = await _train(data, encoder, progress)
+        model = replace(
+            run.model, metrics=policy.metrics(run, data), n_validation=len(data.boot_val)
+        )
         try:
-            await asyncio.to_thread(_save, model, host.settings, version)
+            await asyncio.to_thread(_save, model, version)
         except VersionExistsError:  # another process saved the same bootstrap meanwhile
             model = await asyncio.to_thread(load_model, path, embedder_name=name)
     metrics = model.metrics
@@ -795,22 +469,16 @@ async def _bootstrap(db: Database, host: ModelHost) -> LoadedModel:
     return LoadedModel(version, model)
 
 
-async def _training_data_bootstrap_only(
-    host: ModelHost, boot: Sequence[Example], progress: _Progress
-) -> TrainingData:
-    from triage.data import data_ref
-
-    fit_idx, val_idx = split_bootstrap(boot)
-    data = TrainingData([boot[i] for i in fit_idx], [boot[i] for i in val_idx], [], [], 0)
-    emb = await _bootstrap_embeddings(host, boot, data_ref(boot), progress)
-    if emb is not None:
-        data.boot_emb_fit, data.boot_emb_val = emb[fit_idx], emb[val_idx]
-    return data
+# --- retraining ----------------------------------------------------------------------------
 
 
 @dataclass
 class RetrainOutcome:
-    """What a retraining did (returned to the job and printed by the CLI)."""
+    """What a retraining did (returned to the job and printed by the CLI).
+
+    ``loaded`` is the promoted challenger; ``current`` the model current after the run (the
+    promoted challenger or the champion it was compared with), for the caller to keep.
+    """
 
     version: str
     status: Status
@@ -818,6 +486,7 @@ class RetrainOutcome:
     comparison: dict[str, Any]
     loaded: LoadedModel | None = None
     error: str | None = None
+    current: LoadedModel | None = None
 
     @property
     def promoted(self) -> bool:
@@ -826,14 +495,16 @@ class RetrainOutcome:
 
 async def retrain(
     db: Database,
-    host: ModelHost,
+    encoder: Encoder,
     *,
+    cached: LoadedModel | None = None,
     trigger: Trigger | str = Trigger.MANUAL,
     triggered_by_id: int | None = None,
     version_id: int | None = None,
     printer: Callable[[str], None] | None = None,
 ) -> RetrainOutcome:
-    """Train a challenger on the bootstrap set plus every label, compare, promote or reject.
+    """Train a challenger on the bootstrap set plus every label, compare it with the current
+    model (``cached``, if the caller holds it, else loaded), promote or reject.
 
     Progress (0–100) is committed to the version's row as it goes, so the model page can
     poll it. ``version_id`` names a queued row (the job's); otherwise a row is created.
@@ -841,7 +512,8 @@ async def retrain(
     """
     return await _run(
         db,
-        host,
+        encoder,
+        cached,
         trigger=Trigger(trigger),
         row_id=version_id,
         triggered_by_id=triggered_by_id,
@@ -852,7 +524,8 @@ async def retrain(
 
 async def _run(
     db: Database,
-    host: ModelHost,
+    encoder: Encoder,
+    cached: LoadedModel | None,
     *,
     trigger: Trigger,
     row_id: int | None,
@@ -880,24 +553,25 @@ async def _run(
         await session.commit()
         row_id, version = row.id, row.version
     progress = _Progress(db, row_id, printer=printer)
+    champion: LoadedModel | None = None
     try:
         await progress.at(5, "loading training data")
-        champion = await current_model(db, host) if compare else None
-        data = await _training_data(db, host, progress)
-        run = await _train(data, host, progress)
+        champion = await current_model(db, encoder, cached) if compare else None
+        data = await _training_data(db, encoder, progress)
+        run = await _train(data, encoder, progress)
         await progress.at(85, "comparing with the current model")
         champion_reports = (
-            await asyncio.to_thread(_reports, champion.model, data)
+            await asyncio.to_thread(policy.evaluate, champion.model, data)
             if champion is not None
             else None
         )
-        promote, reason, sets = decide(run.reports, champion_reports)  # type: ignore[arg-type]
+        promote, reason, sets = policy.decide(run.reports, champion_reports)
         model = replace(
             run.model,
-            metrics=_metrics(run, data),
+            metrics=policy.metrics(run, data),
             n_validation=len(data.boot_val) + len(data.labels_held),
         )
-        path = await asyncio.to_thread(_save, model, host.settings, version)
+        path = await asyncio.to_thread(_save, model, version)
         comparison = {
             "champion": champion.version if champion else None,
             "decision": "promoted" if promote else "rejected",
@@ -909,9 +583,9 @@ async def _run(
         await _finish(db, row_id, model, run, path, status, comparison, triggered_by_id)
         await progress.at(100, f"{version}: {comparison['decision']} ({reason})")
         loaded = LoadedModel(version, model) if promote else None
-        if loaded is not None:
-            host.model = loaded
-        return RetrainOutcome(version, status, model.metrics, comparison, loaded)
+        return RetrainOutcome(
+            version, status, model.metrics, comparison, loaded, current=loaded or champion
+        )
     except Exception as exc:
         log.exception("training %s failed", version)
         await _set(
@@ -922,7 +596,9 @@ async def _run(
             finished_at=utcnow(),
             comparison={"error": str(exc)[:1000]},
         )
-        return RetrainOutcome(version, Status.FAILED, {}, {}, None, str(exc))
+        return RetrainOutcome(
+            version, Status.FAILED, {}, {}, None, str(exc), current=champion or cached
+        )
     except asyncio.CancelledError:  # the job timed out or the worker is stopping
         await asyncio.shield(
             _set(
@@ -941,7 +617,7 @@ async def _finish(
     db: Database,
     row_id: int,
     model: TrainedModel,
-    run: TrainingRun,
+    run: policy.TrainingRun,
     path: Path,
     status: Status,
     comparison: dict[str, Any],
@@ -1163,146 +839,3 @@ async def rollback(session: AsyncSession, actor: Actor, version_id: int) -> Mode
     )
     await session.flush()
     return target
-
-
-# --- the model page ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClassRow:
-    """One type's line on the model page: F1 and its row of the confusion matrix."""
-
-    request_type: RequestType
-    f1: float | None
-    support: int
-    confusion: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class VersionView:
-    """A model version as the model page shows it."""
-
-    id: int
-    version: str
-    status: Status
-    trigger: str
-    triggered_by: str | None
-    created_at: datetime
-    finished_at: datetime | None
-    promoted_at: datetime | None
-    training_size: int
-    label_count: int
-    progress: int
-    accuracy: float | None
-    macro_f1: float | None
-    bootstrap_f1: float | None
-    held_out_f1: float | None
-    held_out_n: int
-    classes: tuple[ClassRow, ...]
-    decision_reason: str | None
-    worse_on: tuple[str, ...]
-    error: str | None
-    comparison_sets: tuple[tuple[str, float, float, bool], ...]
-    can_rollback: bool
-
-    @property
-    def in_flight(self) -> bool:
-        return self.status in IN_FLIGHT
-
-    @property
-    def status_label(self) -> str:
-        return STATUS_LABELS[self.status]
-
-    @property
-    def trigger_label(self) -> str:
-        return TRIGGER_LABELS.get(self.trigger, self.trigger)
-
-
-def _view(row: ModelVersion, names: dict[int, str]) -> VersionView:
-    metrics = row.metrics or {}
-    evaluation = metrics.get("evaluation") or metrics.get("bootstrap_validation") or {}
-    boot = metrics.get("bootstrap_validation") or {}
-    held = metrics.get("held_out_labels") or {}
-    comparison = row.comparison or {}
-    per_class = evaluation.get("per_class", {})
-    confusion = evaluation.get("confusion") or []
-    classes = tuple(
-        ClassRow(
-            rt,
-            per_class.get(rt.value, {}).get("f1"),
-            int(per_class.get(rt.value, {}).get("support", 0)),
-            tuple(confusion[i]) if i < len(confusion) else (),
-        )
-        for i, rt in enumerate(RequestType)
-    )
-    sets = tuple(
-        (
-            SET_LABELS.get(name, name),
-            s["champion"]["macro_f1"],
-            s["challenger"]["macro_f1"],
-            bool(s["not_worse"]),
-        )
-        for name, s in (comparison.get("sets") or {}).items()
-    )
-    status = Status(row.status)
-    return VersionView(
-        id=row.id,
-        version=row.version,
-        status=status,
-        trigger=row.trigger,
-        triggered_by=names.get(row.triggered_by_id) if row.triggered_by_id else None,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-        promoted_at=row.promoted_at,
-        training_size=row.training_size,
-        label_count=row.label_count,
-        progress=row.progress,
-        accuracy=evaluation.get("accuracy"),
-        macro_f1=evaluation.get("macro_f1"),
-        bootstrap_f1=boot.get("macro_f1"),
-        held_out_f1=held.get("macro_f1"),
-        held_out_n=int(held.get("n", 0)),
-        classes=classes,
-        decision_reason=comparison.get("reason"),
-        worse_on=tuple(SET_LABELS.get(n, n) for n in comparison.get("worse_on") or ()),
-        error=comparison.get("error") or comparison.get("load_error"),
-        comparison_sets=sets,
-        can_rollback=status in RESTORABLE
-        and bool(row.artifact_path)
-        and compatible_versions(row.library_versions or {}),
-    )
-
-
-@dataclass(frozen=True)
-class ModelsPage:
-    versions: list[VersionView]
-    labels_since: int
-    retrain_after: int
-
-    @property
-    def training(self) -> VersionView | None:
-        return next((v for v in self.versions if v.in_flight), None)
-
-
-async def models_page(session: AsyncSession, limit: int = 50) -> ModelsPage:
-    """Every model version, newest first, with what the page needs precomputed."""
-    rows = (
-        await session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc()).limit(limit))
-    ).all()
-    user_ids = {r.triggered_by_id for r in rows if r.triggered_by_id}
-    names = (
-        dict(
-            (
-                await session.execute(
-                    select(User.id, User.display_name).where(User.id.in_(user_ids))
-                )
-            ).all()
-        )
-        if user_ids
-        else {}
-    )
-    return ModelsPage(
-        [_view(r, names) for r in rows],
-        await labels_since_last_training(session),
-        get_settings().retrain_after_labels,
-    )

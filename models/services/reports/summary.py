@@ -33,12 +33,12 @@ from models.base import utcnow
 from models.enums import RequestType
 from models.services.common import ids
 from models.services.common.errors import N_, ValidationFailed
-from models.services.reports import topics
 from models.services.sla import policy
 from models.settings import get_settings
 from models.survey import Survey
 from models.ticket import Ticket
 from models.user import User
+from triage import topics
 
 PERIOD_KINDS = ("month", "quarter", "year", "custom")
 MAX_CUSTOM_DAYS = 3 * 366

@@ -32,12 +32,12 @@ from models.services.common.actor import Actor
 from models.services.common.errors import N_, NotFound
 from models.services.common.priority import PRIORITY_ORDER, compute_priority, priority_rank
 from models.services.knowledge import kb
-from models.services.knowledge.vectors import cosine, from_bytes, to_bytes
 from models.services.sla import policy
 from models.services.tickets import routing
 from models.services.tickets.commands import DEADLINE_FIELDS, versioned
 from models.ticket import Ticket
 from models.ticket_embedding import TicketEmbedding
+from triage.vectors import cosine, from_bytes, to_bytes
 
 if TYPE_CHECKING:
     import numpy as np

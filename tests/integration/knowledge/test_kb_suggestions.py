@@ -47,11 +47,7 @@ async def test_the_worker_embeds_published_articles(
     async with db.sessionmaker() as s:
         rows = (await s.execute(select(Article.embedding, Article.embedding_model))).all()
     assert all(r.embedding and len(r.embedding) == 384 * 4 for r in rows)
-    assert {r.embedding_model for r in rows} == {runtime_name(runtime)}
-
-
-def runtime_name(runtime: Any) -> str:
-    return str(runtime._embedder.name)
+    assert {r.embedding_model for r in rows} == {await runtime.encoder.name()}
 
 
 async def test_a_chinese_query_finds_the_chinese_article_through_the_worker(

@@ -106,10 +106,10 @@ async def _rows(db: Any) -> list[ModelVersion]:
 async def test_a_worse_challenger_is_rejected_and_keeps_its_report(
     client: Any, db: Any, runtime: Any
 ) -> None:
-    bootstrap = await lifecycle.current_model(db, runtime)
+    bootstrap = await runtime.classifier(db)
     assert await _import(db, contradicting_labels()) == 120
 
-    outcome = await lifecycle.retrain(db, runtime)
+    outcome = await runtime.retrain(db)
 
     assert outcome.status is lifecycle.Status.REJECTED, outcome.comparison
     assert "bootstrap_validation" in outcome.comparison["worse_on"]
@@ -132,10 +132,10 @@ async def test_a_worse_challenger_is_rejected_and_keeps_its_report(
 
 
 async def test_a_challenger_that_is_not_worse_is_promoted(db: Any, runtime: Any) -> None:
-    bootstrap = await lifecycle.current_model(db, runtime)
+    bootstrap = await runtime.classifier(db)
     await _import(db, [(t, c) for c, texts in CONSISTENT.items() for t in texts])
 
-    outcome = await lifecycle.retrain(db, runtime, trigger="manual")
+    outcome = await runtime.retrain(db, trigger="manual")
 
     assert outcome.promoted, outcome.comparison
     rows = await _rows(db)
@@ -151,7 +151,7 @@ async def test_a_challenger_that_is_not_worse_is_promoted(db: Any, runtime: Any)
 async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_training(
     db: Any, runtime: Any, caplog: Any
 ) -> None:
-    bootstrap = await lifecycle.current_model(db, runtime)
+    bootstrap = await runtime.classifier(db)
     old = dataclasses.replace(
         bootstrap.model, versions={**bootstrap.model.versions, "scikit-learn": "0.24.2"}
     )
@@ -164,7 +164,7 @@ async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_traini
     runtime.model = None  # another process: nothing loaded yet
 
     with caplog.at_level(logging.WARNING, logger="models.services.knowledge.lifecycle"):
-        loaded = await lifecycle.current_model(db, runtime)
+        loaded = await runtime.classifier(db)
 
     assert "retraining from scratch" in caplog.text and "scikit-learn" in caplog.text
     rows = await _rows(db)
@@ -177,9 +177,9 @@ async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_traini
 
 
 async def test_a_lead_rolls_back_to_an_earlier_version(client: Any, db: Any, runtime: Any) -> None:
-    bootstrap = await lifecycle.current_model(db, runtime)
+    bootstrap = await runtime.classifier(db)
     await _import(db, [(t, c) for c, texts in CONSISTENT.items() for t in texts])
-    promoted = await lifecycle.retrain(db, runtime)
+    promoted = await runtime.retrain(db)
     assert promoted.promoted
     rows = await _rows(db)
 
@@ -192,7 +192,7 @@ async def test_a_lead_rolls_back_to_an_earlier_version(client: Any, db: Any, run
     assert response.status_code == 200 and bootstrap.version in response.text
 
     assert [r.status for r in await _rows(db)] == ["current", "retired"]
-    assert (await lifecycle.current_model(db, runtime)).version == bootstrap.version
+    assert (await runtime.classifier(db)).version == bootstrap.version
     missing = await client.post("/models/999999/rollback", headers=headers)
     assert missing.status_code == 404
 
@@ -200,7 +200,7 @@ async def test_a_lead_rolls_back_to_an_earlier_version(client: Any, db: Any, run
 async def test_model_page_retrain_button_queues_once_and_polls_while_training(
     client: Any, db: Any, redis: Any, runtime: Any
 ) -> None:
-    await lifecycle.current_model(db, runtime)
+    await runtime.classifier(db)
     await sign_in(client, "agent", "kefu-agent")
     assert (await client.get("/models")).status_code == 403
     await sign_in(client, "lead", "kefu-lead")

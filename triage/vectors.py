@@ -1,4 +1,4 @@
-"""Embedding vectors as stored in the database: little-endian float32 bytes."""
+"""Embedding vectors as bytes (little-endian float32, how callers store them) and back."""
 
 from __future__ import annotations
 

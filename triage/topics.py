@@ -40,16 +40,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-try:  # the triage package's normalizer (pure); a minimal stand-in keeps this module usable
-    from triage.text import normalize, stem
-except ImportError:  # pragma: no cover - triage is part of the same repository
-
-    def normalize(text: str) -> str:
-        return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).lower()).strip()
-
-    def stem(word: str) -> str:
-        return word
-
+from triage.text import normalize, stem
 
 # Distinct texts analysed per request type, of which the most frequent are clustered, and how
 # much of each text is read: together they bound the cost at any number of tickets.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from models.services.reports.topics import Doc, features, phrases, top_topics
+from triage.topics import Doc, features, phrases, top_topics
 
 LOGISTICS = [
     Doc("快递显示物流延迟，三天没更新了", 3, 1),
@@ -104,8 +104,8 @@ def test_deterministic_across_processes() -> None:
     import sys
 
     script = (
-        "from models.services.reports.topics import Doc, top_topics\n"
-        "from tests.unit.test_reports_topics import ALL\n"
+        "from triage.topics import Doc, top_topics\n"
+        "from tests.unit.test_triage_topics import ALL\n"
         "print([(t.label, t.current, t.previous, t.examples) for t in top_topics(ALL, limit=5)])"
     )
     outputs = {

@@ -1,0 +1,188 @@
+"""The model page's view-model: every classifier version with what the page shows, precomputed.
+
+Read-only over the life cycle's rows (:mod:`models.services.knowledge.lifecycle`); the page
+never loads a model — whether a version can be restored is the registry's library-version
+rule, read from package metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.enums import RequestType
+from models.model_version import ModelVersion
+from models.services.common.errors import N_
+from models.services.knowledge.lifecycle import (
+    IN_FLIGHT,
+    RESTORABLE,
+    Status,
+    Trigger,
+    compatible_versions,
+    labels_since_last_training,
+)
+from models.settings import get_settings
+from models.user import User
+
+STATUS_LABELS: dict[Status, str] = {
+    Status.QUEUED: N_("Queued"),
+    Status.TRAINING: N_("Training"),
+    Status.CURRENT: N_("Current"),
+    Status.RETIRED: N_("Retired"),
+    Status.REJECTED: N_("Not adopted"),
+    Status.FAILED: N_("Failed"),
+}
+TRIGGER_LABELS: dict[str, str] = {
+    Trigger.BOOTSTRAP: N_("Bootstrap training set"),
+    Trigger.LABELS: N_("New corrections"),
+    Trigger.MANUAL: N_("Requested by a lead"),
+    Trigger.IMPORT: N_("Imported labels"),
+    Trigger.RECOVERY: N_("Stored model unusable"),
+}
+SET_LABELS: dict[str, str] = {
+    "held_out_labels": N_("Held-out corrections"),
+    "bootstrap_validation": N_("Bootstrap validation set"),
+}
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    """One type's line on the model page: F1 and its row of the confusion matrix."""
+
+    request_type: RequestType
+    f1: float | None
+    support: int
+    confusion: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """A model version as the model page shows it."""
+
+    id: int
+    version: str
+    status: Status
+    trigger: str
+    triggered_by: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    promoted_at: datetime | None
+    training_size: int
+    label_count: int
+    progress: int
+    accuracy: float | None
+    macro_f1: float | None
+    bootstrap_f1: float | None
+    held_out_f1: float | None
+    held_out_n: int
+    classes: tuple[ClassRow, ...]
+    decision_reason: str | None
+    worse_on: tuple[str, ...]
+    error: str | None
+    comparison_sets: tuple[tuple[str, float, float, bool], ...]
+    can_rollback: bool
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in IN_FLIGHT
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @property
+    def trigger_label(self) -> str:
+        return TRIGGER_LABELS.get(self.trigger, self.trigger)
+
+
+def _view(row: ModelVersion, names: dict[int, str]) -> VersionView:
+    metrics = row.metrics or {}
+    evaluation = metrics.get("evaluation") or metrics.get("bootstrap_validation") or {}
+    boot = metrics.get("bootstrap_validation") or {}
+    held = metrics.get("held_out_labels") or {}
+    comparison = row.comparison or {}
+    per_class = evaluation.get("per_class", {})
+    confusion = evaluation.get("confusion") or []
+    classes = tuple(
+        ClassRow(
+            rt,
+            per_class.get(rt.value, {}).get("f1"),
+            int(per_class.get(rt.value, {}).get("support", 0)),
+            tuple(confusion[i]) if i < len(confusion) else (),
+        )
+        for i, rt in enumerate(RequestType)
+    )
+    sets = tuple(
+        (
+            SET_LABELS.get(name, name),
+            s["champion"]["macro_f1"],
+            s["challenger"]["macro_f1"],
+            bool(s["not_worse"]),
+        )
+        for name, s in (comparison.get("sets") or {}).items()
+    )
+    status = Status(row.status)
+    return VersionView(
+        id=row.id,
+        version=row.version,
+        status=status,
+        trigger=row.trigger,
+        triggered_by=names.get(row.triggered_by_id) if row.triggered_by_id else None,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        promoted_at=row.promoted_at,
+        training_size=row.training_size,
+        label_count=row.label_count,
+        progress=row.progress,
+        accuracy=evaluation.get("accuracy"),
+        macro_f1=evaluation.get("macro_f1"),
+        bootstrap_f1=boot.get("macro_f1"),
+        held_out_f1=held.get("macro_f1"),
+        held_out_n=int(held.get("n", 0)),
+        classes=classes,
+        decision_reason=comparison.get("reason"),
+        worse_on=tuple(SET_LABELS.get(n, n) for n in comparison.get("worse_on") or ()),
+        error=comparison.get("error") or comparison.get("load_error"),
+        comparison_sets=sets,
+        can_rollback=status in RESTORABLE
+        and bool(row.artifact_path)
+        and compatible_versions(row.library_versions or {}),
+    )
+
+
+@dataclass(frozen=True)
+class ModelsPage:
+    versions: list[VersionView]
+    labels_since: int
+    retrain_after: int
+
+    @property
+    def training(self) -> VersionView | None:
+        return next((v for v in self.versions if v.in_flight), None)
+
+
+async def models_page(session: AsyncSession, limit: int = 50) -> ModelsPage:
+    """Every model version, newest first, with what the page needs precomputed."""
+    rows = (
+        await session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc()).limit(limit))
+    ).all()
+    user_ids = {r.triggered_by_id for r in rows if r.triggered_by_id}
+    names = (
+        dict(
+            (
+                await session.execute(
+                    select(User.id, User.display_name).where(User.id.in_(user_ids))
+                )
+            ).all()
+        )
+        if user_ids
+        else {}
+    )
+    return ModelsPage(
+        [_view(r, names) for r in rows],
+        await labels_since_last_training(session),
+        get_settings().retrain_after_labels,
+    )

@@ -1,0 +1,181 @@
+"""One process's sentence embedder, for asyncio callers: loaded once, encoding off the loop.
+
+An :class:`Encoder` loads its :class:`~triage.embedder.Embedder` on first use (never at
+import, never per request) and, if it cannot, answers ``None`` from then on, so its users
+fall back to lexical features. The worker holds one for its lifetime; a CLI command builds
+one for the duration of the command.
+
+Embedding calls run on one dedicated thread (torch already uses several cores per call) and
+single texts are micro-batched: concurrent callers of :meth:`Encoder.encode_one` share one
+encoder call, which is most of the difference between per-ticket and batch encoding speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from triage.embedder import Embedder
+
+__all__ = ["BULK_BATCH", "MICRO_BATCH", "Encoder", "Progress"]
+
+log = logging.getLogger(__name__)
+
+BULK_BATCH: Final = 64
+MICRO_BATCH: Final = 32
+
+Progress = Callable[[int], Awaitable[None]]
+"""Called with the number of texts encoded so far."""
+
+
+class Encoder:
+    """A lazily loaded embedder behind one thread (see the module doc).
+
+    ``model`` is the embedding model to load (``None``: the packaged default); ``embedder``
+    hands over one already loaded (tests, benchmarks) and ``loader`` replaces
+    :func:`triage.embedder.load_embedder`.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        embedder: Embedder | None = None,
+        loader: Callable[[str | None], Embedder] | None = None,
+    ) -> None:
+        self._model = model
+        self._embedder = embedder
+        self._ready = embedder is not None
+        self._loader = loader
+        self._lock = asyncio.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
+        self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
+        self._batcher: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    async def embedder(self) -> Embedder | None:
+        """The embedder, loaded on first use; None if it cannot be loaded (lexical mode)."""
+        if self._ready:
+            return self._embedder
+        async with self._lock:
+            if not self._ready:
+                try:
+                    self._embedder = await asyncio.get_running_loop().run_in_executor(
+                        self._executor, self._load
+                    )
+                    log.info("embedder loaded: %s", self._embedder)
+                except Exception:
+                    log.exception(
+                        "embedding model unavailable; triage and suggestions run "
+                        "on lexical features only"
+                    )
+                    self._embedder = None
+                self._ready = True
+        return self._embedder
+
+    def _load(self) -> Embedder:
+        if self._loader is not None:
+            return self._loader(self._model)
+        from triage.embedder import load_embedder
+
+        return load_embedder(self._model)
+
+    async def name(self) -> str | None:
+        """The loaded embedder's name (None without one)."""
+        embedder = await self.embedder()
+        return embedder.name if embedder else None
+
+    async def encode(
+        self, texts: Sequence[str], progress: Progress | None = None
+    ) -> np.ndarray | None:
+        """Embed many texts in batches (None without an embedder); ``progress(done)``."""
+        embedder = await self.embedder()
+        if embedder is None:
+            return None
+        if not texts:
+            return np.zeros((0, embedder.dim), dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        parts = []
+        for start in range(0, len(texts), BULK_BATCH):
+            chunk = list(texts[start : start + BULK_BATCH])
+            parts.append(await loop.run_in_executor(self._executor, embedder.encode, chunk))
+            if progress is not None:
+                await progress(min(len(texts), start + BULK_BATCH))
+        return np.vstack(parts)
+
+    async def encode_cached(
+        self, texts: Sequence[str], cache: Callable[[str], Path], progress: Progress | None = None
+    ) -> np.ndarray | None:
+        """:meth:`encode`, kept in the ``.npy`` file ``cache(embedder name)`` for next time
+        (``texts`` must be the same whenever that file name is: name it by their digest)."""
+        name = await self.name()
+        if name is None:
+            return None
+        path = cache(name)
+        if path.is_file():
+            vectors = np.load(path)
+            if vectors.shape[0] == len(texts):
+                return vectors
+        encoded = await self.encode(texts, progress)
+        if encoded is None:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.npy")
+        np.save(tmp, encoded)
+        os.replace(tmp, path)
+        return encoded
+
+    async def encode_one(self, text: str) -> np.ndarray | None:
+        """Embed one text, batched with whatever other callers are embedding right now."""
+        embedder = await self.embedder()
+        if embedder is None:
+            return None
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self._pending.append((text, future))
+        self._wake.set()
+        if self._batcher is None or self._batcher.done():
+            self._batcher = asyncio.create_task(self._batch_loop(embedder))
+        return await future
+
+    async def _batch_loop(self, embedder: Embedder) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=5)
+                except TimeoutError:
+                    return  # idle: the next call starts a new loop
+                continue
+            await asyncio.sleep(0)  # let callers started in this tick join the batch
+            batch, self._pending = self._pending[:MICRO_BATCH], self._pending[MICRO_BATCH:]
+            try:
+                vectors = await loop.run_in_executor(
+                    self._executor, embedder.encode, [text for text, _ in batch]
+                )
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), vector in zip(batch, vectors, strict=True):
+                if not future.done():
+                    future.set_result(vector)
+
+    async def close(self) -> None:
+        """Stop the micro-batching task (the holder's shutdown)."""
+        task, self._batcher = self._batcher, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
