@@ -26,9 +26,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,7 +44,7 @@ from models.services.common.errors import N_
 from models.services.notify import notifications
 from models.services.sla import policy
 from models.services.sla.deadlines import BusinessCalendar
-from models.services.tickets import surveys
+from models.services.tickets import commands, surveys
 from models.services.tickets.commands import triage_job
 from models.settings import get_settings
 from models.sla_action import SlaAction
@@ -61,6 +61,7 @@ FOLLOW_UP_WITHIN = timedelta(hours=24)
 DIGEST_LOOKBACK = timedelta(hours=24)
 DIGEST_LIST_MAX = 20
 SYSTEM = Actor.system("sla")
+OVERDUE_RULES = (policy.RULE_FIRST_RESPONSE, policy.RULE_RESOLUTION)
 
 _TICKET_COLUMNS = (
     Ticket.id,
@@ -247,42 +248,6 @@ async def _due_batch(
     return (await session.execute(stmt)).all()
 
 
-async def _reschedule(session: AsyncSession, updates: list[dict[str, Any]]) -> None:
-    """Move each ticket's next check on — unless someone changed the ticket meanwhile (its
-    version moved), in which case their deadline refresh already set it."""
-    if not updates:
-        return
-    table = cast(Table, Ticket.__table__)
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("tid"), table.c.version == bindparam("ver"))
-        .values(sla_next_at=bindparam("nxt"))
-    )
-    await session.execute(stmt, updates)
-
-
-async def _mark_overdue(session: AsyncSession, row: Any, rule: str, now: datetime) -> None:
-    """Set ``overdue_since`` (first time only) without bumping the version: the board card
-    changes, but nobody's open edit is refused because the clock ran out."""
-    table = cast(Table, Ticket.__table__)
-    await session.execute(
-        update(table)
-        .where(table.c.id == row.id, table.c.overdue_since.is_(None))
-        .values(overdue_since=now)
-    )
-    audit.record(
-        session,
-        SYSTEM,
-        entity_type="ticket",
-        entity_id=row.id,
-        ticket_id=row.id,
-        action="overdue",
-        field=rule,
-        after=now.isoformat(),
-    )
-    record_event(session, "ticket.updated", ticket_id=row.id, version=row.version)
-
-
 async def _act(
     session: AsyncSession,
     row: Any,
@@ -336,7 +301,6 @@ async def _act(
         )
         report.escalations += 1
     else:
-        await _mark_overdue(session, row, action.rule, now)
         recipients = [row.assignee_id] if row.assignee_id else org.first_rung(row.department_id)
         message = (
             N_(
@@ -392,11 +356,22 @@ async def _due_tickets(
                 [by_id[c.ticket_id].department_id for c in got if c.rule == policy.RULE_REMINDER],
             )
             names = await _names(session, [by_id[c.ticket_id].assignee_id for c in got])
-            for action in sorted(got, key=lambda c: (c.ticket_id, c.rule, c.level)):
+            ordered = sorted(got, key=lambda c: (c.ticket_id, c.rule, c.level))
+            await commands.mark_overdue(
+                session,
+                SYSTEM,
+                [
+                    commands.OverdueFlag(c.ticket_id, c.rule, by_id[c.ticket_id].version)
+                    for c in ordered
+                    if c.rule in OVERDUE_RULES
+                ],
+                now,
+            )
+            for action in ordered:
                 await _act(
                     session, by_id[action.ticket_id], action, org, members, names, now, report
                 )
-        await _reschedule(session, updates)
+        await commands.reschedule_sla(session, updates)
         if len(rows) < BATCH:
             return
 
@@ -647,5 +622,5 @@ async def schedule_unscheduled(session: AsyncSession) -> int:
             for r in rows
             if (at := policy.next_check_at(r, rules)) is not None
         ]
-        await _reschedule(session, updates)
+        await commands.reschedule_sla(session, updates)
         set_count += len(updates)

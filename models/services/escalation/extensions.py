@@ -246,22 +246,7 @@ async def acknowledge(session: AsyncSession, actor: Actor, ticket_id: int) -> Ti
         raise Forbidden(N_("Only the assignee can acknowledge this ticket."))
     if ticket.acknowledged_at is not None:
         return ticket
-    now = utcnow()
-    ticket.acknowledged_at = now
-    audit.record(
-        session,
-        actor,
-        entity_type="ticket",
-        entity_id=ticket.id,
-        ticket_id=ticket.id,
-        action="acknowledge",
-        field="acknowledged_at",
-        after=now.isoformat(),
-    )
-    await policy.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
-    await commands.flush_versioned(session, ticket)
-    record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
-    return ticket
+    return await commands.acknowledge(session, actor, ticket)
 
 
 async def record_overdue_reason(
@@ -272,24 +257,7 @@ async def record_overdue_reason(
     commands.ensure_can_work(actor, ticket)
     if ticket.overdue_since is None:
         raise InvalidTransition(N_("This ticket is not overdue."))
-    text = _reason(reason)
-    if text == ticket.overdue_reason:
-        return ticket
-    audit.record(
-        session,
-        actor,
-        entity_type="ticket",
-        entity_id=ticket.id,
-        ticket_id=ticket.id,
-        action="overdue_reason",
-        field="overdue_reason",
-        before=ticket.overdue_reason,
-        after=text,
-    )
-    ticket.overdue_reason = text
-    await commands.flush_versioned(session, ticket)
-    record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
-    return ticket
+    return await commands.record_overdue_reason(session, actor, ticket, _reason(reason))
 
 
 @dataclass(frozen=True)
@@ -426,40 +394,7 @@ async def decide(
         after={"note": text},
     )
     if approve:
-        before = ticket.resolution_due
-        shift = request.requested_due - (before or request.requested_due)
-        ticket.extension_seconds = (ticket.extension_seconds or 0) + int(shift.total_seconds())
-        await policy.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
-        audit.record(
-            session,
-            actor,
-            entity_type="ticket",
-            entity_id=ticket.id,
-            ticket_id=ticket.id,
-            action="deadline",
-            field="resolution_due",
-            before=before.isoformat() if before else None,
-            after=ticket.resolution_due.isoformat() if ticket.resolution_due else None,
-        )
-        first_late = (
-            ticket.first_responded_at is None
-            and ticket.first_response_due is not None
-            and ticket.first_response_due <= now
-        )
-        if ticket.overdue_since is not None and not first_late:
-            audit.record(
-                session,
-                actor,
-                entity_type="ticket",
-                entity_id=ticket.id,
-                ticket_id=ticket.id,
-                action="change",
-                field="overdue_since",
-                before=ticket.overdue_since.isoformat(),
-                after=None,
-            )
-            ticket.overdue_since = None
-        await commands.flush_versioned(session, ticket)
+        await commands.extend_resolution(session, actor, ticket, request.requested_due, now=now)
     await session.flush()
     await notifications.notify(
         session,
@@ -473,7 +408,8 @@ async def decide(
             else N_("Your extension request for %(number)s was rejected.")
         ),
     )
-    record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
+    if not approve:  # an approval's change to the ticket already told the board
+        record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
     return request
 
 
