@@ -15,6 +15,11 @@ Exactly once: before acting, a worker inserts ``(ticket_id, rule, level)`` into
 ``sla_actions`` with ON CONFLICT DO NOTHING … RETURNING; only the rows it got back are its to
 act on. A second worker ticking at the same moment gets nothing back and does nothing.
 
+Writes: the tick changes a ticket's row only through the tickets command layer's bulk entries
+(:func:`models.services.tickets.write.mark_overdue` for ``overdue_since``,
+:func:`~models.services.tickets.write.reschedule_sla` for ``sla_next_at``), one statement for
+many rows; their docstrings say why those two flag columns leave the version alone.
+
 Cost: every query is a range over an index of instants (``sla_next_at``,
 ``surveys.submitted_at``, ``tickets.created_at``, the untriaged index) bounded by ``now``,
 so a tick reads the tickets that are due, not the tickets stored.
