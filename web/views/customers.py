@@ -17,6 +17,7 @@ from models.enums import CustomerLevel, CustomerType, Industry
 from models.services.common import ids
 from models.services.common.errors import N_, ValidationFailed
 from models.services.customers import registry
+from models.services.tickets import commands
 from web.deps import CurrentActor, DbSession
 from web.security import requires_lead, requires_staff
 
@@ -215,7 +216,7 @@ class CustomerController(Controller):
                 N_("Please correct the highlighted fields."),
                 fields={"level": N_("Choose a level from the list.")},
             )
-        customer = await registry.change_level(db_session, actor, customer_id, level)
+        customer = await commands.change_customer_level(db_session, actor, customer_id, level)
         if not request.htmx:
             return Redirect(f"/customers/{customer_id}", status_code=303)
         return Template(

@@ -19,11 +19,9 @@ from datetime import datetime
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.exc import StaleDataError
 
 from models.base import utcnow
 from models.customer import Customer
-from models.db import record_event
 from models.enums import (
     Channel,
     CustomerLevel,
@@ -46,9 +44,8 @@ from models.services.common.crypto import (
     normalize_email,
     normalize_phone,
 )
-from models.services.common.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
 from models.services.common.numbering import next_number
-from models.services.common.priority import compute_priority, priority_rank
 from models.services.sla import policy
 from models.settings import encryption_keys_in_env, get_settings, reset_settings
 from models.survey import Survey
@@ -556,21 +553,18 @@ async def reveal(session: AsyncSession, actor: Actor, customer_id: int) -> Conta
 # --- level ------------------------------------------------------------------------------
 
 
-async def change_level(
+async def set_level(
     session: AsyncSession, actor: Actor, customer_id: int, level: CustomerLevel
-) -> Customer:
-    """Change a customer's level (audited) and re-rank their open tickets.
-
-    Open tickets get the new level's place on the board and its SLA targets. Their priority
-    follows the level only when it still is the computed one: a priority a person set by
-    hand is kept.
-    """
+) -> tuple[Customer, CustomerLevel | None]:
+    """Change a customer's level (audited); returns the customer and the level it had (None:
+    unchanged). Their open tickets follow through the ticket write path
+    (:func:`models.services.tickets.commands.change_customer_level`, which calls this)."""
     if not actor.is_lead:
         raise Forbidden(N_("Only leads may change a customer's level."))
     customer = await get(session, customer_id)
     old = CustomerLevel(customer.level)
     if old == level:
-        return customer
+        return customer, None
     audit.record(
         session,
         actor,
@@ -582,38 +576,7 @@ async def change_level(
         after=str(level),
     )
     customer.level = level
-    open_tickets = (
-        await session.scalars(
-            select(Ticket).where(Ticket.customer_id == customer.id, Ticket.status.in_(OPEN_STATES))
-        )
-    ).all()
-    for ticket in open_tickets:
-        request_type = RequestType(ticket.request_type) if ticket.request_type else None
-        current = Priority(ticket.priority)
-        if current == compute_priority(ticket.urgency, old, request_type):
-            new_priority = compute_priority(ticket.urgency, level, request_type)
-            if new_priority != current:
-                audit.record(
-                    session,
-                    actor,
-                    entity_type="ticket",
-                    entity_id=ticket.id,
-                    ticket_id=ticket.id,
-                    action="change",
-                    field="priority",
-                    before=str(current),
-                    after=str(new_priority),
-                )
-                ticket.priority = new_priority
-        ticket.priority_rank = priority_rank(Priority(ticket.priority), level)
-        await policy.refresh_deadlines(session, ticket, level)
-    try:
-        await session.flush()
-    except StaleDataError as exc:  # an agent changed one of the tickets meanwhile
-        raise Conflict(N_("Someone else changed this first.")) from exc
-    for ticket in open_tickets:
-        record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
-    return customer
+    return customer, old
 
 
 # --- the customer page ------------------------------------------------------------------

@@ -15,6 +15,11 @@ Exactly once: before acting, a worker inserts ``(ticket_id, rule, level)`` into
 ``sla_actions`` with ON CONFLICT DO NOTHING … RETURNING; only the rows it got back are its to
 act on. A second worker ticking at the same moment gets nothing back and does nothing.
 
+Writes: the tick changes a ticket's row only through the tickets command layer's bulk entries
+(:func:`models.services.tickets.write.mark_overdue` for ``overdue_since``,
+:func:`~models.services.tickets.write.reschedule_sla` for ``sla_next_at``), one statement for
+many rows; their docstrings say why those two flag columns leave the version alone.
+
 Cost: every query is a range over an index of instants (``sla_next_at``,
 ``surveys.submitted_at``, ``tickets.created_at``, the untriaged index) bounded by ``now``,
 so a tick reads the tickets that are due, not the tickets stored.
@@ -26,9 +31,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,7 +51,7 @@ from models.services.common.jobs import triage_sweep_job
 from models.services.notify import notifications
 from models.services.sla import policy
 from models.services.sla.deadlines import BusinessCalendar
-from models.services.tickets import surveys
+from models.services.tickets import commands, surveys
 from models.settings import get_settings
 from models.sla_action import SlaAction
 from models.survey import Survey
@@ -62,6 +67,7 @@ FOLLOW_UP_WITHIN = timedelta(hours=24)
 DIGEST_LOOKBACK = timedelta(hours=24)
 DIGEST_LIST_MAX = 20
 SYSTEM = Actor.system("sla")
+OVERDUE_RULES = (policy.RULE_FIRST_RESPONSE, policy.RULE_RESOLUTION)
 
 _TICKET_COLUMNS = (
     Ticket.id,
@@ -207,42 +213,6 @@ async def _due_batch(
     return (await session.execute(stmt)).all()
 
 
-async def _reschedule(session: AsyncSession, updates: list[dict[str, Any]]) -> None:
-    """Move each ticket's next check on — unless someone changed the ticket meanwhile (its
-    version moved), in which case their deadline refresh already set it."""
-    if not updates:
-        return
-    table = cast(Table, Ticket.__table__)
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("tid"), table.c.version == bindparam("ver"))
-        .values(sla_next_at=bindparam("nxt"))
-    )
-    await session.execute(stmt, updates)
-
-
-async def _mark_overdue(session: AsyncSession, row: Any, rule: str, now: datetime) -> None:
-    """Set ``overdue_since`` (first time only) without bumping the version: the board card
-    changes, but nobody's open edit is refused because the clock ran out."""
-    table = cast(Table, Ticket.__table__)
-    await session.execute(
-        update(table)
-        .where(table.c.id == row.id, table.c.overdue_since.is_(None))
-        .values(overdue_since=now)
-    )
-    audit.record(
-        session,
-        SYSTEM,
-        entity_type="ticket",
-        entity_id=row.id,
-        ticket_id=row.id,
-        action="overdue",
-        field=rule,
-        after=now.isoformat(),
-    )
-    record_event(session, "ticket.updated", ticket_id=row.id, version=row.version)
-
-
 async def _act(
     session: AsyncSession,
     row: Any,
@@ -296,7 +266,6 @@ async def _act(
         )
         report.escalations += 1
     else:
-        await _mark_overdue(session, row, action.rule, now)
         recipients = [row.assignee_id] if row.assignee_id else org.first_rung(row.department_id)
         message = (
             N_(
@@ -352,11 +321,22 @@ async def _due_tickets(
                 [by_id[c.ticket_id].department_id for c in got if c.rule == policy.RULE_REMINDER],
             )
             names = await _names(session, [by_id[c.ticket_id].assignee_id for c in got])
-            for action in sorted(got, key=lambda c: (c.ticket_id, c.rule, c.level)):
+            ordered = sorted(got, key=lambda c: (c.ticket_id, c.rule, c.level))
+            await commands.mark_overdue(
+                session,
+                SYSTEM,
+                [
+                    commands.OverdueFlag(c.ticket_id, c.rule, by_id[c.ticket_id].version)
+                    for c in ordered
+                    if c.rule in OVERDUE_RULES
+                ],
+                now,
+            )
+            for action in ordered:
                 await _act(
                     session, by_id[action.ticket_id], action, org, members, names, now, report
                 )
-        await _reschedule(session, updates)
+        await commands.reschedule_sla(session, updates)
         if len(rows) < BATCH:
             return
 
@@ -601,5 +581,5 @@ async def schedule_unscheduled(session: AsyncSession) -> int:
             for r in rows
             if (at := policy.next_check_at(r, rules)) is not None
         ]
-        await _reschedule(session, updates)
+        await commands.reschedule_sla(session, updates)
         set_count += len(updates)

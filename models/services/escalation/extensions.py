@@ -255,22 +255,7 @@ async def acknowledge(session: AsyncSession, actor: Actor, ticket_id: int) -> Ti
         raise Forbidden(N_("Only the assignee can acknowledge this ticket."))
     if ticket.acknowledged_at is not None:
         return ticket
-    now = utcnow()
-    ticket.acknowledged_at = now
-    audit.record(
-        session,
-        actor,
-        entity_type="ticket",
-        entity_id=ticket.id,
-        ticket_id=ticket.id,
-        action="acknowledge",
-        field="acknowledged_at",
-        after=now.isoformat(),
-    )
-    await policy.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
-    await commands.flush_versioned(session, ticket)
-    record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
-    return ticket
+    return await commands.acknowledge(session, actor, ticket)
 
 
 async def record_overdue_reason(
@@ -281,24 +266,7 @@ async def record_overdue_reason(
     commands.ensure_can_work(actor, ticket)
     if ticket.overdue_since is None:
         raise InvalidTransition(N_("This ticket is not overdue."))
-    text = _reason(reason)
-    if text == ticket.overdue_reason:
-        return ticket
-    audit.record(
-        session,
-        actor,
-        entity_type="ticket",
-        entity_id=ticket.id,
-        ticket_id=ticket.id,
-        action="overdue_reason",
-        field="overdue_reason",
-        before=ticket.overdue_reason,
-        after=text,
-    )
-    ticket.overdue_reason = text
-    await commands.flush_versioned(session, ticket)
-    record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
-    return ticket
+    return await commands.record_overdue_reason(session, actor, ticket, _reason(reason))
 
 
 @dataclass(frozen=True)
@@ -435,38 +403,8 @@ async def decide(
         after={"note": text},
     )
     if approve:
-        before = ticket.resolution_due
-        await _extend_to(session, ticket, request.requested_due, now)
-        audit.record(
-            session,
-            actor,
-            entity_type="ticket",
-            entity_id=ticket.id,
-            ticket_id=ticket.id,
-            action="deadline",
-            field="resolution_due",
-            before=before.isoformat() if before else None,
-            after=ticket.resolution_due.isoformat() if ticket.resolution_due else None,
-        )
-        first_late = (
-            ticket.first_responded_at is None
-            and ticket.first_response_due is not None
-            and ticket.first_response_due <= now
-        )
-        if ticket.overdue_since is not None and not first_late:
-            audit.record(
-                session,
-                actor,
-                entity_type="ticket",
-                entity_id=ticket.id,
-                ticket_id=ticket.id,
-                action="change",
-                field="overdue_since",
-                before=ticket.overdue_since.isoformat(),
-                after=None,
-            )
-            ticket.overdue_since = None
-        await commands.flush_versioned(session, ticket)
+        seconds = await _extension_for(session, ticket, request.requested_due, now)
+        await commands.extend_resolution(session, actor, ticket, seconds, now=now)
     await session.flush()
     await notifications.notify(
         session,
@@ -480,31 +418,31 @@ async def decide(
             else N_("Your extension request for %(number)s was rejected.")
         ),
     )
-    record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
+    if not approve:  # an approval's change to the ticket already told the board
+        record_event(session, "ticket.updated", ticket_id=ticket.id, version=ticket.version)
     return request
 
 
-async def _extend_to(session: AsyncSession, ticket: Ticket, due: datetime, now: datetime) -> None:
-    """Move the resolution deadline to ``due``, kept through later refreshes.
+async def _extension_for(
+    session: AsyncSession, ticket: Ticket, due: datetime, now: datetime
+) -> int:
+    """The extension, in whole seconds on top of the policy's deadline, that puts the
+    resolution deadline in the requested minute of the team's timezone.
 
-    The extension is stored in whole seconds on top of the policy's deadline, which carries
-    the sub-second part of the registration instant; it is measured from that deadline as
-    recomputed now and rounded so the deadline lands in the requested minute of the team's
-    timezone (never earlier than asked when that is possible). Truncating the difference
-    instead put the deadline a fraction of a second before a whole requested minute, so the
-    panel showed the minute before the one approved.
+    The policy's deadline carries the sub-second part of the registration instant; the
+    extension is measured from it as recomputed now and rounded so the deadline lands in the
+    requested minute (never earlier than asked when that is possible). Truncating the
+    difference instead put the deadline a fraction of a second before a whole requested
+    minute, so the panel showed the minute before the one approved.
     """
-    ticket.extension_seconds = 0
-    await policy.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
-    base = ticket.resolution_due
+    base = await commands.policy_resolution_due(session, ticket, now=now)
     if base is None:  # pragma: no cover - an open ticket always has a resolution deadline
-        return
+        return ticket.extension_seconds or 0
     exact = (due - base).total_seconds()
     seconds = math.ceil(exact)
     if local_input(base + timedelta(seconds=seconds)) != local_input(due):
         seconds = math.floor(exact)
-    ticket.extension_seconds = seconds
-    await policy.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
+    return seconds
 
 
 async def pending_requests(session: AsyncSession, actor: Actor) -> list[ExtensionItem]:

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
-from models.db import Database, record_event, unit_of_work
+from models.db import Database, unit_of_work
 from models.enums import Channel, FollowUpMethod, Role, TicketStatus
 from models.followup import FollowUp
 from models.mail_message import MailDirection, MailMessage, MailStatus
@@ -184,31 +184,9 @@ async def _add_reply(session: AsyncSession, ticket: Ticket, parsed: ParsedMail) 
         discussed=_limit(parsed.body or parsed.subject),
         visible_to_customer=True,
     )
-    async with commands.versioned(session, ticket):
-        session.add(follow_up)
-        ticket.updated_at = utcnow()
-    audit.record(
-        session,
-        MAIL,
-        entity_type="follow_up",
-        entity_id=follow_up.id,
-        ticket_id=ticket.id,
-        action="follow_up",
-        after={"method": "email", **_sender_warning(parsed)},
+    return await commands.add_customer_reply(
+        session, MAIL, ticket, follow_up, details=_sender_warning(parsed)
     )
-    if ticket.status in (TicketStatus.AWAITING_CONFIRMATION, TicketStatus.COMPLETED):
-        await commands.move(
-            session, MAIL, ticket.id, TicketStatus.IN_PROGRESS, expected_version=None
-        )
-    else:
-        record_event(
-            session,
-            "ticket.updated",
-            ticket_id=ticket.id,
-            status=str(ticket.status),
-            version=ticket.version,
-        )
-    return follow_up
 
 
 async def _new_ticket(
@@ -231,13 +209,13 @@ async def _new_ticket(
             require_contact=True,
         ),
     )
-    ticket = result.ticket
-    if mailbox is not None and mailbox.department_id and ticket.department_id is None:
-        ticket.department_id = mailbox.department_id
-    if repeat_of is not None:
-        ticket.is_repeat = True
-        ticket.repeat_of_id = repeat_of.id
-    await session.flush()
+    ticket = await commands.route_new(
+        session,
+        MAIL,
+        result.ticket,
+        department_id=mailbox.department_id if mailbox is not None else None,
+        repeat_of_id=repeat_of.id if repeat_of is not None else None,
+    )
     if warning := _sender_warning(parsed):
         audit.record(
             session,

@@ -106,17 +106,6 @@ def paused_time(ticket: Ticket) -> PausedTime:
     )
 
 
-def close_pause(ticket: Ticket, calendar: BusinessCalendar, now: datetime) -> None:
-    """Resume the clock: add the finished pause to the ticket's paused totals."""
-    if ticket.paused_since is None:
-        return
-    ticket.paused_seconds += int((now - ticket.paused_since).total_seconds())
-    ticket.paused_business_seconds += int(
-        calendar.between(ticket.paused_since, now).total_seconds()
-    )
-    ticket.paused_since = None
-
-
 async def refresh_deadlines(
     session: AsyncSession, ticket: Ticket, level: CustomerLevel, *, now: datetime | None = None
 ) -> None:

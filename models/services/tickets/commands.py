@@ -1,14 +1,17 @@
-"""Record 2: creating tickets, moving them through the state machine, editing, following up.
+"""Record 2: the one write path for a ticket — creating, moving, editing, following up, and
+every change other services make to a ticket (triage, a customer's level, the SLA panel, a
+mail reply, the SLA tick's flags).
 
-Every change bumps the ticket's version (optimistic concurrency), writes an audit event and
-records a board event that is published once the transaction commits.
+Every command runs inside :func:`models.services.tickets.write.change`: it checks the version
+(a stale one is the same :class:`Conflict` everywhere), recomputes the priority rank and the
+deadlines, audits each field that actually changed (nothing when nothing changed) and records
+the board event, published once the transaction commits. No other module assigns a ticket's
+columns; ``tests/integration/tickets/test_write_path.py`` holds them to it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,13 +19,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from models.base import utcnow
 from models.customer import Customer
 from models.db import record_event, record_job
 from models.enums import (
     Channel,
+    CustomerLevel,
     FollowUpMethod,
     Priority,
     RequestType,
@@ -35,21 +38,28 @@ from models.label import Label
 from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.crypto import new_token, token_hash
-from models.services.common.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
 from models.services.common.jobs import triage_job
 from models.services.common.numbering import next_number
 from models.services.common.priority import compute_priority, priority_rank
+from models.services.customers import registry
 from models.services.knowledge import lifecycle
 from models.services.sla import policy
+from models.services.sla.deadlines import BusinessCalendar
 from models.services.tickets import surveys
-from models.services.tickets.transitions import rule_for
+from models.services.tickets.transitions import Rule, rule_for
+from models.services.tickets.write import DEADLINE_FIELDS as DEADLINE_FIELDS
+from models.services.tickets.write import Change, change, check_version, customer_level
+from models.services.tickets.write import OverdueFlag as OverdueFlag
+from models.services.tickets.write import mark_overdue as mark_overdue
+from models.services.tickets.write import reschedule_sla as reschedule_sla
+from models.services.tickets.write import stale as stale
 from models.settings import get_settings
 from models.ticket import Ticket
 from models.user import User
 
 TITLE_MAX = 60
 TEXT_MAX_DEFAULT = 5000
-DEADLINE_FIELDS = ("first_response_due", "acknowledge_due", "resolution_due")
 TRACKING_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
 
@@ -192,99 +202,6 @@ def ensure_can_work(actor: Actor, ticket: Ticket) -> None:
         raise Forbidden(N_("This ticket belongs to another department."))
 
 
-def check_version(ticket: Ticket, expected_version: int | None) -> None:
-    if expected_version is not None and ticket.version != expected_version:
-        raise Conflict(
-            N_("%(number)s was changed by someone else; it now shows their change."),
-            number=ticket.number,
-            current=ticket,
-        )
-
-
-def _change(
-    session: AsyncSession,
-    actor: Actor,
-    ticket: Ticket,
-    field: str,
-    after: Any,
-    action: str = "change",
-) -> None:
-    before = getattr(ticket, field)
-    if before == after:
-        return
-    audit.record(
-        session,
-        actor,
-        entity_type="ticket",
-        entity_id=ticket.id,
-        ticket_id=ticket.id,
-        action=action,
-        field=field,
-        before=before,
-        after=after,
-    )
-    setattr(ticket, field, after)
-
-
-async def flush_versioned(session: AsyncSession, ticket: Ticket) -> None:
-    """Flush; a concurrent writer that won the race turns into a 409, never a lost update."""
-    try:
-        await session.flush()
-    except StaleDataError as exc:
-        raise Conflict(
-            N_("%(number)s was changed by someone else; it now shows their change."),
-            number=ticket.number,
-        ) from exc
-
-
-@asynccontextmanager
-async def versioned(session: AsyncSession, ticket: Ticket) -> AsyncIterator[None]:
-    """A block of changes to one ticket that must never overwrite a concurrent writer's.
-
-    SQLAlchemy's version column makes the ticket's UPDATE match nothing if someone else
-    committed first. Autoflush may send that UPDATE from any query inside the block, so the
-    whole block (and its final flush) turns the lost race into a 409.
-    """
-    number = ticket.number  # the failed flush expires the row
-    try:
-        yield
-        await session.flush()
-    except StaleDataError as exc:
-        raise Conflict(
-            N_("%(number)s was changed by someone else; it now shows their change."),
-            number=number,
-        ) from exc
-
-
-async def _refresh_deadlines(
-    session: AsyncSession, actor: Actor, ticket: Ticket, *, now: datetime | None = None
-) -> None:
-    """Recompute the SLA deadlines and audit every one that moved."""
-    before = {name: getattr(ticket, name) for name in DEADLINE_FIELDS}
-    await policy.refresh_deadlines(session, ticket, ticket.customer.level, now=now)
-    for name, old in before.items():
-        new = getattr(ticket, name)
-        if old != new:
-            audit.record(
-                session,
-                actor,
-                entity_type="ticket",
-                entity_id=ticket.id,
-                ticket_id=ticket.id,
-                action="deadline",
-                field=name,
-                before=old.isoformat() if old else None,
-                after=new.isoformat() if new else None,
-            )
-
-
-def _updated(session: AsyncSession, ticket: Ticket, kind: str = "ticket.updated") -> None:
-    """Tell every board (after commit) that this ticket's card changed."""
-    record_event(
-        session, kind, ticket_id=ticket.id, status=str(ticket.status), version=ticket.version
-    )
-
-
 async def _load_for_change(
     session: AsyncSession, actor: Actor, ticket_id: int, expected_version: int | None
 ) -> Ticket:
@@ -293,6 +210,61 @@ async def _load_for_change(
     ensure_can_work(actor, ticket)
     check_version(ticket, expected_version)
     return ticket
+
+
+def _apply_move(
+    session: AsyncSession,
+    edit: Change,
+    source: TicketStatus,
+    target: TicketStatus,
+    rule: Rule,
+    calendar: BusinessCalendar,
+    resolution: str | None,
+) -> None:
+    """The state machine's side of a move, inside a change (the clocks a move starts/stops)."""
+    ticket, actor, now = edit.ticket, edit.actor, edit.now
+    if resolution is not None:
+        session.add(
+            FollowUp(
+                ticket_id=ticket.id,
+                user_id=actor.user_id,
+                method=FollowUpMethod.ONLINE_CHAT,
+                discussed=resolution,
+                done=True,
+                visible_to_customer=True,
+                is_resolution=True,
+                at=now,
+            )
+        )
+    edit.set("status", target)
+    if rule.acknowledges:
+        if ticket.assignee_id is None and actor.user_id is not None:
+            edit.set("assignee_id", actor.user_id)
+            edit.set("owner_id", ticket.owner_id or actor.user_id)
+            edit.set("assigned_at", now)
+        edit.set("acknowledged_at", ticket.acknowledged_at or now)
+        edit.set("first_responded_at", ticket.first_responded_at or now)
+    if target is TicketStatus.AWAITING_CONFIRMATION:
+        edit.set("paused_since", now)
+    elif source is TicketStatus.AWAITING_CONFIRMATION and ticket.paused_since is not None:
+        paused = ticket.paused_since
+        edit.set("paused_seconds", ticket.paused_seconds + int((now - paused).total_seconds()))
+        edit.set(
+            "paused_business_seconds",
+            ticket.paused_business_seconds + int(calendar.between(paused, now).total_seconds()),
+        )
+        edit.set("paused_since", None)
+    if target is TicketStatus.COMPLETED:
+        edit.set("resolved_at", now)
+    elif target is TicketStatus.CLOSED:
+        edit.set("closed_at", now)
+    elif target is TicketStatus.IN_PROGRESS and source in (
+        TicketStatus.COMPLETED,
+        TicketStatus.CLOSED,
+    ):
+        edit.set("resolved_at", None)
+        edit.set("closed_at", None)
+    edit.notify("ticket.moved", source=str(source))
 
 
 async def move(
@@ -312,55 +284,12 @@ async def move(
     ticket = await _load_for_change(session, actor, ticket_id, expected_version)
     source = TicketStatus(ticket.status)
     rule = rule_for(source, target, actor)
-    async with versioned(session, ticket):
-        now = utcnow()
-        text = clean_text(resolution or "", "resolution") if rule.needs_resolution else None
-        if text is not None:
-            session.add(
-                FollowUp(
-                    ticket_id=ticket.id,
-                    user_id=actor.user_id,
-                    method=FollowUpMethod.ONLINE_CHAT,
-                    discussed=text,
-                    done=True,
-                    visible_to_customer=True,
-                    is_resolution=True,
-                    at=now,
-                )
-            )
-        _change(session, actor, ticket, "status", target, action="move")
-        if rule.acknowledges:
-            if ticket.assignee_id is None and actor.user_id is not None:
-                _change(session, actor, ticket, "assignee_id", actor.user_id, action="assign")
-                ticket.owner_id = ticket.owner_id or actor.user_id
-                ticket.assigned_at = now
-            ticket.acknowledged_at = ticket.acknowledged_at or now
-            ticket.first_responded_at = ticket.first_responded_at or now
-        if target is TicketStatus.AWAITING_CONFIRMATION:
-            ticket.paused_since = now
-        elif source is TicketStatus.AWAITING_CONFIRMATION:
-            policy.close_pause(ticket, (await policy.load_rules(session)).calendar, now)
-        if target is TicketStatus.COMPLETED:
-            ticket.resolved_at = now
-        elif target is TicketStatus.CLOSED:
-            ticket.closed_at = now
-        elif target is TicketStatus.IN_PROGRESS and source in (
-            TicketStatus.COMPLETED,
-            TicketStatus.CLOSED,
-        ):
-            ticket.resolved_at = None
-            ticket.closed_at = None
-        await _refresh_deadlines(session, actor, ticket, now=now)
+    text = clean_text(resolution or "", "resolution") if rule.needs_resolution else None
+    calendar = (await policy.load_rules(session)).calendar
+    async with change(session, actor, ticket) as edit:
+        _apply_move(session, edit, source, target, rule, calendar, text)
     if target is TicketStatus.COMPLETED:
-        await surveys.create_for_ticket(session, ticket, now=now)
-    record_event(
-        session,
-        "ticket.moved",
-        ticket_id=ticket.id,
-        status=str(target),
-        source=str(source),
-        version=ticket.version,
-    )
+        await surveys.create_for_ticket(session, ticket, now=edit.now)
     return ticket
 
 
@@ -385,14 +314,11 @@ async def assign(
         await _active_user(session, assignee_id, "assignee_id")
     if ticket.assignee_id == assignee_id:
         return ticket
-    async with versioned(session, ticket):
-        now = utcnow()
-        _change(session, actor, ticket, "assignee_id", assignee_id, action="assign")
-        ticket.assigned_at = now if assignee_id else None
-        ticket.acknowledged_at = None
-        ticket.owner_id = ticket.owner_id or assignee_id
-        await _refresh_deadlines(session, actor, ticket, now=now)
-    _updated(session, ticket)
+    async with change(session, actor, ticket) as edit:
+        edit.set("assignee_id", assignee_id)
+        edit.set("assigned_at", edit.now if assignee_id else None)
+        edit.set("acknowledged_at", None)
+        edit.set("owner_id", ticket.owner_id or assignee_id)
     return ticket
 
 
@@ -406,13 +332,8 @@ async def change_priority(
 ) -> Ticket:
     """Override the computed priority; the board order and the deadlines follow."""
     ticket = await _load_for_change(session, actor, ticket_id, expected_version)
-    if ticket.priority == priority:
-        return ticket
-    async with versioned(session, ticket):
-        _change(session, actor, ticket, "priority", priority)
-        ticket.priority_rank = priority_rank(priority, ticket.customer.level)
-        await _refresh_deadlines(session, actor, ticket)
-    _updated(session, ticket)
+    async with change(session, actor, ticket) as edit:
+        edit.set("priority", priority)
     return ticket
 
 
@@ -430,9 +351,9 @@ async def change_type(
     source = TypeSource.LEAD if actor.is_lead else TypeSource.AGENT
     if previous is request_type and ticket.type_source == source:
         return ticket
-    async with versioned(session, ticket):
-        _change(session, actor, ticket, "request_type", request_type)
-        _change(session, actor, ticket, "type_source", source)
+    async with change(session, actor, ticket) as edit:
+        edit.set("request_type", request_type)
+        edit.set("type_source", source)
         if actor.is_lead:
             session.add(
                 Label(
@@ -444,8 +365,6 @@ async def change_type(
                     created_by_id=actor.user_id,
                 )
             )
-        await _refresh_deadlines(session, actor, ticket)
-    _updated(session, ticket)
     if actor.is_lead:
         await lifecycle.label_added(session)  # queues a retraining after N new labels
     return ticket
@@ -461,9 +380,9 @@ async def _set_collaborators(
     before: int | None = None,
     after: int | None = None,
 ) -> Ticket:
-    async with versioned(session, ticket):
+    async with change(session, actor, ticket) as edit:
         ticket.collaborators = collaborators
-        ticket.updated_at = utcnow()  # a row update, so the version moves too
+        edit.touch()
         audit.record(
             session,
             actor,
@@ -475,7 +394,6 @@ async def _set_collaborators(
             before=before,
             after=after,
         )
-    _updated(session, ticket)
     return ticket
 
 
@@ -522,7 +440,8 @@ async def remove_collaborator(
 async def add_follow_up(
     session: AsyncSession, actor: Actor, ticket_id: int, data: FollowUpInput
 ) -> FollowUp:
-    """Record 3: a contact with the customer about this ticket."""
+    """Record 3: a contact with the customer about this ticket (the first one is the first
+    response)."""
     ticket = await get(session, ticket_id)
     ensure_can_work(actor, ticket)
     discussed = clean_text(data.discussed, "discussed")
@@ -542,10 +461,10 @@ async def add_follow_up(
         done=data.done,
         visible_to_customer=data.visible_to_customer,
     )
-    async with versioned(session, ticket):
+    async with change(session, actor, ticket) as edit:
         session.add(follow_up)
-        if ticket.first_responded_at is None:
-            ticket.first_responded_at = utcnow()
+        edit.set("first_responded_at", ticket.first_responded_at or edit.now)
+        edit.notify()
     audit.record(
         session,
         actor,
@@ -555,8 +474,195 @@ async def add_follow_up(
         action="follow_up",
         after={"method": str(data.method)},
     )
-    _updated(session, ticket)
     return follow_up
+
+
+async def add_customer_reply(
+    session: AsyncSession,
+    actor: Actor,
+    ticket: Ticket,
+    follow_up: FollowUp,
+    details: dict[str, Any] | None = None,
+) -> FollowUp:
+    """The customer's reply (an email) as a follow-up: the ticket's version moves, and a ticket
+    awaiting their confirmation or completed goes back to work — one change, one event.
+    ``details`` go on the follow-up's audit entry (a sender warning, for one)."""
+    source = TicketStatus(ticket.status)
+    reopen = source in (TicketStatus.AWAITING_CONFIRMATION, TicketStatus.COMPLETED)
+    rule = rule_for(source, TicketStatus.IN_PROGRESS, actor) if reopen else None
+    calendar = (await policy.load_rules(session)).calendar
+    async with change(session, actor, ticket) as edit:
+        session.add(follow_up)
+        edit.touch()
+        if rule is not None:
+            _apply_move(session, edit, source, TicketStatus.IN_PROGRESS, rule, calendar, None)
+    audit.record(
+        session,
+        actor,
+        entity_type="follow_up",
+        entity_id=follow_up.id,
+        ticket_id=ticket.id,
+        action="follow_up",
+        after={"method": str(follow_up.method), **(details or {})},
+    )
+    return follow_up
+
+
+async def set_tracking(
+    session: AsyncSession,
+    actor: Actor,
+    ticket: Ticket,
+    token: str | None,
+    *,
+    api_key_id: int | None = None,
+) -> Ticket:
+    """The tracking link the registering channel hands out (only its hash is kept; None: no
+    link) and the API client that registered the ticket."""
+    async with change(session, actor, ticket) as edit:
+        edit.set("tracking_token_hash", token_hash(token) if token else None)
+        if api_key_id is not None:
+            edit.set("api_key_id", api_key_id)
+    return ticket
+
+
+async def route_new(
+    session: AsyncSession,
+    actor: Actor,
+    ticket: Ticket,
+    *,
+    department_id: int | None = None,
+    repeat_of_id: int | None = None,
+) -> Ticket:
+    """What a channel knows about a ticket it just registered: the department its mailbox
+    serves (only if none was chosen) and the earlier ticket it repeats."""
+    async with change(session, actor, ticket) as edit:
+        if department_id is not None and ticket.department_id is None:
+            edit.set("department_id", department_id)
+        if repeat_of_id is not None:
+            edit.set("is_repeat", True)
+            edit.set("repeat_of_id", repeat_of_id)
+    return ticket
+
+
+# --- triage -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Triaged:
+    """What triage decided for a ticket (the rules are in :mod:`.triage`)."""
+
+    priority: Priority
+    request_type: RequestType | None = None  # None: a person's type is kept
+    confidence: float | None = None
+    model_version: str | None = None
+    department_id: int | None = None
+    repeat_of_id: int | None = None
+
+
+async def record_triage(
+    session: AsyncSession, actor: Actor, ticket: Ticket, result: Triaged, now: datetime
+) -> Ticket:
+    """Write triage's verdict; the board hears ``ticket.triaged`` once."""
+    async with change(session, actor, ticket, now=now) as edit:
+        if result.request_type is not None:
+            edit.set("request_type", result.request_type)
+            edit.set("type_source", TypeSource.MODEL)
+            edit.set("type_confidence", result.confidence)
+            edit.set("model_version", result.model_version)
+        edit.set("priority", result.priority)
+        if result.department_id is not None and ticket.department_id is None:
+            edit.set("department_id", result.department_id)
+        if result.repeat_of_id is not None:
+            edit.set("is_repeat", True)
+            edit.set("repeat_of_id", result.repeat_of_id)
+        edit.set("triaged_at", now)
+        request_type = ticket.request_type
+        edit.notify("ticket.triaged", request_type=str(request_type) if request_type else None)
+    return ticket
+
+
+# --- a customer's level -------------------------------------------------------------------
+
+
+async def change_customer_level(
+    session: AsyncSession, actor: Actor, customer_id: int, level: CustomerLevel
+) -> Customer:
+    """Change a customer's level (audited) and re-rank their open tickets through the write
+    path: each gets the new level's place on the board and its SLA targets, every moved
+    deadline audited. A ticket's priority follows the level only while it still is the
+    computed one: a priority a person set by hand is kept."""
+    customer, old = await registry.set_level(session, actor, customer_id, level)
+    if old is None:
+        return customer
+    open_tickets = (
+        await session.scalars(
+            select(Ticket)
+            .where(Ticket.customer_id == customer.id, Ticket.status.in_(policy.OPEN_STATES))
+            .options(selectinload(Ticket.customer))
+            .order_by(Ticket.id)
+        )
+    ).all()
+    for ticket in open_tickets:
+        request_type = RequestType(ticket.request_type) if ticket.request_type else None
+        async with change(session, actor, ticket, level=level) as edit:
+            if ticket.priority == compute_priority(ticket.urgency, old, request_type):
+                edit.set("priority", compute_priority(ticket.urgency, level, request_type))
+    return customer
+
+
+# --- the SLA panel ------------------------------------------------------------------------
+
+
+async def acknowledge(
+    session: AsyncSession, actor: Actor, ticket: Ticket, *, now: datetime | None = None
+) -> Ticket:
+    """The assignment is acknowledged: escalation stops (the caller decided who may)."""
+    async with change(session, actor, ticket, now=now) as edit:
+        edit.set("acknowledged_at", ticket.acknowledged_at or edit.now)
+    return ticket
+
+
+async def record_overdue_reason(
+    session: AsyncSession, actor: Actor, ticket: Ticket, reason: str
+) -> Ticket:
+    """Why an overdue ticket is late."""
+    async with change(session, actor, ticket) as edit:
+        edit.set("overdue_reason", reason)
+    return ticket
+
+
+async def policy_resolution_due(
+    session: AsyncSession, ticket: Ticket, *, now: datetime
+) -> datetime | None:
+    """The resolution deadline the policy alone gives the ticket now (no extension), for an
+    extension measured from it; the ticket is left as it was."""
+    saved = {name: getattr(ticket, name) for name in (*DEADLINE_FIELDS, "extension_seconds")}
+    level = await customer_level(session, ticket)
+    ticket.extension_seconds = 0
+    with session.no_autoflush:
+        await policy.refresh_deadlines(session, ticket, level, now=now)
+    base = ticket.resolution_due
+    for name, value in saved.items():
+        setattr(ticket, name, value)
+    return base
+
+
+async def extend_resolution(
+    session: AsyncSession, actor: Actor, ticket: Ticket, extension_seconds: int, *, now: datetime
+) -> Ticket:
+    """An approved extension: ``extension_seconds`` on top of the policy's resolution deadline,
+    kept through later refreshes; the ticket stops being overdue unless its first response is
+    still late."""
+    async with change(session, actor, ticket, now=now) as edit:
+        edit.set("extension_seconds", extension_seconds)
+        first_late = (
+            ticket.first_responded_at is None
+            and ticket.first_response_due is not None
+            and ticket.first_response_due <= now
+        )
+        if not first_late:
+            edit.set("overdue_since", None)
+    return ticket
 
 
 async def follow_ups(session: AsyncSession, ticket_id: int) -> list[FollowUp]:

@@ -275,10 +275,7 @@ async def register_inquiry(
     token = None
     if data.with_tracking_link:
         token = tracking_token_for(key) if key else fresh
-    ticket.tracking_token_hash = token_hash(token) if token else None
-    if data.api_key_id is not None:
-        ticket.api_key_id = data.api_key_id
-    await session.flush()
+    await commands.set_tracking(session, actor, ticket, token, api_key_id=data.api_key_id)
     return InquiryResult(
         ticket, customer.id, customer.number, customer.name, created, token, repeated=False
     )

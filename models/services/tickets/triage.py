@@ -25,16 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from models.customer import Customer
-from models.db import record_event
 from models.enums import CustomerLevel, Priority, RequestType, TicketStatus, TypeSource
-from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, NotFound
-from models.services.common.priority import PRIORITY_ORDER, compute_priority, priority_rank
+from models.services.common.priority import PRIORITY_ORDER, compute_priority
 from models.services.knowledge import kb
-from models.services.sla import policy
-from models.services.tickets import routing
-from models.services.tickets.commands import DEADLINE_FIELDS, versioned
+from models.services.tickets import commands, routing
 from models.ticket import Ticket
 from models.ticket_embedding import TicketEmbedding
 from triage.vectors import cosine, from_bytes, to_bytes
@@ -143,27 +139,6 @@ async def _find_repeat(
     return best[1] if best else None
 
 
-def _audit(
-    ticket: Ticket,
-    session: AsyncSession,
-    field: str,
-    before: Any,
-    after: Any,
-    action: str = "change",
-) -> None:
-    audit.record(
-        session,
-        TRIAGE,
-        entity_type="ticket",
-        entity_id=ticket.id,
-        ticket_id=ticket.id,
-        action=action,
-        field=field,
-        before=before,
-        after=after,
-    )
-
-
 @dataclass(frozen=True)
 class TriageResult:
     """What :func:`apply_triage` did (``applied`` False: the ticket was already triaged)."""
@@ -216,46 +191,32 @@ async def apply_triage(
         return TriageResult(ticket_id, applied=False)
     level = CustomerLevel(ticket.customer.level)
     repeat_of = await _find_repeat(session, ticket, embedding, embedding_model)
-    async with versioned(session, ticket):
-        source = TypeSource(ticket.type_source) if ticket.type_source else None
-        if source in (None, TypeSource.MODEL):
-            if ticket.request_type != prediction.request_type:
-                _audit(
-                    ticket, session, "request_type", ticket.request_type, prediction.request_type
-                )
-            ticket.request_type = prediction.request_type
-            ticket.type_source = TypeSource.MODEL
-            ticket.type_confidence = round(float(prediction.confidence), 4)
-            ticket.model_version = prediction.model_version
+    source = TypeSource(ticket.type_source) if ticket.type_source else None
+    classified = source in (None, TypeSource.MODEL)
+    if classified:
+        request_type: RequestType | None = prediction.request_type
+    else:
         request_type = RequestType(ticket.request_type) if ticket.request_type else None
-        current = Priority(ticket.priority)
-        computed = compute_priority(ticket.urgency, level, request_type)
-        if PRIORITY_ORDER.index(computed) < PRIORITY_ORDER.index(current):
-            _audit(ticket, session, "priority", current, computed)
-            ticket.priority = computed
-        ticket.priority_rank = priority_rank(Priority(ticket.priority), level)
-        if ticket.department_id is None and request_type is not None:
-            department_id = await routing.department_for(session, request_type)
-            if department_id is not None:
-                _audit(ticket, session, "department_id", None, department_id)
-                ticket.department_id = department_id
-        before = {name: getattr(ticket, name) for name in DEADLINE_FIELDS}
-        await policy.refresh_deadlines(session, ticket, level, now=now)
-        for name, old in before.items():
-            new = getattr(ticket, name)
-            if old != new:
-                _audit(
-                    ticket,
-                    session,
-                    name,
-                    old.isoformat() if old else None,
-                    new.isoformat() if new else None,
-                    action="deadline",
-                )
-        if repeat_of is not None:
-            ticket.is_repeat = True
-            ticket.repeat_of_id = repeat_of
-        ticket.triaged_at = now
+    current = Priority(ticket.priority)
+    computed = compute_priority(ticket.urgency, level, request_type)
+    higher = PRIORITY_ORDER.index(computed) < PRIORITY_ORDER.index(current)
+    department_id = None
+    if ticket.department_id is None and request_type is not None:
+        department_id = await routing.department_for(session, request_type)
+    await commands.record_triage(
+        session,
+        TRIAGE,
+        ticket,
+        commands.Triaged(
+            priority=computed if higher else current,
+            request_type=prediction.request_type if classified else None,
+            confidence=round(float(prediction.confidence), 4) if classified else None,
+            model_version=prediction.model_version if classified else None,
+            department_id=department_id,
+            repeat_of_id=repeat_of,
+        ),
+        now,
+    )
     await kb.replace_ticket_suggestions(session, ticket.id, suggestions)
     if embedding is not None and embedding_model:
         stored = await session.get(TicketEmbedding, ticket.id)
@@ -269,14 +230,6 @@ async def apply_triage(
             )
         else:
             stored.embedding, stored.embedding_model = to_bytes(embedding), embedding_model
-    record_event(
-        session,
-        "ticket.triaged",
-        ticket_id=ticket.id,
-        status=str(ticket.status),
-        version=ticket.version,
-        request_type=str(request_type) if request_type else None,
-    )
     return TriageResult(
         ticket.id,
         True,

@@ -1,0 +1,729 @@
+"""One write path for a ticket: every service that changes a ticket goes through the tickets
+command layer, which checks the version, recomputes rank and deadlines, audits each field that
+changed (nothing when nothing changed) and records the board event.
+
+Two halves. The source scan holds the services to it: no module outside the command layer
+assigns a ticket's columns or issues an UPDATE on the tickets table, and every public service
+function that reaches a ticket command is listed in :data:`ENTRY_POINTS` — a new one fails
+here until it is listed and exercised. The scenarios then run each entry point against the
+real database after the SLA policy changed under the ticket (so any recompute moves its
+deadlines): the version moves once, each moved deadline has exactly one audit entry, and the
+same call repeated writes nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import models
+from models.audit import AuditEvent
+from models.base import Base, utcnow
+from models.db import unit_of_work
+from models.enums import CustomerLevel, FollowUpMethod, Priority, RequestType, TicketStatus
+from models.followup import FollowUp
+from models.services.common.crypto import token_hash
+from models.services.common.errors import Conflict
+from models.services.common.priority import priority_rank
+from models.services.escalation import engine, extensions
+from models.services.mail import inbound, outbound
+from models.services.sla import settings as sla_settings
+from models.services.tickets import board, commands, intake, triage, write
+from models.ticket import Ticket
+from tests.integration.mail_support import mail
+from tests.integration.sla.test_sla_helpers import actor, make_ticket, move, run_tick, ticket
+
+SERVICES = Path(models.__file__).parent / "services"
+COMMAND_LAYER = {"tickets/commands.py", "tickets/write.py"}
+# The deadline arithmetic the write path applies (only write.change may call it).
+ARITHMETIC = {("sla/policy.py", "refresh_deadlines")}
+
+COMMANDS = {
+    "move",
+    "assign",
+    "change_priority",
+    "change_type",
+    "add_collaborator",
+    "remove_collaborator",
+    "add_follow_up",
+    "add_customer_reply",
+    "route_new",
+    "set_tracking",
+    "record_triage",
+    "change_customer_level",
+    "acknowledge",
+    "record_overdue_reason",
+    "extend_resolution",
+    "mark_overdue",
+    "reschedule_sla",
+}
+"""The command layer's public writes (tickets/commands.py, tickets/write.py)."""
+
+ENTRY_POINTS = {
+    "models.services.escalation.engine.tick": "sla_tick",
+    "models.services.escalation.engine.schedule_unscheduled": "schedule_unscheduled",
+    "models.services.escalation.extensions.acknowledge": "acknowledge",
+    "models.services.escalation.extensions.record_overdue_reason": "overdue_reason",
+    "models.services.escalation.extensions.decide": "extension_approved",
+    "models.services.mail.inbound.import_message": "mail_reply",
+    # The pollers and the quarantine release hand each message to the same _process as
+    # import_message (their IMAP side is tests/integration/mail).
+    "models.services.mail.inbound.poll_mailbox": "mail_reply",
+    "models.services.mail.inbound.poll_due": "mail_reply",
+    "models.services.mail.inbound.release": "mail_reply",
+    "models.services.mail.outbound.queue_reply": "mail_queue_reply",
+    "models.services.tickets.board.move": "board_move",
+    "models.services.tickets.intake.register_inquiry": "intake_tracking",
+    "models.services.tickets.intake.register_once": "intake_tracking",
+    "models.services.tickets.triage.apply_triage": "triage",
+}
+"""Every public service function outside the command layer that changes a ticket, and the
+scenario below that exercises it."""
+
+
+# --- the source scan ----------------------------------------------------------------------
+
+
+def _modules() -> list[tuple[str, ast.Module]]:
+    return [
+        (path.relative_to(SERVICES).as_posix(), ast.parse(path.read_text(encoding="utf-8")))
+        for path in sorted(SERVICES.rglob("*.py"))
+    ]
+
+
+def _ticket_attributes() -> tuple[set[str], set[str]]:
+    """(every mapped attribute of Ticket, those no other row has)."""
+    attrs = set(Ticket.__mapper__.attrs.keys())
+    others: set[str] = set()
+    for mapper in Base.registry.mappers:
+        if mapper.class_ is not Ticket:
+            others |= set(mapper.attrs.keys())
+    return attrs, attrs - others
+
+
+def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    return {
+        node.name: node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def _owner(tree: ast.Module) -> dict[ast.AST, str]:
+    """Each node → the name of the (outermost) function it is in."""
+    owners: dict[ast.AST, str] = {}
+    for top in tree.body:
+        if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(top):
+                owners[node] = top.name
+    return owners
+
+
+def _ticket_writes(rel: str, tree: ast.Module) -> list[str]:
+    attrs, ticket_only = _ticket_attributes()
+    owners = _owner(tree)
+    found: list[str] = []
+
+    def looks_like_ticket(target: ast.Attribute) -> bool:
+        base = ast.unparse(target.value).lower()
+        return target.attr in attrs and ("ticket" in base or target.attr in ticket_only)
+
+    for node in ast.walk(tree):
+        where = f"{rel}:{getattr(node, 'lineno', '?')} ({owners.get(node, 'module')})"
+        if (rel, owners.get(node)) in ARITHMETIC:
+            continue
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        for target in targets:
+            for item in target.elts if isinstance(target, ast.Tuple) else [target]:
+                if isinstance(item, ast.Attribute) and looks_like_ticket(item):
+                    found.append(f"{where}: assigns {ast.unparse(item)}")
+        if isinstance(node, ast.Call):
+            func = ast.unparse(node.func)
+            first = ast.unparse(node.args[0]) if node.args else ""
+            if func == "setattr" and "ticket" in first.lower():
+                found.append(f"{where}: setattr({first}, …)")
+            if func.split(".")[-1] == "update" and first.startswith("Ticket"):
+                found.append(f"{where}: {func}({first})")
+            if func.endswith("refresh_deadlines"):
+                found.append(f"{where}: calls {func} (only the write path recomputes)")
+        if isinstance(node, ast.Attribute) and ast.unparse(node) == "Ticket.__table__":
+            found.append(f"{where}: uses Ticket.__table__")
+    return found
+
+
+def test_no_service_writes_a_ticket_outside_the_command_layer() -> None:
+    found = [
+        hit
+        for rel, tree in _modules()
+        if rel not in COMMAND_LAYER
+        for hit in _ticket_writes(rel, tree)
+    ]
+    assert found == []
+
+
+def test_the_scan_sees_a_direct_write() -> None:
+    """The scan itself can fail: a service assigning a ticket column is caught."""
+    tree = ast.parse(
+        "async def sneaky(session, ticket_id):\n"
+        "    row = await commands.get(session, ticket_id)\n"
+        "    row.overdue_since = None\n"
+        "    ticket = row\n"
+        "    ticket.priority = 'urgent'\n"
+        "    await session.execute(update(Ticket).values(status='closed'))\n"
+    )
+    hits = _ticket_writes("somewhere/new.py", tree)
+    assert len(hits) == 3, hits
+
+
+def _reach(tree: ast.Module, targets: set[str], *, via: str | None) -> dict[str, set[str]]:
+    """For each function of a module: the ``targets`` it calls, itself or through functions
+    of the same module (``via``: the module name the targets are called on, e.g. commands)."""
+    functions = _functions(tree)
+    imported = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("tickets.commands")
+        for alias in node.names
+    }
+    direct: dict[str, set[str]] = {}
+    local: dict[str, set[str]] = {}
+    for name, fn in functions.items():
+        direct[name], local[name] = set(), set()
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            if (
+                via
+                and isinstance(f, ast.Attribute)
+                and isinstance(f.value, ast.Name)
+                and f.value.id == via
+                and f.attr in targets
+            ):
+                direct[name].add(f.attr)
+            elif isinstance(f, ast.Name) and f.id in targets and (via is None or f.id in imported):
+                direct[name].add(f.id)
+            elif isinstance(f, ast.Name) and f.id in functions:
+                local[name].add(f.id)
+    reach = {name: set(found) for name, found in direct.items()}
+    changed = True
+    while changed:
+        changed = False
+        for name in functions:
+            for callee in local[name]:
+                if not reach[callee] <= reach[name]:
+                    reach[name] |= reach[callee]
+                    changed = True
+    return reach
+
+
+def test_every_entry_point_that_changes_a_ticket_is_listed() -> None:
+    found: set[str] = set()
+    for rel, tree in _modules():
+        if rel in COMMAND_LAYER:
+            continue
+        module = "models.services." + rel.removesuffix(".py").replace("/", ".")
+        for name, reached in _reach(tree, COMMANDS, via="commands").items():
+            if reached and not name.startswith("_"):
+                found.add(f"{module}.{name}")
+    assert found == set(ENTRY_POINTS)
+
+
+def test_every_command_goes_through_the_write_path() -> None:
+    """The command layer's public functions that write are exactly :data:`COMMANDS`, and each
+    one writes through ``change`` (or, the SLA tick's bulk flags, one UPDATE)."""
+    writes: set[str] = set()
+    for rel, tree in _modules():
+        if rel not in COMMAND_LAYER:
+            continue
+        for name, reached in _reach(tree, {"change", "update"}, via=None).items():
+            if reached and not name.startswith("_") and name != "change":
+                writes.add(name)
+    assert writes == COMMANDS
+
+
+# --- observing a ticket -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seen:
+    version: int
+    deadlines: dict[str, datetime | None]
+    audits: list[tuple[int, str, str | None, Any, Any]]  # id, action, field, before, after
+
+
+async def seen(db: Any, ticket_id: int) -> Seen:
+    async with db.sessionmaker() as session:
+        row = await session.get(Ticket, ticket_id)
+        assert row is not None
+        audits = (
+            await session.execute(
+                select(
+                    AuditEvent.id,
+                    AuditEvent.action,
+                    AuditEvent.field,
+                    AuditEvent.before,
+                    AuditEvent.after,
+                )
+                .where(AuditEvent.ticket_id == ticket_id, AuditEvent.entity_type == "ticket")
+                .order_by(AuditEvent.id)
+            )
+        ).all()
+    return Seen(
+        row.version,
+        {name: getattr(row, name) for name in write.DEADLINE_FIELDS},
+        [tuple(a) for a in audits],  # type: ignore[misc]
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def assert_one_write(
+    db: Any, ticket_id: int, call: Callable[[], Awaitable[Any]], *, bumps: bool = True
+) -> list[tuple[int, str, str | None, Any, Any]]:
+    """Run ``call``; the version moved once (``bumps``) and every deadline that moved has
+    exactly one audit entry with its old and new instant, and no other deadline has one."""
+    before = await seen(db, ticket_id)
+    await call()
+    after = await seen(db, ticket_id)
+    assert after.version == before.version + (1 if bumps else 0)
+    new = [a for a in after.audits if a not in before.audits]
+    moved = {
+        (name, _iso(before.deadlines[name]), _iso(after.deadlines[name]))
+        for name in write.DEADLINE_FIELDS
+        if before.deadlines[name] != after.deadlines[name]
+    }
+    deadline_audits = [(f, b, a) for _, action, f, b, a in new if action == "deadline"]
+    assert sorted(deadline_audits) == sorted(moved)  # type: ignore[type-var]
+    fields = [(action, f) for _, action, f, _, _ in new if f]
+    assert len(fields) == len(set(fields)), new  # one entry per changed field
+    return new
+
+
+async def assert_no_write(db: Any, ticket_id: int, call: Callable[[], Awaitable[Any]]) -> None:
+    before = await seen(db, ticket_id)
+    await call()
+    after = await seen(db, ticket_id)
+    assert after.version == before.version
+    assert after.audits == before.audits
+
+
+async def slower_policy(db: Any) -> None:
+    """Double every SLA target: the next recompute moves every ticket's deadlines."""
+    admin = await actor(db, "admin")
+    async with unit_of_work(db) as session:
+        form = await sla_settings.policy_form(session)
+        values: dict[str, str] = {"ladder": form.ladder}
+        targets = [
+            *form.first_response,
+            form.acknowledgement,
+            form.reminder,
+            *form.resolution,
+            *form.by_type,
+        ]
+        for target in targets:
+            values[target.name] = str(int(target.minutes) * 2) if target.minutes else ""
+            values[f"{target.name}_b"] = "on" if target.business else ""
+        for name, _, percent in form.levels:
+            values[name] = percent
+        await sla_settings.save_policy(session, admin, values)
+
+
+async def in_uow(db: Any, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    async with unit_of_work(db) as session:
+        return await work(session)
+
+
+async def version(db: Any, ticket_id: int) -> int:
+    return (await ticket(db, ticket_id)).version
+
+
+# --- the commands, one by one -------------------------------------------------------------
+
+
+async def test_a_move_audits_each_moved_deadline_once_and_none_unchanged(
+    db: Any, reference: dict[str, int]
+) -> None:
+    tid = await make_ticket(db, reference, assignee=None)
+    agent = await actor(db, "agent")
+
+    async def to(target: TicketStatus) -> Any:
+        expected = await version(db, tid)
+        return await in_uow(
+            db,
+            lambda s: commands.move(
+                s, agent, tid, target, expected_version=expected, resolution="已处理完毕。"
+            ),
+        )
+
+    # Taking it assigns it: the acknowledgement deadline appears, nothing else moves.
+    new = await assert_one_write(db, tid, lambda: to(TicketStatus.IN_PROGRESS))
+    assert [f for _, action, f, _, _ in new if action == "deadline"] == ["acknowledge_due"]
+    # Pausing moves no deadline: no "deadline recalculated" entry at all.
+    new = await assert_one_write(db, tid, lambda: to(TicketStatus.AWAITING_CONFIRMATION))
+    assert [a for a in new if a[1] == "deadline"] == []
+    assert [(action, f) for _, action, f, _, _ in new] == [("move", "status")]
+    # After the policy changed, the next move audits every deadline it moved, once each.
+    await slower_policy(db)
+    new = await assert_one_write(db, tid, lambda: to(TicketStatus.IN_PROGRESS))
+    assert {f for _, action, f, _, _ in new if action == "deadline"} == set(write.DEADLINE_FIELDS)
+
+
+async def test_lead_and_agent_edits_go_through_the_write_path(
+    db: Any, reference: dict[str, int]
+) -> None:
+    tid = await make_ticket(db, reference, assignee="agent")
+    lead = await actor(db, "lead")
+    emma = await actor(db, "agent.emma")
+    tech = await actor(db, "agent.tech")
+    await slower_policy(db)
+    steps: list[Callable[[Any], Awaitable[Any]]] = [
+        lambda s: commands.assign(s, lead, tid, emma.user_id, expected_version=None),
+        lambda s: commands.change_priority(s, lead, tid, Priority.URGENT, expected_version=None),
+        lambda s: commands.change_type(s, lead, tid, RequestType.COMPLAINT, expected_version=None),
+        lambda s: commands.add_collaborator(s, lead, tid, tech.user_id, expected_version=None),
+        lambda s: commands.remove_collaborator(s, lead, tid, tech.user_id, expected_version=None),
+    ]
+    for step in steps:
+        await assert_one_write(db, tid, lambda step=step: in_uow(db, step))  # type: ignore[misc]
+        await assert_no_write(db, tid, lambda step=step: in_uow(db, step))  # type: ignore[misc]
+    trail = {(action, f) for _, action, f, _, _ in (await seen(db, tid)).audits}
+    assert {("assign", "assignee_id"), ("change", "priority"), ("change", "request_type")} <= trail
+    assert ("deadline", "resolution_due") in trail
+
+
+async def test_a_follow_up_bumps_the_version_only_when_it_is_the_first_response(
+    db: Any, reference: dict[str, int]
+) -> None:
+    tid = await make_ticket(db, reference, assignee="agent")
+    agent = await actor(db, "agent")
+    await slower_policy(db)
+    data = commands.FollowUpInput(method=FollowUpMethod.PHONE, discussed="已电话联系客户。")
+    await assert_one_write(
+        db, tid, lambda: in_uow(db, lambda s: commands.add_follow_up(s, agent, tid, data))
+    )
+    await assert_no_write(
+        db, tid, lambda: in_uow(db, lambda s: commands.add_follow_up(s, agent, tid, data))
+    )
+
+
+async def test_a_customer_level_change_re_ranks_open_tickets_through_the_write_path(
+    db: Any, reference: dict[str, int]
+) -> None:
+    tid = await make_ticket(db, reference, assignee="agent")
+    lead = await actor(db, "lead")
+    customer_id = (await ticket(db, tid)).customer_id
+    await slower_policy(db)
+
+    def to(level: CustomerLevel) -> Callable[[], Awaitable[Any]]:
+        return lambda: in_uow(
+            db, lambda s: commands.change_customer_level(s, lead, customer_id, level)
+        )
+
+    new = await assert_one_write(db, tid, to(CustomerLevel.VIP))
+    assert any(action == "deadline" for _, action, _, _, _ in new)
+    row = await ticket(db, tid)
+    assert row.priority_rank == priority_rank(row.priority, CustomerLevel.VIP)
+    await assert_no_write(db, tid, to(CustomerLevel.VIP))
+
+
+async def test_route_and_tracking_of_a_new_ticket(db: Any, reference: dict[str, int]) -> None:
+    tid = await make_ticket(db, reference, department=None, assignee=None)
+    other = await make_ticket(db, reference, assignee=None)
+    mail_actor = inbound.MAIL
+    await slower_policy(db)
+
+    def route() -> Awaitable[Any]:
+        async def work(s: Any) -> Any:
+            row = await commands.get(s, tid)
+            return await commands.route_new(
+                s, mail_actor, row, department_id=reference["SUPPORT"], repeat_of_id=other
+            )
+
+        return in_uow(db, work)
+
+    new = await assert_one_write(db, tid, route)
+    assert ("change", "department_id") in {(a, f) for _, a, f, _, _ in new}
+    await assert_no_write(db, tid, route)
+
+    def track() -> Awaitable[Any]:
+        async def work(s: Any) -> Any:
+            return await commands.set_tracking(s, mail_actor, await commands.get(s, tid), "tok")
+
+        return in_uow(db, work)
+
+    await assert_one_write(db, tid, track)
+    await assert_no_write(db, tid, track)
+
+
+# --- the entry points in the other services ------------------------------------------------
+
+
+async def test_triage_writes_through_the_commands_once(db: Any, reference: dict[str, int]) -> None:
+    tid = await make_ticket(db, reference, department=None, assignee=None)
+    await slower_policy(db)
+    verdict = triage.Classification(RequestType.COMPLAINT, 0.91, "test-model")
+
+    def apply() -> Awaitable[Any]:
+        return in_uow(db, lambda s: triage.apply_triage(s, tid, verdict, [], utcnow()))
+
+    new = await assert_one_write(db, tid, apply)
+    assert ("change", "request_type") in {(a, f) for _, a, f, _, _ in new}
+    await assert_no_write(db, tid, apply)  # already triaged: left exactly as it is
+
+
+async def test_the_sla_panel_writes_through_the_commands(
+    db: Any, reference: dict[str, int]
+) -> None:
+    tid = await make_ticket(db, reference, assignee="agent")
+    agent = await actor(db, "agent")
+    lead = await actor(db, "lead")
+    await slower_policy(db)
+
+    def ack() -> Awaitable[Any]:
+        return in_uow(db, lambda s: extensions.acknowledge(s, agent, tid))
+
+    new = await assert_one_write(db, tid, ack)
+    assert ("acknowledge", "acknowledged_at") in {(a, f) for _, a, f, _, _ in new}
+    await assert_no_write(db, tid, ack)
+
+    # The tick flags it overdue: audited and announced, but not an edit (version kept).
+    row = await ticket(db, tid)
+    due = max(d for d in (row.first_response_due, row.resolution_due) if d)
+    later = due + timedelta(minutes=1)
+    new = await assert_one_write(db, tid, lambda: run_tick(db, later), bumps=False)
+    assert [a for _, a, _, _, _ in new] == ["overdue"]
+    await assert_no_write(db, tid, lambda: run_tick(db, later + timedelta(minutes=5)))
+    await assert_no_write(db, tid, lambda: in_uow(db, engine.schedule_unscheduled))
+
+    def reason() -> Awaitable[Any]:
+        return in_uow(db, lambda s: extensions.record_overdue_reason(s, agent, tid, "等待配件"))
+
+    await assert_one_write(db, tid, reason)
+    await assert_no_write(db, tid, reason)
+
+    wanted = (await ticket(db, tid)).resolution_due + timedelta(days=2)
+    request = await in_uow(
+        db,
+        lambda s: extensions.request_extension(
+            s, agent, tid, extensions.ExtensionInput(wanted, "等待厂家配件")
+        ),
+    )
+    new = await assert_one_write(
+        db,
+        tid,
+        lambda: in_uow(db, lambda s: extensions.decide(s, lead, request.id, approve=True)),
+    )
+    assert ("deadline", "resolution_due") in {(a, f) for _, a, f, _, _ in new}
+    assert (await ticket(db, tid)).resolution_due == wanted
+
+
+async def test_board_move_and_mail_go_through_the_commands(
+    db: Any, reference: dict[str, int]
+) -> None:
+    channel = "kefu-test:write-path"
+    assert await inbound.import_message(db, None, channel, None, None, mail()) is not None
+    async with db.sessionmaker() as session:
+        tid = await session.scalar(select(Ticket.id).order_by(Ticket.id.desc()).limit(1))
+    assert tid is not None
+    lead = await actor(db, "lead")
+    await slower_policy(db)
+    # The first answer is the first response (one write); a second one changes no column.
+    await assert_one_write(
+        db, tid, lambda: in_uow(db, lambda s: outbound.queue_reply(s, lead, tid, "已在处理。"))
+    )
+    await assert_no_write(
+        db, tid, lambda: in_uow(db, lambda s: outbound.queue_reply(s, lead, tid, "再次确认。"))
+    )
+    expected = await version(db, tid)
+    await assert_one_write(
+        db,
+        tid,
+        lambda: in_uow(
+            db,
+            lambda s: board.move(s, lead, tid, TicketStatus.IN_PROGRESS, expected_version=expected),
+        ),
+    )
+    await move(db, "lead", tid, TicketStatus.AWAITING_CONFIRMATION)
+    number = (await ticket(db, tid)).number
+    reply = mail(subject=f"Re: [#{number}] 订单 12345 还没有发货", body="还是没有收到。")
+    # The reply and the reopening it causes are one change: one version, one move entry.
+    new = await assert_one_write(
+        db, tid, lambda: inbound.import_message(db, None, channel, None, None, reply)
+    )
+    assert [(a, f) for _, a, f, _, _ in new if a == "move"] == [("move", "status")]
+    assert (await ticket(db, tid)).status is TicketStatus.IN_PROGRESS
+
+
+async def test_intake_stores_the_tracking_link_through_the_commands(
+    db: Any, reference: dict[str, int]
+) -> None:
+    agent = await actor(db, "agent")
+    result = await in_uow(
+        db,
+        lambda s: intake.register_once(
+            s,
+            agent,
+            intake.InquiryInput(
+                description="发票抬头写错了，请重开。",
+                channel="phone",
+                name="王芳",
+                phone="13700000001",
+                with_tracking_link=True,
+            ),
+        ),
+    )
+    row = await ticket(db, result.ticket.id)
+    token = result.tracking_token
+    assert token and row.tracking_token_hash == token_hash(token)
+    assert row.version == 2  # registered, then the link: one write each
+    assert [a for _, a, _, _, _ in (await seen(db, row.id)).audits] == ["create"]
+
+
+# --- one Conflict for a stale version, everywhere -----------------------------------------
+
+
+async def _overdue_with_request(db: Any, tid: int) -> int:
+    agent = await actor(db, "agent")
+    row = await ticket(db, tid)
+    await run_tick(db, max(d for d in (row.first_response_due, row.resolution_due) if d))
+    wanted = (await ticket(db, tid)).resolution_due + timedelta(days=1)
+    request = await in_uow(
+        db,
+        lambda s: extensions.request_extension(
+            s, agent, tid, extensions.ExtensionInput(wanted, "等待配件")
+        ),
+    )
+    return int(request.id)
+
+
+STALE_CASES = [
+    "move",
+    "assign",
+    "change_priority",
+    "change_type",
+    "add_collaborator",
+    "acknowledge",
+    "overdue_reason",
+    "extension_approved",
+    "customer_level",
+    "triage",
+    "mail_reply",
+    "route_new",
+    "set_tracking",
+]
+
+
+@pytest.mark.parametrize("case", STALE_CASES)
+async def test_a_stale_version_is_the_same_conflict_everywhere(
+    db: Any, reference: dict[str, int], case: str
+) -> None:
+    tid = await make_ticket(db, reference, assignee="agent")
+    lead = await actor(db, "lead")
+    agent = await actor(db, "agent")
+    tech = await actor(db, "agent.tech")
+    request_id = (
+        await _overdue_with_request(db, tid)
+        if case
+        in (
+            "overdue_reason",
+            "extension_approved",
+        )
+        else 0
+    )
+    row = await ticket(db, tid)
+    seen_version = row.version
+    acts: dict[str, Callable[[Any], Awaitable[Any]]] = {
+        "move": lambda s: commands.move(
+            s, agent, tid, TicketStatus.IN_PROGRESS, expected_version=seen_version
+        ),
+        "assign": lambda s: commands.assign(
+            s, lead, tid, tech.user_id, expected_version=seen_version
+        ),
+        "change_priority": lambda s: commands.change_priority(
+            s, lead, tid, Priority.URGENT, expected_version=seen_version
+        ),
+        "change_type": lambda s: commands.change_type(
+            s, lead, tid, RequestType.COMPLAINT, expected_version=seen_version
+        ),
+        "add_collaborator": lambda s: commands.add_collaborator(
+            s, lead, tid, tech.user_id, expected_version=seen_version
+        ),
+        "acknowledge": lambda s: extensions.acknowledge(s, agent, tid),
+        "overdue_reason": lambda s: extensions.record_overdue_reason(s, agent, tid, "缺货"),
+        "extension_approved": lambda s: extensions.decide(s, lead, request_id, approve=True),
+        "customer_level": lambda s: commands.change_customer_level(
+            s, lead, row.customer_id, CustomerLevel.VIP
+        ),
+        "triage": lambda s: triage.apply_triage(
+            s, tid, triage.Classification(RequestType.COMPLAINT, 0.9, "m"), [], utcnow()
+        ),
+        "mail_reply": lambda s: _reply(s, tid),
+        "route_new": lambda s: _route(s, tid),
+        "set_tracking": lambda s: _track(s, tid),
+    }
+    with pytest.raises(Conflict) as caught:
+        async with unit_of_work(db) as session:
+            looked = await commands.get(session, tid)  # this writer looks at the ticket …
+            async with unit_of_work(db) as other:  # … someone else changes it meanwhile …
+                await commands.change_priority(
+                    other, lead, tid, Priority.LOW, expected_version=None
+                )
+            assert looked.version == seen_version  # (held: the session keeps what it read)
+            await acts[case](session)  # … and this writer's change is refused, the same way
+    assert caught.value.message == write.STALE
+    assert caught.value.params == {"number": row.number}
+    assert (await ticket(db, tid)).priority is Priority.LOW
+
+
+async def _reply(session: Any, tid: int) -> Any:
+    row = await commands.get(session, tid)
+    follow_up = FollowUp(
+        ticket_id=tid,
+        at=utcnow(),
+        by_customer=True,
+        method=FollowUpMethod.EMAIL,
+        discussed="补充信息",
+        visible_to_customer=True,
+    )
+    return await commands.add_customer_reply(session, inbound.MAIL, row, follow_up)
+
+
+async def _route(session: Any, tid: int) -> Any:
+    row = await commands.get(session, tid)
+    return await commands.route_new(session, inbound.MAIL, row, repeat_of_id=tid)
+
+
+async def _track(session: Any, tid: int) -> Any:
+    row = await commands.get(session, tid)
+    return await commands.set_tracking(session, inbound.MAIL, row, "another-token")
+
+
+def test_every_entry_point_has_a_scenario() -> None:
+    """Each listed entry point names a scenario this module runs."""
+    scenarios = {
+        "sla_tick": test_the_sla_panel_writes_through_the_commands,
+        "schedule_unscheduled": test_the_sla_panel_writes_through_the_commands,
+        "acknowledge": test_the_sla_panel_writes_through_the_commands,
+        "overdue_reason": test_the_sla_panel_writes_through_the_commands,
+        "extension_approved": test_the_sla_panel_writes_through_the_commands,
+        "mail_reply": test_board_move_and_mail_go_through_the_commands,
+        "mail_queue_reply": test_board_move_and_mail_go_through_the_commands,
+        "board_move": test_board_move_and_mail_go_through_the_commands,
+        "intake_tracking": test_intake_stores_the_tracking_link_through_the_commands,
+        "triage": test_triage_writes_through_the_commands_once,
+    }
+    assert set(ENTRY_POINTS.values()) <= set(scenarios)
