@@ -13,7 +13,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import HeaderParameter, JSONBody, Parameter
 
 from models.services.admin import api_keys
 from models.services.tickets import intake
@@ -169,7 +169,16 @@ class InquiryApiController(Controller):
         },
     )
     async def inquiry_status(
-        self, db_session: DbSession, api_client: ApiClientDep, number: FromPath[str]
+        self,
+        db_session: DbSession,
+        api_client: ApiClientDep,
+        number: Annotated[
+            str,
+            Parameter(
+                description="The inquiry's number, as returned when it was registered",
+                pattern=r"^[A-Za-z0-9-]{1,40}$",
+            ),
+        ],
     ) -> InquiryStatusOut:
         """The status of an inquiry this API key created."""
         status = await intake.status_for_api(db_session, api_client.key_id, number)
