@@ -47,12 +47,16 @@ test: install e2e-deps mail-deps test-sqlite test-postgresql
 test-fast: install
 	$(PY) -m pytest tests/unit tests/triage -q $(PYTEST_ARGS)
 
+# The outage drills run in a pytest process of their own: no session-wide server of the
+# browser tests is alive on the database while they kill and restart Redis.
 test-sqlite: install
-	KEFU_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+	KEFU_TEST_DB=sqlite $(PY) -m pytest -m "not drill" $(PYTEST_ARGS)
+	KEFU_TEST_DB=sqlite $(PY) -m pytest -m drill tests/integration $(PYTEST_ARGS)
 
 # Pure unit and classifier tests touch no database: the PostgreSQL run skips re-running them.
 test-postgresql: install
-	KEFU_TEST_DB=postgresql $(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
+	KEFU_TEST_DB=postgresql $(PY) -m pytest -m "not drill" tests/integration tests/e2e $(PYTEST_ARGS)
+	KEFU_TEST_DB=postgresql $(PY) -m pytest -m drill tests/integration $(PYTEST_ARGS)
 
 # The time-sensitive tests at awkward instants: each run starts the product's clock there
 # (KEFU_TEST_NOW, an offset clock) in the given team timezone (KEFU_TIMEZONE). Runs are

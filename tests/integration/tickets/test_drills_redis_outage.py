@@ -45,7 +45,7 @@ from tests.integration.knowledge.test_drills_worker import (
     worker_log,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reference")]
+pytestmark = [pytest.mark.slow, pytest.mark.drill, pytest.mark.usefixtures("reference")]
 __all__ = ["private_redis", "worker_log"]  # fixtures used by name below
 
 INQUIRIES = int(os.environ.get("KEFU_REDIS_DRILL_INQUIRIES", "60"))
