@@ -111,7 +111,7 @@ async def test_dragged_card_moves_persists_and_reaches_another_board_live(
     watcher = await new_page()
     await watcher.add_init_script(SSE_READY_PROBE)
     await sign_in(watcher, "agent", "kefu-agent")
-    await watcher.wait_for_function("window.__sseReady > 0")
+    await watcher.wait_for_function("() => window.__sseReady > 0")
     await expect(watcher.locator(f"[data-testid=column-pending] #card-{ticket.id}")).to_be_visible()
     await watcher.evaluate("window.__sameDocument = true")  # gone if the page reloaded
 
@@ -190,7 +190,7 @@ async def test_a_stale_drop_snaps_back_to_where_the_card_really_is(
     page = await new_page()
     await page.add_init_script(SSE_READY_PROBE)
     await sign_in(page, "lead", "kefu-lead")
-    await page.wait_for_function("window.__sseReady > 0")
+    await page.wait_for_function("() => window.__sseReady > 0")
     card = page.locator(f"[data-testid=column-pending] #card-{ticket.id}")
     await expect(card).to_be_visible()
     # This board stops hearing live events, so it still shows the card as pending.

@@ -111,7 +111,7 @@ async def test_the_watch_sees_an_inline_handler_being_refused(page: Any) -> None
           b.click();
         }"""
     )
-    await page.wait_for_function("window.__csp.length > 0")
+    await page.wait_for_function("() => window.__csp.length > 0")
     assert await page.evaluate("typeof window.__ran") == "undefined"
     assert any("script-src" in v for v in await _violations(page))
     assert console
