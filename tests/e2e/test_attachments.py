@@ -40,7 +40,7 @@ async def test_portal_upload_shows_a_thumbnail_on_the_tracking_page(page: Any) -
     assert await thumb.get_attribute("alt") == "破损照片.png"
     # The image really loaded (served inline despite the sandboxing CSP and nosniff).
     await page.wait_for_function(
-        "document.querySelector('[data-testid=attachment-thumb]').naturalWidth > 0"
+        "() => document.querySelector('[data-testid=attachment-thumb]').naturalWidth > 0"
     )
     assert await thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [64, 48]
     await page.screenshot(path=screenshot_path("attachments-tracking"), full_page=True)
