@@ -190,18 +190,32 @@ async def database(database_url: str) -> AsyncIterator[Any]:
 
 
 async def _empty_tables(db: Any) -> None:
+    from sqlalchemy.exc import DBAPIError
+
     import models
 
     tables = [t.name for t in reversed(models.Base.metadata.sorted_tables)]
-    async with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
-            await conn.exec_driver_sql(
-                "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
-            )
-        else:
-            await conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
-            for table in tables:
-                await conn.exec_driver_sql(f'DELETE FROM "{table}"')
+    for attempt in range(5):
+        try:
+            async with db.engine.begin() as conn:
+                if db.dialect == "postgresql":
+                    await conn.exec_driver_sql(
+                        "TRUNCATE "
+                        + ", ".join(f'"{t}"' for t in tables)
+                        + " RESTART IDENTITY CASCADE"
+                    )
+                else:
+                    await conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
+                    for table in tables:
+                        await conn.exec_driver_sql(f'DELETE FROM "{table}"')
+            return
+        except DBAPIError as exc:
+            # A request the browser tests' live server is still answering (a reconnecting event
+            # stream, the bell) can hold a table the TRUNCATE needs: PostgreSQL breaks the
+            # deadlock by aborting one side; the cleanup tries again.
+            if "deadlock" not in str(exc).lower() or attempt == 4:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture
