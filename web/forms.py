@@ -10,16 +10,12 @@ from typing import Any
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from models.services.common import ids
 from models.services.common.errors import N_, ValidationFailed
+from models.services.common.ids import parse_id
+
+__all__ = ["Form", "parse_choice", "parse_id"]
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
-
-
-def parse_id(value: str, field: str, *, required: bool = True) -> int | None:
-    """A form's numeric id (ticket, user, version), bounded to what the database holds; bad
-    input is a localized 422."""
-    return ids.parse_id(value, field, required=required)
 
 
 def parse_choice(enum: Any, value: str, field: str) -> Any:
