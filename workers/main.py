@@ -65,12 +65,24 @@ def worker_options() -> dict[str, Any]:
     }
 
 
+# How long the jobs in flight may run on when the worker drops its Redis connection (or
+# stops) before they are cancelled. They need only the database to finish. A job cancelled in
+# the middle of a SQLite statement can leave its connection holding the database's write lock
+# (the interrupted statement is never finalized, so closing the connection is deferred), and
+# every other writer — the web included — would then fail with "database is locked".
+JOB_GRACE_SECONDS = 60.0
+
+
 async def _abandon(worker: Worker) -> None:
-    """Drop a worker whose Redis went away: cancel its jobs (the database keeps the work;
-    the untriaged sweeper and the jobs' own re-checks make a re-run safe), close its pool."""
-    for task in worker.tasks.values():
-        task.cancel()
-    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    """Drop a worker whose Redis went away: let its jobs finish (cancelling only those still
+    running after the grace; the database keeps the work, and the untriaged sweeper and the
+    jobs' own re-checks make a re-run safe), close its pool."""
+    tasks = list(worker.tasks.values())
+    if tasks:
+        _, running = await asyncio.wait(tasks, timeout=JOB_GRACE_SECONDS)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     worker.tasks.clear()
     if worker._pool is not None:
         with contextlib.suppress(Exception):

@@ -67,3 +67,46 @@ async def test_the_worker_reconnects_after_redis_restarts(
         await asyncio.gather(worker, return_exceptions=True)
         monkeypatch.undo()
         reset_settings()
+
+
+async def test_a_job_running_when_redis_dies_is_allowed_to_finish(
+    private_redis: RedisProcess, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker does not cancel the jobs in flight when it loses Redis: they need only the
+    database, and a job cancelled inside a SQLite statement can keep the write lock."""
+    started, redis_gone = asyncio.Event(), asyncio.Event()
+    finished: list[str] = []
+
+    async def long_job(ctx: dict[str, Any]) -> None:
+        started.set()
+        await redis_gone.wait()
+        await asyncio.sleep(0.5)  # still working after the worker noticed the outage
+        finished.append("done")
+
+    monkeypatch.setenv("KEFU_REDIS_URL", private_redis.url)
+    from models.settings import reset_settings
+
+    reset_settings()
+    worker = asyncio.create_task(
+        supervise(
+            functions=[func(long_job, name="long_job")],
+            cron_jobs=[],
+            ctx={"triage": None},
+            poll_delay=0.05,
+        )
+    )
+    try:
+        pool = await _pool(private_redis.url)
+        await pool.enqueue_job("long_job")
+        await until(started.is_set, worker, "the job to start")
+        await pool.aclose()
+        with caplog.at_level(logging.WARNING, logger="workers.main"):
+            private_redis.kill()
+            await until(lambda: "reconnecting in" in caplog.text, worker, "the outage noticed")
+            redis_gone.set()
+            await until(lambda: finished == ["done"], worker, "the job to finish")
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        monkeypatch.undo()
+        reset_settings()

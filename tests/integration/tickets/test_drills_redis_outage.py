@@ -110,6 +110,11 @@ class WebProcess:
             assert time.monotonic() < deadline, "the web server did not start"
             time.sleep(0.1)
 
+    def tail(self, lines: int = 60) -> str:
+        """The end of the server's log, for a failure message."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -244,7 +249,7 @@ async def test_redis_dies_and_returns_empty_mid_burst(
         await staff.aclose()
 
     errors = [(d, status) for d, status in results if status >= 500]
-    assert errors == []
+    assert errors == [], web.tail()
     assert {status for _, status in results} == {201, 303}, results
     submitted = sorted(d for d, _ in results)
     assert sorted(await stored_descriptions(db)) == submitted, "every inquiry stored once"
