@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
+import anyio
 import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,9 +29,31 @@ from models.services.common.errors import N_, Conflict, Forbidden, NotFound, Val
 from models.settings import get_settings
 from models.user import User
 
+T = TypeVar("T")
+
 USERNAME_MAX = 64
 DISPLAY_NAME_MAX = 100
 INVALID = N_("Please correct the highlighted fields.")
+
+
+# Argon2 is CPU-bound by design (a quarter to half a second per hash at the defaults) and
+# releases the GIL while it runs. At most this many hashes run at once in a process, leaving
+# a core to the event loop: a burst of sign-ins, or of password guesses from many addresses,
+# queues here instead of taking every core while the rest of the site waits.
+HASH_SLOTS = max(1, (os.cpu_count() or 2) - 1)
+_hash_limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    WeakKeyDictionary()
+)
+
+
+async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a worker thread, within the process's argon2 slots (one set per event
+    loop: a limiter belongs to the loop that created it)."""
+    loop = asyncio.get_running_loop()
+    limiter = _hash_limiters.get(loop)
+    if limiter is None:
+        limiter = _hash_limiters[loop] = anyio.CapacityLimiter(HASH_SLOTS)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
 
 
 def _hasher() -> PasswordHasher:
@@ -56,7 +83,7 @@ def hash_password(password: str) -> str:
 async def hash_off_loop(password: str) -> str:
     """:func:`hash_password` in a worker thread: argon2 takes about half a second by design,
     and the event loop serves every other request meanwhile."""
-    return await anyio.to_thread.run_sync(hash_password, password)
+    return await _off_loop(hash_password, password)
 
 
 def actor_for(user: User) -> Actor:
@@ -298,7 +325,7 @@ async def set_password(
 async def password_matches(user: User, password: str) -> bool:
     """Whether ``password`` is the user's (verified off the event loop)."""
     try:
-        return bool(await anyio.to_thread.run_sync(_hasher().verify, user.password_hash, password))
+        return bool(await _off_loop(_hasher().verify, user.password_hash, password))
     except (VerificationError, InvalidHashError):
         return False
 
@@ -332,10 +359,10 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
     if user and user.is_active:
         stored = user.password_hash
     else:
-        stored = await anyio.to_thread.run_sync(_dummy_hash)
+        stored = await _off_loop(_dummy_hash)
     try:
         # Argon2 takes about half a second by design: off the event loop.
-        await anyio.to_thread.run_sync(hasher.verify, stored, password)
+        await _off_loop(hasher.verify, stored, password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.is_active:
