@@ -41,7 +41,13 @@ mail-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd) >/dev/null; }
 	@test -x /usr/sbin/dovecot || { echo "dovecot is missing: the email tests cannot run" >&2; exit 1; }
 
-test: install e2e-deps mail-deps test-sqlite test-postgresql
+# The two databases' runs go side by side (each has its own database, Redis index, ports and
+# temporary directory); each run's output is printed whole when it ends. TEST_JOBS=1 runs them
+# one after the other.
+TEST_JOBS ?= 2
+
+test: install e2e-deps mail-deps
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-sqlite test-postgresql
 
 # The inner loop: pure unit and classifier tests; no database server, browser or mail server.
 test-fast: install
