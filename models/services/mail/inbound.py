@@ -11,9 +11,10 @@ Threading: a reply is matched by In-Reply-To/References against every Message-ID
 sent for a ticket, else by the ticket number (``[#TASK…]``) in the subject when the sender is
 that ticket's customer. The reply goes through :func:`messages.receive`, the service every
 channel uses for a customer's message: a customer follow-up that reopens a ticket awaiting
-confirmation or completed, tells the assignee and marks the card. A reply to a *closed* ticket
-opens a new ticket marked as a repeat of the old one: closed means the case is over (survey done, KPIs counted), and the team sees
-the history through the link instead of a silently revived case.
+confirmation or completed, tells the assignee and marks the card. A reply to a *closed*
+ticket opens a new ticket marked as a repeat of the old one: closed means the case is over
+(survey done, KPIs counted), and the team sees the history through the link instead of a
+silently revived case.
 
 Nothing is dropped: robots (auto-replies, bounces, lists, our own mail) are recorded as
 ignored; oversized, malformed or unimportable messages are quarantined with their raw bytes
