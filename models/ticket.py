@@ -90,6 +90,9 @@ class Ticket(IdMixin, Base):
     sla_next_at: Mapped[datetime | None]
     # Wall-clock time added to the resolution deadline by approved extension requests.
     extension_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The customer's latest message nobody working the ticket has opened yet (NULL: none);
+    # set by every channel's customer message, cleared when a staff member opens the drawer.
+    customer_replied_at: Mapped[datetime | None]
 
     remarks: Mapped[str | None] = mapped_column(Text)
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)

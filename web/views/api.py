@@ -16,7 +16,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, Parameter
 
 from models.services.admin import api_keys
-from models.services.tickets import intake
+from models.services.tickets import intake, messages
 from web.deps import DbSession
 from web.labels import label
 
@@ -62,6 +62,33 @@ class InquiryStatusOut(msgspec.Struct, kw_only=True):
     updated_at: datetime
     resolved_at: datetime | None
     closed_at: datetime | None
+
+
+class MessageIn(msgspec.Struct, kw_only=True):
+    """A customer's further message about an inquiry this key registered."""
+
+    text: Annotated[
+        str,
+        msgspec.Meta(
+            description="What the customer wrote, at most KEFU_DESCRIPTION_MAX_LENGTH characters."
+        ),
+    ]
+
+
+class MessageAccepted(msgspec.Struct, kw_only=True):
+    number: Annotated[
+        str,
+        msgspec.Meta(
+            description="The inquiry now carrying the message: the one posted to, or the new "
+            "repeat inquiry when that one was closed."
+        ),
+    ]
+    status: str
+    reopened: bool
+    repeat_of: str | None
+    tracking_token: str | None
+    tracking_url: str | None
+    status_url: str
 
 
 class ApiError(msgspec.Struct, kw_only=True):
@@ -191,3 +218,45 @@ class InquiryApiController(Controller):
             resolved_at=status.resolved_at,
             closed_at=status.closed_at,
         )
+
+    @post(
+        "/inquiries/{number:str}/messages",
+        responses={
+            **ERRORS,
+            404: ResponseSpec(
+                data_container=ApiError, description="No inquiry with this number for this key"
+            ),
+        },
+    )
+    async def add_message(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        api_client: ApiClientDep,
+        number: Annotated[
+            str,
+            Parameter(
+                description="The inquiry's number, as returned when it was registered",
+                pattern=r"^[A-Za-z0-9-]{1,40}$",
+            ),
+        ],
+        data: JSONBody[MessageIn],
+    ) -> Response[MessageAccepted]:
+        """The customer wrote again: 201. The inquiry goes back to work if it was awaiting
+        confirmation or completed; a closed one gets a new repeat inquiry (its number and
+        tracking link are returned)."""
+        landed = await messages.receive_for_api(
+            db_session, api_client.actor, api_client.key_id, number, data.text
+        )
+        base = str(request.base_url).rstrip("/")
+        token = landed.tracking_token
+        body = MessageAccepted(
+            number=landed.ticket.number,
+            status=str(landed.ticket.status),
+            reopened=landed.reopened,
+            repeat_of=landed.repeat_of.number if landed.repeat_of else None,
+            tracking_token=token,
+            tracking_url=f"{base}/portal/t/{token}" if token else None,
+            status_url=f"{base}/api/v1/inquiries/{landed.ticket.number}",
+        )
+        return Response(body, status_code=201)

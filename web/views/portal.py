@@ -182,4 +182,6 @@ class PortalController(Controller):
                 headers=PRIVATE_HEADERS,
                 context={"view": view, "token": token},
             )
-        return Redirect(f"/portal/t/{token}", status_code=303, headers=PRIVATE_HEADERS)
+        # A message on a closed inquiry opened a new one: its own page, with its link.
+        target = f"/portal/t/{view.new_inquiry.token}?new=1" if view.new_inquiry else None
+        return Redirect(target or f"/portal/t/{token}", status_code=303, headers=PRIVATE_HEADERS)

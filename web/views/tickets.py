@@ -108,10 +108,19 @@ def _from_board(request: HTMXRequest) -> bool:
 
 
 async def render_drawer(
-    request: HTMXRequest, session: AsyncSession, actor: Actor, ticket_id: int
+    request: HTMXRequest,
+    session: AsyncSession,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    opened: bool = False,
 ) -> Response[Any]:
-    """The drawer fragment (plus the card, out of band, on the board) or the full page."""
-    detail = await board.ticket_detail(session, actor, ticket_id)
+    """The drawer fragment (plus the card, out of band, on the board) or the full page;
+    ``opened``: a person opens it (which clears the "customer replied" mark)."""
+    if opened:
+        detail = await board.open_ticket(session, actor, ticket_id)
+    else:
+        detail = await board.ticket_detail(session, actor, ticket_id)
     context = {
         "t": detail,
         "priorities": list(Priority),
@@ -143,7 +152,7 @@ class TicketController(Controller):
         actor: CurrentActor,
         ticket_id: FromPath[int],
     ) -> Response[Any]:
-        return await render_drawer(request, db_session, actor, ticket_id)
+        return await render_drawer(request, db_session, actor, ticket_id, opened=True)
 
     @post("/{ticket_id:int}/assign", status_code=200)
     async def assign(

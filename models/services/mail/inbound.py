@@ -9,10 +9,12 @@ work: losing it (or a UIDVALIDITY change) re-reads messages that the claim then 
 
 Threading: a reply is matched by In-Reply-To/References against every Message-ID we saw or
 sent for a ticket, else by the ticket number (``[#TASK…]``) in the subject when the sender is
-that ticket's customer. The reply becomes a customer follow-up and reopens a ticket awaiting
-confirmation or completed. A reply to a *closed* ticket opens a new ticket marked as a repeat
-of the old one: closed means the case is over (survey done, KPIs counted), and the team sees
-the history through the link instead of a silently revived case.
+that ticket's customer. The reply goes through :func:`messages.receive`, the service every
+channel uses for a customer's message: a customer follow-up that reopens a ticket awaiting
+confirmation or completed, tells the assignee and marks the card. A reply to a *closed*
+ticket opens a new ticket marked as a repeat of the old one: closed means the case is over
+(survey done, KPIs counted), and the team sees the history through the link instead of a
+silently revived case.
 
 Nothing is dropped: robots (auto-replies, bounces, lists, our own mail) are recorded as
 ignored; oversized, malformed or unimportable messages are quarantined with their raw bytes
@@ -46,7 +48,7 @@ from models.services.common.errors import N_, Conflict, DomainError, NotFound, V
 from models.services.customers import registry
 from models.services.mail import mailboxes, outbound
 from models.services.mail.parse import ParsedMail, parse
-from models.services.tickets import attachments, commands, intake
+from models.services.tickets import attachments, commands, intake, messages
 from models.settings import get_settings
 from models.ticket import Ticket
 
@@ -173,25 +175,33 @@ def _limit(text: str) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-async def _add_reply(session: AsyncSession, ticket: Ticket, parsed: ParsedMail) -> FollowUp:
-    """The customer's reply as a follow-up; a ticket waiting for them goes back to work."""
-    follow_up = FollowUp(
-        ticket_id=ticket.id,
-        at=utcnow(),
-        user_id=None,
-        by_customer=True,
-        method=FollowUpMethod.EMAIL,
-        discussed=_limit(parsed.body or parsed.subject),
-        visible_to_customer=True,
+async def _add_reply(
+    session: AsyncSession, ticket: Ticket, parsed: ParsedMail, mailbox: Mailbox | None
+) -> messages.Landed:
+    """The customer's reply, through the service every channel uses: a follow-up on the
+    ticket (reopening one waiting for them), or — the ticket closed — a repeat inquiry."""
+    text = parsed.body or parsed.subject
+    if ticket.status == TicketStatus.CLOSED:
+        subject, body = parsed.subject.strip(), parsed.body.strip()
+        text = f"{subject}\n\n{body}" if subject and body else (subject or body)
+    landed = await messages.receive(
+        session,
+        MAIL,
+        ticket,
+        messages.CustomerMessage(
+            text=_limit(text),
+            method=FollowUpMethod.EMAIL,
+            channel=Channel.EMAIL,
+            details=_sender_warning(parsed),
+            department_id=mailbox.department_id if mailbox is not None else None,
+        ),
     )
-    return await commands.add_customer_reply(
-        session, MAIL, ticket, follow_up, details=_sender_warning(parsed)
-    )
+    if landed.repeat_of is not None:
+        _audit_sender(session, landed.ticket, parsed)
+    return landed
 
 
-async def _new_ticket(
-    session: AsyncSession, parsed: ParsedMail, mailbox: Mailbox | None, repeat_of: Ticket | None
-) -> Ticket:
+async def _new_ticket(session: AsyncSession, parsed: ParsedMail, mailbox: Mailbox | None) -> Ticket:
     """A new ticket through the intake every channel uses (customer found or registered)."""
     subject = parsed.subject.strip()
     body = parsed.body.strip()
@@ -214,8 +224,12 @@ async def _new_ticket(
         MAIL,
         result.ticket,
         department_id=mailbox.department_id if mailbox is not None else None,
-        repeat_of_id=repeat_of.id if repeat_of is not None else None,
     )
+    _audit_sender(session, ticket, parsed)
+    return ticket
+
+
+def _audit_sender(session: AsyncSession, ticket: Ticket, parsed: ParsedMail) -> None:
     if warning := _sender_warning(parsed):
         audit.record(
             session,
@@ -227,7 +241,6 @@ async def _new_ticket(
             before=warning["display_address"],
             after=warning["sender"],
         )
-    return ticket
 
 
 async def _attach(
@@ -300,15 +313,18 @@ async def _process(
         return
     target = await _thread_target(session, parsed)
     follow_up = None
-    if target is not None and target.status != TicketStatus.CLOSED:
-        follow_up = await _add_reply(session, target, parsed)
-        ticket = target
-        row.status, row.follow_up_id = MailStatus.THREADED, follow_up.id
-    else:
-        ticket = await _new_ticket(session, parsed, mailbox, target)
+    if target is None:
+        ticket = await _new_ticket(session, parsed, mailbox)
         row.status = MailStatus.IMPORTED
-        if target is not None:
+    else:
+        landed = await _add_reply(session, target, parsed, mailbox)
+        ticket, follow_up = landed.ticket, landed.follow_up
+        if landed.repeat_of is not None:
+            row.status = MailStatus.IMPORTED
             row.reason = f"reply to closed ticket {target.number}"
+        else:
+            assert follow_up is not None
+            row.status, row.follow_up_id = MailStatus.THREADED, follow_up.id
     row.ticket_id = ticket.id
     await session.flush()
     if row.status == MailStatus.IMPORTED:

@@ -246,6 +246,7 @@ class Card:
     can_work: bool
     moves: tuple[MoveOption, ...]
     pinned: bool = False  # shown beyond its page because it was just moved here
+    customer_replied: bool = False  # a customer's message nobody working it has opened yet
 
     @property
     def move_targets(self) -> str:
@@ -298,6 +299,7 @@ def _card(
         assignee_name=assignee,
         age_seconds=(now - ticket.created_at).total_seconds(),
         is_repeat=ticket.is_repeat,
+        customer_replied=ticket.customer_replied_at is not None,
         can_work=can_work,
         moves=tuple(
             MoveOption(target, TRANSITIONS[(status, target)].needs_resolution)
@@ -551,6 +553,7 @@ class TimelineEntry:
     before: Any = None  # an enum member (shown with |t), a name, or an instant
     after: Any = None
     values_are_times: bool = False
+    linked_number: str | None = None  # the other ticket of a repeat
     follow_up: FollowUpView | None = None
     attachment: AttachmentView | None = None  # the file itself, shown where it was attached
 
@@ -610,6 +613,9 @@ class TicketDetail:
     can_work: bool
     is_lead: bool
     attachments: list[AttachmentView] = field(default_factory=list)
+    # The customer's message that was new when this drawer was opened (the mark it cleared).
+    customer_replied_at: datetime | None = None
+    repeat_of_number: str | None = None
 
     @property
     def id(self) -> int:
@@ -647,7 +653,11 @@ ACTION_LABELS: dict[str, str] = {
     "survey_submitted": N_("Survey submitted"),
     "attachment_add": N_("File attached"),
     "sender_mismatch": N_("Warning: the sender's display name shows another address"),
+    "customer_reopened": N_("Reopened: the customer replied"),
+    "repeat_opened": N_("The customer wrote again: repeat inquiry opened"),
+    "repeat_of": N_("Opened from the customer's message on closed ticket"),
 }
+_LINKED_ACTIONS = {"repeat_opened", "repeat_of"}
 FIELD_LABELS: dict[str, str] = {
     "status": N_("Status"),
     "assignee_id": N_("Assignee"),
@@ -773,6 +783,7 @@ async def ticket_detail(
                 before=_display(event.field, event.before, names, dept_names),
                 after=_display(event.field, event.after, names, dept_names),
                 values_are_times=(event.field or "") in _TIME_FIELDS,
+                linked_number=str(event.after) if event.action in _LINKED_ACTIONS else None,
                 attachment=(
                     files_by_id.get(event.entity_id) if event.entity_type == "attachment" else None
                 ),
@@ -823,7 +834,28 @@ async def ticket_detail(
         can_work=commands.can_work(actor, ticket),
         is_lead=actor.is_lead,
         attachments=files,
+        customer_replied_at=ticket.customer_replied_at,
+        repeat_of_number=(
+            await session.scalar(select(Ticket.number).where(Ticket.id == ticket.repeat_of_id))
+            if ticket.repeat_of_id is not None
+            else None
+        ),
     )
+
+
+async def open_ticket(
+    session: AsyncSession, actor: Actor, ticket_id: int, *, now: datetime | None = None
+) -> TicketDetail:
+    """The drawer as a person opens it: someone who may work the ticket has now seen the
+    customer's latest message, so its mark is cleared (without a version bump: see
+    :func:`commands.clear_customer_reply`). The drawer still shows the message as new this
+    once; the card loses the mark, here and — through the board event — on every board."""
+    detail = await ticket_detail(session, actor, ticket_id, now=now)
+    seen = detail.customer_replied_at
+    if seen is None or not detail.can_work or actor.user_id is None:
+        return detail
+    await commands.clear_customer_reply(session, detail.id, seen, version=detail.version)
+    return replace(detail, card=replace(detail.card, customer_replied=False))
 
 
 def _follow_up_entry(

@@ -47,10 +47,11 @@ from models.services.knowledge import lifecycle
 from models.services.sla import policy
 from models.services.sla.deadlines import BusinessCalendar
 from models.services.tickets import surveys
-from models.services.tickets.transitions import Rule, rule_for
+from models.services.tickets.transitions import TRANSITIONS, Rule, rule_for
 from models.services.tickets.write import DEADLINE_FIELDS as DEADLINE_FIELDS
 from models.services.tickets.write import Change, change, check_version, customer_level
 from models.services.tickets.write import OverdueFlag as OverdueFlag
+from models.services.tickets.write import clear_customer_reply as clear_customer_reply
 from models.services.tickets.write import mark_overdue as mark_overdue
 from models.services.tickets.write import reschedule_sla as reschedule_sla
 from models.services.tickets.write import stale as stale
@@ -483,17 +484,22 @@ async def add_customer_reply(
     ticket: Ticket,
     follow_up: FollowUp,
     details: dict[str, Any] | None = None,
-) -> FollowUp:
-    """The customer's reply (an email) as a follow-up: the ticket's version moves, and a ticket
-    awaiting their confirmation or completed goes back to work — one change, one event.
-    ``details`` go on the follow-up's audit entry (a sender warning, for one)."""
+) -> bool:
+    """The customer's message (any channel) as a follow-up: the ticket's version moves, it is
+    marked "customer replied" until someone working it opens it, and a ticket awaiting their
+    confirmation or completed goes back to work — one change, one event. ``details`` go on
+    the follow-up's audit entry (a sender warning, for one). Returns whether it reopened."""
     source = TicketStatus(ticket.status)
     reopen = source in (TicketStatus.AWAITING_CONFIRMATION, TicketStatus.COMPLETED)
-    rule = rule_for(source, TicketStatus.IN_PROGRESS, actor) if reopen else None
+    # The customer's own word reopens the case, whichever channel relays it (reopening a
+    # completed ticket by hand stays a lead's decision).
+    rule = TRANSITIONS[(source, TicketStatus.IN_PROGRESS)] if reopen else None
     calendar = (await policy.load_rules(session)).calendar
     async with change(session, actor, ticket) as edit:
         session.add(follow_up)
         edit.touch()
+        edit.set("customer_replied_at", follow_up.at or edit.now)
+        edit.notify(by_customer=True)
         if rule is not None:
             _apply_move(session, edit, source, TicketStatus.IN_PROGRESS, rule, calendar, None)
     audit.record(
@@ -505,7 +511,17 @@ async def add_customer_reply(
         action="follow_up",
         after={"method": str(follow_up.method), **(details or {})},
     )
-    return follow_up
+    if rule is not None:
+        audit.record(
+            session,
+            actor,
+            entity_type="ticket",
+            entity_id=ticket.id,
+            ticket_id=ticket.id,
+            action="customer_reopened",
+            before=str(source),
+        )
+    return rule is not None
 
 
 async def set_tracking(
@@ -532,15 +548,19 @@ async def route_new(
     *,
     department_id: int | None = None,
     repeat_of_id: int | None = None,
+    customer_replied_at: datetime | None = None,
 ) -> Ticket:
     """What a channel knows about a ticket it just registered: the department its mailbox
-    serves (only if none was chosen) and the earlier ticket it repeats."""
+    serves (only if none was chosen), the earlier ticket it repeats and — a customer's
+    message that opened it — the "customer replied" mark."""
     async with change(session, actor, ticket) as edit:
         if department_id is not None and ticket.department_id is None:
             edit.set("department_id", department_id)
         if repeat_of_id is not None:
             edit.set("is_repeat", True)
             edit.set("repeat_of_id", repeat_of_id)
+        if customer_replied_at is not None:
+            edit.set("customer_replied_at", customer_replied_at)
     return ticket
 
 

@@ -326,14 +326,20 @@ async def find_customers(session: AsyncSession, query: str, limit: int = 8) -> l
     return matches
 
 
-async def status_for_api(session: AsyncSession, api_key_id: int, number: str) -> InquiryStatus:
-    """An inquiry's status for the API key that created it (others get 404, not 403, so
-    numbers cannot be probed)."""
+async def ticket_for_api(session: AsyncSession, api_key_id: int, number: str) -> Ticket:
+    """The inquiry with this number, for the API key that created it (others get 404, not
+    403, so numbers cannot be probed)."""
     ticket = await session.scalar(
         select(Ticket).where(Ticket.number == number.strip().upper()[:24])
     )
     if ticket is None or ticket.api_key_id != api_key_id:
         raise NotFound(N_("No inquiry with this number."))
+    return ticket
+
+
+async def status_for_api(session: AsyncSession, api_key_id: int, number: str) -> InquiryStatus:
+    """An inquiry's status for the API key that created it."""
+    ticket = await ticket_for_api(session, api_key_id, number)
     return InquiryStatus(
         number=ticket.number,
         status=TicketStatus(ticket.status),

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.base import utcnow
-from models.db import record_event
 from models.enums import Channel, FollowUpMethod, TicketStatus
 from models.followup import FollowUp
-from models.services.common import audit, ratelimit
+from models.services.common import ratelimit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, ValidationFailed
 from models.services.knowledge import kb
-from models.services.tickets import attachments, commands, intake
+from models.services.tickets import attachments, commands, intake, messages
 from models.services.tickets.attachments import AttachmentView
 from models.settings import get_settings
 
@@ -67,6 +65,14 @@ class PublicReply:
 
 
 @dataclass(frozen=True)
+class NewInquiry:
+    """The inquiry a message on a closed one opened, with its own tracking link's token."""
+
+    number: str
+    token: str
+
+
+@dataclass(frozen=True)
 class TrackingView:
     """The tracking page: status and the conversation meant for the customer, nothing else."""
 
@@ -80,6 +86,10 @@ class TrackingView:
     can_add_information: bool
     is_done: bool
     attachments: list[AttachmentView] = field(default_factory=list)
+    # Closed: a message opens a new inquiry (files can no longer be added).
+    is_closed: bool = False
+    # The inquiry the customer's message just opened (this one being closed).
+    new_inquiry: NewInquiry | None = None
 
 
 async def submit(
@@ -183,8 +193,9 @@ async def tracking(session: AsyncSession, token: str) -> TrackingView:
             )
             for r in replies
         ],
-        can_add_information=status is not TicketStatus.CLOSED,
+        can_add_information=True,
         is_done=status in (TicketStatus.COMPLETED, TicketStatus.CLOSED),
+        is_closed=status is TicketStatus.CLOSED,
         attachments=await attachments.list_for_ticket(session, ticket.id),
     )
 
@@ -192,44 +203,30 @@ async def tracking(session: AsyncSession, token: str) -> TrackingView:
 async def add_information(
     session: AsyncSession, redis: Any, token: str, text: str, *, client_ip: str
 ) -> TrackingView:
-    """The customer adds information: a follow-up by the customer, on the board at once."""
+    """The customer writes on their tracking page: the message goes where someone sees it
+    (:func:`messages.receive`); on a closed inquiry it opens a new one, whose own link the
+    returned view carries."""
     await ratelimit.check(redis, "portal-submit", client_ip, get_settings().portal_rate_limit)
     ticket = await commands.by_tracking_token(session, token)
-    body = (text or "").strip()
-    if not body:
-        raise ValidationFailed(
-            N_("Please correct the highlighted fields."),
-            fields={"text": N_("Please write something first.")},
-        )
-    if len(body) > INFO_MAX:
-        raise ValidationFailed(
-            N_("Please correct the highlighted fields."), fields={"text": N_("Too long.")}
-        )
-    if ticket.status == TicketStatus.CLOSED:
-        raise ValidationFailed(N_("This inquiry is closed. Please submit a new one."))
-    follow_up = FollowUp(
-        ticket_id=ticket.id,
-        at=utcnow(),
-        user_id=None,
-        by_customer=True,
-        method=FollowUpMethod.ONLINE_CHAT,
-        discussed=body,
-        visible_to_customer=True,
-    )
-    session.add(follow_up)
-    await session.flush()
-    audit.record(
+    landed = await messages.receive(
         session,
         PORTAL,
-        entity_type="follow_up",
-        entity_id=follow_up.id,
-        ticket_id=ticket.id,
-        action="customer_information",
+        ticket,
+        messages.CustomerMessage(
+            text=text,
+            method=FollowUpMethod.ONLINE_CHAT,
+            channel=Channel.PORTAL,
+            with_tracking_link=True,
+            limit=INFO_MAX,
+        ),
     )
-    record_event(
-        session, "ticket.updated", ticket_id=ticket.id, version=ticket.version, by_customer=True
-    )
-    return await tracking(session, token)
+    view = await tracking(session, token)
+    if landed.repeat_of is not None and landed.tracking_token:
+        view = replace(
+            view,
+            new_inquiry=NewInquiry(number=landed.ticket.number, token=landed.tracking_token),
+        )
+    return view
 
 
 async def add_files(

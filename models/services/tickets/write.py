@@ -14,7 +14,8 @@ Nothing changed: no audit entry, no version bump, no board event.
 
 The SLA tick is a bulk job; its two flag columns go through :func:`mark_overdue` and
 :func:`reschedule_sla` here, which update many rows per statement (see their docstrings for
-why they leave the version alone).
+why they leave the version alone). The "customer replied" mark is cleared by
+:func:`clear_customer_reply`, which leaves the version alone for the same reason.
 """
 
 from __future__ import annotations
@@ -267,3 +268,34 @@ async def reschedule_sla(session: AsyncSession, updates: list[dict[str, Any]]) -
         .values(sla_next_at=bindparam("nxt"))
     )
     await session.execute(stmt, updates)
+
+
+# --- the "customer replied" mark ----------------------------------------------------------
+
+
+async def clear_customer_reply(
+    session: AsyncSession, ticket_id: int, seen: datetime, *, version: int
+) -> bool:
+    """Clear the "customer replied" mark a staff member has just seen (``seen``: the mark's
+    instant as their drawer read it); returns whether it was cleared.
+
+    A mark set by a later message is left standing: the UPDATE only matches the instant that
+    was seen. One board event, so every open board drops the mark; not audited (the mark is
+    bookkeeping, the message itself is in the timeline).
+
+    Exempt from the version bump, deliberately, like :func:`mark_overdue`: opening a ticket
+    is not an edit. Bumping would turn the drag a colleague is making on the same card — or
+    the opener's own card on the board — into a 409 for merely having looked at it. Nothing
+    is lost: no command reads the mark to decide anything.
+    """
+    table = cast(Table, Ticket.__table__)
+    rows = await session.execute(
+        update(table)
+        .where(table.c.id == ticket_id, table.c.customer_replied_at == seen)
+        .values(customer_replied_at=None)
+        .returning(table.c.id)
+    )
+    if rows.first() is None:
+        return False
+    record_event(session, "ticket.updated", ticket_id=ticket_id, version=version)
+    return True

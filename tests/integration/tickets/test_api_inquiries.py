@@ -169,7 +169,13 @@ async def test_bad_input_is_refused_and_nothing_is_stored(
 
 async def test_openapi_schema_documents_the_api_only(client: Any) -> None:
     schema = (await client.get("/schema/openapi.json")).json()
-    assert set(schema["paths"]) == {"/api/v1/inquiries", "/api/v1/inquiries/{number}"}
+    assert set(schema["paths"]) == {
+        "/api/v1/inquiries",
+        "/api/v1/inquiries/{number}",
+        "/api/v1/inquiries/{number}/messages",
+    }
+    message = schema["paths"]["/api/v1/inquiries/{number}/messages"]["post"]
+    assert {"201", "401", "404", "422"} <= set(message["responses"])
     post = schema["paths"]["/api/v1/inquiries"]["post"]
     headers = {p["name"] for p in post["parameters"] if p["in"] == "header"}
     assert {"Authorization", "X-API-Key", "Idempotency-Key"} <= headers

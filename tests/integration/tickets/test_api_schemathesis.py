@@ -60,7 +60,11 @@ def api_schema(live_server: str) -> Any:  # noqa: F811
 
 # schemathesis' own ``from_fixture(...).parametrize()`` does not run under pytest 9 (it reads
 # a private node attribute that is gone), so each operation gets a Hypothesis test here.
-OPERATIONS = ["POST /api/v1/inquiries", "GET /api/v1/inquiries/{number}"]
+OPERATIONS = [
+    "POST /api/v1/inquiries",
+    "GET /api/v1/inquiries/{number}",
+    "POST /api/v1/inquiries/{number}/messages",
+]
 
 
 def _with_key(case: Any, raw: str) -> dict[str, str]:
@@ -85,6 +89,8 @@ RUNS = [
     ("POST /api/v1/inquiries", GenerationMode.NEGATIVE, False),
     ("GET /api/v1/inquiries/{number}", GenerationMode.POSITIVE, False),
     ("GET /api/v1/inquiries/{number}", GenerationMode.NEGATIVE, False),
+    ("POST /api/v1/inquiries/{number}/messages", GenerationMode.POSITIVE, False),
+    ("POST /api/v1/inquiries/{number}/messages", GenerationMode.NEGATIVE, False),
 ]
 
 

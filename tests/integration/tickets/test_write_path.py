@@ -27,7 +27,7 @@ import models
 from models.audit import AuditEvent
 from models.base import Base, utcnow
 from models.db import unit_of_work
-from models.enums import CustomerLevel, FollowUpMethod, Priority, RequestType, TicketStatus
+from models.enums import Channel, CustomerLevel, FollowUpMethod, Priority, RequestType, TicketStatus
 from models.followup import FollowUp
 from models.services.common.crypto import token_hash
 from models.services.common.errors import Conflict
@@ -35,7 +35,7 @@ from models.services.common.priority import priority_rank
 from models.services.escalation import engine, extensions
 from models.services.mail import inbound, outbound
 from models.services.sla import settings as sla_settings
-from models.services.tickets import board, commands, intake, triage, write
+from models.services.tickets import board, commands, intake, messages, portal, triage, write
 from models.ticket import Ticket
 from tests.integration.mail_support import mail
 from tests.integration.sla.test_sla_helpers import actor, make_ticket, move, run_tick, ticket
@@ -63,6 +63,7 @@ COMMANDS = {
     "extend_resolution",
     "mark_overdue",
     "reschedule_sla",
+    "clear_customer_reply",
 }
 """The command layer's public writes (tickets/commands.py, tickets/write.py)."""
 
@@ -80,6 +81,9 @@ ENTRY_POINTS = {
     "models.services.mail.inbound.release": "mail_reply",
     "models.services.mail.outbound.queue_reply": "mail_queue_reply",
     "models.services.tickets.board.move": "board_move",
+    "models.services.tickets.board.open_ticket": "drawer_opened",
+    "models.services.tickets.messages.receive": "customer_message",
+    "models.services.tickets.messages.receive_for_api": "customer_message",
     "models.services.tickets.intake.register_inquiry": "intake_tracking",
     "models.services.tickets.intake.register_once": "intake_tracking",
     "models.services.tickets.triage.apply_triage": "triage",
@@ -593,6 +597,39 @@ async def test_intake_stores_the_tracking_link_through_the_commands(
     assert [a for _, a, _, _, _ in (await seen(db, row.id)).audits] == ["create"]
 
 
+async def test_a_customer_message_and_opening_the_drawer_go_through_the_commands(
+    db: Any, reference: dict[str, int]
+) -> None:
+    tid = await make_ticket(db, reference, assignee="agent")
+    await move(db, "agent", tid, TicketStatus.IN_PROGRESS, TicketStatus.AWAITING_CONFIRMATION)
+    agent = await actor(db, "agent")
+    await slower_policy(db)
+
+    async def write_in(session: Any) -> Any:
+        row = await commands.get(session, tid)
+        return await messages.receive(
+            session,
+            portal.PORTAL,
+            row,
+            messages.CustomerMessage(
+                text="还是没有收到。", method=FollowUpMethod.ONLINE_CHAT, channel=Channel.PORTAL
+            ),
+        )
+
+    # The message and the reopening it causes are one change: one version, one move entry.
+    new = await assert_one_write(db, tid, lambda: in_uow(db, write_in))
+    assert [(a, f) for _, a, f, _, _ in new if a == "move"] == [("move", "status")]
+    assert "customer_reopened" in [a for _, a, _, _, _ in new]
+    assert (await ticket(db, tid)).customer_replied_at is not None
+    # Opening the drawer clears the mark without an edit: no version bump, no audit entry.
+    new = await assert_one_write(
+        db, tid, lambda: in_uow(db, lambda s: board.open_ticket(s, agent, tid)), bumps=False
+    )
+    assert new == []
+    assert (await ticket(db, tid)).customer_replied_at is None
+    await assert_no_write(db, tid, lambda: in_uow(db, lambda s: board.open_ticket(s, agent, tid)))
+
+
 # --- one Conflict for a stale version, everywhere -----------------------------------------
 
 
@@ -624,6 +661,7 @@ STALE_CASES = [
     "mail_reply",
     "route_new",
     "set_tracking",
+    "customer_message",
 ]
 
 
@@ -674,6 +712,7 @@ async def test_a_stale_version_is_the_same_conflict_everywhere(
         "mail_reply": lambda s: _reply(s, tid),
         "route_new": lambda s: _route(s, tid),
         "set_tracking": lambda s: _track(s, tid),
+        "customer_message": lambda s: _message(s, tid),
     }
     with pytest.raises(Conflict) as caught:
         async with unit_of_work(db) as session:
@@ -702,6 +741,18 @@ async def _reply(session: Any, tid: int) -> Any:
     return await commands.add_customer_reply(session, inbound.MAIL, row, follow_up)
 
 
+async def _message(session: Any, tid: int) -> Any:
+    row = await commands.get(session, tid)
+    return await messages.receive(
+        session,
+        portal.PORTAL,
+        row,
+        messages.CustomerMessage(
+            text="补充信息", method=FollowUpMethod.ONLINE_CHAT, channel=Channel.PORTAL
+        ),
+    )
+
+
 async def _route(session: Any, tid: int) -> Any:
     row = await commands.get(session, tid)
     return await commands.route_new(session, inbound.MAIL, row, repeat_of_id=tid)
@@ -725,5 +776,9 @@ def test_every_entry_point_has_a_scenario() -> None:
         "board_move": test_board_move_and_mail_go_through_the_commands,
         "intake_tracking": test_intake_stores_the_tracking_link_through_the_commands,
         "triage": test_triage_writes_through_the_commands_once,
+        "customer_message": (
+            test_a_customer_message_and_opening_the_drawer_go_through_the_commands
+        ),
+        "drawer_opened": test_a_customer_message_and_opening_the_drawer_go_through_the_commands,
     }
     assert set(ENTRY_POINTS.values()) <= set(scenarios)
