@@ -156,8 +156,28 @@
     drag.over = status;
   }
 
-  /* Native drag and drop: the column under the pointer, and the cursor it deserves. Listened
-   * on window, so it runs after Sortable's own handlers and has the last word on dropEffect. */
+  /* Where the pointer is: every drag event and pointer move on the way, and the drop itself
+   * (window, capture phase: before any handler can stop it). */
+  function track(x, y) {
+    if (drag && (x || y)) { drag.x = x; drag.y = y; }
+  }
+  ["dragover", "drop", "dragend", "pointermove"].forEach(function (type) {
+    window.addEventListener(type, function (evt) { track(evt.clientX, evt.clientY); }, true);
+  });
+  window.addEventListener("touchmove", function (evt) {
+    var touch = evt.touches && evt.touches[0];
+    if (touch) { track(touch.clientX, touch.clientY); followPointer(); }
+  }, { capture: true, passive: true });
+  window.addEventListener("pointermove", function () { followPointer(); });
+
+  /* The column under the pointer now (null outside the board). */
+  function pointedColumn() {
+    return drag && drag.x !== undefined ? columnAt(document.elementFromPoint(drag.x, drag.y)) : null;
+  }
+  function followPointer() { if (drag) { hover(pointedColumn()); } }
+
+  /* Native drag and drop: mark the column under the pointer and give it the cursor it
+   * deserves. Bubble phase on window, after Sortable's handlers: the last word on dropEffect. */
   window.addEventListener("dragover", function (evt) {
     if (!drag) { return; }
     var col = columnAt(evt.target);
@@ -170,15 +190,6 @@
       evt.dataTransfer.dropEffect = "none";
     }
   });
-  /* Sortable's fallback (touch) drag sends no dragover: follow the pointer instead. */
-  function followPointer(x, y) {
-    if (drag) { hover(columnAt(document.elementFromPoint(x, y))); }
-  }
-  document.addEventListener("pointermove", function (evt) { followPointer(evt.clientX, evt.clientY); });
-  document.addEventListener("touchmove", function (evt) {
-    var touch = evt.touches && evt.touches[0];
-    if (touch) { followPointer(touch.clientX, touch.clientY); }
-  }, { passive: true });
 
   /* Put Sortable's placeholder where the card should sit until the server answers: in the
    * target list for a move the rules allow, else back in its own place. */
@@ -230,7 +241,8 @@
           markTargets(evt.item);
         },
         onEnd: function (evt) {
-          var target = drag ? drag.over : null;
+          var col = pointedColumn();
+          var target = col ? col.dataset.status : null;
           drag = null;
           document.body.classList.remove("is-dragging");
           clearTargets();
