@@ -15,6 +15,7 @@ from models.services.tickets.transitions import (
     REFUSALS,
     TRANSITIONS,
     allowed,
+    refusal,
     rule_for,
     targets,
 )
@@ -46,11 +47,13 @@ def test_every_pair_for_every_role(source: S, target: S, role: str) -> None:
         assert rule_for(source, target, actor) is TRANSITIONS[(source, target)]
         assert allowed(source, target, actor)
         assert target in targets(source, actor)
+        assert refusal(source, target, actor) is None
     elif (source, target) in LEAD_ONLY:
         with pytest.raises(Forbidden) as refused:
             rule_for(source, target, actor)
         assert refused.value.status_code == 403
         assert refused.value.message == "Only a lead may reopen a ticket."
+        assert refusal(source, target, actor) == refused.value.message
         assert not allowed(source, target, actor)
         assert target not in targets(source, actor)
     else:
@@ -59,6 +62,7 @@ def test_every_pair_for_every_role(source: S, target: S, role: str) -> None:
         assert refused.value.status_code == 409
         expected = "The ticket is already in that state." if source == target else REFUSALS[source]
         assert refused.value.message == expected
+        assert refusal(source, target, actor) == expected
         assert not allowed(source, target, actor)
         assert target not in targets(source, actor)
 

@@ -98,6 +98,7 @@ class BoardController(Controller):
                 filters,
                 columns=columns,
                 departments=departments,
+                refusals=board.drop_refusals(actor),
             ),
         )
 

@@ -56,7 +56,7 @@ from models.services.sla import policy
 from models.services.sla.deadlines import SlaState
 from models.services.tickets import attachments, commands
 from models.services.tickets.attachments import AttachmentView
-from models.services.tickets.transitions import ORDER, TRANSITIONS, targets
+from models.services.tickets.transitions import ORDER, TRANSITIONS, refusal, targets
 from models.ticket import Ticket, ticket_collaborators
 from models.user import User
 
@@ -220,6 +220,30 @@ class MoveOption:
 
     status: TicketStatus
     needs_resolution: bool
+
+
+@dataclass(frozen=True)
+class DropRefusal:
+    """Why a card in ``source`` may not be dropped on the ``target`` column (a msgid).
+
+    The board page carries the whole table, so a dragged card's refused columns show the
+    state machine's own reason before the drop (the server still decides on the drop).
+    """
+
+    source: TicketStatus
+    target: TicketStatus
+    reason: str
+
+
+def drop_refusals(actor: Actor) -> list[DropRefusal]:
+    """Every move between two different columns that this actor may not make, with why."""
+    found = []
+    for source in ORDER:
+        for target in ORDER:
+            reason = refusal(source, target, actor) if source is not target else None
+            if reason is not None:
+                found.append(DropRefusal(source, target, reason))
+    return found
 
 
 @dataclass(frozen=True)

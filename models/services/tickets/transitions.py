@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from models.enums import TicketStatus as S
 from models.services.common.actor import Actor
-from models.services.common.errors import N_, Forbidden, InvalidTransition
+from models.services.common.errors import N_, DomainError, Forbidden, InvalidTransition
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,18 @@ def rule_for(source: S, target: S, actor: Actor) -> Rule:
     if rule.lead_only and not actor.is_lead:
         raise Forbidden(N_("Only a lead may reopen a ticket."))
     return rule
+
+
+def refusal(source: S, target: S, actor: Actor) -> str | None:
+    """Why :func:`rule_for` would refuse this move (its msgid), or None if it would not.
+
+    The board shows this while a card is dragged over a column it may not go to.
+    """
+    try:
+        rule_for(source, target, actor)
+    except DomainError as refused:
+        return refused.message
+    return None
 
 
 def allowed(source: S, target: S, actor: Actor) -> bool:

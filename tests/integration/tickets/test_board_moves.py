@@ -117,6 +117,41 @@ async def test_the_refusal_is_in_english_when_english_is_chosen(
     assert "A pending ticket can only be taken into In progress." in response.text
 
 
+def refusals_on(page: str) -> dict[tuple[str, str], str]:
+    """The board page's table of refused drops: (from, to) → the reason shown while dragging."""
+    table = page.split('id="drop-refusals"', 1)[1].split("</ul>", 1)[0]
+    return {
+        (source, target): reason
+        for source, target, reason in re.findall(
+            r'<li data-from="(\w+)" data-to="(\w+)">([^<]*)</li>', table
+        )
+    }
+
+
+async def test_the_board_carries_the_state_machines_refusals_for_this_person(
+    client: Any, db: Any, reference: dict[str, int]
+) -> None:
+    """Every move between two columns that the person may not make, with the server's reason
+    in their language; the moves they may make are absent (and are the cards' data-moves)."""
+    await sign_in(client, "agent", "kefu-agent")
+    agent = refusals_on((await client.get("/board")).text)
+    assert agent[("pending", "closed")] == "待处理的工单只能转入处理中。"
+    assert agent[("completed", "in_progress")] == "只有组长可以重新打开工单。"
+    assert ("pending", "in_progress") not in agent
+    assert ("awaiting_confirmation", "completed") not in agent
+    assert all(source != target for source, target in agent)
+    assert len(agent) == 20 - 5  # five moves an agent may make
+
+    client.cookies.set("kefu_lang", "en")
+    english = refusals_on((await client.get("/board")).text)
+    assert english[("closed", "in_progress")] == "Only a lead may reopen a ticket."
+
+    await sign_in(client, "lead", "kefu-lead")
+    lead = refusals_on((await client.get("/board")).text)
+    assert ("completed", "in_progress") not in lead and ("closed", "in_progress") not in lead
+    assert len(lead) == 20 - 7
+
+
 async def test_completing_requires_the_resolution_and_records_it(
     client: Any, db: Any, reference: dict[str, int]
 ) -> None:

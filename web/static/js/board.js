@@ -27,9 +27,11 @@
 
   function snapBack() {
     if (!pending) { return; }
+    var card = document.getElementById("card-" + pending.id);
+    var home = document.querySelector("#column-" + pending.from + " ol.cards");
+    if (card && home && card.parentNode !== home) { home.appendChild(card); } // until re-read
     refresh(column(pending.from));
     refresh(column(pending.to));
-    var card = document.getElementById("card-" + pending.id);
     var drawer = document.querySelector('#drawer [data-ticket-id="' + pending.id + '"]');
     if (drawer) { reloadDrawer(); }
     pending = null;
@@ -80,7 +82,9 @@
     };
     card.classList.add("is-moving");
     var form = columnForm(target);
-    if (form && form.hasAttribute("data-needs-resolution")) {
+    // A drop the rules refuse goes straight to the server (which says why), without first
+    // asking for a resolution it would not use.
+    if (form && form.hasAttribute("data-needs-resolution") && mayDrop(card, target)) {
       askResolution(card, function (text) {
         if (text === null) { snapBack(); } else { post(target, text); }
         flushDeferred();
@@ -90,19 +94,118 @@
     }
   }
 
+  /* --- dragging ------------------------------------------------------------------------
+   * The column a card is dropped on is the column under the pointer at the drop — over any
+   * card (one's own or a colleague's), a gap, the header or the empty space below the cards —
+   * not wherever Sortable last put its placeholder. Every drop on another column is posted;
+   * the server decides, and a refusal comes back as a toast. While dragging, the columns the
+   * state machine refuses are marked (with the server's reason, from #drop-refusals). */
+  var drag = null; // {card, from, over}
+
+  function movesOf(card) { return (card.dataset.moves || "").split(" ").filter(Boolean); }
+  function mayDrop(card, status) { return movesOf(card).indexOf(status) >= 0; }
+
+  function refusalReason(from, to) {
+    var item = document.querySelector(
+      '#drop-refusals li[data-from="' + from + '"][data-to="' + to + '"]');
+    var el = board();
+    return item ? item.textContent : (el ? el.dataset.msgRefused : "");
+  }
+
+  function columnAt(node) {
+    var el = node && node.nodeType === 1 ? node : node && node.parentElement;
+    return el && el.closest ? el.closest("#board section.column") : null;
+  }
+
   function markTargets(card) {
-    var allowed = (card.dataset.moves || "").split(" ");
     document.querySelectorAll("#board .column").forEach(function (col) {
       var status = col.dataset.status;
       if (status === card.dataset.status) { return; }
-      col.classList.add(allowed.indexOf(status) >= 0 ? "drop-ok" : "drop-no");
+      if (mayDrop(card, status)) {
+        col.classList.add("drop-ok");
+        return;
+      }
+      var reason = refusalReason(card.dataset.status, status);
+      col.classList.add("drop-no");
+      col.setAttribute("aria-disabled", "true");
+      col.dataset.dropReason = reason;
+      var note = document.createElement("p");
+      note.className = "drop-reason";
+      note.setAttribute("data-testid", "drop-reason-" + status);
+      note.textContent = reason;
+      var title = col.querySelector("h2");
+      if (title) { title.insertAdjacentElement("afterend", note); } else { col.prepend(note); }
     });
   }
   function clearTargets() {
     document.querySelectorAll("#board .column").forEach(function (col) {
-      col.classList.remove("drop-ok", "drop-no");
+      col.classList.remove("drop-ok", "drop-no", "drop-over");
+      col.removeAttribute("aria-disabled");
+      delete col.dataset.dropReason;
     });
+    document.querySelectorAll("#board .drop-reason").forEach(function (note) { note.remove(); });
   }
+
+  function hover(col) {
+    var status = col ? col.dataset.status : null;
+    if (!drag || drag.over === status) { return; }
+    document.querySelectorAll("#board .column.drop-over").forEach(function (c) {
+      c.classList.remove("drop-over");
+    });
+    if (col && status !== drag.from) { col.classList.add("drop-over"); }
+    drag.over = status;
+  }
+
+  /* Where the pointer is: every drag event and pointer move on the way, and the drop itself
+   * (window, capture phase: before any handler can stop it). */
+  function track(x, y) {
+    if (drag && (x || y)) { drag.x = x; drag.y = y; }
+  }
+  ["dragover", "drop", "dragend", "pointermove"].forEach(function (type) {
+    window.addEventListener(type, function (evt) { track(evt.clientX, evt.clientY); }, true);
+  });
+  window.addEventListener("touchmove", function (evt) {
+    var touch = evt.touches && evt.touches[0];
+    if (touch) { track(touch.clientX, touch.clientY); followPointer(); }
+  }, { capture: true, passive: true });
+  window.addEventListener("pointermove", function () { followPointer(); });
+
+  /* The column under the pointer now (null outside the board). */
+  function pointedColumn() {
+    return drag && drag.x !== undefined ? columnAt(document.elementFromPoint(drag.x, drag.y)) : null;
+  }
+  function followPointer() { if (drag) { hover(pointedColumn()); } }
+
+  /* Native drag and drop: mark the column under the pointer and give it the cursor it
+   * deserves. Bubble phase on window, after Sortable's handlers: the last word on dropEffect. */
+  window.addEventListener("dragover", function (evt) {
+    if (!drag) { return; }
+    var col = columnAt(evt.target);
+    hover(col);
+    if (!col || col.dataset.status === drag.from) { return; }
+    if (mayDrop(drag.card, col.dataset.status)) {
+      evt.preventDefault();
+      if (evt.dataTransfer) { evt.dataTransfer.dropEffect = "move"; }
+    } else if (evt.dataTransfer) {
+      evt.dataTransfer.dropEffect = "none";
+    }
+  });
+
+  /* Put Sortable's placeholder where the card should sit until the server answers: in the
+   * target list for a move the rules allow, else back in its own place. */
+  function place(evt, target) {
+    var card = evt.item;
+    var list = target && mayDrop(card, target) ? document.querySelector(
+      '#column-' + target + ' ol.cards') : null;
+    if (list) {
+      if (card.parentNode !== list) { list.insertBefore(card, list.querySelector(":scope > li.more")); }
+      return;
+    }
+    if (card.parentNode !== evt.from) {
+      evt.from.insertBefore(card, evt.from.children[evt.oldIndex] || null);
+    }
+  }
+
   function flushDeferred() {
     if (busy()) { return; }
     Object.keys(deferred).forEach(function (status) { refresh(column(status)); });
@@ -116,22 +219,40 @@
     lists.forEach(function (list) {
       if (list.kefuSortable || !list.closest("#board")) { return; }
       list.kefuSortable = new Sortable(list, {
-        group: "board",
+        // Sortable shows its placeholder only in columns the card may go to.
+        group: {
+          name: "board",
+          pull: true,
+          put: function (to, from, dragEl) { return mayDrop(dragEl, to.el.dataset.status); }
+        },
         sort: false,
         animation: 150,
-        draggable: "li.ticket[data-can-move]",
-        filter: "a, button, summary, .move-options",
+        dragoverBubble: true, // the window's dragover listener below must see every dragover
+        // Every card is an item, so a card can be placed next to any card (a colleague's
+        // too); only one's own can be picked up.
+        draggable: "li.ticket",
+        filter: "a, button, summary, .move-options, li.ticket:not([data-can-move])",
         preventOnFilter: false,
         ghostClass: "card-ghost",
         chosenClass: "card-chosen",
         onStart: function (evt) {
           document.body.classList.add("is-dragging");
+          drag = { card: evt.item, from: evt.item.dataset.status, over: evt.item.dataset.status };
           markTargets(evt.item);
         },
         onEnd: function (evt) {
+          var col = pointedColumn();
+          var target = col ? col.dataset.status : null;
+          drag = null;
           document.body.classList.remove("is-dragging");
           clearTargets();
-          if (evt.from !== evt.to) { move(evt.item, evt.to.dataset.status, false); }
+          var from = evt.item.dataset.status;
+          if (target && target !== from) {
+            place(evt, target);
+            move(evt.item, target, false);
+          } else {
+            place(evt, null); // dropped on its own column or outside the board
+          }
           flushDeferred();
         }
       });
@@ -190,10 +311,70 @@
     }
   });
 
+  /* --- toasts: a failed move explains itself, then goes away by itself -------------------
+   * The server's refusals (409, 403, 422, its own 500) arrive as the flash partial in #flash;
+   * anything else (a proxy's 5xx, no connection) gets a localized message from #board. A
+   * toast stays while the pointer or focus is on it, and its × dismisses it at once. */
+  function armToast(el) {
+    if (!el || el.kefuToast) { return; }
+    var root = board();
+    var seconds = Number(root && root.dataset.toastSeconds) || 6;
+    var timer = null;
+    var held = 0;
+    function start() { stop(); timer = window.setTimeout(function () { el.remove(); }, seconds * 1000); }
+    function stop() { if (timer) { window.clearTimeout(timer); timer = null; } }
+    function hold() { held += 1; stop(); }
+    function release() { held = Math.max(0, held - 1); if (!held) { start(); } }
+    el.kefuToast = true;
+    el.classList.add("toast");
+    el.addEventListener("mouseenter", hold);
+    el.addEventListener("mouseleave", release);
+    el.addEventListener("focusin", hold);
+    el.addEventListener("focusout", release);
+    start();
+  }
+
+  function armToasts() {
+    document.querySelectorAll("#flash .flash").forEach(armToast);
+  }
+
+  function toast(message) {
+    var area = document.getElementById("flash");
+    if (!area) { return; }
+    var root = board();
+    var box = document.createElement("div");
+    box.className = "flash flash-error";
+    box.setAttribute("role", "alert");
+    var text = document.createElement("span");
+    text.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "flash-close link";
+    close.setAttribute("data-dismiss", "");
+    close.setAttribute("aria-label", (root && root.dataset.msgDismiss) || "×");
+    close.textContent = "×";
+    box.appendChild(text);
+    box.appendChild(close);
+    area.replaceChildren(box);
+    armToast(box);
+  }
+
+  function failedMessage(status) {
+    var root = board();
+    if (!root) { return ""; }
+    if (!status) { return root.dataset.msgNetwork; }
+    return (root.dataset.msgFailed || "").replace("%(status)s", String(status));
+  }
+
+  function isMoveForm(el) { return !!(el && el.classList && el.classList.contains("column-form")); }
+
   document.addEventListener("htmx:responseError", function (evt) {
     var el = evt.detail.elt;
-    var status = evt.detail.xhr ? evt.detail.xhr.status : 0;
-    if (el.classList && el.classList.contains("column-form")) {
+    var xhr = evt.detail.xhr;
+    var status = xhr ? xhr.status : 0;
+    if (isMoveForm(el)) {
+      // The server's own refusal was swapped into #flash already; anything else is ours to say.
+      if (xhr && xhr.getResponseHeader("HX-Retarget") === "#flash") { armToasts(); } else { toast(failedMessage(status)); }
       snapBack();
     } else if (el.closest && el.closest("#drawer") && (status === 409 || status === 404)) {
       var article = document.querySelector("#drawer [data-ticket-id]");
@@ -202,8 +383,10 @@
     }
   });
   document.addEventListener("htmx:sendError", function (evt) {
-    var el = evt.detail.elt;
-    if (el.classList && el.classList.contains("column-form")) { snapBack(); }
+    if (isMoveForm(evt.detail.elt)) {
+      toast(failedMessage(0));
+      snapBack();
+    }
   });
 
   /* After a move, keyboard users land on the moved card again. */
