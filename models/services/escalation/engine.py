@@ -340,8 +340,9 @@ async def _due_tickets(
             )
             for action in ordered:
                 if action.rule == policy.RULE_CONFIRMATION:
-                    await _complete_unconfirmed(session, rules, by_id[action.ticket_id], now)
-                    report.auto_completed += 1
+                    row = by_id[action.ticket_id]
+                    if await _complete_unconfirmed(session, rules, row, now):
+                        report.auto_completed += 1
                     continue
                 await _act(
                     session, by_id[action.ticket_id], action, org, members, names, now, report
@@ -353,12 +354,12 @@ async def _due_tickets(
 
 async def _complete_unconfirmed(
     session: AsyncSession, rules: policy.Rules, row: Any, now: datetime
-) -> None:
+) -> bool:
     """The customer never answered "solved / not solved": the ticket is completed for them,
     the timeline says why, and the survey is offered (the command re-checks the wait)."""
     silence = rules.policy.confirmation_silence
     ticket = await commands.get(session, row.id)
-    await commands.complete_unconfirmed(
+    return await commands.complete_unconfirmed(
         session,
         SYSTEM,
         ticket,
