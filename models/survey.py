@@ -27,3 +27,5 @@ class Survey(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     submitted_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Answered on the phone: the staff member who recorded it (None: the customer, online).
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

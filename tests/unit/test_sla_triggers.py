@@ -12,7 +12,7 @@ from models.enums import TicketStatus
 from models.services.admin.org import Org
 from models.services.escalation.engine import last_close, previous_close
 from models.services.sla import policy as sla
-from models.services.sla.deadlines import DEFAULT_CALENDAR, BusinessCalendar
+from models.services.sla.deadlines import DEFAULT_CALENDAR, DEFAULT_POLICY, BusinessCalendar
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 H = timedelta(hours=1)
@@ -64,6 +64,28 @@ def test_finished_tickets_call_for_nothing(status: TicketStatus) -> None:
 def test_paused_tickets_call_for_nothing() -> None:
     paused = facts(status=TicketStatus.AWAITING_CONFIRMATION, paused_since=T0)
     assert sla.ticket_triggers(paused, [60]) == []
+
+
+def test_awaiting_confirmation_calls_only_for_the_silence_rule() -> None:
+    paused = facts(status=TicketStatus.AWAITING_CONFIRMATION, paused_since=T0)
+    ends = T0 + 200 * H
+    level = sla.confirmation_level(T0)
+    assert sla.ticket_triggers(paused, [60], silence_ends=ends) == [
+        sla.Trigger(ends, sla.RULE_CONFIRMATION, level)
+    ]
+    # A later wait is another level: each wait for a confirmation fires once.
+    assert sla.confirmation_level(T0 + H) != level
+
+
+def test_the_silence_counts_72_business_hours_on_the_calendar() -> None:
+    rules = sla.Rules(DEFAULT_POLICY, DEFAULT_CALENDAR, sla.DEFAULT_LADDER)
+    paused = facts(status=TicketStatus.AWAITING_CONFIRMATION, paused_since=T0)
+    # Monday 10:00, 9 business hours a day: 72 hours are 8 working days → Thursday next
+    # week, 10:00 (weekends skipped).
+    assert sla.confirmation_due(paused, rules) == T0 + timedelta(days=10)
+    assert sla.next_check_at(paused, rules) == T0 + timedelta(days=10)
+    working = facts(status=TicketStatus.IN_PROGRESS, paused_since=None)
+    assert sla.confirmation_due(working, rules) is None
 
 
 def test_done_steps_drop_out() -> None:

@@ -16,12 +16,13 @@ from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 
 from models.services.common import ids
-from models.services.common.errors import ValidationFailed
+from models.services.common.errors import N_, ValidationFailed
 from models.services.tickets import intake, portal
 from models.settings import get_settings
 from web import i18n
 from web.deps import DbSession
 from web.views.attachments import file_error, read_form
+from web.views.surveys import form_context
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 # The link in the address bar is the customer's key: never leak it, never cache it.
@@ -53,6 +54,15 @@ class SolvedForm:
 @dataclass
 class InfoForm:
     text: str = ""
+
+
+@dataclass
+class ConfirmForm:
+    answer: str = ""
+    reason: str = ""
+
+
+ANSWERS = {"solved": True, "not_solved": False}
 
 
 @dataclass(frozen=True)
@@ -154,16 +164,45 @@ class PortalController(Controller):
         new: FromQuery[str] = "",
     ) -> Template:
         view = await portal.tracking(db_session, token)
+        survey = form_context(view.survey_path, {}) if view.survey_path else {}
         return Template(
             "portal/tracking.html",
             headers=PRIVATE_HEADERS,
             context={
+                **survey,
                 "view": view,
                 "token": token,
                 "just_created": new == "1",
                 "link": f"{str(request.base_url).rstrip('/')}/portal/t/{token}",
             },
         )
+
+    @post("/t/{token:str}/confirm", status_code=200)
+    async def confirm(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        token: FromPath[str],
+        data: Annotated[ConfirmForm, Form],
+    ) -> Response[Any]:
+        """The customer's "solved" / "not solved" on the proposed solution."""
+        if data.answer not in ANSWERS:
+            raise ValidationFailed(
+                N_("Please correct the highlighted fields."),
+                fields={"answer": N_("Invalid value.")},
+            )
+        await portal.confirm(
+            db_session,
+            request.app.state.redis,
+            token,
+            solved=ANSWERS[data.answer],
+            reason=data.reason,
+            client_ip=client_ip(request),
+        )
+        url = f"/portal/t/{token}"
+        if request.htmx:
+            return ClientRedirect(url)
+        return Redirect(url, status_code=303, headers=PRIVATE_HEADERS)
 
     @post("/t/{token:str}/info", status_code=200)
     async def add_information(

@@ -43,15 +43,12 @@ def closed_page(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     )
 
 
-def _form(
-    view: surveys.SurveyView,
-    token: str,
-    values: dict[str, str],
-    errors: dict[str, str] | None = None,
+def form_context(
+    action: str, values: dict[str, str], errors: dict[str, str] | None = None
 ) -> dict[str, Any]:
+    """What the survey form needs (the survey page, and the portal's tracking page inline)."""
     return {
-        "survey": view,
-        "token": token,
+        "survey_action": action,
         "values": values,
         "errors": {name: gettext(text) for name, text in (errors or {}).items()},
         "dimensions": [
@@ -62,6 +59,19 @@ def _form(
         "scores": surveys.SCORES,
         "text_max": surveys.TEXT_MAX,
         "contact_max": surveys.CONTACT_MAX,
+    }
+
+
+def _form(
+    view: surveys.SurveyView,
+    token: str,
+    values: dict[str, str],
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "survey": view,
+        "token": token,
+        **form_context(surveys.path_for(token), values, errors),
     }
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.enums import FollowUpMethod, Priority, RequestType
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, ValidationFailed
-from models.services.tickets import board, commands
+from models.services.tickets import board, commands, survey_desk, surveys
 from models.settings import get_settings
 from web.deps import CurrentActor, DbSession
 from web.forms import Form, parse_choice, parse_id
@@ -64,6 +64,14 @@ class FollowUpForm:
     next_due_at: str = ""
     done: str = ""
     visible_to_customer: str = ""
+
+
+@dataclass
+class PhoneSurveyForm:
+    speed: str = ""
+    solution: str = ""
+    attitude: str = ""
+    comment: str = ""
 
 
 MIN_YEAR, MAX_YEAR = 1970, 9998
@@ -264,6 +272,32 @@ class TicketController(Controller):
         data: Annotated[FollowUpForm, Form],
     ) -> Response[Any]:
         await commands.add_follow_up(db_session, actor, ticket_id, follow_up_input(data))
+        return _done(request, ticket_id) or await render_drawer(
+            request, db_session, actor, ticket_id
+        )
+
+    @get("/{ticket_id:int}/survey-link")
+    async def survey_link(
+        self, db_session: DbSession, actor: CurrentActor, ticket_id: FromPath[int]
+    ) -> Template:
+        """The survey link to copy and hand over through any channel (no mailbox needed)."""
+        url = await survey_desk.link(db_session, actor, ticket_id)
+        return Template("tickets/partials/_survey_link.html", context={"url": url})
+
+    @post("/{ticket_id:int}/survey/phone", status_code=200)
+    async def record_phone_survey(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[PhoneSurveyForm, Form],
+    ) -> Response[Any]:
+        """A survey the customer answered on the phone, recorded by the person on the call."""
+        answer = surveys.AnswerInput(
+            speed=data.speed, solution=data.solution, attitude=data.attitude, comment=data.comment
+        )
+        await survey_desk.record_by_phone(db_session, actor, ticket_id, answer)
         return _done(request, ticket_id) or await render_drawer(
             request, db_session, actor, ticket_id
         )

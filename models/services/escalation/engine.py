@@ -5,6 +5,8 @@
 * wakes the tickets whose next SLA instant (``Ticket.sla_next_at``, indexed) has passed, works
   out which rules are due (:func:`models.services.sla.policy.ticket_triggers`) and acts: urgent
   reminders, the escalation ladder, overdue marking — then moves ``sla_next_at`` on;
+* completes a ticket whose customer left its confirmation unanswered for the policy's silence
+  (72 business hours by default), through the tickets commands, which offer the survey;
 * turns newly submitted surveys with a score ≤ 3 into a supervisor follow-up task;
 * after each working day's close, sends each agent and their lead the day's tickets that have
   no follow-up record;
@@ -39,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
 from models.db import record_event, record_job
-from models.enums import ExtensionStatus, FollowUpMethod, Role
+from models.enums import ExtensionStatus, FollowUpMethod, Role, TicketStatus
 from models.extension import ExtensionRequest
 from models.followup import FollowUp
 from models.i18n import render
@@ -99,6 +101,7 @@ class TickReport:
     escalations: int = 0
     overdue: int = 0
     low_csat_follow_ups: int = 0
+    auto_completed: int = 0
     digest_tickets: int = 0
     digest_notifications: int = 0
     requeued_triage: int = 0
@@ -307,7 +310,10 @@ async def _due_tickets(
         by_id = {r.id: r for r in rows}
         for row in rows:
             triggers = policy.ticket_triggers(
-                row, rules.escalation_ladder, resolution_level=levels.get(row.id, 0)
+                row,
+                rules.escalation_ladder,
+                resolution_level=levels.get(row.id, 0),
+                silence_ends=policy.confirmation_due(row, rules),
             )
             wanted += [Claim(row.id, t.rule, t.level) for t in triggers if t.at <= now]
             updates.append(
@@ -333,12 +339,34 @@ async def _due_tickets(
                 now,
             )
             for action in ordered:
+                if action.rule == policy.RULE_CONFIRMATION:
+                    row = by_id[action.ticket_id]
+                    if await _complete_unconfirmed(session, rules, row, now):
+                        report.auto_completed += 1
+                    continue
                 await _act(
                     session, by_id[action.ticket_id], action, org, members, names, now, report
                 )
         await commands.reschedule_sla(session, updates)
         if len(rows) < BATCH:
             return
+
+
+async def _complete_unconfirmed(
+    session: AsyncSession, rules: policy.Rules, row: Any, now: datetime
+) -> bool:
+    """The customer never answered "solved / not solved": the ticket is completed for them,
+    the timeline says why, and the survey is offered (the command re-checks the wait)."""
+    silence = rules.policy.confirmation_silence
+    ticket = await commands.get(session, row.id)
+    return await commands.complete_unconfirmed(
+        session,
+        SYSTEM,
+        ticket,
+        waiting_since=row.paused_since,
+        hours=silence.minutes // 60,
+        now=now,
+    )
 
 
 # --- low satisfaction -----------------------------------------------------------------------
@@ -567,7 +595,11 @@ async def schedule_unscheduled(session: AsyncSession) -> int:
                     Ticket.id > last_id,
                     Ticket.sla_next_at.is_(None),
                     Ticket.status.in_(policy.OPEN_STATES),
-                    Ticket.paused_since.is_(None),
+                    # Paused tickets have nothing to check, except the wait for a confirmation.
+                    or_(
+                        Ticket.paused_since.is_(None),
+                        Ticket.status == TicketStatus.AWAITING_CONFIRMATION,
+                    ),
                 )
                 .order_by(Ticket.id)
                 .limit(BATCH)

@@ -317,9 +317,21 @@ async def queue_acknowledgement(
     )
 
 
+def can_send(mailbox: Mailbox | None) -> bool:
+    """Whether mail through ``mailbox`` (or the fallback) has an SMTP server to leave by."""
+    if mailbox is not None and mailboxes.connection(mailbox).smtp is not None:
+        return True
+    return mailboxes.fallback_smtp() is not None
+
+
 async def invite_surveys(session: AsyncSession, now: datetime | None = None) -> int:
     """Email the survey link of recently completed tickets whose customer has an email
-    address (once per survey; the DB is the truth, so this sweep is the trigger)."""
+    address (once per survey; the DB is the truth, so this sweep is the trigger).
+
+    Only where mail can leave — a mailbox with an SMTP server, or the ``KEFU_SMTP_*``
+    fallback: without one nothing is queued to fail, and the survey stays offered on the
+    tracking page and by the link staff copy from the drawer. A server configured later still
+    gets the invitations the sweep's window holds."""
     now = now or utcnow()
     already = exists().where(
         MailMessage.ticket_id == Survey.ticket_id, MailMessage.kind == "survey"
@@ -345,6 +357,8 @@ async def invite_surveys(session: AsyncSession, now: datetime | None = None) -> 
         if to is None:
             continue
         mailbox = await mailbox_for(session, ticket.id)
+        if not can_send(mailbox):
+            continue
         locale = guess_locale(ticket.description)
         subject, body = render(
             "survey",

@@ -319,6 +319,10 @@ class Target:
         return cls(minutes=config["minutes"], business=bool(config["business"]))
 
 
+DEFAULT_SILENCE = Target(72 * 60, business=True)
+"""A ticket awaiting confirmation is completed after 72 business hours of silence."""
+
+
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
@@ -336,6 +340,8 @@ class SlaPolicy:
     * ``level_percent``: customer level → percentage applied to first-response and resolution
       targets (50 = half as long, rounded up to the minute; a level not listed keeps 100 %).
       Acknowledgement and reminder are internal steps and are not scaled.
+    * ``confirmation_silence``: how long a ticket awaits the customer's confirmation before
+      the SLA tick completes it for them (from the moment it started waiting; not scaled).
     """
 
     first_response: Mapping[str, Target]
@@ -344,6 +350,7 @@ class SlaPolicy:
     resolution: Mapping[str, Target]
     resolution_by_type: Mapping[str, Target] = field(default_factory=dict)
     level_percent: Mapping[str, int] = field(default_factory=dict)
+    confirmation_silence: Target = field(default_factory=lambda: DEFAULT_SILENCE)
 
     def __post_init__(self) -> None:
         for name in ("first_response", "resolution", "resolution_by_type", "level_percent"):
@@ -387,6 +394,7 @@ class SlaPolicy:
             "resolution": {k: t.to_config() for k, t in self.resolution.items()},
             "resolution_by_type": {k: t.to_config() for k, t in self.resolution_by_type.items()},
             "level_percent": dict(self.level_percent),
+            "confirmation_silence": self.confirmation_silence.to_config(),
         }
 
     @classmethod
@@ -418,6 +426,11 @@ class SlaPolicy:
             resolution=table("resolution"),
             resolution_by_type=table("resolution_by_type"),
             level_percent=dict(config.get("level_percent", base.level_percent)),
+            confirmation_silence=(
+                Target.from_config(config["confirmation_silence"])
+                if config.get("confirmation_silence")
+                else base.confirmation_silence
+            ),
         )
 
 

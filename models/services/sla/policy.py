@@ -44,6 +44,7 @@ RULE_FIRST_RESPONSE = "first_response_overdue"
 RULE_RESOLUTION = "resolution_overdue"
 RULE_LOW_CSAT = "low_csat"
 RULE_NO_FOLLOW_UP = "no_follow_up"
+RULE_CONFIRMATION = "confirmation_silence"
 
 
 @dataclass(frozen=True)
@@ -185,8 +186,29 @@ def escalation_instants(acknowledge_due: datetime, ladder: Sequence[int]) -> lis
     return instants
 
 
+def confirmation_due(ticket: TicketFacts, rules: Rules) -> datetime | None:
+    """When a ticket awaiting the customer's confirmation is completed for them (the
+    policy's silence, counted on the calendar from when it started waiting); else None."""
+    if TicketStatus(ticket.status) is not TicketStatus.AWAITING_CONFIRMATION:
+        return None
+    if ticket.paused_since is None:
+        return None
+    silence = rules.policy.confirmation_silence
+    return rules.calendar.add(ticket.paused_since, silence.duration, business=silence.business)
+
+
+def confirmation_level(paused_since: datetime) -> int:
+    """The level a silence rule fires at: the minute the wait began, so each wait for a
+    confirmation (a ticket may wait again after the customer said "not solved") fires once."""
+    return int(paused_since.timestamp() // 60)
+
+
 def ticket_triggers(
-    ticket: TicketFacts, ladder: Sequence[int], *, resolution_level: int = 0
+    ticket: TicketFacts,
+    ladder: Sequence[int],
+    *,
+    resolution_level: int = 0,
+    silence_ends: datetime | None = None,
 ) -> list[Trigger]:
     """Every SLA action the ticket's current facts call for, due or not, in time order.
 
@@ -198,10 +220,17 @@ def ticket_triggers(
       approved extensions, so each extended deadline can fall due once more.
 
     Closed or completed tickets call for nothing, and neither do paused ones: their clock
-    stands still until they resume (which recomputes the deadlines).
+    stands still until they resume (which recomputes the deadlines) — apart from
+    ``confirmation_silence`` at ``silence_ends`` (see :func:`confirmation_due`), when a ticket
+    awaiting the customer's confirmation has heard nothing back.
     """
     status = TicketStatus(ticket.status)
-    if status not in OPEN_STATES or ticket.paused_since is not None:
+    if status not in OPEN_STATES:
+        return []
+    if ticket.paused_since is not None:
+        if status is TicketStatus.AWAITING_CONFIRMATION and silence_ends is not None:
+            level = confirmation_level(ticket.paused_since)
+            return [Trigger(silence_ends, RULE_CONFIRMATION, level)]
         return []
     found: list[Trigger] = []
     if status is TicketStatus.PENDING and ticket.reminder_due is not None:
@@ -223,7 +252,9 @@ def ticket_triggers(
 def next_check_at(ticket: TicketFacts, rules: Rules) -> datetime | None:
     """The earliest trigger instant, past or future (a past one is re-checked by the next
     tick, whose insert-or-skip knows whether it already fired); None when nothing is left."""
-    found = ticket_triggers(ticket, rules.escalation_ladder)
+    found = ticket_triggers(
+        ticket, rules.escalation_ladder, silence_ends=confirmation_due(ticket, rules)
+    )
     return found[0].at if found else None
 
 

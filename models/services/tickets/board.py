@@ -54,7 +54,7 @@ from models.services.common.errors import N_
 from models.services.customers import registry
 from models.services.sla import policy
 from models.services.sla.deadlines import SlaState
-from models.services.tickets import attachments, commands
+from models.services.tickets import attachments, commands, surveys
 from models.services.tickets.attachments import AttachmentView
 from models.services.tickets.transitions import ORDER, TRANSITIONS, refusal, targets
 from models.ticket import Ticket, ticket_collaborators
@@ -640,6 +640,10 @@ class TicketDetail:
     # The customer's message that was new when this drawer was opened (the mark it cleared).
     customer_replied_at: datetime | None = None
     repeat_of_number: str | None = None
+    # Done and its survey unanswered: the link can be copied, a phone answer recorded.
+    survey_open: bool = False
+    survey_answered: bool = False
+    survey_recorded_by: str | None = None  # answered on the phone, recorded by
 
     @property
     def id(self) -> int:
@@ -678,6 +682,9 @@ ACTION_LABELS: dict[str, str] = {
     "attachment_add": N_("File attached"),
     "sender_mismatch": N_("Warning: the sender's display name shows another address"),
     "customer_reopened": N_("Reopened: the customer replied"),
+    "customer_confirmed": N_("The customer confirmed the solution"),
+    "confirmation_timeout": N_("Completed: the customer did not confirm in time"),
+    "survey_recorded": N_("Phone survey recorded"),
     "repeat_opened": N_("The customer wrote again: repeat inquiry opened"),
     "repeat_of": N_("Opened from the customer's message on closed ticket"),
 }
@@ -819,6 +826,9 @@ async def ticket_detail(
 
     assignee_name = names.get(ticket.assignee_id) if ticket.assignee_id else None
     contacts = registry.masked_contacts(customer)
+    done = TicketStatus(ticket.status) in (TicketStatus.COMPLETED, TicketStatus.CLOSED)
+    survey = await surveys.for_customer(session, ticket.id, now=now)
+    recorder = survey.recorded_by_id
     return TicketDetail(
         card=_card(ticket, customer, assignee_name, actor, now),
         description=ticket.description,
@@ -864,6 +874,9 @@ async def ticket_detail(
             if ticket.repeat_of_id is not None
             else None
         ),
+        survey_open=done and not survey.answered,
+        survey_answered=survey.answered,
+        survey_recorded_by=names.get(recorder, f"#{recorder}") if recorder else None,
     )
 
 

@@ -34,11 +34,12 @@ from models.enums import (
     Urgency,
 )
 from models.followup import FollowUp
+from models.i18n import render
 from models.label import Label
 from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.crypto import new_token, token_hash
-from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
+from models.services.common.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models.services.common.jobs import triage_job
 from models.services.common.numbering import next_number
 from models.services.common.priority import compute_priority, priority_rank
@@ -522,6 +523,115 @@ async def add_customer_reply(
             before=str(source),
         )
     return rule is not None
+
+
+# --- the customer's confirmation ---------------------------------------------------------
+
+NOT_AWAITING = N_("This inquiry is no longer awaiting your confirmation.")
+
+
+def ensure_awaiting_confirmation(ticket: Ticket) -> None:
+    """A confirmation (or its absence) only answers a ticket that waits for it: 409 else."""
+    if TicketStatus(ticket.status) is not TicketStatus.AWAITING_CONFIRMATION:
+        raise Conflict(NOT_AWAITING)
+
+
+async def _complete_confirmation(
+    session: AsyncSession,
+    actor: Actor,
+    ticket: Ticket,
+    note: FollowUp,
+    action: str,
+    now: datetime | None,
+    after: Any = None,
+) -> Ticket:
+    """Complete a ticket awaiting confirmation without a new resolution: the one the agent
+    proposed stands. ``note`` says in the timeline (and on the tracking page) why."""
+    rule = TRANSITIONS[(TicketStatus.AWAITING_CONFIRMATION, TicketStatus.COMPLETED)]
+    calendar = (await policy.load_rules(session)).calendar
+    async with change(session, actor, ticket, now=now) as edit:
+        note.at = edit.now
+        session.add(note)
+        _apply_move(
+            session,
+            edit,
+            TicketStatus.AWAITING_CONFIRMATION,
+            TicketStatus.COMPLETED,
+            rule,
+            calendar,
+            None,
+        )
+    audit.record(
+        session,
+        actor,
+        entity_type="ticket",
+        entity_id=ticket.id,
+        ticket_id=ticket.id,
+        action=action,
+        after=after,
+    )
+    await surveys.create_for_ticket(session, ticket, now=edit.now)
+    return ticket
+
+
+async def confirm_solved(session: AsyncSession, actor: Actor, ticket: Ticket) -> Ticket:
+    """The customer confirms the proposed solution: the ticket is completed and its survey
+    opens. Refused (409, nothing written) unless the ticket awaits their confirmation."""
+    ensure_awaiting_confirmation(ticket)
+    text = render(N_("The customer confirmed the problem is solved."), {}, _locale())
+    note = FollowUp(
+        ticket_id=ticket.id,
+        user_id=None,
+        by_customer=True,
+        method=FollowUpMethod.ONLINE_CHAT,
+        discussed=text,
+        visible_to_customer=True,
+        done=True,
+    )
+    return await _complete_confirmation(
+        session, actor, ticket, note, "customer_confirmed", None, after="solved"
+    )
+
+
+async def complete_unconfirmed(
+    session: AsyncSession,
+    actor: Actor,
+    ticket: Ticket,
+    *,
+    waiting_since: datetime,
+    hours: int,
+    now: datetime,
+) -> bool:
+    """The silence rule: a ticket still waiting (since ``waiting_since``) for a confirmation
+    that never came is completed. Returns False — nothing written — when the ticket stopped
+    waiting or waits again since another instant (the job may run late, or twice)."""
+    if (
+        TicketStatus(ticket.status) is not TicketStatus.AWAITING_CONFIRMATION
+        or ticket.paused_since != waiting_since
+    ):
+        return False
+    text = render(
+        N_("The customer did not confirm within %(hours)s hours; completed automatically."),
+        {"hours": hours},
+        _locale(),
+    )
+    note = FollowUp(
+        ticket_id=ticket.id,
+        user_id=None,
+        by_customer=False,
+        method=FollowUpMethod.ONLINE_CHAT,
+        discussed=text,
+        visible_to_customer=True,
+        done=True,
+    )
+    await _complete_confirmation(
+        session, actor, ticket, note, "confirmation_timeout", now, after={"hours": hours}
+    )
+    return True
+
+
+def _locale() -> str:
+    return get_settings().default_locale
 
 
 async def set_tracking(

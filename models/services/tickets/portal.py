@@ -22,7 +22,7 @@ from models.services.common import ratelimit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, ValidationFailed
 from models.services.knowledge import kb
-from models.services.tickets import attachments, commands, intake, messages
+from models.services.tickets import attachments, commands, intake, messages, surveys
 from models.services.tickets.attachments import AttachmentView
 from models.settings import get_settings
 
@@ -90,6 +90,12 @@ class TrackingView:
     is_closed: bool = False
     # The inquiry the customer's message just opened (this one being closed).
     new_inquiry: NewInquiry | None = None
+    # Awaiting the customer's confirmation: the solution proposed, and the two buttons.
+    awaiting_confirmation: bool = False
+    proposed_solution: str | None = None
+    # Completed: the survey link while it can still be answered.
+    survey_path: str | None = None
+    survey_answered: bool = False
 
 
 async def submit(
@@ -180,6 +186,13 @@ async def tracking(session: AsyncSession, token: str) -> TrackingView:
         )
     ).all()
     status = TicketStatus(ticket.status)
+    awaiting = status is TicketStatus.AWAITING_CONFIRMATION
+    # What the customer confirms: the latest answer the team let them read.
+    proposed = next(
+        (r.discussed for r in reversed(replies) if not r.by_customer and r.visible_to_customer),
+        None,
+    )
+    survey = await surveys.for_customer(session, ticket.id)
     return TrackingView(
         number=ticket.number,
         title=ticket.title,
@@ -197,7 +210,48 @@ async def tracking(session: AsyncSession, token: str) -> TrackingView:
         is_done=status in (TicketStatus.COMPLETED, TicketStatus.CLOSED),
         is_closed=status is TicketStatus.CLOSED,
         attachments=await attachments.list_for_ticket(session, ticket.id),
+        awaiting_confirmation=awaiting,
+        proposed_solution=proposed if awaiting else None,
+        survey_path=survey.path,
+        survey_answered=survey.answered,
     )
+
+
+async def confirm(
+    session: AsyncSession,
+    redis: Any,
+    token: str,
+    *,
+    solved: bool,
+    reason: str = "",
+    client_ip: str,
+) -> TrackingView:
+    """The customer answers the proposed solution on their tracking page.
+
+    Solved: the ticket is completed and the survey offered. Not solved: their reason
+    (required) is their message on the ticket (:func:`messages.receive`), which takes it back
+    to in progress, tells the assignee and marks the card. Either is a 409, nothing written,
+    once the ticket no longer awaits their confirmation (answered already, or moved on).
+    """
+    await ratelimit.check(redis, "portal-submit", client_ip, get_settings().portal_rate_limit)
+    ticket = await commands.by_tracking_token(session, token)
+    commands.ensure_awaiting_confirmation(ticket)
+    if solved:
+        await commands.confirm_solved(session, PORTAL, ticket)
+    else:
+        await messages.receive(
+            session,
+            PORTAL,
+            ticket,
+            messages.CustomerMessage(
+                text=commands.clean_text(reason, "reason", limit=INFO_MAX),
+                method=FollowUpMethod.ONLINE_CHAT,
+                channel=Channel.PORTAL,
+                details={"confirmation": "not_solved"},
+                limit=INFO_MAX,
+            ),
+        )
+    return await tracking(session, token)
 
 
 async def add_information(

@@ -139,6 +139,35 @@ async def link_for_ticket(
 
 
 @dataclass(frozen=True)
+class SurveyState:
+    """Where a ticket's survey stands, for the tracking page and the drawer."""
+
+    exists: bool = False
+    answered: bool = False
+    # The link while it can still be answered (None: answered, expired or not re-showable).
+    path: str | None = None
+    recorded_by_id: int | None = None  # answered by phone, recorded by this staff member
+
+
+async def for_customer(
+    session: AsyncSession, ticket_id: int, *, now: datetime | None = None
+) -> SurveyState:
+    """The ticket's survey as the tracking page and the drawer offer it."""
+    now = now or utcnow()
+    survey = await session.scalar(select(Survey).where(Survey.ticket_id == ticket_id))
+    if survey is None:
+        return SurveyState()
+    answered = survey.submitted_at is not None
+    token = None if answered or survey.expires_at <= now else token_for(survey)
+    return SurveyState(
+        exists=True,
+        answered=answered,
+        path=path_for(token) if token else None,
+        recorded_by_id=survey.recorded_by_id,
+    )
+
+
+@dataclass(frozen=True)
 class AnswerInput:
     """What the survey form sends, unparsed (every field is text)."""
 
@@ -251,10 +280,37 @@ async def submit(
     now = now or utcnow()
     survey = await _by_token(session, token)
     _ensure_open(survey, now)
+    return await _record(session, Actor.system("customer"), survey, answer, now)
+
+
+async def record_by_phone(
+    session: AsyncSession, actor: Actor, survey: Survey, answer: Answer, *, now: datetime
+) -> Survey:
+    """A survey the customer answered on the phone, recorded by ``actor`` (kept on the row
+    and audited). The link's expiry does not apply: the customer was asked, and answered."""
+    if survey.submitted_at is not None:
+        raise Conflict(N_("This survey has already been answered."))
+    return await _record(session, actor, survey, answer, now, recorded_by_id=actor.user_id)
+
+
+async def _record(
+    session: AsyncSession,
+    actor: Actor,
+    survey: Survey,
+    answer: Answer,
+    now: datetime,
+    *,
+    recorded_by_id: int | None = None,
+) -> Survey:
+    """Write the answer, once: a conditional UPDATE, so two racing answers cannot both win
+    (a link's answer must also come before its expiry)."""
     contact = registry.current_cipher().encrypt(answer.contact) if answer.contact else None
+    open_now: ColumnElement[bool] = Survey.submitted_at.is_(None)
+    if recorded_by_id is None:
+        open_now = open_now & (Survey.expires_at > now)
     result = await session.execute(
         update(Survey)
-        .where(Survey.id == survey.id, Survey.submitted_at.is_(None), Survey.expires_at > now)
+        .where(Survey.id == survey.id, open_now)
         .values(
             speed_score=answer.speed,
             solution_score=answer.solution,
@@ -263,6 +319,7 @@ async def submit(
             suggestion=answer.suggestion,
             contact=contact,
             submitted_at=now,
+            recorded_by_id=recorded_by_id,
         )
         .execution_options(synchronize_session=False)
     )
@@ -270,14 +327,15 @@ async def submit(
         # Someone else submitted (or the link expired) between our read and our write.
         raise Conflict(N_("This survey has already been answered. Thank you!"))
     await session.refresh(survey)
+    scores = {"speed": answer.speed, "solution": answer.solution, "attitude": answer.attitude}
     audit.record(
         session,
-        Actor.system("customer"),
+        actor,
         entity_type="survey",
         entity_id=survey.id,
         ticket_id=survey.ticket_id,
-        action="survey_submitted",
-        after={"speed": answer.speed, "solution": answer.solution, "attitude": answer.attitude},
+        action="survey_recorded" if recorded_by_id is not None else "survey_submitted",
+        after=scores,
     )
     record_event(
         session,

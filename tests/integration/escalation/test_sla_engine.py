@@ -166,9 +166,12 @@ async def test_paused_ticket_is_not_overdue_while_awaiting_the_customer(
     tid = await make_ticket(db, reference, assignee="agent")
     await move(db, "agent", tid, TicketStatus.IN_PROGRESS, TicketStatus.AWAITING_CONFIRMATION)
     row = await ticket(db, tid)
-    assert row.sla_next_at is None
+    # The only check left while it waits is the customer's silence (72 business hours).
+    assert row.paused_since is not None and row.sla_next_at is not None
+    assert row.sla_next_at - row.paused_since > timedelta(hours=72)
     report = await run_tick(db, row.resolution_due + timedelta(days=30))
     assert report.overdue == 0
+    assert report.auto_completed == 1  # the silence ran out meanwhile: completed, not overdue
     assert (await ticket(db, tid)).overdue_since is None
 
 

@@ -64,6 +64,8 @@ COMMANDS = {
     "mark_overdue",
     "reschedule_sla",
     "clear_customer_reply",
+    "confirm_solved",
+    "complete_unconfirmed",
 }
 """The command layer's public writes (tickets/commands.py, tickets/write.py)."""
 
@@ -84,6 +86,7 @@ ENTRY_POINTS = {
     "models.services.tickets.board.open_ticket": "drawer_opened",
     "models.services.tickets.messages.receive": "customer_message",
     "models.services.tickets.messages.receive_for_api": "customer_message",
+    "models.services.tickets.portal.confirm": "customer_confirmation",
     "models.services.tickets.intake.register_inquiry": "intake_tracking",
     "models.services.tickets.intake.register_once": "intake_tracking",
     "models.services.tickets.triage.apply_triage": "triage",
@@ -630,6 +633,48 @@ async def test_a_customer_message_and_opening_the_drawer_go_through_the_commands
     await assert_no_write(db, tid, lambda: in_uow(db, lambda s: board.open_ticket(s, agent, tid)))
 
 
+async def test_the_customer_confirmation_and_its_silence_go_through_the_commands(
+    db: Any, reference: dict[str, int]
+) -> None:
+    token = "confirm-token-0123456789abcdef"
+
+    async def waiting_ticket() -> int:
+        tid = await make_ticket(db, reference, assignee="agent")
+        await move(db, "agent", tid, TicketStatus.IN_PROGRESS, TicketStatus.AWAITING_CONFIRMATION)
+        return tid
+
+    tid = await waiting_ticket()
+
+    async def give_link(s: Any) -> Any:
+        return await commands.set_tracking(s, inbound.MAIL, await commands.get(s, tid), token)
+
+    await in_uow(db, give_link)
+    await slower_policy(db)
+
+    def solved() -> Awaitable[Any]:
+        return in_uow(
+            db, lambda s: portal.confirm(s, None, token, solved=True, client_ip="198.51.100.7")
+        )
+
+    # "Solved" and the completion it causes are one change: one version, one move entry.
+    new = await assert_one_write(db, tid, solved)
+    assert [(a, f) for _, a, f, _, _ in new if a == "move"] == [("move", "status")]
+    assert "customer_confirmed" in [a for _, a, _, _, _ in new]
+    # Confirming again is refused, nothing written.
+    before = await seen(db, tid)
+    with pytest.raises(Conflict):
+        await solved()
+    assert await seen(db, tid) == before
+
+    # The silence rule: the tick completes a ticket left waiting, once.
+    quiet = await waiting_ticket()
+    due = (await ticket(db, quiet)).sla_next_at
+    assert due is not None
+    new = await assert_one_write(db, quiet, lambda: run_tick(db, due))
+    assert "confirmation_timeout" in [a for _, a, _, _, _ in new]
+    await assert_no_write(db, quiet, lambda: run_tick(db, due + timedelta(hours=1)))
+
+
 # --- one Conflict for a stale version, everywhere -----------------------------------------
 
 
@@ -662,6 +707,7 @@ STALE_CASES = [
     "route_new",
     "set_tracking",
     "customer_message",
+    "customer_confirmation",
 ]
 
 
@@ -682,6 +728,8 @@ async def test_a_stale_version_is_the_same_conflict_everywhere(
         )
         else 0
     )
+    if case == "customer_confirmation":
+        await move(db, "agent", tid, TicketStatus.IN_PROGRESS, TicketStatus.AWAITING_CONFIRMATION)
     row = await ticket(db, tid)
     seen_version = row.version
     acts: dict[str, Callable[[Any], Awaitable[Any]]] = {
@@ -713,6 +761,7 @@ async def test_a_stale_version_is_the_same_conflict_everywhere(
         "route_new": lambda s: _route(s, tid),
         "set_tracking": lambda s: _track(s, tid),
         "customer_message": lambda s: _message(s, tid),
+        "customer_confirmation": lambda s: _confirm(s, tid),
     }
     with pytest.raises(Conflict) as caught:
         async with unit_of_work(db) as session:
@@ -753,6 +802,11 @@ async def _message(session: Any, tid: int) -> Any:
     )
 
 
+async def _confirm(session: Any, tid: int) -> Any:
+    row = await commands.get(session, tid)
+    return await commands.confirm_solved(session, portal.PORTAL, row)
+
+
 async def _route(session: Any, tid: int) -> Any:
     row = await commands.get(session, tid)
     return await commands.route_new(session, inbound.MAIL, row, repeat_of_id=tid)
@@ -780,5 +834,8 @@ def test_every_entry_point_has_a_scenario() -> None:
             test_a_customer_message_and_opening_the_drawer_go_through_the_commands
         ),
         "drawer_opened": test_a_customer_message_and_opening_the_drawer_go_through_the_commands,
+        "customer_confirmation": (
+            test_the_customer_confirmation_and_its_silence_go_through_the_commands
+        ),
     }
     assert set(ENTRY_POINTS.values()) <= set(scenarios)

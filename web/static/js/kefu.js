@@ -1,5 +1,6 @@
 // Small behaviours every page shares, wired by data attributes (the CSP allows no inline
-// event handlers): dismiss a flash message, select a one-time value, go back, print the page.
+// event handlers): dismiss a flash message, select a one-time value, go back, print the page,
+// copy a link the server just handed over (data-copy-now) to the clipboard.
 (function () {
   "use strict";
   document.addEventListener("click", function (event) {
@@ -23,5 +24,24 @@
     if (target.closest("[data-print]")) {
       window.print();
     }
+  });
+  function copyNow(root) {
+    var field = root.querySelector ? root.querySelector("[data-copy-now]") : null;
+    if (!field) return;
+    var done = function () {
+      var note = field.parentElement && field.parentElement.querySelector("[data-copied]");
+      if (note) note.hidden = false;
+    };
+    field.select();
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(field.value).then(done, function () {
+        if (document.execCommand("copy")) done();
+      });
+    } else if (document.execCommand("copy")) {
+      done();
+    }
+  }
+  document.addEventListener("htmx:afterSwap", function (event) {
+    copyNow(event.target);
   });
 })();
