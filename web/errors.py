@@ -40,6 +40,66 @@ MESSAGES = {
 }
 
 
+# What a person sees for a form field named in an error (the API keeps the field names).
+# A field missing here is shown without a name rather than as its code name.
+FIELD_LABELS = {
+    "description": N_("Description"),
+    "name": N_("Name"),
+    "display_name": N_("Display name"),
+    "username": N_("Username"),
+    "phone": N_("Phone"),
+    "email": N_("Email"),
+    "address": N_("Address"),
+    "text": N_("Message"),
+    "reason": N_("Reason"),
+    "resolution": N_("Resolution"),
+    "discussed": N_("What was discussed"),
+    "files": N_("Files"),
+    "attachment": N_("Files"),
+    "priority": N_("Priority"),
+    "request_type": N_("Request type"),
+    "assignee_id": N_("Assignee"),
+    "department_id": N_("Department"),
+    "owner_id": N_("Owner"),
+    "collaborators": N_("Collaborators"),
+    "overdue_reason": N_("Overdue reason"),
+    "requested_due": N_("Requested due date"),
+    "decision": N_("Decision"),
+    "password": N_("Password"),
+    "current": N_("Current password"),
+    "new": N_("New password"),
+    "confirm": N_("Confirm new password"),
+    "code": N_("Verification code"),
+    "level": N_("Customer level"),
+    "role": N_("Role"),
+    "status": N_("Status"),
+    "target": N_("Status"),
+    "channel": N_("Channel"),
+    "urgency": N_("Urgency"),
+    "method": N_("Method"),
+    "customer_feedback": N_("Customer feedback"),
+    "next_step": N_("Next step"),
+    "next_due_at": N_("Next follow-up"),
+    "order_number": N_("Order number"),
+    "title": N_("Title"),
+    "body": N_("Body"),
+    "comment": N_("Comment"),
+    "speed": N_("Response speed"),
+    "solution": N_("Solution"),
+    "attitude": N_("Service attitude"),
+    "secret": N_("Secret"),
+}
+
+
+def field_labels(fields: dict[str, str]) -> list[tuple[str, str]]:
+    """``(label, message)`` per field in the person's language; an unknown field's label is
+    empty (its message is shown alone, never the field's code name)."""
+    return [
+        (gettext(FIELD_LABELS[name]) if name in FIELD_LABELS else "", text)
+        for name, text in fields.items()
+    ]
+
+
 def _is_api(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -60,7 +120,12 @@ def render_error(
         if fields:
             body["fields"] = fields
         return Response(body, status_code=status, media_type=MediaType.JSON)
-    context = {"message": message, "fields": fields, "status": status, "level": "error"}
+    context = {
+        "message": message,
+        "fields": field_labels(fields),
+        "status": status,
+        "level": "error",
+    }
     if _is_htmx(request):
         return HTMXTemplate(
             template_name="partials/_flash.html",

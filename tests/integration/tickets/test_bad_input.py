@@ -234,3 +234,25 @@ async def test_a_user_in_a_department_that_does_not_exist_is_a_422(client: Any, 
         )
         assert response.status_code == 422, response.text[:300]
     assert await count(db, User) == before
+
+
+@pytest.mark.parametrize(
+    ("language", "label"), [("zh-CN", "沟通内容"), ("en", "What was discussed")]
+)
+async def test_a_field_error_names_the_field_in_the_persons_language(
+    client: Any, db: Any, language: str, label: str
+) -> None:
+    await a_ticket(client)
+    async with db.sessionmaker() as s:
+        ticket_id = (await s.scalars(select(Ticket.id))).one()
+    await sign_in(client, "admin", "kefu-admin")
+    await client.get(f"/tickets/{ticket_id}")
+    response = await client.post(
+        f"/tickets/{ticket_id}/follow-ups",
+        data={"method": "phone", "discussed": "  "},
+        headers={**hx(client), "HX-Request": "true", "Accept-Language": language},
+    )
+    assert response.status_code == 422
+    assert f"<strong>{label}</strong>" in response.text
+    assert "<strong>discussed</strong>" not in response.text, "the field's code name is shown"
+    assert await count(db, FollowUp) == 0
