@@ -579,15 +579,7 @@ async def confirm_solved(session: AsyncSession, actor: Actor, ticket: Ticket) ->
     opens. Refused (409, nothing written) unless the ticket awaits their confirmation."""
     ensure_awaiting_confirmation(ticket)
     text = render(N_("The customer confirmed the problem is solved."), {}, _locale())
-    note = FollowUp(
-        ticket_id=ticket.id,
-        user_id=None,
-        by_customer=True,
-        method=FollowUpMethod.ONLINE_CHAT,
-        discussed=text,
-        visible_to_customer=True,
-        done=True,
-    )
+    note = _confirmation_note(ticket, text, by_customer=True)
     return await _complete_confirmation(
         session, actor, ticket, note, "customer_confirmed", None, after="solved"
     )
@@ -615,19 +607,24 @@ async def complete_unconfirmed(
         {"hours": hours},
         _locale(),
     )
-    note = FollowUp(
+    note = _confirmation_note(ticket, text, by_customer=False)
+    await _complete_confirmation(
+        session, actor, ticket, note, "confirmation_timeout", now, after={"hours": hours}
+    )
+    return True
+
+
+def _confirmation_note(ticket: Ticket, text: str, *, by_customer: bool) -> FollowUp:
+    """The timeline entry, visible to the customer, that says why a confirmation ended."""
+    return FollowUp(
         ticket_id=ticket.id,
         user_id=None,
-        by_customer=False,
+        by_customer=by_customer,
         method=FollowUpMethod.ONLINE_CHAT,
         discussed=text,
         visible_to_customer=True,
         done=True,
     )
-    await _complete_confirmation(
-        session, actor, ticket, note, "confirmation_timeout", now, after={"hours": hours}
-    )
-    return True
 
 
 def _locale() -> str:
