@@ -215,14 +215,17 @@ class SmtpCapture:
 
 
 @contextlib.contextmanager
-def running_smtp() -> Iterator[SmtpCapture]:
-    """A real SMTP server for a test (the mailbox's SMTP settings point at it)."""
+def running_smtp(refuse: str | None = None, port: int | None = None) -> Iterator[SmtpCapture]:
+    """A real SMTP server for a test (the mailbox's SMTP settings point at it). ``refuse``
+    (e.g. "554 5.7.1 Relay access denied") answers every message with that error instead."""
     from aiosmtpd.controller import Controller
 
-    capture = SmtpCapture("127.0.0.1", free_port())
+    capture = SmtpCapture("127.0.0.1", port or free_port())
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            if refuse:
+                return refuse
             capture.envelopes.append(envelope)
             return "250 Message accepted for delivery"
 

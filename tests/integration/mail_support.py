@@ -16,7 +16,7 @@ from models.services.common.actor import Actor
 from models.services.mail import inbound, mailboxes
 from models.settings import get_settings
 from models.ticket import Ticket
-from tests.mailservers import Dovecot, SmtpCapture
+from tests.mailservers import Dovecot, SmtpCapture, free_port
 
 ADMIN = Actor(user_id=None, label="test-admin", role=Role.ADMIN)
 TEAM = "support@kefu-test.example"
@@ -45,6 +45,26 @@ async def make_mailbox(
             ),
         )
         return box.id, user
+
+
+async def make_smtp_mailbox(db: Any, smtp_port: int) -> tuple[int, mailboxes.MailboxInput]:
+    """A mailbox whose SMTP server is on this loopback port (its IMAP side is never polled):
+    replies can be written; returns (id, the input it was made with)."""
+    data = mailboxes.MailboxInput(
+        name="客服中心",
+        address=TEAM,
+        imap_host="127.0.0.1",
+        imap_port=str(free_port()),
+        imap_security="none",
+        imap_user="support",
+        imap_password="secret",
+        smtp_host="127.0.0.1",
+        smtp_port=str(smtp_port),
+        smtp_security="none",
+    )
+    async with unit_of_work(db) as s:
+        box = await mailboxes.create(s, ADMIN, data)
+        return box.id, data
 
 
 async def poll(db: Any, redis: Any, mailbox_id: int) -> inbound.PollReport:

@@ -16,6 +16,7 @@ from models.services.mail import inbound, mailboxes, outbound
 from web.deps import CurrentActor, DbSession
 from web.forms import Form, parse_id
 from web.security import requires_admin, requires_staff
+from web.views.tickets import render_drawer
 
 
 @dataclass
@@ -140,3 +141,18 @@ class TicketMailController(Controller):
             return Redirect(f"/tickets/{ticket_id}")
         panel = await outbound.ticket_panel(db_session, actor, ticket_id)
         return Template("mail/partials/_panel.html", context={"p": panel, "sent": True})
+
+    @post("/{ticket_id:int}/outgoing/{mail_id:int}/retry", status_code=200)
+    async def retry(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        mail_id: FromPath[int],
+    ) -> Response[Any]:
+        """Send a failed reply again; the drawer comes back showing it queued."""
+        await outbound.retry(db_session, actor, ticket_id, mail_id)
+        if not request.htmx:
+            return Redirect(f"/tickets/{ticket_id}")
+        return await render_drawer(request, db_session, actor, ticket_id)

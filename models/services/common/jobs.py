@@ -54,9 +54,11 @@ def embed_job(article_ids: Sequence[int] | None = None, now: datetime | None = N
     return Job(EMBED_ARTICLES, {"article_ids": ids or None}, job_id=f"embed:{key}:{stamp:.0f}")
 
 
-def send_mail_job(mail_id: int) -> Job:
-    """Send one queued outgoing mail (unique per message)."""
-    return Job(SEND_MAIL, {"mail_id": mail_id}, job_id=f"mail:{mail_id}")
+def send_mail_job(mail_id: int, *, again: str | None = None) -> Job:
+    """Send one queued outgoing mail (unique per message; ``again`` names a person's retry,
+    which must not be swallowed by the first job's kept result)."""
+    job_id = f"mail:{mail_id}" if again is None else f"mail:{mail_id}:again:{again}"
+    return Job(SEND_MAIL, {"mail_id": mail_id}, job_id=job_id)
 
 
 def delivery_job(delivery_id: int) -> Job:

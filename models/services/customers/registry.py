@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
@@ -33,7 +33,7 @@ from models.enums import (
     TicketStatus,
 )
 from models.followup import FollowUp
-from models.services.common import audit
+from models.services.common import audit, delivery
 from models.services.common.actor import Actor
 from models.services.common.crypto import (
     Cipher,
@@ -44,6 +44,7 @@ from models.services.common.crypto import (
     normalize_email,
     normalize_phone,
 )
+from models.services.common.delivery import ReplyDelivery
 from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
 from models.services.common.numbering import next_number
 from models.services.sla import policy
@@ -138,6 +139,8 @@ class FollowUpEntry:
     author: str | None
     visible_to_customer: bool
     is_resolution: bool
+    id: int = 0
+    delivery: ReplyDelivery | None = None  # an emailed reply: queued, sent or failed
 
 
 @dataclass(frozen=True)
@@ -643,8 +646,14 @@ async def profile(session: AsyncSession, actor: Actor, customer_id: int) -> Cust
                     author=author,
                     visible_to_customer=fu.visible_to_customer,
                     is_resolution=fu.is_resolution,
+                    id=fu.id,
                 )
             )
+        sent = await delivery.reply_deliveries(
+            session, [f.id for items in follow_ups.values() for f in items]
+        )
+        for ticket_id, items in follow_ups.items():
+            follow_ups[ticket_id] = [replace(f, delivery=sent.get(f.id)) for f in items]
     surveys = (
         await session.execute(
             select(Survey, Ticket.number)

@@ -128,6 +128,8 @@ class MailAdminView:
     recent: list[MessageRow]
     departments: list[Department]
     securities: list[MailSecurity]
+    # Some enabled mailbox has an SMTP server, or KEFU_SMTP_* is set: replies can leave.
+    sending_configured: bool = True
 
 
 @dataclass(frozen=True)
@@ -652,6 +654,8 @@ async def admin_view(session: AsyncSession, actor: Actor) -> MailAdminView:
         recent=await listed(MailMessage.status != MailStatus.QUARANTINED),
         departments=list((await session.scalars(select(Department).order_by(Department.id))).all()),
         securities=list(MailSecurity),
+        sending_configured=fallback_smtp() is not None
+        or any(b.enabled and b.smtp_host for b in boxes),
     )
 
 

@@ -30,15 +30,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.base import utcnow
 from models.db import record_job
 from models.enums import FollowUpMethod
+from models.followup import FollowUp
 from models.mail_message import MailDirection, MailMessage, MailStatus
 from models.mailbox import Mailbox
+from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.crypto import normalize_email
-from models.services.common.errors import N_, ValidationFailed
+from models.services.common.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models.services.common.jobs import send_mail_job
 from models.services.customers import registry
 from models.services.mail import mailboxes
 from models.services.mail.parse import guess_locale
+from models.services.notify import notifications
 from models.services.notify.channels import backoff
 from models.services.tickets import commands, surveys
 from models.settings import REPO_ROOT, get_settings
@@ -54,6 +57,8 @@ REPLY_MAX = 10000
 LOST_AFTER = timedelta(minutes=2)
 SURVEY_WINDOW = timedelta(days=2)
 SWEEP_LIMIT = 50
+# Stored as the row's reason and translated where it is shown.
+NOT_CONFIGURED = N_("SMTP is not configured")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,9 @@ class TicketMailPanel:
     can_reply: bool
     has_email: bool
     outgoing: list[OutgoingRow]
+    # No mailbox with an SMTP server and no KEFU_SMTP_* server: a reply could not leave.
+    mail_configured: bool = True
+    can_configure: bool = False  # an administrator, who is shown the way to /admin/mail
 
 
 @lru_cache(maxsize=1)
@@ -167,6 +175,15 @@ async def mailbox_for(session: AsyncSession, ticket_id: int) -> Mailbox | None:
     return found
 
 
+async def can_send(session: AsyncSession, ticket_id: int) -> bool:
+    """Whether a reply on this ticket has an SMTP server to leave through (the same choice
+    :func:`deliver` makes: the ticket's mailbox's server, else ``KEFU_SMTP_*``)."""
+    if mailboxes.fallback_smtp() is not None:
+        return True
+    mailbox = await mailbox_for(session, ticket_id)
+    return mailbox is not None and mailboxes.connection(mailbox).smtp is not None
+
+
 async def _queue(
     session: AsyncSession,
     ticket: Ticket,
@@ -244,6 +261,11 @@ async def queue_reply(
         raise ValidationFailed(
             N_("Please correct the highlighted fields."),
             fields={"text": N_("This customer has no email address.")},
+        )
+    if not await can_send(session, ticket.id):
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."),
+            fields={"text": N_("Email is not configured: a reply cannot be sent by email.")},
         )
     follow_up = await commands.add_follow_up(
         session,
@@ -413,7 +435,8 @@ async def deliver(session: AsyncSession, mail_id: int, *, now: datetime | None =
     sender = parseaddr(str(message_from_bytes(raw).get("From", "")))[1]
     row.attempts = (row.attempts or 0) + 1
     if endpoint is None:
-        row.status, row.reason = MailStatus.FAILED, "SMTP is not configured"
+        row.status, row.reason = MailStatus.FAILED, NOT_CONFIGURED
+        await _tell_author(session, row)
         return Outcome(row.status)
     retry = True
     try:
@@ -436,7 +459,68 @@ async def deliver(session: AsyncSession, mail_id: int, *, now: datetime | None =
         return Outcome(MailStatus.QUEUED, retry_in=wait)
     row.status = MailStatus.FAILED
     log.warning("mail %s to ticket %s failed: %s", row.id, row.ticket_id, row.reason)
+    await _tell_author(session, row)
     return Outcome(row.status)
+
+
+async def _tell_author(session: AsyncSession, row: MailMessage) -> None:
+    """A reply that was given up on: its author hears it in the bell (automatic mail has no
+    author to tell; /admin/mail lists it)."""
+    if row.kind != "reply" or row.follow_up_id is None:
+        return
+    author = await session.scalar(select(FollowUp.user_id).where(FollowUp.id == row.follow_up_id))
+    number = await session.scalar(select(Ticket.number).where(Ticket.id == row.ticket_id))
+    await notifications.notify(
+        session,
+        kind=notifications.KIND_REPLY_FAILED,
+        message=N_("Your email reply on %(number)s was not delivered: %(reason)s"),
+        params={"number": number or "", "reason": row.reason or ""},
+        user_ids=[author],
+        ticket_id=row.ticket_id,
+        key=f"reply_failed:{row.id}:{row.attempts}",
+    )
+
+
+async def retry(session: AsyncSession, actor: Actor, ticket_id: int, mail_id: int) -> MailMessage:
+    """Send a failed reply again — the very same message — for its author or anyone who may
+    work the ticket; audited on the ticket."""
+    row = await session.scalar(
+        select(MailMessage).where(MailMessage.id == mail_id).with_for_update()
+    )
+    if (
+        row is None
+        or row.direction != MailDirection.OUT
+        or row.kind != "reply"
+        or row.ticket_id != ticket_id
+    ):
+        raise NotFound(N_("No such reply."))
+    ticket = await commands.get(session, ticket_id)
+    author = (
+        await session.scalar(select(FollowUp.user_id).where(FollowUp.id == row.follow_up_id))
+        if row.follow_up_id is not None
+        else None
+    )
+    if not commands.can_work(actor, ticket) and (author is None or author != actor.user_id):
+        raise Forbidden(N_("You may not send this reply again."))
+    if row.status != MailStatus.FAILED:
+        raise Conflict(N_("This reply has not failed; it is not sent again."))
+    if not await can_send(session, ticket.id):
+        raise ValidationFailed(N_("Email is not configured: a reply cannot be sent by email."))
+    before = row.reason
+    row.status, row.attempts, row.next_attempt_at = MailStatus.QUEUED, 0, None
+    audit.record(
+        session,
+        actor,
+        entity_type="mail_message",
+        entity_id=row.id,
+        action="mail_retry",
+        before=before,
+        after=str(MailStatus.QUEUED),
+        ticket_id=ticket.id,
+    )
+    await session.flush()
+    record_job(session, send_mail_job(row.id, again=utcnow().strftime("%Y%m%d%H%M%S%f")))
+    return row
 
 
 async def requeue_lost(session: AsyncSession, now: datetime | None = None) -> int:
@@ -468,6 +552,8 @@ async def ticket_panel(session: AsyncSession, actor: Actor, ticket_id: int) -> T
     rows = (await session.scalars(stmt)).all()
     return TicketMailPanel(
         ticket_id=ticket.id,
+        mail_configured=await can_send(session, ticket.id),
+        can_configure=actor.is_admin,
         can_reply=commands.can_work(actor, ticket),
         has_email=await customer_email(session, ticket) is not None,
         outgoing=[

@@ -45,6 +45,7 @@ KIND_LOW_CSAT = "low_csat"
 KIND_DIGEST = "daily_digest"
 KIND_EXTENSION = "extension"
 KIND_CUSTOMER_REPLY = "customer_reply"
+KIND_REPLY_FAILED = "reply_failed"
 KIND_TEST = "test"
 
 KINDS: dict[str, str] = {
@@ -55,6 +56,7 @@ KINDS: dict[str, str] = {
     KIND_DIGEST: N_("End-of-day list without follow-up"),
     KIND_EXTENSION: N_("Extension requests"),
     KIND_CUSTOMER_REPLY: N_("Customer replied"),
+    KIND_REPLY_FAILED: N_("Reply not delivered"),
     KIND_TEST: N_("Test notification"),
 }
 """Every kind, with the msgid of its title (shown in preferences, used as email subject)."""

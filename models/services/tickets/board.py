@@ -48,8 +48,9 @@ from models.enums import (
     Urgency,
 )
 from models.followup import FollowUp
-from models.services.common import audit
+from models.services.common import audit, delivery
 from models.services.common.actor import Actor
+from models.services.common.delivery import ReplyDelivery
 from models.services.common.errors import N_
 from models.services.customers import registry
 from models.services.sla import policy
@@ -564,6 +565,9 @@ class FollowUpView:
     is_resolution: bool
     # A mailed reply whose display name showed another address than its real sender's.
     display_address: str | None = None
+    # An emailed reply: queued, sent or failed (with why), read from its outgoing mail.
+    delivery: ReplyDelivery | None = None
+    can_retry: bool = False  # it failed, and this person may send it again
 
 
 @dataclass(frozen=True)
@@ -687,6 +691,7 @@ ACTION_LABELS: dict[str, str] = {
     "survey_recorded": N_("Phone survey recorded"),
     "repeat_opened": N_("The customer wrote again: repeat inquiry opened"),
     "repeat_of": N_("Opened from the customer's message on closed ticket"),
+    "mail_retry": N_("Email reply sent again"),
 }
 _LINKED_ACTIONS = {"repeat_opened", "repeat_of"}
 FIELD_LABELS: dict[str, str] = {
@@ -820,8 +825,19 @@ async def ticket_detail(
                 ),
             )
         )
-    for record in await commands.follow_ups(session, ticket.id):
-        timeline.append(_follow_up_entry(record, names, shown_addresses.get(record.id)))
+    records = await commands.follow_ups(session, ticket.id)
+    sent = await delivery.reply_deliveries(session, [r.id for r in records])
+    can_work = commands.can_work(actor, ticket)
+    for record in records:
+        timeline.append(
+            _follow_up_entry(
+                record,
+                names,
+                shown_addresses.get(record.id),
+                sent.get(record.id),
+                can_work or (record.user_id is not None and record.user_id == actor.user_id),
+            )
+        )
     timeline.sort(key=lambda entry: entry.at)
 
     assignee_name = names.get(ticket.assignee_id) if ticket.assignee_id else None
@@ -896,7 +912,11 @@ async def open_ticket(
 
 
 def _follow_up_entry(
-    record: FollowUp, names: dict[int, str], display_address: str | None = None
+    record: FollowUp,
+    names: dict[int, str],
+    display_address: str | None = None,
+    sent: ReplyDelivery | None = None,
+    may_retry: bool = False,
 ) -> TimelineEntry:
     author = names.get(record.user_id) if record.user_id else None
     view = FollowUpView(
@@ -913,6 +933,8 @@ def _follow_up_entry(
         visible_to_customer=record.visible_to_customer,
         is_resolution=record.is_resolution,
         display_address=display_address,
+        delivery=sent,
+        can_retry=sent is not None and sent.failed and may_retry,
     )
     label = N_("Resolution") if record.is_resolution else N_("Follow-up")
     return TimelineEntry(

@@ -37,8 +37,9 @@ from models.services.mail import inbound, outbound
 from models.services.sla import settings as sla_settings
 from models.services.tickets import board, commands, intake, messages, portal, triage, write
 from models.ticket import Ticket
-from tests.integration.mail_support import mail
+from tests.integration.mail_support import mail, make_smtp_mailbox
 from tests.integration.sla.test_sla_helpers import actor, make_ticket, move, run_tick, ticket
+from tests.mailservers import free_port
 
 SERVICES = Path(models.__file__).parent / "services"
 COMMAND_LAYER = {"tickets/commands.py", "tickets/write.py"}
@@ -547,6 +548,7 @@ async def test_board_move_and_mail_go_through_the_commands(
         tid = await session.scalar(select(Ticket.id).order_by(Ticket.id.desc()).limit(1))
     assert tid is not None
     lead = await actor(db, "lead")
+    await make_smtp_mailbox(db, free_port())  # a reply can leave (the job is not run here)
     await slower_policy(db)
     # The first answer is the first response (one write); a second one changes no column.
     await assert_one_write(
