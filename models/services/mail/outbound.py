@@ -175,13 +175,19 @@ async def mailbox_for(session: AsyncSession, ticket_id: int) -> Mailbox | None:
     return found
 
 
+def mailbox_can_send(mailbox: Mailbox | None) -> bool:
+    """Whether mail through ``mailbox`` (or the fallback) has an SMTP server to leave by."""
+    if mailbox is not None and mailboxes.connection(mailbox).smtp is not None:
+        return True
+    return mailboxes.fallback_smtp() is not None
+
+
 async def can_send(session: AsyncSession, ticket_id: int) -> bool:
     """Whether a reply on this ticket has an SMTP server to leave through (the same choice
     :func:`deliver` makes: the ticket's mailbox's server, else ``KEFU_SMTP_*``)."""
     if mailboxes.fallback_smtp() is not None:
         return True
-    mailbox = await mailbox_for(session, ticket_id)
-    return mailbox is not None and mailboxes.connection(mailbox).smtp is not None
+    return mailbox_can_send(await mailbox_for(session, ticket_id))
 
 
 async def _queue(
@@ -339,13 +345,6 @@ async def queue_acknowledgement(
     )
 
 
-def can_send(mailbox: Mailbox | None) -> bool:
-    """Whether mail through ``mailbox`` (or the fallback) has an SMTP server to leave by."""
-    if mailbox is not None and mailboxes.connection(mailbox).smtp is not None:
-        return True
-    return mailboxes.fallback_smtp() is not None
-
-
 async def invite_surveys(session: AsyncSession, now: datetime | None = None) -> int:
     """Email the survey link of recently completed tickets whose customer has an email
     address (once per survey; the DB is the truth, so this sweep is the trigger).
@@ -379,7 +378,7 @@ async def invite_surveys(session: AsyncSession, now: datetime | None = None) -> 
         if to is None:
             continue
         mailbox = await mailbox_for(session, ticket.id)
-        if not can_send(mailbox):
+        if not mailbox_can_send(mailbox):
             continue
         locale = guess_locale(ticket.description)
         subject, body = render(

@@ -427,7 +427,7 @@ async def test_no_invitation_is_queued_when_mail_cannot_leave(
     # The customer has an email address, but no mailbox and no SMTP fallback exist.
     async with unit_of_work(db) as s:
         row = await commands.get(s, tid)
-        assert not outbound.can_send(None)
+        assert not outbound.mailbox_can_send(None)
         await commands.confirm_solved(s, portal.PORTAL, row)
     async with unit_of_work(db) as s:
         assert await outbound.invite_surveys(s) == 0
