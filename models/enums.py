@@ -13,6 +13,14 @@ class TicketStatus(StrEnum):
     CLOSED = "closed"
 
 
+class ContactReveal(StrEnum):
+    """Whose contact details an agent may reveal (an admin setting; leads and admins always may)."""
+
+    NEVER = "never"
+    OWN = "own"  # customers with a ticket assigned to the agent (assignee or owner)
+    DEPARTMENT = "department"  # ... or to the agent's department (the default)
+
+
 class RequestType(StrEnum):
     CONSULTATION = "consultation"
     PROBLEM = "problem"

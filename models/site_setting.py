@@ -8,6 +8,7 @@ from sqlalchemy import Boolean
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, utcnow
+from models.enums import ContactReveal
 
 
 class SiteSetting(IdMixin, Base):
@@ -17,4 +18,8 @@ class SiteSetting(IdMixin, Base):
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     # Admins without two-factor sign-in are sent to enrolment before anything else.
     require_admin_2fa: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whose phone and email an agent may reveal (audited); leads and admins always may.
+    agent_contact_reveal: Mapped[ContactReveal] = mapped_column(
+        default=ContactReveal.DEPARTMENT, server_default=ContactReveal.DEPARTMENT.value
+    )
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

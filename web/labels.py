@@ -8,6 +8,7 @@ from typing import Any
 from models.enums import (
     ArticleStatus,
     Channel,
+    ContactReveal,
     CustomerLevel,
     CustomerType,
     ExtensionStatus,
@@ -60,6 +61,9 @@ _LABELS: list[tuple[Enum, str]] = [
     (FollowUpMethod.ONLINE_CHAT, N_("Online chat")),
     (FollowUpMethod.EMAIL, N_("Email")),
     (FollowUpMethod.VISIT, N_("Visit")),
+    (ContactReveal.NEVER, N_("Never (leads and admins only)")),
+    (ContactReveal.OWN, N_("Customers of the tickets assigned to them")),
+    (ContactReveal.DEPARTMENT, N_("Customers of their own or their department's tickets")),
     (Role.ADMIN, N_("Administrator")),
     (Role.LEAD, N_("Lead")),
     (Role.AGENT, N_("Agent")),

@@ -10,9 +10,10 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
-from models.enums import RequestType, Role
+from models.enums import ContactReveal, RequestType, Role
 from models.services.admin import api_keys, site, twofactor, users
-from models.services.common.errors import ValidationFailed
+from models.services.common.errors import N_, ValidationFailed
+from models.services.customers import registry
 from models.services.tickets import routing
 from web.deps import CurrentActor, DbSession
 from web.forms import parse_id
@@ -40,6 +41,11 @@ class UserEditForm:
 @dataclass
 class SecurityForm:
     require_admin_2fa: str = ""
+
+
+@dataclass
+class ContactPolicyForm:
+    agent_contact_reveal: str = ""
 
 
 @dataclass
@@ -177,6 +183,20 @@ class AdminController(Controller):
         await site.set_require_admin_2fa(db_session, actor, data.require_admin_2fa == "on")
         return _security_section(await site.get_site(db_session), saved=True)
 
+    @post("/contact-policy", status_code=200)
+    async def save_contact_policy(
+        self, db_session: DbSession, actor: CurrentActor, data: Annotated[ContactPolicyForm, Form]
+    ) -> Template:
+        try:
+            policy = ContactReveal(data.agent_contact_reveal)
+        except ValueError:
+            raise ValidationFailed(
+                N_("Choose whose contact details agents may reveal."),
+                fields={"agent_contact_reveal": N_("Choose one of the options.")},
+            ) from None
+        await site.set_contact_reveal(db_session, actor, policy)
+        return _contact_policy_section(await site.get_site(db_session), saved=True)
+
     # --- routing: which department handles each request type -----------------------------
 
     @post("/routing", status_code=200)
@@ -222,6 +242,8 @@ async def _staff_page(db_session: DbSession, *, status: int = 200, **context: An
             "departments": await users.list_departments(db_session),
             "roles": list(Role),
             "site": await site.get_site(db_session),
+            "contact_reveals": list(ContactReveal),
+            "reveal_days": registry.REVEAL_AFTER_DONE.days,
             "values": {},
             "errors": {},
             **context,
@@ -260,6 +282,18 @@ def _status_section(user: Any, **context: Any) -> Template:
 
 def _security_section(row: Any, **context: Any) -> Template:
     return Template("admin/partials/_security.html", context={"site": row, **context})
+
+
+def _contact_policy_section(row: Any, **context: Any) -> Template:
+    return Template(
+        "admin/partials/_contact_policy.html",
+        context={
+            "site": row,
+            "contact_reveals": list(ContactReveal),
+            "reveal_days": registry.REVEAL_AFTER_DONE.days,
+            **context,
+        },
+    )
 
 
 def _routing_section(routes: Any, departments: Any, **context: Any) -> Template:

@@ -1,5 +1,6 @@
 """The customer registry (record 1): list, search and filter; the customer page with the
-whole history; create and edit; level changes and contact reveals (leads, audited)."""
+whole history; create and edit; level changes and contact reveals (audited; leads, and
+agents as the contact policy allows)."""
 
 from __future__ import annotations
 
@@ -230,7 +231,7 @@ class CustomerController(Controller):
             },
         )
 
-    @post("/{customer_id:int}/reveal", guards=[requires_lead], status_code=200)
+    @post("/{customer_id:int}/reveal", guards=[requires_staff], status_code=200)
     async def reveal(
         self, db_session: DbSession, actor: CurrentActor, customer_id: FromPath[int]
     ) -> Template:

@@ -2,8 +2,9 @@
 
 Contact details never reach the database in clear: phone and email are stored as AES-GCM
 ciphertexts naming their key, beside a keyed hash of the normalized value that finds and
-de-duplicates them. Screens show masks; leads and admins may reveal, and every reveal is
-audited. Key rotation re-encrypts the rows in batches while the app keeps running, because
+de-duplicates them. Screens show masks; leads and admins may reveal, agents as the admin's
+contact policy allows (by default the customers their department is serving), and every
+reveal is audited. Key rotation re-encrypts the rows in batches while the app keeps running, because
 decryption accepts any key of the ring and lookups try every key's hash.
 """
 
@@ -14,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import func, literal_column, or_, select
@@ -24,6 +25,7 @@ from models.base import utcnow
 from models.customer import Customer
 from models.enums import (
     Channel,
+    ContactReveal,
     CustomerLevel,
     CustomerType,
     FollowUpMethod,
@@ -33,6 +35,7 @@ from models.enums import (
     TicketStatus,
 )
 from models.followup import FollowUp
+from models.services.admin import site
 from models.services.common import audit, delivery
 from models.services.common.actor import Actor
 from models.services.common.crypto import (
@@ -62,6 +65,9 @@ PAGE_SIZE = 50
 HISTORY_LIMIT = 200
 UNREADABLE = "⚠"
 OPEN_STATES = policy.OPEN_STATES
+# An agent may still reveal a customer's contacts this long after their ticket was completed
+# or closed: the call-back after a fix, a question about the survey.
+REVEAL_AFTER_DONE = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,9 @@ class CustomerEdit:
 class Contacts:
     phone: str | None
     email: str | None
+    # Set only once revealed: click-to-call and click-to-mail.
+    phone_href: str | None = None
+    email_href: str | None = None
 
 
 @dataclass(frozen=True)
@@ -532,25 +541,81 @@ def masked_contacts(customer: Customer) -> Contacts:
     )
 
 
-def can_reveal(actor: Actor) -> bool:
-    return actor.is_lead
+_REFUSALS = {
+    ContactReveal.NEVER: N_("You may not reveal contact details."),
+    ContactReveal.OWN: N_(
+        "You may reveal contact details only of customers with a ticket assigned to you."
+    ),
+    ContactReveal.DEPARTMENT: N_(
+        "You may reveal contact details only of customers with a ticket assigned to you"
+        " or to your department."
+    ),
+}
 
 
-def reveal_contacts(session: AsyncSession, actor: Actor, customer: Customer) -> Contacts:
-    """The plaintext contacts, for roles allowed to see them; every reveal is audited."""
-    if not can_reveal(actor):
-        raise Forbidden(N_("You may not reveal contact details."))
+async def _reveal_refusal(session: AsyncSession, actor: Actor, customer_id: int) -> str | None:
+    """None when this person may reveal the customer's contacts, else why not (a msgid).
+
+    Leads and admins always may. An agent may, as the site's contact policy says, when the
+    customer has a ticket assigned to them (assignee or owner) — or, under the default
+    policy, to their department — that is open, or was completed or closed within
+    :data:`REVEAL_AFTER_DONE`. Unrouted tickets count only through their assignee.
+    """
+    if actor.is_lead:
+        return None
+    if not actor.is_staff or actor.user_id is None:
+        return _REFUSALS[ContactReveal.NEVER]
+    rule = await site.read_contact_reveal(session)
+    if rule is ContactReveal.NEVER:
+        return _REFUSALS[rule]
+    mine = or_(Ticket.assignee_id == actor.user_id, Ticket.owner_id == actor.user_id)
+    if rule is ContactReveal.DEPARTMENT and actor.department_id is not None:
+        mine = or_(mine, Ticket.department_id == actor.department_id)
+    since = utcnow() - REVEAL_AFTER_DONE
+    current = or_(
+        Ticket.status.in_(OPEN_STATES),
+        func.coalesce(Ticket.closed_at, Ticket.resolved_at) >= since,
+    )
+    found = await session.scalar(
+        select(Ticket.id).where(Ticket.customer_id == customer_id, mine, current).limit(1)
+    )
+    return None if found is not None else _REFUSALS[rule]
+
+
+async def may_reveal(session: AsyncSession, actor: Actor, customer_id: int) -> bool:
+    """Whether this person may reveal the customer's contacts (the Reveal button shows)."""
+    return await _reveal_refusal(session, actor, customer_id) is None
+
+
+def _disclose(session: AsyncSession, actor: Actor, customer: Customer) -> Contacts:
+    """The plaintext contacts with their tel:/mailto: links; the reveal is audited."""
     audit.record(
         session, actor, entity_type="customer", entity_id=customer.id, action="reveal_contacts"
     )
-    return Contacts(phone=decrypt(customer.phone_enc), email=decrypt(customer.email_enc))
+    phone = decrypt(customer.phone_enc)
+    email = decrypt(customer.email_enc)
+    return Contacts(
+        phone=phone,
+        email=email,
+        phone_href=f"tel:{phone}" if phone and phone != UNREADABLE else None,
+        email_href=f"mailto:{email}" if email and email != UNREADABLE else None,
+    )
+
+
+def reveal_contacts(session: AsyncSession, actor: Actor, customer: Customer) -> Contacts:
+    """The plaintext contacts for a lead or admin (no ticket needed); audited."""
+    if not actor.is_lead:
+        raise Forbidden(_REFUSALS[ContactReveal.NEVER])
+    return _disclose(session, actor, customer)
 
 
 async def reveal(session: AsyncSession, actor: Actor, customer_id: int) -> Contacts:
-    """Load a customer and reveal their contacts (audited); leads and admins only."""
-    if not can_reveal(actor):
-        raise Forbidden(N_("You may not reveal contact details."))
-    return reveal_contacts(session, actor, await get(session, customer_id))
+    """Load a customer and reveal their contacts (audited) to whoever the contact policy
+    allows (:func:`may_reveal`); anyone else is refused and nothing is recorded."""
+    refusal = await _reveal_refusal(session, actor, customer_id)
+    if refusal is not None:
+        raise Forbidden(refusal)
+    return _disclose(session, actor, await get(session, customer_id))
 
 
 # --- level ------------------------------------------------------------------------------
@@ -694,7 +759,7 @@ async def profile(session: AsyncSession, actor: Actor, customer_id: int) -> Cust
         registered_at=customer.registered_at,
         notes=customer.notes,
         contacts=masked_contacts(customer),
-        can_reveal=can_reveal(actor),
+        can_reveal=await may_reveal(session, actor, customer.id),
         can_change_level=actor.is_lead,
         tickets=entries,
         surveys=survey_entries,

@@ -605,8 +605,8 @@ class CustomerView:
     level: CustomerLevel
     is_key_customer: bool
     contact_person: str | None
-    phone: str | None  # masked
-    email: str | None  # masked
+    contacts: registry.Contacts  # masked
+    can_reveal: bool  # the contact policy lets this person reveal them (audited)
 
 
 @dataclass(frozen=True)
@@ -874,8 +874,8 @@ async def ticket_detail(
             level=CustomerLevel(customer.level),
             is_key_customer=CustomerLevel(customer.level) is not CustomerLevel.NORMAL,
             contact_person=customer.contact_person,
-            phone=contacts.phone,
-            email=contacts.email,
+            contacts=contacts,
+            can_reveal=await registry.may_reveal(session, actor, customer.id),
         ),
         history=history,
         timeline=timeline,
