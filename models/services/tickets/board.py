@@ -264,6 +264,7 @@ class Card:
     sla_state: SlaState
     sla_label: str  # msgid
     sla_remaining_seconds: float | None  # shown while the clock runs
+    sla_shown: bool  # only open work carries an SLA badge; done work has no clock to watch
     assignee_name: str | None
     age_seconds: float
     is_repeat: bool
@@ -320,6 +321,7 @@ def _card(
         sla_state=state.state,
         sla_label=SLA_LABELS[state.state],
         sla_remaining_seconds=remaining.total_seconds() if remaining is not None else None,
+        sla_shown=status in policy.OPEN_STATES,
         assignee_name=assignee,
         age_seconds=(now - ticket.created_at).total_seconds(),
         is_repeat=ticket.is_repeat,
