@@ -1,5 +1,6 @@
 """A board that fits the day, in a real browser: no SLA badge on done work, filters that
-apply as soon as they change and live in the address bar."""
+apply as soon as they change and live in the address bar, done columns collapsed to their
+newest cards."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from models.db import Database
 from models.enums import TicketStatus
+from models.services.tickets.board import DONE_PAGE_SIZE
 from tests.e2e.conftest import sign_in
 from tests.integration.tickets.test_board_helpers import make_ticket
 
@@ -71,3 +73,27 @@ async def test_checking_mine_refreshes_the_board_without_the_filter_button(
     )
     assert "mine" not in await page.evaluate("() => location.search")
     assert await page.evaluate("() => window.__samePage === true")
+
+
+async def test_closed_shows_its_newest_cards_and_show_more_loads_the_rest(
+    db: Database, reference: dict[str, int], page: Any
+) -> None:
+    closed = [
+        await make_ticket(db, reference, text=f"历史工单 {i}", status=TicketStatus.CLOSED)
+        for i in range(DONE_PAGE_SIZE + 2)
+    ]
+    await sign_in(page, "lead", "kefu-lead")
+    cards = page.locator("#column-closed li.ticket")
+    await page.wait_for_function(present("#column-closed"))
+    assert await cards.count() == DONE_PAGE_SIZE
+    assert await page.locator("[data-testid=count-closed]").inner_text() == str(len(closed))
+    newest = await cards.evaluate_all("cs => cs.map(c => Number(c.dataset.id))")
+    assert newest == closed[::-1][:DONE_PAGE_SIZE]
+
+    await page.click("[data-testid=show-more-closed]")
+    await page.wait_for_function(
+        f"() => document.querySelectorAll('#column-closed li.ticket').length === {len(closed)}"
+    )
+    assert await page.locator("[data-testid=show-more-closed]").count() == 0
+    every = await cards.evaluate_all("cs => cs.map(c => Number(c.dataset.id))")
+    assert every == closed[::-1]
