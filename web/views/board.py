@@ -127,10 +127,11 @@ class BoardController(Controller):
         status: FromPath[str],
     ) -> Template:
         filters = parse_filters(request.query_params)
+        state = parse_status(status)
         offset = parse_id(request.query_params.get("offset", "0"), "offset") or 0
         pinned = parse_id(request.query_params.get("pinned", ""), "pinned", required=False)
         cards, next_offset = await board.column_cards(
-            db_session, actor, parse_status(status), filters, offset=offset, pinned=pinned
+            db_session, actor, state, filters, offset=offset, pinned=pinned
         )
         return Template(
             "board/partials/_more.html",
@@ -138,8 +139,9 @@ class BoardController(Controller):
                 filters,
                 cards=cards,
                 next_offset=next_offset,
-                status=parse_status(status),
+                status=state,
                 pinned_id=pinned,
+                collapsed=board.collapsed(state),
             ),
         )
 

@@ -62,10 +62,50 @@ from models.ticket import Ticket, ticket_collaborators
 from models.user import User
 
 PAGE_SIZE = 25
+# Done work is history: its columns start collapsed to the newest few, and load more on request.
+DONE_PAGE_SIZE = 10
 _S = TypeVar("_S", bound=Select)
 HISTORY_SIZE = 10
 AT_RISK_FRACTION = 0.2  # the default of deadlines.sla_state, which the cards use
 DONE_STATES = (TicketStatus.COMPLETED, TicketStatus.CLOSED)
+
+
+def collapsed(status: TicketStatus) -> bool:
+    """Whether a column starts collapsed (done work: newest first, a page at a time)."""
+    return status in DONE_STATES
+
+
+def page_size(status: TicketStatus) -> int:
+    return DONE_PAGE_SIZE if collapsed(status) else PAGE_SIZE
+
+
+def _done_recency() -> ColumnElement[Any]:
+    """When a done ticket was finished (None for open work, which has no such order)."""
+    return case(
+        (
+            Ticket.status == TicketStatus.CLOSED,
+            func.coalesce(Ticket.closed_at, Ticket.resolved_at, Ticket.created_at),
+        ),
+        (
+            Ticket.status == TicketStatus.COMPLETED,
+            func.coalesce(Ticket.resolved_at, Ticket.created_at),
+        ),
+        else_=None,
+    )
+
+
+def _column_order() -> tuple[Any, ...]:
+    """A column's card order: open work by priority rank then deadline; done work newest first.
+
+    One expression for every column, so the single-pass window ranks them alike.
+    """
+    return (
+        _done_recency().desc(),
+        Ticket.priority_rank,
+        Ticket.resolution_due,
+        Ticket.id,
+    )
+
 
 SLA_LABELS: dict[SlaState, str] = {
     SlaState.NONE: N_("No deadline"),
@@ -265,6 +305,7 @@ class Card:
     sla_state: SlaState
     sla_label: str  # msgid
     sla_remaining_seconds: float | None  # shown while the clock runs
+    sla_shown: bool  # only open work carries an SLA badge; done work has no clock to watch
     assignee_name: str | None
     age_seconds: float
     is_repeat: bool
@@ -287,6 +328,11 @@ class Column:
     next_offset: int | None = None
     needs_resolution: bool = False  # dropping here asks for the resolution
     pinned_id: int | None = None  # a just-moved card shown on the first page; later pages skip it
+
+    @property
+    def collapsed(self) -> bool:
+        """Done work: the newest cards, and a "show more" button rather than endless scroll."""
+        return collapsed(self.status)
 
 
 def _card(
@@ -321,6 +367,7 @@ def _card(
         sla_state=state.state,
         sla_label=SLA_LABELS[state.state],
         sla_remaining_seconds=remaining.total_seconds() if remaining is not None else None,
+        sla_shown=status in policy.OPEN_STATES,
         assignee_name=assignee,
         age_seconds=(now - ticket.created_at).total_seconds(),
         is_repeat=ticket.is_repeat,
@@ -352,7 +399,7 @@ async def column_cards(
     filters: BoardFilters,
     *,
     offset: int = 0,
-    limit: int = PAGE_SIZE,
+    limit: int | None = None,
     pinned: int | None = None,
     now: datetime | None = None,
 ) -> tuple[list[Card], int | None]:
@@ -363,9 +410,10 @@ async def column_cards(
     later pages leave it out (pass the same ``pinned``), so it never shows twice.
     """
     now = now or utcnow()
+    limit = limit or page_size(status)
     stmt, _ = _card_select()
     stmt = _filtered(stmt.where(Ticket.status == status), actor, filters, now)
-    stmt = stmt.order_by(Ticket.priority_rank, Ticket.resolution_due, Ticket.id)
+    stmt = stmt.order_by(*_column_order())
     if pinned is not None and offset > 0:
         stmt = stmt.where(Ticket.id != pinned)
     rows = (await session.execute(stmt.offset(max(offset, 0)).limit(limit + 1))).all()
@@ -447,10 +495,9 @@ async def _first_pages_in_one_pass(
     now: datetime,
 ) -> dict[TicketStatus, tuple[int, list[Card], int | None]]:
     """Count and first page of every column from one scan of the filtered tickets."""
-    order = (Ticket.priority_rank, Ticket.resolution_due, Ticket.id)
     ranked_stmt = select(
         Ticket.id.label("id"),
-        func.row_number().over(partition_by=Ticket.status, order_by=order).label("rn"),
+        func.row_number().over(partition_by=Ticket.status, order_by=_column_order()).label("rn"),
         func.count().over(partition_by=Ticket.status).label("total"),
     ).where(Ticket.status.in_(statuses))
     if _needs_customer(filters):
@@ -468,10 +515,11 @@ async def _first_pages_in_one_pass(
     }
     for ticket, customer, assignee, rn, total in (await session.execute(stmt)).all():
         status = TicketStatus(ticket.status)
+        size = page_size(status)
         _, cards, _ = pages[status]
-        if rn <= PAGE_SIZE:
+        if rn <= size:
             cards.append(_card(ticket, customer, assignee, actor, now))
-        pages[status] = (int(total), cards, PAGE_SIZE if int(total) > PAGE_SIZE else None)
+        pages[status] = (int(total), cards, size if int(total) > size else None)
     return pages
 
 

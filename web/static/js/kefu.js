@@ -1,6 +1,7 @@
 // Small behaviours every page shares, wired by data attributes (the CSP allows no inline
 // event handlers): dismiss a flash message, select a one-time value, go back, print the page,
-// copy a link the server just handed over (data-copy-now) to the clipboard.
+// copy a link the server just handed over (data-copy-now) to the clipboard, keep a live
+// filter form's URL to the filters actually set (data-live-filters).
 (function () {
   "use strict";
   document.addEventListener("click", function (event) {
@@ -41,6 +42,18 @@
       done();
     }
   }
+  // A filter bar that applies on change asks (and puts in the address bar) only the filters
+  // that are set, so the link a person shares reads like the one the server builds.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var form = event.detail.elt;
+    if (!form || !form.hasAttribute || !form.hasAttribute("data-live-filters")) return;
+    var params = event.detail.parameters;
+    Array.prototype.slice.call(form.elements).forEach(function (field) {
+      if (field.name && params[field.name] === "") {
+        delete params[field.name];
+      }
+    });
+  });
   document.addEventListener("htmx:afterSwap", function (event) {
     copyNow(event.target);
   });
