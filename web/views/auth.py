@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -72,8 +73,22 @@ def _signed_in(request: Request[Any, Any, Any], user: User, token: str, next: st
     return response
 
 
+# A throttled sign-in is answered this late. Guessers that keep going then cost the server a
+# sleeping coroutine each instead of a stream of quick refusals that would compete with every
+# other request for the event loop (a client that waits for its answer guesses at most once a
+# second per connection).
+THROTTLED_ANSWER_SECONDS = 1.0
+_wait = asyncio.sleep
+
+
 def _throttled(exc: sign_in.SignInThrottled) -> tuple[str, int, dict[str, str]]:
     return i18n.gettext(exc.message, **exc.params), 429, {"Retry-After": str(exc.retry_after)}
+
+
+async def _slow_down(db_session: DbSession) -> None:
+    """Wait before a throttled answer, holding no database connection meanwhile."""
+    await db_session.commit()
+    await _wait(THROTTLED_ANSWER_SECONDS)
 
 
 @get("/login", include_in_schema=False)
@@ -122,7 +137,9 @@ async def login(
             next_path=safe_next(data.next),
         )
     except sign_in.SignInThrottled as exc:
-        return await _login_refused(db_session, data, *_throttled(exc))
+        refused = await _login_refused(db_session, data, *_throttled(exc))
+        await _slow_down(db_session)
+        return refused
     if signed_in is None:
         return await _login_refused(
             db_session, data, i18n.gettext("Incorrect username or password."), 401
@@ -153,6 +170,7 @@ async def login_code(
         )
     except sign_in.SignInThrottled as exc:
         error, status, headers = _throttled(exc)
+        await _slow_down(db_session)
         return Template(
             "auth/code.html", context={"error": error}, status_code=status, headers=headers
         )

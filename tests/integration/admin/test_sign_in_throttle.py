@@ -99,3 +99,22 @@ async def test_the_window_slides(db: Any) -> None:
         await sign_in.record_failure(s, "other", "203.0.113.1", now=later)
         await s.commit()
     assert await rows(db, SignInFailure) == 2
+
+
+async def test_a_throttled_answer_waits_holding_no_database_connection(
+    client: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web.views import auth
+
+    waits: list[tuple[float, int]] = []
+
+    async def noted_wait(seconds: float) -> None:
+        waits.append((seconds, app.state.db.engine.pool.checkedout()))
+
+    monkeypatch.setattr(auth, "_wait", noted_wait)
+    for _ in range(get_settings().sign_in_max_failures):
+        assert (await attempt(client, "agent", "wrong-password")).status_code == 401
+    assert waits == [], "a plain wrong password is not slowed down"
+    refused = await attempt(client, "agent", "wrong-password")
+    assert refused.status_code == 429
+    assert waits == [(auth.THROTTLED_ANSWER_SECONDS, 0)]
