@@ -34,3 +34,8 @@ class Customer(IdMixin, Base):
     registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     registered_at: Mapped[datetime] = mapped_column(default=utcnow)
     notes: Mapped[str | None] = mapped_column(Text)
+    # "Possible duplicate": a portal or API inquiry gave this customer's phone or email under
+    # another name, so it was filed here rather than on that customer's record. Set until a
+    # member of staff dismisses it ("not the same person").
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    duplicate_match: Mapped[str | None] = mapped_column(String(8))  # "phone" or "email"

@@ -172,6 +172,7 @@ class InquiryApiController(Controller):
                 with_tracking_link=True,
                 api_key_id=api_client.key_id,
                 key_reuse_conflicts=True,
+                match_names=True,
             ),
         )
         base = str(request.base_url).rstrip("/")

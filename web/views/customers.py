@@ -146,6 +146,23 @@ class CustomerController(Controller):
             "customers/detail.html", context={"c": profile, "levels": list(CustomerLevel)}
         )
 
+    @post("/{customer_id:int}/not-duplicate", status_code=200)
+    async def not_duplicate(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        customer_id: FromPath[int],
+    ) -> Response[Any]:
+        """'Not the same person': clear the possible-duplicate mark (audited)."""
+        await registry.dismiss_duplicate(db_session, actor, customer_id)
+        if request.htmx:
+            return Template(
+                "customers/partials/_duplicate.html",
+                context={"customer_id": customer_id, "duplicate": None, "dismissed": True},
+            )
+        return Redirect(f"/customers/{customer_id}", status_code=303)
+
     @get("/{customer_id:int}/edit")
     async def edit(
         self, db_session: DbSession, actor: CurrentActor, customer_id: FromPath[int]

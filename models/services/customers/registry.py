@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -203,6 +204,7 @@ class CustomerProfile:
     open_count: int
     history_truncated: bool
     average_score: float | None
+    duplicate: DuplicateMark | None = None  # "possible duplicate" of another customer
 
 
 # --- the keyring ------------------------------------------------------------------------
@@ -355,15 +357,103 @@ async def register(session: AsyncSession, actor: Actor, data: CustomerInput) -> 
     return customer
 
 
+def name_key(name: str | None) -> str:
+    """A name as compared for identity: Unicode NFKC (full-width letters and digits become
+    half-width), case folded, all whitespace removed ("Wang  Xiaoming", "ｗａｎｇ xiaoming"
+    and "王 晓明" / "王晓明" compare equal). Traditional and simplified characters are not
+    folded onto each other."""
+    folded = unicodedata.normalize("NFKC", name or "").casefold()
+    return "".join(folded.split())
+
+
+def same_name(typed: str | None, recorded: str) -> bool:
+    """Whether a typed name names the recorded customer; an empty typed name says nothing
+    against it (the contact alone identifies the customer)."""
+    key = name_key(typed)
+    return not key or key == name_key(recorded)
+
+
 async def find_or_register(
-    session: AsyncSession, actor: Actor, data: CustomerInput
+    session: AsyncSession, actor: Actor, data: CustomerInput, *, match_names: bool = False
 ) -> tuple[Customer, bool]:
-    """De-duplicate on normalized phone/email; returns (customer, created)."""
+    """De-duplicate on normalized phone/email; returns (customer, created).
+
+    With ``match_names`` (the portal and the API, where anyone may type anyone's number) a
+    contact match under another name (:func:`same_name`) is not that customer: the inquiry's
+    own customer is registered and marked a possible duplicate of the matched one, for staff
+    to look at. The matched customer's record and tickets are left as they are.
+    """
     _, phone, email = validate(data)
     existing = await find_by_contact(session, phone=phone, email=email)
-    if existing is not None:
+    if existing is None:
+        return await register(session, actor, data), True
+    if not match_names or same_name(data.name, existing.name):
         return existing, False
-    return await register(session, actor, data), True
+    customer = await register(session, actor, data)
+    customer.duplicate_of_id = existing.id
+    cipher = _cipher()
+    on_phone = bool(phone) and existing.phone_hash in cipher.blind_indexes("phone", phone or "")
+    customer.duplicate_match = "phone" if on_phone else "email"
+    audit.record(
+        session,
+        actor,
+        entity_type="customer",
+        entity_id=customer.id,
+        action="possible_duplicate",
+        after={"duplicate_of": existing.number, "match": customer.duplicate_match},
+    )
+    await session.flush()
+    return customer, True
+
+
+@dataclass(frozen=True)
+class DuplicateMark:
+    """'Possible duplicate': the customer this one shares a phone or email with."""
+
+    customer_id: int
+    number: str
+    match: str  # "phone" or "email"
+
+    @property
+    def label(self) -> str:
+        """msgid of the mark's explanation (takes ``number``)."""
+        if self.match == "phone":
+            return N_("Same phone as %(number)s")
+        return N_("Same email as %(number)s")
+
+
+async def duplicate_mark(session: AsyncSession, customer: Customer) -> DuplicateMark | None:
+    if customer.duplicate_of_id is None:
+        return None
+    other = await session.get(Customer, customer.duplicate_of_id)
+    if other is None:
+        return None
+    return DuplicateMark(other.id, other.number, customer.duplicate_match or "phone")
+
+
+async def dismiss_duplicate(session: AsyncSession, actor: Actor, customer_id: int) -> Customer:
+    """'Not the same person': clear the possible-duplicate mark (audited; any member of staff,
+    the same people who see the mark). Clearing a mark that is not there changes nothing."""
+    if not actor.is_staff:
+        raise Forbidden(N_("Only staff may do this."))
+    customer = await get(session, customer_id)
+    if customer.duplicate_of_id is None:
+        return customer
+    other = await session.get(Customer, customer.duplicate_of_id)
+    audit.record(
+        session,
+        actor,
+        entity_type="customer",
+        entity_id=customer.id,
+        action="not_duplicate",
+        field="duplicate_of",
+        before=other.number if other else None,
+        after=None,
+    )
+    customer.duplicate_of_id = None
+    customer.duplicate_match = None
+    await session.flush()
+    return customer
 
 
 async def get(session: AsyncSession, customer_id: int) -> Customer:
@@ -767,6 +857,7 @@ async def profile(session: AsyncSession, actor: Actor, customer_id: int) -> Cust
         open_count=int(open_count),
         history_truncated=int(ticket_count) > len(entries),
         average_score=round(sum(averages) / len(averages), 1) if averages else None,
+        duplicate=await duplicate_mark(session, customer),
     )
 
 

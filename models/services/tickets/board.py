@@ -655,6 +655,7 @@ class CustomerView:
     contact_person: str | None
     contacts: registry.Contacts  # masked
     can_reveal: bool  # the contact policy lets this person reveal them (audited)
+    duplicate: registry.DuplicateMark | None = None  # "possible duplicate" of another customer
 
 
 @dataclass(frozen=True)
@@ -924,6 +925,7 @@ async def ticket_detail(
             contact_person=customer.contact_person,
             contacts=contacts,
             can_reveal=await registry.may_reveal(session, actor, customer.id),
+            duplicate=await registry.duplicate_mark(session, customer),
         ),
         history=history,
         timeline=timeline,

@@ -77,6 +77,10 @@ class InquiryInput:
     require_contact: bool = False
     with_tracking_link: bool = False
     api_key_id: int | None = None
+    # The portal and the API: a contact match under another name is filed as a new customer
+    # marked "possible duplicate" (see registry.find_or_register); staff channels and mail
+    # (the sender's address identifies them) keep the plain contact match.
+    match_names: bool = False
     # A key seen again with a different description: refuse (API) or treat as new (portal).
     key_reuse_conflicts: bool = False
 
@@ -254,6 +258,7 @@ async def register_inquiry(
                 type=checked.customer_type,
                 source_channel=checked.channel,
             ),
+            match_names=data.match_names,
         )
     # Asking for a token tells a new ticket (token) from one another submission with the
     # same key committed since our check above (None): that one is a lost race.

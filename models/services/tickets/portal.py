@@ -128,6 +128,7 @@ async def submit(
             allowed_channels=(Channel.PORTAL,),
             require_contact=True,
             with_tracking_link=True,
+            match_names=True,
         ),
     )
     if prepared and not result.repeated:
