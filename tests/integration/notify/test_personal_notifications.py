@@ -22,15 +22,15 @@ from models.services.notify import notifications
 from models.services.tickets import board, commands
 from models.settings import get_settings
 from tests.conftest import run_worker_burst
-from tests.integration.notify.test_notify_channels import (  # noqa: F401  (fixtures)
-    Receiver,
-    add_channel,
-    loopback_allowed,
-    receiver,
-)
+from tests.integration.notify import test_notify_channels as channel_tests
+from tests.integration.notify.test_notify_channels import Receiver, add_channel
 from tests.integration.sla.test_sla_helpers import actor, make_ticket, ticket, user_id
 
 pytestmark = pytest.mark.usefixtures("reference")
+
+# The loopback HTTP receiver and its allow-listing, shared with the channel tests.
+receiver = channel_tests.receiver
+loopback_allowed = channel_tests.loopback_allowed
 
 
 async def bell(db: Any, username: str, kind: str | None = None) -> list[Notification]:
@@ -132,7 +132,8 @@ async def test_a_mention_rings_the_bell_and_reaches_the_webhook_through_the_work
     tid = await make_ticket(db, reference, assignee="agent")
     number = (await ticket(db, tid)).number
     agent = await actor(db, "agent")
-    await note(db, redis, agent, tid, "请@赵磊 Zhao 看一下网络配置，@agent 自己也记一下，bob@x.cn 不是提及")
+    text = "请@赵磊 Zhao 看一下网络配置，@agent 自己也记一下，bob@x.cn 不是提及"
+    await note(db, redis, agent, tid, text)
 
     [entry] = await bell(db, "agent.tech", notifications.KIND_MENTIONED)
     assert entry.ticket_id == tid and entry.params["actor"] == "王小明 Wang (agent)"
