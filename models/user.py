@@ -38,5 +38,8 @@ class User(IdMixin, Base):
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     # SHA-256 hashes of the unused recovery codes.
     recovery_codes: Mapped[list[str] | None] = mapped_column(JSON)
+    # The notification kinds this person keeps out of their bell (their channels choose for
+    # themselves through each channel's kinds); empty: every kind rings the bell.
+    bell_muted_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     department: Mapped[Department | None] = relationship(foreign_keys=[department_id])

@@ -49,7 +49,11 @@ async def _completed_portal_ticket(db: Database, reference: dict[str, int]) -> t
         as_lead = Actor(
             user_id=lead.id, label="lead", role=Role.LEAD, department_id=lead.department_id
         )
-        await commands.assign(s, as_lead, ticket.id, agent.id, expected_version=None)
+        # The agent takes it themself: an assignment by someone else would ring their bell.
+        as_agent = Actor(
+            user_id=agent.id, label="agent", role=Role.AGENT, department_id=agent.department_id
+        )
+        await commands.assign(s, as_agent, ticket.id, agent.id, expected_version=None)
         for target in (
             TicketStatus.IN_PROGRESS,
             TicketStatus.AWAITING_CONFIRMATION,

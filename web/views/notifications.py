@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Response, Template
 
@@ -37,6 +37,11 @@ class ChannelForm:
     kind_low_csat: str = ""
     kind_daily_digest: str = ""
     kind_extension: str = ""
+    kind_customer_reply: str = ""
+    kind_reply_failed: str = ""
+    kind_assigned: str = ""
+    kind_mentioned: str = ""
+    kind_collaborator_added: str = ""
 
     def kinds(self) -> list[str]:
         """The ticked kinds (none ticked: every kind)."""
@@ -96,9 +101,31 @@ class NotificationController(Controller):
         )
 
     @get("/channels")
-    async def channels(self, db_session: DbSession, actor: CurrentActor) -> Template:
+    async def channels(
+        self, db_session: DbSession, actor: CurrentActor, saved: FromQuery[str] = ""
+    ) -> Template:
         view = await notifications.channels_view(db_session, actor, locale=get_locale())
-        return Template("notifications/channels.html", context={"view": view})
+        kinds = await notifications.kind_settings(db_session, actor, locale=get_locale())
+        return Template(
+            "notifications/channels.html",
+            context={"view": view, "kinds": kinds, "saved": saved == "kinds"},
+        )
+
+    @post("/kinds")
+    async def save_kinds(
+        self, request: Request[Any, Any, Any], db_session: DbSession, actor: CurrentActor
+    ) -> Redirect:
+        """The personal grid: ``bell`` lists the kinds that ring the bell, ``channel-<id>``
+        the kinds each own channel hears (unticked boxes are simply absent)."""
+        form = await request.form()
+        channels: dict[int, list[str]] = {}
+        for value in form.getall("channels", []):
+            if isinstance(value, str) and value.isdigit():
+                picked = form.getall(f"channel-{value}", [])
+                channels[int(value)] = [k for k in picked if isinstance(k, str)]
+        bell = [k for k in form.getall("bell", []) if isinstance(k, str)]
+        await notifications.save_kind_settings(db_session, actor, bell=bell, channels=channels)
+        return Redirect("/notifications/channels?saved=kinds", status_code=303)
 
     @post("/channels")
     async def add_channel(

@@ -462,6 +462,45 @@ async def deliver(session: AsyncSession, mail_id: int, *, now: datetime | None =
     return Outcome(row.status)
 
 
+FAILURE_MESSAGES: dict[str, str] = {
+    "not_configured": N_(
+        "Your email reply on %(number)s was not delivered: no mail server is configured for "
+        "sending."
+    ),
+    "connection_refused": N_(
+        "Your email reply on %(number)s was not delivered: the mail server refused the connection."
+    ),
+    "authentication": N_(
+        "Your email reply on %(number)s was not delivered: the mail server did not accept "
+        "Kefu's sign-in."
+    ),
+    "recipient_refused": N_(
+        "Your email reply on %(number)s was not delivered: the mail server refused the "
+        "recipient's address."
+    ),
+    "timeout": N_(
+        "Your email reply on %(number)s was not delivered: the mail server did not answer in time."
+    ),
+}
+"""The bell's text for each known reason a reply failed (the raw reason stays in params)."""
+
+
+def failure_kind(reason: str | None) -> str | None:
+    """Which known failure a reply's recorded reason is, if any (see :data:`FAILURE_MESSAGES`)."""
+    text = (reason or "").lower()
+    if reason == NOT_CONFIGURED:
+        return "not_configured"
+    if "connectionrefused" in text or "connection refused" in text:
+        return "connection_refused"
+    if "authentication" in text or text.startswith(("smtp 535", "smtp 534", "smtp 530")):
+        return "authentication"
+    if text.startswith(("recipient refused", "smtp 550", "smtp 553")):
+        return "recipient_refused"
+    if "timeout" in text or "timed out" in text:
+        return "timeout"
+    return None
+
+
 async def _tell_author(session: AsyncSession, row: MailMessage) -> None:
     """A reply that was given up on: its author hears it in the bell (automatic mail has no
     author to tell; /admin/mail lists it)."""
@@ -472,7 +511,10 @@ async def _tell_author(session: AsyncSession, row: MailMessage) -> None:
     await notifications.notify(
         session,
         kind=notifications.KIND_REPLY_FAILED,
-        message=N_("Your email reply on %(number)s was not delivered: %(reason)s"),
+        message=FAILURE_MESSAGES.get(
+            failure_kind(row.reason) or "",
+            N_("Your email reply on %(number)s was not delivered: %(reason)s"),
+        ),
         params={"number": number or "", "reason": row.reason or ""},
         user_ids=[author],
         ticket_id=row.ticket_id,

@@ -11,11 +11,12 @@ logs it on the row and tells the worker when to retry (exponential backoff).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
+from uuid import uuid4
 
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,6 +47,9 @@ KIND_DIGEST = "daily_digest"
 KIND_EXTENSION = "extension"
 KIND_CUSTOMER_REPLY = "customer_reply"
 KIND_REPLY_FAILED = "reply_failed"
+KIND_ASSIGNED = "assigned"
+KIND_MENTIONED = "mentioned"
+KIND_COLLABORATOR_ADDED = "collaborator_added"
 KIND_TEST = "test"
 
 KINDS: dict[str, str] = {
@@ -57,9 +61,15 @@ KINDS: dict[str, str] = {
     KIND_EXTENSION: N_("Extension requests"),
     KIND_CUSTOMER_REPLY: N_("Customer replied"),
     KIND_REPLY_FAILED: N_("Reply not delivered"),
+    KIND_ASSIGNED: N_("Ticket assigned to me"),
+    KIND_MENTIONED: N_("Mentioned in a note"),
+    KIND_COLLABORATOR_ADDED: N_("Added as a collaborator"),
     KIND_TEST: N_("Test notification"),
 }
 """Every kind, with the msgid of its title (shown in preferences, used as email subject)."""
+
+PERSONAL_KINDS = [k for k in KINDS if k != KIND_TEST]
+"""The kinds a person chooses a destination for (bell and each channel) on their settings."""
 
 CHANNEL_LABELS: dict[DeliveryChannel, str] = {
     DeliveryChannel.EMAIL: N_("Email"),
@@ -117,6 +127,7 @@ async def notify(
     params = dict(params or {})
     recipients = await active_users(session, user_ids)
     now = utcnow()
+    # Each person chooses per kind whether it rings their bell; their channels still hear it.
     notes = [
         Notification(
             user_id=u.id,
@@ -127,6 +138,7 @@ async def notify(
             created_at=now,
         )
         for u in recipients
+        if kind not in (u.bell_muted_kinds or [])
     ]
     session.add_all(notes)
     await session.flush()
@@ -139,7 +151,7 @@ async def notify(
             notification_kind=kind,
             ticket_id=ticket_id,
         )
-    if not notes and department_id is None:
+    if not recipients and department_id is None:
         return notes
     default_locale = get_settings().default_locale
     owners: list[ColumnElement[bool]] = [
@@ -156,15 +168,21 @@ async def notify(
     ).all()
     by_user = {n.user_id: n for n in notes}
     locales = {u.id: u.locale or default_locale for u in recipients}
-    event_key = key or (f"n{notes[0].id}" if notes else f"{kind}:{ticket_id}:{now.isoformat()}")
+    event_key = key or (f"n{notes[0].id}" if notes else f"{kind}:{ticket_id}:{uuid4().hex}")
     deliveries = []
     for pref in prefs:
         if pref.kinds and kind not in pref.kinds:
             continue
         owner: Notification | None = by_user.get(pref.user_id) if pref.user_id is not None else None
+        if owner is not None:
+            dedupe = f"n{owner.id}:p{pref.id}"
+        elif pref.user_id is not None:  # the bell is muted for this kind, the channel is not
+            dedupe = f"{event_key}:u{pref.user_id}:p{pref.id}"[:120]
+        else:
+            dedupe = f"{event_key}:d{pref.id}"[:120]
         deliveries.append(
             NotificationDelivery(
-                dedupe_key=f"n{owner.id}:p{pref.id}" if owner else f"{event_key}:d{pref.id}"[:120],
+                dedupe_key=dedupe,
                 notification_id=owner.id if owner else None,
                 preference_id=pref.id,
                 ticket_id=ticket_id,
@@ -173,7 +191,7 @@ async def notify(
                 kind=kind,
                 message=message,
                 params=params,
-                locale=locales.get(owner.user_id, default_locale) if owner else default_locale,
+                locale=locales.get(pref.user_id or -1, default_locale),
                 status=DeliveryStatus.PENDING,
                 created_at=now,
                 next_attempt_at=now,
@@ -395,6 +413,92 @@ async def channels_view(
         recent,
         show_details=actor.is_admin,
     )
+
+
+@dataclass(frozen=True)
+class KindChoice:
+    """One kind on the personal settings: does it ring the bell, which channels hear it."""
+
+    kind: str
+    label: str
+    bell: bool
+    channels: dict[int, bool]
+
+
+@dataclass(frozen=True)
+class KindSettings:
+    """The personal settings grid: a row per kind, a column for the bell and each channel."""
+
+    channels: list[ChannelItem]
+    rows: list[KindChoice]
+
+
+def _hears(pref: NotificationPreference, kind: str) -> bool:
+    return not pref.kinds or kind in pref.kinds
+
+
+async def _own_channels(session: AsyncSession, user_id: int) -> list[NotificationPreference]:
+    stmt = (
+        select(NotificationPreference)
+        .where(NotificationPreference.user_id == user_id)
+        .order_by(NotificationPreference.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def kind_settings(
+    session: AsyncSession, actor: Actor, *, locale: str = "zh_CN"
+) -> KindSettings:
+    """Where each kind goes for the signed-in person (default: everything to the bell)."""
+    if actor.user_id is None:
+        raise Forbidden(N_("Please sign in."))
+    user = await session.get(User, actor.user_id)
+    if user is None:
+        raise Forbidden(N_("Please sign in."))
+    prefs = await _own_channels(session, actor.user_id)
+    muted = set(user.bell_muted_kinds or [])
+    rows = [
+        KindChoice(kind, KINDS[kind], kind not in muted, {p.id: _hears(p, kind) for p in prefs})
+        for kind in PERSONAL_KINDS
+    ]
+    return KindSettings([_item(p, None, True, locale) for p in prefs], rows)
+
+
+async def save_kind_settings(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    bell: Iterable[str],
+    channels: Mapping[int, Iterable[str]],
+) -> None:
+    """Save the grid: the kinds that ring the bell, and per own channel the kinds it hears.
+
+    A channel with every kind ticked hears all kinds (also those added later); one with none
+    ticked only hears its test messages.
+    """
+    if actor.user_id is None:
+        raise Forbidden(N_("Please sign in."))
+    user = await session.get(User, actor.user_id)
+    if user is None:
+        raise Forbidden(N_("Please sign in."))
+    rung = set(bell)
+    chosen = {pref_id: set(kinds) for pref_id, kinds in channels.items()}
+    if any(k not in PERSONAL_KINDS for k in rung.union(*chosen.values())):
+        raise ValidationFailed(
+            N_("Please correct the highlighted fields."),
+            fields={"kinds": N_("Unknown notification kind.")},
+        )
+    prefs = {p.id: p for p in await _own_channels(session, actor.user_id)}
+    if any(pref_id not in prefs for pref_id in chosen):
+        raise NotFound(N_("Channel not found."))
+    user.bell_muted_kinds = [k for k in PERSONAL_KINDS if k not in rung]
+    for pref_id, pref in prefs.items():
+        kinds = chosen.get(pref_id, set())
+        if kinds >= set(PERSONAL_KINDS):
+            pref.kinds = []
+        else:
+            pref.kinds = [k for k in PERSONAL_KINDS if k in kinds] or [KIND_TEST]
+    await session.flush()
 
 
 async def _check_url(url: str) -> str:

@@ -55,7 +55,7 @@ from models.services.common.errors import N_
 from models.services.customers import registry
 from models.services.sla import policy
 from models.services.sla.deadlines import SlaState
-from models.services.tickets import attachments, commands, surveys
+from models.services.tickets import attachments, commands, mentions, surveys
 from models.services.tickets.attachments import AttachmentView
 from models.services.tickets.transitions import ORDER, TRANSITIONS, refusal, targets
 from models.ticket import Ticket, ticket_collaborators
@@ -616,6 +616,9 @@ class FollowUpView:
     # An emailed reply: queued, sent or failed (with why), read from its outgoing mail.
     delivery: ReplyDelivery | None = None
     can_retry: bool = False  # it failed, and this person may send it again
+    # The staff's text cut around @mentions, which the drawer highlights (empty: plain text).
+    discussed_parts: tuple[mentions.Segment, ...] = ()
+    next_step_parts: tuple[mentions.Segment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -877,6 +880,7 @@ async def ticket_detail(
     records = await commands.follow_ups(session, ticket.id)
     sent = await delivery.reply_deliveries(session, [r.id for r in records])
     can_work = commands.can_work(actor, ticket)
+    known = mentions.handles(staff_rows)
     for record in records:
         timeline.append(
             _follow_up_entry(
@@ -885,6 +889,7 @@ async def ticket_detail(
                 shown_addresses.get(record.id),
                 sent.get(record.id),
                 can_work or (record.user_id is not None and record.user_id == actor.user_id),
+                known,
             )
         )
     timeline.sort(key=lambda entry: entry.at)
@@ -961,14 +966,24 @@ async def open_ticket(
     return replace(detail, card=replace(detail.card, customer_replied=False))
 
 
+def _parts(text: str | None, known: list[mentions.Handle]) -> tuple[mentions.Segment, ...]:
+    """The text's pieces when it mentions someone; empty when it is plain."""
+    if not text or "@" not in text or not known:
+        return ()
+    parts = tuple(mentions.split(text, known))
+    return parts if any(p.user_id is not None for p in parts) else ()
+
+
 def _follow_up_entry(
     record: FollowUp,
     names: dict[int, str],
     display_address: str | None = None,
     sent: ReplyDelivery | None = None,
     may_retry: bool = False,
+    known: list[mentions.Handle] | None = None,
 ) -> TimelineEntry:
     author = names.get(record.user_id) if record.user_id else None
+    known = [] if record.by_customer else (known or [])
     view = FollowUpView(
         at=record.at,
         author=author,
@@ -985,6 +1000,8 @@ def _follow_up_entry(
         display_address=display_address,
         delivery=sent,
         can_retry=sent is not None and sent.failed and may_retry,
+        discussed_parts=_parts(record.discussed, known),
+        next_step_parts=_parts(record.next_step, known),
     )
     label = N_("Resolution") if record.is_resolution else N_("Follow-up")
     return TimelineEntry(

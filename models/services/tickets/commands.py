@@ -45,9 +45,10 @@ from models.services.common.numbering import next_number
 from models.services.common.priority import compute_priority, priority_rank
 from models.services.customers import registry
 from models.services.knowledge import lifecycle
+from models.services.notify import notifications
 from models.services.sla import policy
 from models.services.sla.deadlines import BusinessCalendar
-from models.services.tickets import surveys
+from models.services.tickets import mentions, surveys
 from models.services.tickets.transitions import TRANSITIONS, Rule, rule_for
 from models.services.tickets.write import DEADLINE_FIELDS as DEADLINE_FIELDS
 from models.services.tickets.write import Change, change, check_version, customer_level
@@ -63,6 +64,7 @@ from models.user import User
 TITLE_MAX = 60
 TEXT_MAX_DEFAULT = 5000
 TRACKING_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+EXCERPT = 120
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,39 @@ async def _active_user(session: AsyncSession, user_id: int, field: str) -> User:
     return user
 
 
+async def _tell(
+    session: AsyncSession,
+    actor: Actor,
+    ticket: Ticket,
+    kind: str,
+    message: str,
+    user_ids: list[int | None],
+    **params: str,
+) -> None:
+    """Tell these people about what the actor just did to the ticket — never the actor."""
+    told = [i for i in user_ids if i is not None and i != actor.user_id]
+    if not told:
+        return
+    who = await session.get(User, actor.user_id) if actor.user_id is not None else None
+    await notifications.notify(
+        session,
+        kind=kind,
+        message=message,
+        params={
+            "number": ticket.number,
+            "actor": who.display_name if who else actor.label,
+            **params,
+        },
+        user_ids=told,
+        ticket_id=ticket.id,
+    )
+
+
+def _excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"
+
+
 async def assign(
     session: AsyncSession,
     actor: Actor,
@@ -321,6 +356,15 @@ async def assign(
         edit.set("assigned_at", edit.now if assignee_id else None)
         edit.set("acknowledged_at", None)
         edit.set("owner_id", ticket.owner_id or assignee_id)
+    await _tell(
+        session,
+        actor,
+        ticket,
+        notifications.KIND_ASSIGNED,
+        N_("%(actor)s assigned %(number)s to you: %(title)s"),
+        [assignee_id],
+        title=ticket.title,
+    )
     return ticket
 
 
@@ -412,7 +456,7 @@ async def add_collaborator(
     user = await _active_user(session, user_id, "user_id")
     if any(c.id == user.id for c in ticket.collaborators):
         return ticket
-    return await _set_collaborators(
+    await _set_collaborators(
         session,
         actor,
         ticket,
@@ -420,6 +464,16 @@ async def add_collaborator(
         action="collaborator_add",
         after=user.id,
     )
+    await _tell(
+        session,
+        actor,
+        ticket,
+        notifications.KIND_COLLABORATOR_ADDED,
+        N_("%(actor)s added you as a collaborator on %(number)s: %(title)s"),
+        [user.id],
+        title=ticket.title,
+    )
+    return ticket
 
 
 async def remove_collaborator(
@@ -476,6 +530,17 @@ async def add_follow_up(
         action="follow_up",
         after={"method": str(data.method)},
     )
+    texts = (discussed, feedback, next_step)
+    if "@" in "".join(texts):
+        await _tell(
+            session,
+            actor,
+            ticket,
+            notifications.KIND_MENTIONED,
+            N_("%(actor)s mentioned you on %(number)s: %(excerpt)s"),
+            list(mentions.mentioned(texts, await mentions.active_staff(session))),
+            excerpt=_excerpt(discussed),
+        )
     return follow_up
 
 
