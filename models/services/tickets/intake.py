@@ -343,8 +343,11 @@ async def ticket_for_api(session: AsyncSession, api_key_id: int, number: str) ->
 
 
 async def status_for_api(session: AsyncSession, api_key_id: int, number: str) -> InquiryStatus:
-    """An inquiry's status for the API key that created it."""
-    ticket = await ticket_for_api(session, api_key_id, number)
+    """An inquiry's status for the API key that created it (a merged duplicate answers with
+    the primary it was merged into: its number, its status)."""
+    ticket = await commands.resolve_merged(
+        session, await ticket_for_api(session, api_key_id, number)
+    )
     return InquiryStatus(
         number=ticket.number,
         status=TicketStatus(ticket.status),
