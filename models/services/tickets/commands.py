@@ -674,7 +674,6 @@ async def route_new(
 
 # --- merging a duplicate ------------------------------------------------------------------
 
-MERGE_FIELD = "primary"
 MERGE_SELF = N_("A ticket cannot be merged into itself.")
 MERGE_INTO_CLOSED = N_("%(number)s is closed or merged; merge into an open ticket.")
 MERGE_ALREADY = N_("%(number)s is already merged into %(primary)s.")
@@ -694,7 +693,7 @@ async def merge_check(
 ) -> tuple[Ticket, Ticket]:
     """The two tickets of a merge, if it may be made (see :func:`merge`); writes nothing."""
     if duplicate_id == primary_id:
-        raise ValidationFailed(MERGE_SELF, fields={MERGE_FIELD: MERGE_SELF})
+        raise ValidationFailed(MERGE_SELF)
     duplicate = await _load_for_change(session, actor, duplicate_id, expected_version)
     primary = await get(session, primary_id)
     ensure_can_work(actor, primary)
@@ -702,9 +701,7 @@ async def merge_check(
         into = await session.get(Ticket, duplicate.merged_into_id)
         raise Conflict(MERGE_ALREADY, number=duplicate.number, primary=into.number if into else "")
     if primary.merged_into_id is not None or TicketStatus(primary.status) is TicketStatus.CLOSED:
-        raise ValidationFailed(
-            MERGE_INTO_CLOSED, fields={MERGE_FIELD: N_("Invalid value.")}, number=primary.number
-        )
+        raise ValidationFailed(MERGE_INTO_CLOSED, number=primary.number)
     if duplicate.customer_id != primary.customer_id and not other_customer_confirmed:
         raise Conflict(MERGE_OTHER_CUSTOMER, duplicate=duplicate.number, primary=primary.number)
     return duplicate, primary

@@ -35,7 +35,7 @@ async def _primary_id(session: AsyncSession, number: str) -> int:
     text = (number or "").strip().upper()
     found = await session.scalar(select(Ticket.id).where(Ticket.number == text)) if text else None
     if found is None:
-        raise ValidationFailed(UNKNOWN, fields={commands.MERGE_FIELD: UNKNOWN})
+        raise ValidationFailed(UNKNOWN)
     return found
 
 

@@ -162,7 +162,7 @@ async def test_refused_merges_write_nothing(db: Any, reference: dict[str, int]) 
     async with unit_of_work(db) as s:
         with pytest.raises(ValidationFailed) as unknown:
             await merge.preview(s, lead, third, "TASK-NOPE")
-    assert unknown.value.fields == {"primary": merge.UNKNOWN}
+    assert unknown.value.message == merge.UNKNOWN
 
 
 async def test_the_portal_link_and_api_number_of_a_merged_ticket_lead_to_the_primary(
