@@ -1,4 +1,4 @@
-"""a ticket merged into another (its duplicate's primary)
+"""a ticket merged into another (its duplicate's primary); follow-ups keep where they came from
 
 Revision ID: 0010
 Revises: 0009
@@ -23,9 +23,19 @@ def upgrade() -> None:
         batch_op.create_foreign_key(
             batch_op.f("fk_tickets_merged_into_id_tickets"), "tickets", ["merged_into_id"], ["id"]
         )
+    with op.batch_alter_table("follow_ups", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("merged_from_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_follow_ups_merged_from_id_tickets"), "tickets", ["merged_from_id"], ["id"]
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("follow_ups", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_follow_ups_merged_from_id_tickets"), type_="foreignkey"
+        )
+        batch_op.drop_column("merged_from_id")
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_tickets_merged_into_id_tickets"), type_="foreignkey"

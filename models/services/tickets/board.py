@@ -618,6 +618,7 @@ class FollowUpView:
     # An emailed reply: queued, sent or failed (with why), read from its outgoing mail.
     delivery: ReplyDelivery | None = None
     can_retry: bool = False  # it failed, and this person may send it again
+    merged_from: str | None = None  # the number of the duplicate it was written on
 
 
 @dataclass(frozen=True)
@@ -883,6 +884,18 @@ async def ticket_detail(
             )
         )
     records = await commands.follow_ups(session, ticket.id)
+    merged_ids = {r.merged_from_id for r in records if r.merged_from_id is not None}
+    merged_numbers = (
+        dict(
+            (
+                await session.execute(
+                    select(Ticket.id, Ticket.number).where(Ticket.id.in_(merged_ids))
+                )
+            ).all()
+        )
+        if merged_ids
+        else {}
+    )
     sent = await delivery.reply_deliveries(session, [r.id for r in records])
     can_work = commands.can_work(actor, ticket)
     for record in records:
@@ -893,6 +906,7 @@ async def ticket_detail(
                 shown_addresses.get(record.id),
                 sent.get(record.id),
                 can_work or (record.user_id is not None and record.user_id == actor.user_id),
+                merged_numbers.get(record.merged_from_id) if record.merged_from_id else None,
             )
         )
     timeline.sort(key=lambda entry: entry.at)
@@ -987,6 +1001,7 @@ def _follow_up_entry(
     display_address: str | None = None,
     sent: ReplyDelivery | None = None,
     may_retry: bool = False,
+    merged_from: str | None = None,
 ) -> TimelineEntry:
     author = names.get(record.user_id) if record.user_id else None
     view = FollowUpView(
@@ -1005,6 +1020,7 @@ def _follow_up_entry(
         display_address=display_address,
         delivery=sent,
         can_retry=sent is not None and sent.failed and may_retry,
+        merged_from=merged_from,
     )
     label = N_("Resolution") if record.is_resolution else N_("Follow-up")
     return TimelineEntry(

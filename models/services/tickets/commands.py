@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -737,10 +737,13 @@ async def merge(
     )
     moved: dict[str, int] = {}
     for name, row in (("follow_ups", FollowUp), ("attachments", Attachment), ("labels", Label)):
+        values: dict[str, Any] = {"ticket_id": primary.id}
+        if row is FollowUp:  # each keeps its "merged from" mark (a later merge keeps the first)
+            values["merged_from_id"] = func.coalesce(FollowUp.merged_from_id, duplicate.id)
         result = await session.execute(
             update(row)
             .where(row.ticket_id == duplicate.id)  # type: ignore[attr-defined]
-            .values(ticket_id=primary.id)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
         moved[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -109,6 +109,10 @@ async def test_a_merge_moves_everything_and_closes_the_duplicate(
     assert [c.id for c in detail.collaborators] == [tech.user_id]
     assert gone.number in [e.linked_number for e in detail.timeline]
     assert kept.number in [e.linked_number for e in dup_detail.timeline]
+    marked = [
+        e.follow_up.discussed for e in detail.timeline if e.follow_up and e.follow_up.merged_from
+    ]
+    assert marked == ["已电话联系客户。"]  # the moved follow-up keeps where it was written
     assert any(
         e.follow_up
         and gone.number in e.follow_up.discussed
