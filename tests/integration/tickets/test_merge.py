@@ -274,3 +274,23 @@ async def test_the_drawer_previews_then_merges_and_refuses_in_chinese(
     assert (await ticket(db, dup)).merged_into_id == primary
     page = await client.get(f"/tickets/{dup}")
     assert 'data-testid="merged-notice"' in page.text and f"{old} 已合并到 {number}" in page.text
+
+
+async def test_a_repeat_of_an_open_ticket_offers_a_one_click_merge(
+    db: Any, reference: dict[str, int]
+) -> None:
+    earlier = await make_ticket(db, reference)
+    repeat = await sibling(db, earlier)
+    lead = await actor(db, "lead")
+    async with unit_of_work(db) as s:
+        row = await commands.get(s, repeat)
+        await commands.route_new(s, lead, row, repeat_of_id=earlier)
+    number = (await ticket(db, earlier)).number
+    async with db.sessionmaker() as s:
+        detail = await board.ticket_detail(s, lead, repeat)
+    assert detail.repeat_of_number == number and detail.merge_offer_number == number
+    # A closed earlier ticket cannot take a merge: no offer.
+    await move(db, "lead", earlier, *TO_STATE[S.CLOSED])
+    async with db.sessionmaker() as s:
+        detail = await board.ticket_detail(s, lead, repeat)
+    assert detail.repeat_of_number == number and detail.merge_offer_number is None
