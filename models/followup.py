@@ -30,3 +30,5 @@ class FollowUp(IdMixin, Base):
     # Shown to the customer on the tracking page.
     visible_to_customer: Mapped[bool] = mapped_column(Boolean, default=False)
     is_resolution: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Written on a duplicate merged into this ticket: the duplicate (its number is shown).
+    merged_from_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))

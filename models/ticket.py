@@ -97,6 +97,8 @@ class Ticket(IdMixin, Base):
     remarks: Mapped[str | None] = mapped_column(Text)
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
     repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # A duplicate merged into another ticket (closed; its number and links lead there).
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     # Portal tracking: only a hash of the unguessable token is kept.
     tracking_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)

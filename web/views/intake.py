@@ -95,6 +95,7 @@ class IntakeController(Controller):
                     urgency=data.urgency,
                     order_number=data.order_number,
                     idempotency_key=intake.idempotency_key(f"intake:{actor.user_id}", key),
+                    dedupe_recent=True,
                 ),
                 uploads,
                 source="intake",

@@ -122,7 +122,8 @@ class PortalController(Controller):
             return _form_page(request, form, status=exc.status_code)
         if receipt.tracking_token is None:
             return Template("portal/received.html", context={"receipt": receipt})
-        url = f"/portal/t/{receipt.tracking_token}?new=1"
+        # The same form sent again (Back, a double click): its first inquiry, said so.
+        url = f"/portal/t/{receipt.tracking_token}?new={'again' if receipt.repeated else '1'}"
         return ClientRedirect(url) if request.htmx else Redirect(url, status_code=303)
 
     @get("/suggest")
@@ -172,7 +173,8 @@ class PortalController(Controller):
                 **survey,
                 "view": view,
                 "token": token,
-                "just_created": new == "1",
+                "just_created": new in ("1", "again"),
+                "already_received": new == "again",
                 "link": f"{str(request.base_url).rstrip('/')}/portal/t/{token}",
             },
         )

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.enums import FollowUpMethod, Priority, RequestType
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, ValidationFailed
-from models.services.tickets import board, commands, survey_desk, surveys
+from models.services.tickets import board, commands, merge, survey_desk, surveys
 from models.settings import get_settings
 from web.deps import CurrentActor, DbSession
 from web.forms import Form, parse_choice, parse_id
@@ -64,6 +64,13 @@ class FollowUpForm:
     next_due_at: str = ""
     done: str = ""
     visible_to_customer: str = ""
+
+
+@dataclass
+class MergeForm:
+    number: str = ""
+    version: str = ""
+    other_customer: str = ""
 
 
 @dataclass
@@ -274,6 +281,43 @@ class TicketController(Controller):
         await commands.add_follow_up(db_session, actor, ticket_id, follow_up_input(data))
         return _done(request, ticket_id) or await render_drawer(
             request, db_session, actor, ticket_id
+        )
+
+    @post("/{ticket_id:int}/merge/preview", status_code=200)
+    async def merge_preview(
+        self,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[MergeForm, Form],
+    ) -> Template:
+        """The confirmation that names both tickets (nothing is merged yet)."""
+        found = await merge.preview(db_session, actor, ticket_id, data.number)
+        return Template(
+            "tickets/partials/_merge_confirm.html",
+            context={"m": found, "version": parse_id(data.version, "version")},
+        )
+
+    @post("/{ticket_id:int}/merge", status_code=200)
+    async def merge(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        ticket_id: FromPath[int],
+        data: Annotated[MergeForm, Form],
+    ) -> Response[Any]:
+        """Merge this ticket into the one numbered; the primary's drawer opens."""
+        primary = await merge.merge_by_number(
+            db_session,
+            actor,
+            ticket_id,
+            data.number,
+            other_customer_confirmed=bool(data.other_customer),
+            expected_version=parse_id(data.version, "version"),
+        )
+        return _done(request, primary.id) or await render_drawer(
+            request, db_session, actor, primary.id
         )
 
     @get("/{ticket_id:int}/survey-link")

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from models.base import utcnow
 from models.customer import Customer
@@ -320,6 +321,17 @@ async def find_by_contact(
         return None
     stmt = select(Customer).where(or_(*clauses)).order_by(Customer.id).limit(1)
     return (await session.scalars(stmt)).first()
+
+
+def contact_clause(phone: str | None, email: str | None) -> ColumnElement[bool] | None:
+    """Customers whose normalized phone or email is one of these (None: no contact given)."""
+    cipher = _cipher()
+    clauses = []
+    if phone:
+        clauses.append(Customer.phone_hash.in_(cipher.blind_indexes("phone", phone)))
+    if email:
+        clauses.append(Customer.email_hash.in_(cipher.blind_indexes("email", email)))
+    return or_(*clauses) if clauses else None
 
 
 async def register(session: AsyncSession, actor: Actor, data: CustomerInput) -> Customer:

@@ -162,7 +162,9 @@ class Sheet:
 
 
 def _ticket_scope(stmt: Any, filters: ExportFilters) -> Any:
-    """``stmt`` (a select joined to tickets) narrowed to the filtered tickets."""
+    """``stmt`` (a select joined to tickets) narrowed to the filtered tickets (a merged
+    duplicate is left out: its primary carries its follow-ups and is counted once)."""
+    stmt = stmt.where(Ticket.merged_into_id.is_(None))
     if filters.period is not None:
         stmt = stmt.where(reports.cohort(filters.period, filters.department_id))
     elif filters.department_id:

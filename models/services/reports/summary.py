@@ -431,8 +431,13 @@ def _dialect(session: AsyncSession) -> str:
 
 
 def cohort(period: Period, department_id: int | None = None) -> ColumnElement[bool]:
-    """Tickets registered in the period (and of the department, when given)."""
-    clause = and_(Ticket.created_at >= period.start, Ticket.created_at < period.end)
+    """Tickets registered in the period (and of the department, when given); a duplicate
+    merged into another ticket is not counted (its primary is)."""
+    clause = and_(
+        Ticket.created_at >= period.start,
+        Ticket.created_at < period.end,
+        Ticket.merged_into_id.is_(None),
+    )
     if department_id:
         clause = and_(clause, Ticket.department_id == department_id)
     return clause
@@ -654,6 +659,7 @@ async def type_topics(
         Ticket.created_at >= previous.start,
         Ticket.created_at < period.end,
         Ticket.request_type.is_not(None),
+        Ticket.merged_into_id.is_(None),
     )
     if department_id:
         both = and_(both, Ticket.department_id == department_id)
@@ -708,7 +714,11 @@ async def throughput(
 ) -> Throughput:
     """Tickets resolved in the period, the people who resolved them, and the open hours."""
     now = now or utcnow()
-    clause = and_(Ticket.resolved_at >= period.start, Ticket.resolved_at < period.end)
+    clause = and_(
+        Ticket.resolved_at >= period.start,
+        Ticket.resolved_at < period.end,
+        Ticket.merged_into_id.is_(None),
+    )
     if department_id:
         clause = and_(clause, Ticket.department_id == department_id)
     resolved, agents = (

@@ -216,7 +216,9 @@ def _needs_customer(filters: BoardFilters) -> bool:
 
 
 def _filtered(stmt: _S, actor: Actor, filters: BoardFilters, now: datetime) -> _S:
-    """Apply the filters (the statement must already join Customer if the filters need it)."""
+    """Apply the filters (the statement must already join Customer if the filters need it).
+    A merged duplicate is on no board: its primary carries the case."""
+    stmt = stmt.where(Ticket.merged_into_id.is_(None))
     if filters.mine:
         if actor.user_id is None:
             return stmt.where(false())
@@ -619,6 +621,7 @@ class FollowUpView:
     # The staff's text cut around @mentions, which the drawer highlights (empty: plain text).
     discussed_parts: tuple[mentions.Segment, ...] = ()
     next_step_parts: tuple[mentions.Segment, ...] = ()
+    merged_from: str | None = None  # the number of the duplicate it was written on
 
 
 @dataclass(frozen=True)
@@ -700,6 +703,10 @@ class TicketDetail:
     survey_open: bool = False
     survey_answered: bool = False
     survey_recorded_by: str | None = None  # answered on the phone, recorded by
+    # The earlier ticket this repeat may be merged into with one click (open, not merged).
+    merge_offer_number: str | None = None
+    # Opened by a merged duplicate's number or link: the duplicate's number (the notice).
+    merged_from_number: str | None = None
 
     @property
     def id(self) -> int:
@@ -744,8 +751,10 @@ ACTION_LABELS: dict[str, str] = {
     "repeat_opened": N_("The customer wrote again: repeat inquiry opened"),
     "repeat_of": N_("Opened from the customer's message on closed ticket"),
     "mail_retry": N_("Email reply sent again"),
+    "merged_into": N_("Merged into"),
+    "merged_from": N_("Merged from"),
 }
-_LINKED_ACTIONS = {"repeat_opened", "repeat_of"}
+_LINKED_ACTIONS = {"repeat_opened", "repeat_of", "merged_into", "merged_from"}
 FIELD_LABELS: dict[str, str] = {
     "status": N_("Status"),
     "assignee_id": N_("Assignee"),
@@ -878,6 +887,18 @@ async def ticket_detail(
             )
         )
     records = await commands.follow_ups(session, ticket.id)
+    merged_ids = {r.merged_from_id for r in records if r.merged_from_id is not None}
+    merged_numbers = (
+        dict(
+            (
+                await session.execute(
+                    select(Ticket.id, Ticket.number).where(Ticket.id.in_(merged_ids))
+                )
+            ).all()
+        )
+        if merged_ids
+        else {}
+    )
     sent = await delivery.reply_deliveries(session, [r.id for r in records])
     can_work = commands.can_work(actor, ticket)
     known = mentions.handles(staff_rows)
@@ -890,6 +911,7 @@ async def ticket_detail(
                 sent.get(record.id),
                 can_work or (record.user_id is not None and record.user_id == actor.user_id),
                 known,
+                merged_numbers.get(record.merged_from_id) if record.merged_from_id else None,
             )
         )
     timeline.sort(key=lambda entry: entry.at)
@@ -899,6 +921,9 @@ async def ticket_detail(
     done = TicketStatus(ticket.status) in (TicketStatus.COMPLETED, TicketStatus.CLOSED)
     survey = await surveys.for_customer(session, ticket.id, now=now)
     recorder = survey.recorded_by_id
+    earlier = (
+        await session.get(Ticket, ticket.repeat_of_id) if ticket.repeat_of_id is not None else None
+    )
     return TicketDetail(
         card=_card(ticket, customer, assignee_name, actor, now),
         description=ticket.description,
@@ -940,9 +965,13 @@ async def ticket_detail(
         is_lead=actor.is_lead,
         attachments=files,
         customer_replied_at=ticket.customer_replied_at,
-        repeat_of_number=(
-            await session.scalar(select(Ticket.number).where(Ticket.id == ticket.repeat_of_id))
-            if ticket.repeat_of_id is not None
+        repeat_of_number=earlier.number if earlier is not None else None,
+        merge_offer_number=(
+            earlier.number
+            if earlier is not None
+            and ticket.merged_into_id is None
+            and earlier.merged_into_id is None
+            and TicketStatus(earlier.status) is not TicketStatus.CLOSED
             else None
         ),
         survey_open=done and not survey.answered,
@@ -957,8 +986,13 @@ async def open_ticket(
     """The drawer as a person opens it: someone who may work the ticket has now seen the
     customer's latest message, so its mark is cleared (without a version bump: see
     :func:`commands.clear_customer_reply`). The drawer still shows the message as new this
-    once; the card loses the mark, here and — through the board event — on every board."""
-    detail = await ticket_detail(session, actor, ticket_id, now=now)
+    once; the card loses the mark, here and — through the board event — on every board.
+    A merged duplicate opens its primary, with a notice naming the duplicate."""
+    opened = await commands.get(session, ticket_id)
+    primary = await commands.resolve_merged(session, opened)
+    detail = await ticket_detail(session, actor, primary.id, now=now)
+    if primary.id != opened.id:
+        detail = replace(detail, merged_from_number=opened.number)
     seen = detail.customer_replied_at
     if seen is None or not detail.can_work or actor.user_id is None:
         return detail
@@ -981,6 +1015,7 @@ def _follow_up_entry(
     sent: ReplyDelivery | None = None,
     may_retry: bool = False,
     known: list[mentions.Handle] | None = None,
+    merged_from: str | None = None,
 ) -> TimelineEntry:
     author = names.get(record.user_id) if record.user_id else None
     known = [] if record.by_customer else (known or [])
@@ -1002,6 +1037,7 @@ def _follow_up_entry(
         can_retry=sent is not None and sent.failed and may_retry,
         discussed_parts=_parts(record.discussed, known),
         next_step_parts=_parts(record.next_step, known),
+        merged_from=merged_from,
     )
     label = N_("Resolution") if record.is_resolution else N_("Follow-up")
     return TimelineEntry(

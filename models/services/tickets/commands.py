@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from models.attachment import Attachment
 from models.base import utcnow
 from models.customer import Customer
 from models.db import record_event, record_job
@@ -736,6 +737,139 @@ async def route_new(
     return ticket
 
 
+# --- merging a duplicate ------------------------------------------------------------------
+
+MERGE_SELF = N_("A ticket cannot be merged into itself.")
+MERGE_INTO_CLOSED = N_("%(number)s is closed or merged; merge into an open ticket.")
+MERGE_ALREADY = N_("%(number)s is already merged into %(primary)s.")
+MERGE_OTHER_CUSTOMER = N_(
+    "%(duplicate)s and %(primary)s belong to different customers; confirm to merge them anyway."
+)
+
+
+async def merge_check(
+    session: AsyncSession,
+    actor: Actor,
+    duplicate_id: int,
+    primary_id: int,
+    *,
+    other_customer_confirmed: bool = False,
+    expected_version: int | None = None,
+) -> tuple[Ticket, Ticket]:
+    """The two tickets of a merge, if it may be made (see :func:`merge`); writes nothing."""
+    if duplicate_id == primary_id:
+        raise ValidationFailed(MERGE_SELF)
+    duplicate = await _load_for_change(session, actor, duplicate_id, expected_version)
+    primary = await get(session, primary_id)
+    ensure_can_work(actor, primary)
+    if duplicate.merged_into_id is not None:
+        into = await session.get(Ticket, duplicate.merged_into_id)
+        raise Conflict(MERGE_ALREADY, number=duplicate.number, primary=into.number if into else "")
+    if primary.merged_into_id is not None or TicketStatus(primary.status) is TicketStatus.CLOSED:
+        raise ValidationFailed(MERGE_INTO_CLOSED, number=primary.number)
+    if duplicate.customer_id != primary.customer_id and not other_customer_confirmed:
+        raise Conflict(MERGE_OTHER_CUSTOMER, duplicate=duplicate.number, primary=primary.number)
+    return duplicate, primary
+
+
+async def merge(
+    session: AsyncSession,
+    actor: Actor,
+    duplicate_id: int,
+    primary_id: int,
+    *,
+    other_customer_confirmed: bool = False,
+    expected_version: int | None = None,
+) -> Ticket:
+    """Merge a duplicate ticket into its primary; returns the primary.
+
+    The duplicate's follow-ups, attachments and labels move to the primary (a note on the
+    primary's timeline names where they came from and keeps the duplicate's description),
+    its collaborators join the primary's; the duplicate is closed with ``merged_into_id`` set,
+    so its number and links lead to the primary from now on. The primary's SLA is left as it
+    is (its deadlines follow its own registration). Both tickets must be workable by the actor.
+    Refused before anything is written: into itself, into a closed or merged ticket, a
+    duplicate already merged, and — unless confirmed — tickets of two different customers
+    (a mistaken merge would show one customer's conversation to another).
+    """
+    duplicate, primary = await merge_check(
+        session,
+        actor,
+        duplicate_id,
+        primary_id,
+        other_customer_confirmed=other_customer_confirmed,
+        expected_version=expected_version,
+    )
+    moved: dict[str, int] = {}
+    for name, row in (("follow_ups", FollowUp), ("attachments", Attachment), ("labels", Label)):
+        values: dict[str, Any] = {"ticket_id": primary.id}
+        if row is FollowUp:  # each keeps its "merged from" mark (a later merge keeps the first)
+            values["merged_from_id"] = func.coalesce(FollowUp.merged_from_id, duplicate.id)
+        result = await session.execute(
+            update(row)
+            .where(row.ticket_id == duplicate.id)  # type: ignore[attr-defined]
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        moved[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    note = render(
+        N_(
+            "Merged from %(number)s (%(follow_ups)s follow-ups, %(attachments)s attachments): "
+            "%(description)s"
+        ),
+        {"number": duplicate.number, "description": duplicate.description, **moved},
+        _locale(),
+    )
+    async with change(session, actor, primary) as edit:
+        session.add(
+            FollowUp(
+                ticket_id=primary.id,
+                user_id=actor.user_id,
+                method=FollowUpMethod.ONLINE_CHAT,
+                discussed=note,
+                done=True,
+                at=edit.now,
+            )
+        )
+        known = {c.id for c in primary.collaborators}
+        joining = [c for c in duplicate.collaborators if c.id not in known]
+        if joining:
+            primary.collaborators = [*primary.collaborators, *joining]
+        edit.touch()
+        edit.notify("ticket.merged", duplicate=duplicate.number)
+    source = TicketStatus(duplicate.status)
+    async with change(session, actor, duplicate) as edit:
+        edit.set("merged_into_id", primary.id)
+        edit.set("status", TicketStatus.CLOSED)
+        edit.set("closed_at", edit.now)
+        edit.set("paused_since", None)
+        edit.notify("ticket.moved", source=str(source))
+    for on, action, other in (
+        (duplicate, "merged_into", primary),
+        (primary, "merged_from", duplicate),
+    ):
+        audit.record(
+            session,
+            actor,
+            entity_type="ticket",
+            entity_id=on.id,
+            ticket_id=on.id,
+            action=action,
+            after=other.number,
+        )
+    return primary
+
+
+async def resolve_merged(session: AsyncSession, ticket: Ticket) -> Ticket:
+    """The ticket a message or a link for ``ticket`` belongs to: itself, or — merged — the
+    primary it was merged into (followed to the end of a chain of merges)."""
+    seen = {ticket.id}
+    while ticket.merged_into_id is not None and ticket.merged_into_id not in seen:
+        seen.add(ticket.merged_into_id)
+        ticket = await get(session, ticket.merged_into_id)
+    return ticket
+
+
 # --- triage -------------------------------------------------------------------------------
 
 
@@ -871,4 +1005,5 @@ async def by_tracking_token(session: AsyncSession, token: str) -> Ticket:
     )
     if ticket is None:
         raise NotFound(N_("No inquiry matches this link."))
-    return ticket
+    # A merged duplicate's link shows the primary's tracking page.
+    return await resolve_merged(session, ticket)

@@ -19,12 +19,13 @@ import hmac
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.base import utcnow
 from models.customer import Customer
 from models.db import discard_side_effects
 from models.enums import Channel, CustomerLevel, CustomerType, TicketStatus, Urgency
@@ -54,6 +55,7 @@ API_CHANNELS: tuple[Channel, ...] = (
     Channel.REFERRAL,
 )
 ORDER_NUMBER_MAX = 64
+DEDUP_WINDOW = timedelta(minutes=10)
 FORM_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -83,6 +85,10 @@ class InquiryInput:
     match_names: bool = False
     # A key seen again with a different description: refuse (API) or treat as new (portal).
     key_reuse_conflicts: bool = False
+    # Forms a person fills (portal, staff intake): the same description for the same contact
+    # (or customer) within DEDUP_WINDOW is the ticket already registered, whatever its key —
+    # Back re-renders the form with a fresh key, so the key alone misses that repeat.
+    dedupe_recent: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,13 +235,52 @@ async def _repeat(session: AsyncSession, ticket: Ticket, data: InquiryInput) -> 
     )
 
 
+async def _recent_same(
+    session: AsyncSession, data: InquiryInput, checked: _Checked
+) -> Ticket | None:
+    """The ticket the same form content registered moments ago for the same customer (by
+    id, or by contact under the same name), if any (see ``dedupe_recent``)."""
+    stmt = (
+        select(Ticket)
+        .join(Customer, Customer.id == Ticket.customer_id)
+        .where(
+            Ticket.description == checked.description,
+            Ticket.channel == checked.channel,
+            Ticket.created_at >= utcnow() - DEDUP_WINDOW,
+            Ticket.merged_into_id.is_(None),
+        )
+        .order_by(Ticket.id.desc())
+    )
+    if data.customer_id is not None:
+        stmt = stmt.where(Ticket.customer_id == data.customer_id)
+    else:
+        _, phone, email = registry.normalized(
+            registry.CustomerInput(name=data.name, phone=data.phone, email=data.email)
+        )
+        clause = registry.contact_clause(phone, email)
+        if clause is None:
+            return None
+        stmt = stmt.where(clause)
+    for ticket in (await session.scalars(stmt.limit(5))).all():
+        customer = await registry.get(session, ticket.customer_id)
+        if data.customer_id is not None or registry.same_name(data.name, customer.name):
+            return ticket
+    return None
+
+
 async def register_inquiry(
     session: AsyncSession, actor: Actor, data: InquiryInput
 ) -> InquiryResult:
     """Find or register the customer and create the pending ticket (or return the ticket a
-    submission with the same idempotency key already created)."""
+    submission with the same idempotency key — or, ``dedupe_recent``, the same content
+    moments ago — already created)."""
     checked = _check(data)
     key = data.idempotency_key
+    if data.dedupe_recent:
+        recent = await _recent_same(session, data, checked)
+        if recent is not None and (not key or recent.idempotency_key != key):
+            log.info("the same inquiry was submitted again; returning %s", recent.number)
+            return await _repeat(session, recent, data)
     if key:
         existing = await _by_key(session, key)
         if existing is not None:
@@ -343,8 +388,11 @@ async def ticket_for_api(session: AsyncSession, api_key_id: int, number: str) ->
 
 
 async def status_for_api(session: AsyncSession, api_key_id: int, number: str) -> InquiryStatus:
-    """An inquiry's status for the API key that created it."""
-    ticket = await ticket_for_api(session, api_key_id, number)
+    """An inquiry's status for the API key that created it (a merged duplicate answers with
+    the primary it was merged into: its number, its status)."""
+    ticket = await commands.resolve_merged(
+        session, await ticket_for_api(session, api_key_id, number)
+    )
     return InquiryStatus(
         number=ticket.number,
         status=TicketStatus(ticket.status),

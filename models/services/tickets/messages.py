@@ -82,6 +82,14 @@ async def receive(
 ) -> Landed:
     """Put the customer's message where someone sees it (see the module docstring)."""
     text = clean(message.text, message.limit)
+    # A merged duplicate's number, link or mail thread leads to the primary.
+    ticket = await commands.resolve_merged(session, ticket)
+    repeat = None
+    if TicketStatus(ticket.status) is TicketStatus.CLOSED:
+        repeat = await _open_repeat_of(session, ticket)
+    if repeat is not None:
+        # A second message on the same closed case joins the repeat the first one opened.
+        ticket = repeat
     if TicketStatus(ticket.status) is TicketStatus.CLOSED:
         landed = await _open_repeat(session, actor, ticket, text, message)
     else:
@@ -100,6 +108,22 @@ async def receive(
         landed = Landed(ticket, follow_up, reopened)
     await _tell_the_team(session, landed, text)
     return landed
+
+
+async def _open_repeat_of(session: AsyncSession, closed: Ticket) -> Ticket | None:
+    """The repeat inquiry a message on this closed ticket already opened, if still open."""
+    found = await session.scalar(
+        select(Ticket.id)
+        .where(
+            Ticket.repeat_of_id == closed.id,
+            Ticket.customer_id == closed.customer_id,
+            Ticket.status != TicketStatus.CLOSED,
+            Ticket.merged_into_id.is_(None),
+        )
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(1)
+    )
+    return await commands.get(session, found) if found is not None else None
 
 
 async def _open_repeat(

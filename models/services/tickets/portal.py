@@ -129,6 +129,7 @@ async def submit(
             require_contact=True,
             with_tracking_link=True,
             match_names=True,
+            dedupe_recent=True,
         ),
     )
     if prepared and not result.repeated:

@@ -59,7 +59,7 @@ async def count(db: Any, model: Any) -> int:
 
 def token_of(response: Any) -> str:
     location = response.headers["location"]
-    match = re.fullmatch(r"/portal/t/([A-Za-z0-9_-]+)\?new=1", location)
+    match = re.fullmatch(r"/portal/t/([A-Za-z0-9_-]+)\?new=(1|again)", location)
     assert match, location
     return match.group(1)
 
@@ -105,6 +105,9 @@ async def test_double_submit_creates_one_ticket_and_shows_the_same_link(
     second = await submit(client, form)
     assert first.status_code == second.status_code == 303
     assert token_of(first) == token_of(second)
+    assert second.headers["location"].endswith("?new=again")
+    page = await client.get(second.headers["location"])
+    assert "我们已收到过这条咨询" in page.text
     assert await count(db, Ticket) == 1
     assert await count(db, Customer) == 1
 

@@ -35,7 +35,16 @@ from models.services.common.priority import priority_rank
 from models.services.escalation import engine, extensions
 from models.services.mail import inbound, outbound
 from models.services.sla import settings as sla_settings
-from models.services.tickets import board, commands, intake, messages, portal, triage, write
+from models.services.tickets import (
+    board,
+    commands,
+    intake,
+    merge,
+    messages,
+    portal,
+    triage,
+    write,
+)
 from models.ticket import Ticket
 from tests.integration.mail_support import mail, make_smtp_mailbox
 from tests.integration.sla.test_sla_helpers import actor, make_ticket, move, run_tick, ticket
@@ -67,6 +76,7 @@ COMMANDS = {
     "clear_customer_reply",
     "confirm_solved",
     "complete_unconfirmed",
+    "merge",
 }
 """The command layer's public writes (tickets/commands.py, tickets/write.py)."""
 
@@ -91,6 +101,7 @@ ENTRY_POINTS = {
     "models.services.tickets.intake.register_inquiry": "intake_tracking",
     "models.services.tickets.intake.register_once": "intake_tracking",
     "models.services.tickets.triage.apply_triage": "triage",
+    "models.services.tickets.merge.merge_by_number": "merge",
 }
 """Every public service function outside the command layer that changes a ticket, and the
 scenario below that exercises it."""
@@ -819,6 +830,35 @@ async def _track(session: Any, tid: int) -> Any:
     return await commands.set_tracking(session, inbound.MAIL, row, "another-token")
 
 
+async def test_a_merge_writes_each_ticket_once_through_the_commands(
+    db: Any, reference: dict[str, int]
+) -> None:
+    primary = await make_ticket(db, reference, assignee="agent")
+    lead = await actor(db, "lead")
+    async with unit_of_work(db) as s:
+        first = await commands.get(s, primary)
+        row, _ = await commands.create(
+            s,
+            lead,
+            commands.TicketInput(
+                customer_id=first.customer_id, description="同一个问题。", channel=Channel.PORTAL
+            ),
+        )
+        dup, number = row.id, first.number
+    await slower_policy(db)
+
+    def merge_it() -> Awaitable[Any]:
+        return in_uow(db, lambda s: merge.merge_by_number(s, lead, dup, number))
+
+    before = await seen(db, dup)
+    new = await assert_one_write(db, primary, merge_it)
+    assert [a for _, a, _, _, _ in new if a == "merged_from"] == ["merged_from"]
+    after = await seen(db, dup)
+    assert after.version == before.version + 1
+    dup_new = [(e[1], e[2]) for e in after.audits if e not in before.audits]
+    assert ("move", "status") in dup_new and ("merged_into", None) in dup_new
+
+
 def test_every_entry_point_has_a_scenario() -> None:
     """Each listed entry point names a scenario this module runs."""
     scenarios = {
@@ -839,5 +879,6 @@ def test_every_entry_point_has_a_scenario() -> None:
         "customer_confirmation": (
             test_the_customer_confirmation_and_its_silence_go_through_the_commands
         ),
+        "merge": test_a_merge_writes_each_ticket_once_through_the_commands,
     }
     assert set(ENTRY_POINTS.values()) <= set(scenarios)
