@@ -35,7 +35,16 @@ from models.services.common.priority import priority_rank
 from models.services.escalation import engine, extensions
 from models.services.mail import inbound, outbound
 from models.services.sla import settings as sla_settings
-from models.services.tickets import board, commands, intake, messages, portal, triage, write
+from models.services.tickets import (
+    board,
+    commands,
+    customer_merge,
+    intake,
+    messages,
+    portal,
+    triage,
+    write,
+)
 from models.ticket import Ticket
 from tests.integration.mail_support import mail, make_smtp_mailbox
 from tests.integration.sla.test_sla_helpers import actor, make_ticket, move, run_tick, ticket
@@ -67,6 +76,7 @@ COMMANDS = {
     "clear_customer_reply",
     "confirm_solved",
     "complete_unconfirmed",
+    "reassign_customer",
 }
 """The command layer's public writes (tickets/commands.py, tickets/write.py)."""
 
@@ -84,6 +94,7 @@ ENTRY_POINTS = {
     "models.services.mail.inbound.release": "mail_reply",
     "models.services.mail.outbound.queue_reply": "mail_queue_reply",
     "models.services.tickets.board.move": "board_move",
+    "models.services.tickets.customer_merge.merge": "customer_merge",
     "models.services.tickets.board.open_ticket": "drawer_opened",
     "models.services.tickets.messages.receive": "customer_message",
     "models.services.tickets.messages.receive_for_api": "customer_message",
@@ -839,5 +850,34 @@ def test_every_entry_point_has_a_scenario() -> None:
         "customer_confirmation": (
             test_the_customer_confirmation_and_its_silence_go_through_the_commands
         ),
+        "customer_merge": test_a_customer_merge_moves_each_ticket_through_the_commands,
     }
     assert set(ENTRY_POINTS.values()) <= set(scenarios)
+
+
+async def test_a_customer_merge_moves_each_ticket_through_the_commands(
+    db: Any, reference: dict[str, int]
+) -> None:
+    tid = await make_ticket(db, reference, assignee="agent")
+    other = await make_ticket(db, reference, assignee="agent")
+    lead = await actor(db, "lead")
+    duplicate_id = (await ticket(db, tid)).customer_id
+    primary_id = (await ticket(db, other)).customer_id
+    assert duplicate_id != primary_id
+    await slower_policy(db)
+
+    def merge() -> Awaitable[Any]:
+        return in_uow(db, lambda s: customer_merge.merge(s, lead, duplicate_id, primary_id))
+
+    new = await assert_one_write(db, tid, merge)
+    assert ("change", "customer") in {(a, f) for _, a, f, _, _ in new}
+    assert (await ticket(db, tid)).customer_id == primary_id
+    # The same ticket reassigned to the customer it now has: nothing written.
+
+    async def again(s: Any) -> Any:
+        row = await commands.get(s, tid)
+        return await commands.reassign_customer(
+            s, lead, row, await s.get(models.Customer, primary_id)
+        )
+
+    await assert_no_write(db, tid, lambda: in_uow(db, again))
