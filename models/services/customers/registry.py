@@ -480,6 +480,10 @@ async def update(
     if not actor.is_staff:
         raise Forbidden(N_("You do not have permission to do that."))
     customer = await get(session, customer_id)
+    if customer.merged_into_id is not None:
+        raise ValidationFailed(
+            N_("%(number)s has already been merged into another record."), number=customer.number
+        )
     errors = field_errors(data)
     if errors:
         raise ValidationFailed(N_("Please correct the highlighted fields."), fields=errors)
