@@ -39,3 +39,7 @@ class Customer(IdMixin, Base):
     # member of staff dismisses it ("not the same person").
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     duplicate_match: Mapped[str | None] = mapped_column(String(8))  # "phone" or "email"
+    # Merged into another record (leads and admins): kept as a tombstone so the audit trail
+    # and old links stay explainable; hidden from lists and search, its page redirects.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    merged_at: Mapped[datetime | None] = mapped_column()

@@ -18,7 +18,7 @@ from models.enums import CustomerLevel, CustomerType, Industry
 from models.services.common import ids
 from models.services.common.errors import N_, ValidationFailed
 from models.services.customers import registry
-from models.services.tickets import commands
+from models.services.tickets import commands, customer_merge
 from web.deps import CurrentActor, DbSession
 from web.security import requires_lead, requires_staff
 
@@ -47,6 +47,11 @@ class CustomerForm:
 @dataclass
 class LevelForm:
     level: str = ""
+
+
+@dataclass
+class MergeForm:
+    primary_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -140,11 +145,48 @@ class CustomerController(Controller):
     @get("/{customer_id:int}")
     async def detail(
         self, db_session: DbSession, actor: CurrentActor, customer_id: FromPath[int]
-    ) -> Template:
+    ) -> Response[Any]:
+        merged_into = await registry.merged_target(db_session, customer_id)
+        if merged_into is not None:
+            return Redirect(f"/customers/{merged_into}", status_code=303)
         profile = await registry.profile(db_session, actor, customer_id)
         return Template(
             "customers/detail.html", context={"c": profile, "levels": list(CustomerLevel)}
         )
+
+    @get("/{customer_id:int}/merge", guards=[requires_lead])
+    async def merge_page(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        actor: CurrentActor,
+        customer_id: FromPath[int],
+    ) -> Template:
+        """Pick the record to keep (search by number or name), then confirm naming both."""
+        params = request.query_params
+        into = ids.digits(params.get("into", ""))
+        view = await registry.merge_view(
+            db_session, actor, customer_id, query=params.get("q", "")[:100], into=into
+        )
+        return Template("customers/merge.html", context={"m": view})
+
+    @post("/{customer_id:int}/merge", guards=[requires_lead], status_code=200)
+    async def merge(
+        self,
+        db_session: DbSession,
+        actor: CurrentActor,
+        customer_id: FromPath[int],
+        data: Annotated[MergeForm, Form],
+    ) -> Response[Any]:
+        """Merge this record into the chosen one (audited); the kept record's page follows."""
+        primary_id = ids.digits(data.primary_id)
+        if primary_id is None:
+            raise ValidationFailed(
+                N_("Please correct the highlighted fields."),
+                fields={"primary": N_("Choose another customer.")},
+            )
+        primary = await customer_merge.merge(db_session, actor, customer_id, primary_id)
+        return Redirect(f"/customers/{primary.id}", status_code=303)
 
     @post("/{customer_id:int}/not-duplicate", status_code=200)
     async def not_duplicate(

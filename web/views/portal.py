@@ -52,6 +52,12 @@ class SolvedForm:
 
 
 @dataclass
+class FindForm:
+    number: str = ""
+    contact: str = ""
+
+
+@dataclass
 class InfoForm:
     text: str = ""
 
@@ -140,6 +146,17 @@ class PortalController(Controller):
         )
         return Template("portal/partials/_suggestions.html", context={"suggestions": found})
 
+    @get("/a/{article_id:int}")
+    async def article(
+        self, request: HTMXRequest, db_session: DbSession, article_id: FromPath[int]
+    ) -> Template:
+        """A suggestion opened in full: in place of the suggestions (htmx) or as a page."""
+        found = await portal.article(
+            db_session, request.app.state.redis, article_id, client_ip=client_ip(request)
+        )
+        name = "portal/partials/_article.html" if request.htmx else "portal/article.html"
+        return Template(name, context={"article": found, "inline": bool(request.htmx)})
+
     @post("/solved", status_code=200)
     async def solved(
         self, request: HTMXRequest, db_session: DbSession, data: Annotated[SolvedForm, Form]
@@ -155,6 +172,39 @@ class PortalController(Controller):
         )
         name = "portal/partials/_solved.html" if request.htmx else "portal/solved.html"
         return Template(name)
+
+    @get("/find")
+    async def find_page(self) -> Template:
+        return Template("portal/find.html", context={"values": {}, "errors": {}})
+
+    @post("/find", status_code=200)
+    async def find(
+        self, request: HTMXRequest, db_session: DbSession, data: Annotated[FindForm, Form]
+    ) -> Response[Any]:
+        """Ticket number + phone or email → its tracking page under a fresh link; a wrong
+        contact and an unknown number get the same answer."""
+        values = {"number": data.number, "contact": data.contact}
+        try:
+            token = await portal.find_inquiry(
+                db_session,
+                request.app.state.redis,
+                data.number,
+                data.contact,
+                client_ip=client_ip(request),
+            )
+        except ValidationFailed as exc:
+            return Template(
+                "portal/find.html",
+                context={"values": values, "errors": exc.fields},
+                status_code=exc.status_code,
+            )
+        if token is None:
+            return Template(
+                "portal/find.html",
+                context={"values": values, "errors": {}, "not_found": portal.NOT_FOUND},
+                status_code=404,
+            )
+        return Redirect(f"/portal/t/{token}", status_code=303, headers=PRIVATE_HEADERS)
 
     @get("/t/{token:str}")
     async def track(

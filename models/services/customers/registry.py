@@ -206,6 +206,7 @@ class CustomerProfile:
     history_truncated: bool
     average_score: float | None
     duplicate: DuplicateMark | None = None  # "possible duplicate" of another customer
+    can_merge: bool = False  # leads and admins merge records
 
 
 # --- the keyring ------------------------------------------------------------------------
@@ -319,7 +320,12 @@ async def find_by_contact(
         clauses.append(Customer.email_hash.in_(cipher.blind_indexes("email", email)))
     if not clauses:
         return None
-    stmt = select(Customer).where(or_(*clauses)).order_by(Customer.id).limit(1)
+    stmt = (
+        select(Customer)
+        .where(or_(*clauses), Customer.merged_into_id.is_(None))
+        .order_by(Customer.id)
+        .limit(1)
+    )
     return (await session.scalars(stmt)).first()
 
 
@@ -486,6 +492,10 @@ async def update(
     if not actor.is_staff:
         raise Forbidden(N_("You do not have permission to do that."))
     customer = await get(session, customer_id)
+    if customer.merged_into_id is not None:
+        raise ValidationFailed(
+            N_("%(number)s has already been merged into another record."), number=customer.number
+        )
     errors = field_errors(data)
     if errors:
         raise ValidationFailed(N_("Please correct the highlighted fields."), fields=errors)
@@ -556,7 +566,7 @@ async def update(
 
 
 def _search_stmt(filters: CustomerFilters):  # type: ignore[no-untyped-def]
-    stmt = select(Customer)
+    stmt = select(Customer).where(Customer.merged_into_id.is_(None))
     q = filters.query.strip()
     if q:
         clauses = [Customer.name.contains(q, autoescape=True), Customer.number == q.upper()]
@@ -870,6 +880,7 @@ async def profile(session: AsyncSession, actor: Actor, customer_id: int) -> Cust
         history_truncated=int(ticket_count) > len(entries),
         average_score=round(sum(averages) / len(averages), 1) if averages else None,
         duplicate=await duplicate_mark(session, customer),
+        can_merge=actor.is_lead,
     )
 
 
@@ -975,3 +986,147 @@ async def create(session: AsyncSession, actor: Actor, data: CustomerInput) -> Cu
     if errors:
         raise ValidationFailed(N_("Please correct the highlighted fields."), fields=errors)
     return await register(session, actor, data)
+
+
+# --- merging two records ------------------------------------------------------------------
+
+LEVEL_ORDER = (CustomerLevel.NORMAL, CustomerLevel.VIP, CustomerLevel.STRATEGIC)
+
+
+def higher_level(a: CustomerLevel, b: CustomerLevel) -> CustomerLevel:
+    return max(CustomerLevel(a), CustomerLevel(b), key=LEVEL_ORDER.index)
+
+
+async def merge_pair(
+    session: AsyncSession, actor: Actor, duplicate_id: int, primary_id: int
+) -> tuple[Customer, Customer]:
+    """The two records of a merge, checked: leads and admins only; not into itself, not from
+    or into a record already merged (each refusal a localized error, nothing written)."""
+    if not actor.is_lead:
+        raise Forbidden(N_("Only leads and admins may merge customers."))
+    if duplicate_id == primary_id:
+        raise ValidationFailed(
+            N_("A customer cannot be merged into itself."),
+            fields={"primary": N_("Choose another customer.")},
+        )
+    duplicate = await get(session, duplicate_id)
+    primary = await get(session, primary_id)
+    for record in (duplicate, primary):
+        if record.merged_into_id is not None:
+            raise ValidationFailed(
+                N_("%(number)s has already been merged into another record."),
+                fields={"primary": N_("Choose another customer.")},
+                number=record.number,
+            )
+    return duplicate, primary
+
+
+def absorb(session: AsyncSession, actor: Actor, duplicate: Customer, primary: Customer) -> None:
+    """The customer half of a merge (the tickets were moved by the caller): contacts the
+    primary lacks move over, the primary's are kept where both exist (the discarded ones are
+    recorded masked), notes are joined, possible-duplicate marks follow the primary, and the
+    duplicate stays as a tombstone pointing at it. Audited on both records."""
+    moved: list[str] = []
+    discarded: dict[str, str | None] = {}
+    masks = masked_contacts(duplicate)
+    for kind, mask in (("phone", masks.phone), ("email", masks.email)):
+        token = getattr(duplicate, f"{kind}_enc")
+        if not token:
+            continue
+        if getattr(primary, f"{kind}_enc"):
+            if getattr(primary, f"{kind}_hash") != getattr(duplicate, f"{kind}_hash"):
+                discarded[kind] = mask
+        else:
+            setattr(primary, f"{kind}_enc", token)
+            setattr(primary, f"{kind}_hash", getattr(duplicate, f"{kind}_hash"))
+            moved.append(kind)
+        setattr(duplicate, f"{kind}_enc", None)
+        setattr(duplicate, f"{kind}_hash", None)
+    if duplicate.notes:
+        joined = "\n".join(
+            n for n in (primary.notes, f"[{duplicate.number}] {duplicate.notes}") if n
+        )
+        primary.notes = joined[:NOTES_MAX]
+    for record in (primary, duplicate):
+        if record.duplicate_of_id in (primary.id, duplicate.id):
+            record.duplicate_of_id = None
+            record.duplicate_match = None
+    duplicate.merged_into_id = primary.id
+    duplicate.merged_at = utcnow()
+    audit.record(
+        session,
+        actor,
+        entity_type="customer",
+        entity_id=primary.id,
+        action="merge",
+        field="merged_from",
+        before=None,
+        after={
+            "merged_from": duplicate.number,
+            "name": duplicate.name,
+            "contacts_moved": moved,
+            "contacts_discarded": discarded,
+        },
+    )
+    audit.record(
+        session,
+        actor,
+        entity_type="customer",
+        entity_id=duplicate.id,
+        action="merge",
+        field="merged_into",
+        before=None,
+        after=primary.number,
+    )
+
+
+async def repoint_marks(session: AsyncSession, duplicate: Customer, primary: Customer) -> None:
+    """Others marked "possible duplicate" of the merged record now point at the primary."""
+    marked = (
+        await session.scalars(select(Customer).where(Customer.duplicate_of_id == duplicate.id))
+    ).all()
+    for other in marked:
+        other.duplicate_of_id = None if other.id == primary.id else primary.id
+        if other.duplicate_of_id is None:
+            other.duplicate_match = None
+
+
+async def merged_target(session: AsyncSession, customer_id: int) -> int | None:
+    """Where a merged record's page goes: the record it ended up in (following a chain of
+    merges), or None for a record that was never merged."""
+    seen: set[int] = set()
+    current = await get(session, customer_id)
+    while current.merged_into_id is not None and current.id not in seen:
+        seen.add(current.id)
+        current = await get(session, current.merged_into_id)
+    return current.id if current.id != customer_id else None
+
+
+@dataclass(frozen=True)
+class MergeView:
+    """The merge page: the record being merged, the candidates found, the one chosen."""
+
+    duplicate: CustomerRow
+    query: str
+    candidates: list[CustomerRow]
+    primary: CustomerRow | None
+
+
+async def merge_view(
+    session: AsyncSession, actor: Actor, customer_id: int, *, query: str = "", into: int | None
+) -> MergeView:
+    """What the merge page shows; the chosen record is checked as the merge itself would."""
+    if not actor.is_lead:
+        raise Forbidden(N_("Only leads and admins may merge customers."))
+    duplicate = await get(session, customer_id)
+    primary = None
+    if into is not None:
+        duplicate, chosen = await merge_pair(session, actor, customer_id, into)
+        primary = row_for(chosen)
+    found = await search(session, query=query, limit=10) if query.strip() else []
+    return MergeView(
+        duplicate=row_for(duplicate),
+        query=query,
+        candidates=[row_for(c) for c in found if c.id != customer_id],
+        primary=primary,
+    )

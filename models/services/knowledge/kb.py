@@ -301,6 +301,23 @@ async def article_view(session: AsyncSession, actor: Actor, article_id: int) -> 
     )
 
 
+@dataclass(frozen=True)
+class PublicArticle:
+    """A published article as a portal visitor reads it (rendered, safe HTML)."""
+
+    id: int
+    title: str
+    html: str
+
+
+async def public_article(session: AsyncSession, article_id: int) -> PublicArticle:
+    """A published article for the portal; a draft or archived one is the same 404 as none."""
+    article = await session.get(Article, article_id)
+    if article is None or article.status != ArticleStatus.PUBLISHED:
+        raise NotFound(N_("This answer is no longer available."))
+    return PublicArticle(article.id, article.title, render_markdown(article.body))
+
+
 async def record_click(session: AsyncSession, article_id: int) -> None:
     """Someone opened a suggested article: count it (not an edit: updated_at is kept)."""
     result = await session.execute(

@@ -936,6 +936,33 @@ async def change_customer_level(
     return customer
 
 
+async def reassign_customer(
+    session: AsyncSession, actor: Actor, ticket: Ticket, customer: Customer
+) -> Ticket:
+    """The ticket now belongs to another customer record (a customer merge): its rank and
+    SLA targets follow that customer's level, and its timeline says from whom to whom.
+    Reassigning to the customer it already has changes nothing."""
+    previous = ticket.customer_id
+    if previous == customer.id:
+        return ticket
+    before = await session.get(Customer, previous)
+    async with change(session, actor, ticket, level=CustomerLevel(customer.level)) as edit:
+        edit.set("customer_id", customer.id)
+        edit.touch()
+        audit.record(
+            session,
+            actor,
+            entity_type="ticket",
+            entity_id=ticket.id,
+            ticket_id=ticket.id,
+            action="change",
+            field="customer",
+            before=before.number if before else None,
+            after=customer.number,
+        )
+    return ticket
+
+
 # --- the SLA panel ------------------------------------------------------------------------
 
 

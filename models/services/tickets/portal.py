@@ -16,15 +16,19 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.customer import Customer
 from models.enums import Channel, FollowUpMethod, TicketStatus
 from models.followup import FollowUp
-from models.services.common import ratelimit
+from models.services.common import audit, ratelimit
 from models.services.common.actor import Actor
+from models.services.common.crypto import new_token, normalize_email, normalize_phone
 from models.services.common.errors import N_, ValidationFailed
+from models.services.customers import registry
 from models.services.knowledge import kb
 from models.services.tickets import attachments, commands, intake, messages, surveys
 from models.services.tickets.attachments import AttachmentView
 from models.settings import get_settings
+from models.ticket import Ticket
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,10 @@ SUGGESTIONS = 3
 # Suggestions fire while the visitor types; they get a far larger allowance than submissions.
 SUGGEST_FACTOR = 30
 INFO_MAX = 2000
+# "Find my inquiry": guesses allowed per ticket number per rate-limit window, from anywhere.
+FIND_PER_NUMBER = 5
+NUMBER_MAX = 32
+NOT_FOUND = N_("No inquiry matches this number and phone or email.")
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,17 @@ async def mark_solved(
     await kb.record_deflection(session, article_id, query, locale)
 
 
+async def article(
+    session: AsyncSession, redis: Any, article_id: int, *, client_ip: str
+) -> kb.PublicArticle:
+    """A suggested article opened in full (published ones only); the click is counted."""
+    limit = get_settings().portal_rate_limit * SUGGEST_FACTOR
+    await ratelimit.check(redis, "portal-suggest", client_ip, limit)
+    found = await kb.public_article(session, article_id)
+    await kb.record_click(session, article_id)
+    return found
+
+
 async def tracking(session: AsyncSession, token: str) -> TrackingView:
     """The tracking page for a token; a wrong token is a 404 that reveals nothing."""
     ticket = await commands.by_tracking_token(session, token)
@@ -307,3 +326,60 @@ async def add_files(
         session, PORTAL, ticket, uploads, source="tracking", uploaded_by_customer=True
     )
     return await tracking(session, token)
+
+
+def _contact_matches(customer: Customer | None, contact: str) -> bool:
+    """Whether a typed phone or email is the customer's (compared through the lookup hash)."""
+    if customer is None:
+        return False
+    cipher = registry.current_cipher()
+    try:
+        if "@" in contact:
+            return customer.email_hash in cipher.blind_indexes("email", normalize_email(contact))
+        return customer.phone_hash in cipher.blind_indexes("phone", normalize_phone(contact))
+    except ValidationFailed:
+        return False
+
+
+async def find_inquiry(
+    session: AsyncSession, redis: Any, number: str, contact: str, *, client_ip: str
+) -> str | None:
+    """ "Find my inquiry": a ticket number and the phone or email it was filed with give a
+    fresh tracking link (its token returned; the lost link stops working). A wrong contact
+    and an unknown number are the same None, so nothing can be learnt by guessing; guesses
+    are throttled per IP and per ticket number (429), and each answer on a real ticket is
+    audited on it."""
+    number = number.strip().upper()[:NUMBER_MAX]
+    contact = contact.strip()[:254]
+    errors = {
+        name: N_("Required.")
+        for name, value in (("number", number), ("contact", contact))
+        if not value
+    }
+    if errors:
+        raise ValidationFailed(N_("Please correct the highlighted fields."), fields=errors)
+    settings = get_settings()
+    await ratelimit.check(redis, "portal-find", client_ip, settings.portal_rate_limit)
+    await ratelimit.check(redis, "portal-find-number", number, FIND_PER_NUMBER)
+    ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+    if ticket is None:
+        log.info("portal lookup of an unknown inquiry number from %s", client_ip)
+        return None
+    customer = await session.get(Customer, ticket.customer_id)
+    found = _contact_matches(customer, contact)
+    # Its own entity type: a lookup is not a change of the ticket (the new link, when found,
+    # is set through the write path).
+    audit.record(
+        session,
+        PORTAL,
+        entity_type="portal_lookup",
+        entity_id=ticket.id,
+        action="portal_lookup",
+        after={"found": found, "ip": client_ip},
+    )
+    if not found:
+        await session.flush()
+        return None
+    token = new_token()
+    await commands.set_tracking(session, PORTAL, ticket, token)
+    return token

@@ -32,12 +32,14 @@ from models.followup import FollowUp
 from models.services.common.crypto import token_hash
 from models.services.common.errors import Conflict
 from models.services.common.priority import priority_rank
+from models.services.customers import registry
 from models.services.escalation import engine, extensions
 from models.services.mail import inbound, outbound
 from models.services.sla import settings as sla_settings
 from models.services.tickets import (
     board,
     commands,
+    customer_merge,
     intake,
     merge,
     messages,
@@ -77,6 +79,7 @@ COMMANDS = {
     "confirm_solved",
     "complete_unconfirmed",
     "merge",
+    "reassign_customer",
 }
 """The command layer's public writes (tickets/commands.py, tickets/write.py)."""
 
@@ -94,10 +97,12 @@ ENTRY_POINTS = {
     "models.services.mail.inbound.release": "mail_reply",
     "models.services.mail.outbound.queue_reply": "mail_queue_reply",
     "models.services.tickets.board.move": "board_move",
+    "models.services.tickets.customer_merge.merge": "customer_merge",
     "models.services.tickets.board.open_ticket": "drawer_opened",
     "models.services.tickets.messages.receive": "customer_message",
     "models.services.tickets.messages.receive_for_api": "customer_message",
     "models.services.tickets.portal.confirm": "customer_confirmation",
+    "models.services.tickets.portal.find_inquiry": "portal_lookup",
     "models.services.tickets.intake.register_inquiry": "intake_tracking",
     "models.services.tickets.intake.register_once": "intake_tracking",
     "models.services.tickets.triage.apply_triage": "triage",
@@ -880,5 +885,58 @@ def test_every_entry_point_has_a_scenario() -> None:
             test_the_customer_confirmation_and_its_silence_go_through_the_commands
         ),
         "merge": test_a_merge_writes_each_ticket_once_through_the_commands,
+        "customer_merge": test_a_customer_merge_moves_each_ticket_through_the_commands,
+        "portal_lookup": test_finding_an_inquiry_again_goes_through_the_commands,
     }
     assert set(ENTRY_POINTS.values()) <= set(scenarios)
+
+
+async def test_a_customer_merge_moves_each_ticket_through_the_commands(
+    db: Any, reference: dict[str, int]
+) -> None:
+    tid = await make_ticket(db, reference, assignee="agent")
+    other = await make_ticket(db, reference, assignee="agent")
+    lead = await actor(db, "lead")
+    duplicate_id = (await ticket(db, tid)).customer_id
+    primary_id = (await ticket(db, other)).customer_id
+    assert duplicate_id != primary_id
+    await slower_policy(db)
+
+    def merge() -> Awaitable[Any]:
+        return in_uow(db, lambda s: customer_merge.merge(s, lead, duplicate_id, primary_id))
+
+    new = await assert_one_write(db, tid, merge)
+    assert ("change", "customer") in {(a, f) for _, a, f, _, _ in new}
+    assert (await ticket(db, tid)).customer_id == primary_id
+    # The same ticket reassigned to the customer it now has: nothing written.
+
+    async def again(s: Any) -> Any:
+        row = await commands.get(s, tid)
+        return await commands.reassign_customer(
+            s, lead, row, await s.get(models.Customer, primary_id)
+        )
+
+    await assert_no_write(db, tid, lambda: in_uow(db, again))
+
+
+async def test_finding_an_inquiry_again_goes_through_the_commands(
+    db: Any, reference: dict[str, int]
+) -> None:
+    tid = await make_ticket(db, reference, assignee="agent")
+    row = await ticket(db, tid)
+    async with db.sessionmaker() as s:
+        owner = await s.get(models.Customer, row.customer_id)
+        assert owner is not None
+        phone = registry.decrypt(owner.phone_enc)
+    assert phone
+    await slower_policy(db)
+
+    def lookup(contact: str) -> Awaitable[Any]:
+        return in_uow(
+            db, lambda s: portal.find_inquiry(s, None, row.number, contact, client_ip="test")
+        )
+
+    new = await assert_one_write(db, tid, lambda: lookup(phone))
+    assert ("change", "tracking_token_hash") not in {(a, f) for _, a, f, _, _ in new}
+    assert (await ticket(db, tid)).tracking_token_hash is not None
+    await assert_no_write(db, tid, lambda: lookup("13900000000"))
