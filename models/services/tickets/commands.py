@@ -169,6 +169,15 @@ async def create(
     )
     record_job(session, triage_job(ticket.id))
     record_event(session, "ticket.created", ticket_id=ticket.id, status=str(ticket.status))
+    await _tell(
+        session,
+        actor,
+        ticket,
+        notifications.KIND_ASSIGNED,
+        N_("%(actor)s assigned %(number)s to you: %(title)s"),
+        [data.assignee_id],
+        title=ticket.title,
+    )
     return ticket, token
 
 

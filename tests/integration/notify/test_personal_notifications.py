@@ -301,3 +301,16 @@ def test_known_failure_reasons_are_recognised() -> None:
         "recipient_refused",
         "timeout",
     }
+
+
+async def test_a_ticket_registered_for_someone_else_notifies_that_assignee(
+    db: Any, reference: dict[str, int]
+) -> None:
+    """Registering an inquiry already handed to a colleague rings their bell (the registrar's
+    own tickets do not)."""
+    tid = await make_ticket(db, reference, assignee="agent")  # registered by admin
+    number = (await ticket(db, tid)).number
+    told = await bell(db, "agent", notifications.KIND_ASSIGNED)
+    assert [n.ticket_id for n in told] == [tid]
+    assert told[0].params["number"] == number
+    assert await bell(db, "admin", notifications.KIND_ASSIGNED) == []
