@@ -55,7 +55,7 @@ from models.services.common.errors import N_
 from models.services.customers import registry
 from models.services.sla import policy
 from models.services.sla.deadlines import SlaState
-from models.services.tickets import attachments, commands, surveys
+from models.services.tickets import assignment, attachments, commands, surveys
 from models.services.tickets.attachments import AttachmentView
 from models.services.tickets.transitions import ORDER, TRANSITIONS, refusal, targets
 from models.ticket import Ticket, ticket_collaborators
@@ -632,6 +632,8 @@ class TimelineEntry:
     linked_number: str | None = None  # the other ticket of a repeat
     follow_up: FollowUpView | None = None
     attachment: AttachmentView | None = None  # the file itself, shown where it was attached
+    # An auto-assignment's decision and reason: (msgid, params) parts, joined with " · ".
+    note: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -741,6 +743,7 @@ ACTION_LABELS: dict[str, str] = {
     "repeat_opened": N_("The customer wrote again: repeat inquiry opened"),
     "repeat_of": N_("Opened from the customer's message on closed ticket"),
     "mail_retry": N_("Email reply sent again"),
+    "auto_assign": N_("Auto-assignment"),
 }
 _LINKED_ACTIONS = {"repeat_opened", "repeat_of"}
 FIELD_LABELS: dict[str, str] = {
@@ -871,6 +874,11 @@ async def ticket_detail(
                 linked_number=str(event.after) if event.action in _LINKED_ACTIONS else None,
                 attachment=(
                     files_by_id.get(event.entity_id) if event.entity_type == "attachment" else None
+                ),
+                note=(
+                    assignment.reason_note(event.after, names)
+                    if event.action == "auto_assign"
+                    else []
                 ),
             )
         )
