@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.db import unit_of_work
-from models.enums import Channel, CustomerLevel, RequestType, Role, TicketStatus
+from models.enums import Channel, CustomerLevel, RequestType, Role, TicketStatus, Urgency
 from models.services.admin import users
 from models.services.common.errors import Forbidden, ValidationFailed
 from models.services.customers import registry
@@ -247,6 +247,18 @@ async def test_vip_goes_to_seniors_and_first(db: Any, reference: dict[str, int])
     await assign(db, strategic)
     assert await assignee(db, strategic) is None
     assert (await reasons(db, strategic))[-1] == {"assignee": None, "vip": True, "reason": "nobody"}
+
+
+async def test_the_drain_takes_the_most_pressing_then_the_oldest(
+    db: Any, reference: dict[str, int]
+) -> None:
+    await only_on_duty(db, "agent")
+    await configure(db, reference, cap=2)
+    oldest = await make_ticket(db, reference, assignee=None)
+    newer = await make_ticket(db, reference, assignee=None)
+    urgent = await make_ticket(db, reference, assignee=None, urgency=Urgency.URGENT)
+    assert await drain(db) == 2
+    assert [await assignee(db, t) for t in (oldest, newer, urgent)] == ["agent", None, "agent"]
 
 
 async def test_a_returning_customer_goes_back_to_the_previous_agent(
