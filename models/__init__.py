@@ -2,6 +2,7 @@
 
 from models.api_key import ApiKey
 from models.article import Article
+from models.assignment_settings import AssignmentSettings
 from models.attachment import Attachment
 from models.audit import AuditEvent
 from models.base import Base, utcnow
@@ -33,6 +34,7 @@ from models.user_session import UserSession
 __all__ = [
     "ApiKey",
     "Article",
+    "AssignmentSettings",
     "Attachment",
     "AuditEvent",
     "Base",

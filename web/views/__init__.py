@@ -5,6 +5,7 @@ from typing import Any
 from web.views.accounts import AccountController
 from web.views.admin import AdminController
 from web.views.api import InquiryApiController
+from web.views.assignment import AssignmentController, DutyController
 from web.views.attachments import (
     AttachmentController,
     TicketAttachmentController,
@@ -55,6 +56,8 @@ ROUTE_HANDLERS: list[Any] = [
     AdminController,
     AccountController,
     SlaAdminController,
+    AssignmentController,
+    DutyController,
     SlaTicketController,
     NotificationController,
     MailAdminController,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.jobs import attachments, backup, kb, mail, notify, sla, triage
+from workers.jobs import assignment, attachments, backup, kb, mail, notify, sla, triage
 
 FUNCTIONS: list[Any] = []
 CRON_JOBS: list[Any] = []
@@ -17,3 +17,5 @@ CRON_JOBS += triage.CRON_JOBS  # classifier sweep, every 10 minutes
 FUNCTIONS += mail.FUNCTIONS  # poll_mailboxes, send_mail
 CRON_JOBS += mail.CRON_JOBS  # mailbox polling, every minute
 CRON_JOBS += attachments.CRON_JOBS  # orphaned files, nightly 04:30 local time
+FUNCTIONS += assignment.FUNCTIONS
+CRON_JOBS += assignment.CRON_JOBS  # drain waiting tickets to agents with room, every minute

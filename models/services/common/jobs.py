@@ -20,6 +20,7 @@ RETRAIN_CLASSIFIER = "retrain_classifier"
 EMBED_ARTICLES = "embed_articles"
 SEND_MAIL = "send_mail"
 DELIVER_NOTIFICATION = "deliver_notification"
+DRAIN_ASSIGNMENTS = "drain_assignments"
 # Asked for with the caller waiting on its result (not recorded on a session).
 SUGGEST = "suggest"
 
@@ -64,3 +65,13 @@ def send_mail_job(mail_id: int, *, again: str | None = None) -> Job:
 def delivery_job(delivery_id: int) -> Job:
     """Deliver one logged notification delivery (unique per delivery)."""
     return Job(DELIVER_NOTIFICATION, {"delivery_id": delivery_id}, job_id=f"notify:{delivery_id}")
+
+
+def drain_assignments_job(department_id: int | None = None, now: datetime | None = None) -> Job:
+    """Hand a department's waiting tickets to agents with room (all enabled departments when
+    None); one job per department per second (the cron job drains every minute anyway)."""
+    stamp = (now or utcnow()).timestamp()
+    key = department_id if department_id is not None else "all"
+    return Job(
+        DRAIN_ASSIGNMENTS, {"department_id": department_id}, job_id=f"drain:{key}:{stamp:.0f}"
+    )

@@ -291,6 +291,9 @@ async def seed_reference(session: AsyncSession) -> dict[str, int]:
                 department_id=dept_ids.get(account.department or ""),
                 enforce_policy=False,  # the well-known demo logins, on a demo install only
             )
+            # The demo's agents are at their desks (accounts start off duty otherwise), so
+            # turning auto-assignment on for a department shows it working at once.
+            user.on_duty = account.role is Role.AGENT
         if account.role is Role.LEAD and account.department:
             led = await session.get(Department, dept_ids[account.department])
             if led is not None and led.supervisor_id is None:

@@ -55,7 +55,7 @@ from models.services.common.errors import N_
 from models.services.customers import registry
 from models.services.sla import policy
 from models.services.sla.deadlines import SlaState
-from models.services.tickets import attachments, commands, mentions, surveys
+from models.services.tickets import assignment, attachments, commands, mentions, surveys
 from models.services.tickets.attachments import AttachmentView
 from models.services.tickets.transitions import ORDER, TRANSITIONS, refusal, targets
 from models.ticket import Ticket, ticket_collaborators
@@ -638,6 +638,8 @@ class TimelineEntry:
     linked_number: str | None = None  # the other ticket of a repeat
     follow_up: FollowUpView | None = None
     attachment: AttachmentView | None = None  # the file itself, shown where it was attached
+    # An auto-assignment's decision and reason: (msgid, params) parts, joined with " · ".
+    note: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -753,6 +755,7 @@ ACTION_LABELS: dict[str, str] = {
     "mail_retry": N_("Email reply sent again"),
     "merged_into": N_("Merged into"),
     "merged_from": N_("Merged from"),
+    "auto_assign": N_("Auto-assignment"),
 }
 _LINKED_ACTIONS = {"repeat_opened", "repeat_of", "merged_into", "merged_from"}
 FIELD_LABELS: dict[str, str] = {
@@ -883,6 +886,11 @@ async def ticket_detail(
                 linked_number=str(event.after) if event.action in _LINKED_ACTIONS else None,
                 attachment=(
                     files_by_id.get(event.entity_id) if event.entity_type == "attachment" else None
+                ),
+                note=(
+                    assignment.reason_note(event.after, names)
+                    if event.action == "auto_assign"
+                    else []
                 ),
             )
         )

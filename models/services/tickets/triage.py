@@ -30,7 +30,7 @@ from models.services.common.actor import Actor
 from models.services.common.errors import N_, NotFound
 from models.services.common.priority import PRIORITY_ORDER, compute_priority
 from models.services.knowledge import kb
-from models.services.tickets import commands, routing
+from models.services.tickets import assignment, commands, routing
 from models.ticket import Ticket
 from models.ticket_embedding import TicketEmbedding
 from triage.vectors import cosine, from_bytes, to_bytes
@@ -230,6 +230,8 @@ async def apply_triage(
             )
         else:
             stored.embedding, stored.embedding_model = to_bytes(embedding), embedding_model
+    if ticket.department_id is not None and ticket.assignee_id is None:
+        await assignment.auto_assign(session, ticket.id, now=now)
     return TriageResult(
         ticket.id,
         True,

@@ -37,6 +37,7 @@ from models.services.escalation import engine, extensions
 from models.services.mail import inbound, outbound
 from models.services.sla import settings as sla_settings
 from models.services.tickets import (
+    assignment,
     board,
     commands,
     customer_merge,
@@ -107,6 +108,8 @@ ENTRY_POINTS = {
     "models.services.tickets.intake.register_once": "intake_tracking",
     "models.services.tickets.triage.apply_triage": "triage",
     "models.services.tickets.merge.merge_by_number": "merge",
+    "models.services.tickets.assignment.auto_assign": "auto_assign",
+    "models.services.tickets.assignment.drain": "auto_assign",
 }
 """Every public service function outside the command layer that changes a ticket, and the
 scenario below that exercises it."""
@@ -509,6 +512,30 @@ async def test_triage_writes_through_the_commands_once(db: Any, reference: dict[
     await assert_no_write(db, tid, apply)  # already triaged: left exactly as it is
 
 
+async def test_auto_assignment_writes_through_the_commands_once(
+    db: Any, reference: dict[str, int]
+) -> None:
+    tid = await make_ticket(db, reference, assignee=None)
+    admin = await actor(db, "admin")
+    async with unit_of_work(db) as s:
+        await assignment.save_settings(
+            s,
+            admin,
+            reference["SUPPORT"],
+            assignment.SettingsInput(True, assignment.ROUND_ROBIN, "10", False, []),
+        )
+    await slower_policy(db)
+
+    def auto() -> Awaitable[Any]:
+        return in_uow(db, lambda s: assignment.auto_assign(s, tid))
+
+    new = await assert_one_write(db, tid, auto)
+    assert ("assign", "assignee_id") in {(a, f) for _, a, f, _, _ in new}
+    assert "auto_assign" in {a for _, a, _, _, _ in new}
+    await assert_no_write(db, tid, auto)  # assigned: nothing more to decide
+    await assert_no_write(db, tid, lambda: in_uow(db, assignment.drain))
+
+
 async def test_the_sla_panel_writes_through_the_commands(
     db: Any, reference: dict[str, int]
 ) -> None:
@@ -877,6 +904,7 @@ def test_every_entry_point_has_a_scenario() -> None:
         "board_move": test_board_move_and_mail_go_through_the_commands,
         "intake_tracking": test_intake_stores_the_tracking_link_through_the_commands,
         "triage": test_triage_writes_through_the_commands_once,
+        "auto_assign": test_auto_assignment_writes_through_the_commands_once,
         "customer_message": (
             test_a_customer_message_and_opening_the_drawer_go_through_the_commands
         ),
