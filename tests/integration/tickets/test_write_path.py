@@ -34,6 +34,7 @@ from models.services.common.errors import Conflict
 from models.services.common.priority import priority_rank
 from models.services.escalation import engine, extensions
 from models.services.mail import inbound, outbound
+from models.services.replies import macros
 from models.services.sla import settings as sla_settings
 from models.services.tickets import board, commands, intake, messages, portal, triage, write
 from models.ticket import Ticket
@@ -91,6 +92,7 @@ ENTRY_POINTS = {
     "models.services.tickets.intake.register_inquiry": "intake_tracking",
     "models.services.tickets.intake.register_once": "intake_tracking",
     "models.services.tickets.triage.apply_triage": "triage",
+    "models.services.replies.macros.apply_macro": "macro",
 }
 """Every public service function outside the command layer that changes a ticket, and the
 scenario below that exercises it."""
@@ -819,6 +821,27 @@ async def _track(session: Any, tid: int) -> Any:
     return await commands.set_tracking(session, inbound.MAIL, row, "another-token")
 
 
+async def test_a_macro_goes_through_the_commands(db: Any, reference: dict[str, int]) -> None:
+    """Each step of a macro is a ticket command: one write per change, nothing when the
+    macro changes nothing."""
+    tid = await make_ticket(db, reference, assignee="agent")
+    lead = await actor(db, "lead")
+    macro = await in_uow(
+        db,
+        lambda s: macros.create(
+            s, lead, macros.MacroInput(name="urgent", scope="team", priority="urgent")
+        ),
+    )
+    await slower_policy(db)
+
+    def apply(s: Any) -> Any:
+        return macros.apply_macro(s, lead, tid, macro.id, expected_version=None)
+
+    new = await assert_one_write(db, tid, lambda: in_uow(db, apply))
+    assert ("change", "priority") in [(action, f) for _, action, f, _, _ in new]
+    await assert_no_write(db, tid, lambda: in_uow(db, apply))
+
+
 def test_every_entry_point_has_a_scenario() -> None:
     """Each listed entry point names a scenario this module runs."""
     scenarios = {
@@ -839,5 +862,6 @@ def test_every_entry_point_has_a_scenario() -> None:
         "customer_confirmation": (
             test_the_customer_confirmation_and_its_silence_go_through_the_commands
         ),
+        "macro": test_a_macro_goes_through_the_commands,
     }
     assert set(ENTRY_POINTS.values()) <= set(scenarios)
