@@ -209,6 +209,7 @@ async def test_a_macro_applies_all_its_changes_and_counts_the_use(
         "/replies/macros/menu", params={"ticket_id": tid, "version": before.version}
     )
     assert "已解决待确认+" in menu.text
+    assert 'title="→ 待确认 · 优先级: 紧急 · 需求类型: 投诉跟进 · 回复客户 · 内部备注"' in menu.text
     applied = await client.post(
         f"/replies/macros/{macro.id}/apply",
         data={"ticket_id": str(tid), "version": str(before.version)},
