@@ -12,12 +12,14 @@ from models.extension import ExtensionRequest
 from models.followup import FollowUp
 from models.kpi_target import KpiTarget
 from models.label import Label
+from models.macro import Macro
 from models.mail_message import MailDirection, MailMessage, MailStatus
 from models.mailbox import Mailbox, MailSecurity
 from models.model_version import ModelVersion
 from models.notification import Notification
 from models.notification_delivery import DeliveryStatus, NotificationDelivery
 from models.notification_preference import DeliveryChannel, NotificationPreference
+from models.quick_reply import QuickReply, ReplyLanguage, ReplyScope
 from models.routing import RoutingRule
 from models.sequence import Sequence
 from models.sign_in_failure import SignInFailure
@@ -48,6 +50,7 @@ __all__ = [
     "FollowUp",
     "KpiTarget",
     "Label",
+    "Macro",
     "MailDirection",
     "MailMessage",
     "MailSecurity",
@@ -57,6 +60,9 @@ __all__ = [
     "Notification",
     "NotificationDelivery",
     "NotificationPreference",
+    "QuickReply",
+    "ReplyLanguage",
+    "ReplyScope",
     "RoutingRule",
     "Sequence",
     "SignInFailure",

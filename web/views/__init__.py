@@ -27,6 +27,7 @@ from web.views.mail import MailAdminController, TicketMailController
 from web.views.models import ModelsController
 from web.views.notifications import NotificationController
 from web.views.portal import PortalController
+from web.views.replies import RepliesController
 from web.views.reports import ReportController
 from web.views.review import ReviewController
 from web.views.sla_admin import SlaAdminController
@@ -62,4 +63,5 @@ ROUTE_HANDLERS: list[Any] = [
     NotificationController,
     MailAdminController,
     TicketMailController,
+    RepliesController,
 ]

@@ -48,6 +48,7 @@ from models.services.common.actor import Actor
 from models.services.common.crypto import cipher_for
 from models.services.common.priority import compute_priority, priority_rank
 from models.services.escalation import engine
+from models.services.replies import starter
 from models.services.sla.deadlines import DEFAULT_CALENDAR, DEFAULT_POLICY, compute_deadlines
 from models.settings import REPO_ROOT, get_settings
 from models.sla_policy import BusinessCalendar, SlaPolicy
@@ -684,6 +685,7 @@ async def fill(
     # Bulk rows skipped the services: give open tickets their next SLA check.
     await engine.schedule_unscheduled(session)
     articles = await seed_articles(session)
+    await starter.seed_starter(session)  # team quick replies and macros
     return DemoResult(
         len(customer_ids), len(ticket_ids), len(follow_rows), len(survey_rows), articles
     )

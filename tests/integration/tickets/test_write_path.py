@@ -35,6 +35,7 @@ from models.services.common.priority import priority_rank
 from models.services.customers import registry
 from models.services.escalation import engine, extensions
 from models.services.mail import inbound, outbound
+from models.services.replies import macros
 from models.services.sla import settings as sla_settings
 from models.services.tickets import (
     assignment,
@@ -110,6 +111,7 @@ ENTRY_POINTS = {
     "models.services.tickets.merge.merge_by_number": "merge",
     "models.services.tickets.assignment.auto_assign": "auto_assign",
     "models.services.tickets.assignment.drain": "auto_assign",
+    "models.services.replies.macros.apply_macro": "macro",
 }
 """Every public service function outside the command layer that changes a ticket, and the
 scenario below that exercises it."""
@@ -891,6 +893,27 @@ async def test_a_merge_writes_each_ticket_once_through_the_commands(
     assert ("move", "status") in dup_new and ("merged_into", None) in dup_new
 
 
+async def test_a_macro_goes_through_the_commands(db: Any, reference: dict[str, int]) -> None:
+    """Each step of a macro is a ticket command: one write per change, nothing when the
+    macro changes nothing."""
+    tid = await make_ticket(db, reference, assignee="agent")
+    lead = await actor(db, "lead")
+    macro = await in_uow(
+        db,
+        lambda s: macros.create(
+            s, lead, macros.MacroInput(name="urgent", scope="team", priority="urgent")
+        ),
+    )
+    await slower_policy(db)
+
+    def apply(s: Any) -> Any:
+        return macros.apply_macro(s, lead, tid, macro.id, expected_version=None)
+
+    new = await assert_one_write(db, tid, lambda: in_uow(db, apply))
+    assert ("change", "priority") in [(action, f) for _, action, f, _, _ in new]
+    await assert_no_write(db, tid, lambda: in_uow(db, apply))
+
+
 def test_every_entry_point_has_a_scenario() -> None:
     """Each listed entry point names a scenario this module runs."""
     scenarios = {
@@ -915,6 +938,7 @@ def test_every_entry_point_has_a_scenario() -> None:
         "merge": test_a_merge_writes_each_ticket_once_through_the_commands,
         "customer_merge": test_a_customer_merge_moves_each_ticket_through_the_commands,
         "portal_lookup": test_finding_an_inquiry_again_goes_through_the_commands,
+        "macro": test_a_macro_goes_through_the_commands,
     }
     assert set(ENTRY_POINTS.values()) <= set(scenarios)
 
