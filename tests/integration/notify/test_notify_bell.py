@@ -40,8 +40,9 @@ async def test_bell_counts_unread_and_the_list_reads_in_my_language(
     page = await client.get("/board")
     assert 'id="bell"' in page.text and 'hx-get="/notifications/bell"' in page.text
     bell = await client.get("/notifications/bell", headers=hx(client))
-    assert 'data-testid="bell-count">1<' in bell.text
-    assert "未读通知：1 条" in bell.text
+    # The reminder, and (registered by the admin) the ticket being assigned to me.
+    assert 'data-testid="bell-count">2<' in bell.text
+    assert "未读通知：2 条" in bell.text
     listing = await client.get("/notifications")
     assert f"紧急任务 {number} 登记已满30分钟仍处于待处理状态" in listing.text
     client.cookies.set("kefu_lang", "en")
@@ -55,12 +56,15 @@ async def test_mark_read_updates_the_bell(client: Any, db: Any, reference: dict[
     agent = await actor(db, "agent")
     mine = [n for n in await notes(db) if n.user_id == agent.user_id]
     others = [n for n in await notes(db) if n.user_id != agent.user_id]
-    assert len(mine) == 2
+    # Two reminders and, the tickets being registered by the admin, two assignments.
+    assert sorted(n.kind for n in mine) == sorted(
+        [notifications.KIND_REMINDER] * 2 + [notifications.KIND_ASSIGNED] * 2
+    )
     await sign_in(client, "agent", "kefu-agent")
     read = await client.post(f"/notifications/{mine[0].id}/read", headers=hx(client))
     assert read.status_code == 200
     assert read.headers.get("hx-trigger") and "kefu-notifications" in read.headers["hx-trigger"]
-    assert 'data-testid="bell-count">1<' in (await client.get("/notifications/bell")).text
+    assert 'data-testid="bell-count">3<' in (await client.get("/notifications/bell")).text
     # Someone else's notification is not mine to read.
     refused = await client.post(f"/notifications/{others[0].id}/read", headers=hx(client))
     assert refused.status_code == 404

@@ -138,7 +138,8 @@ async def test_a_mention_rings_the_bell_and_reaches_the_webhook_through_the_work
     [entry] = await bell(db, "agent.tech", notifications.KIND_MENTIONED)
     assert entry.ticket_id == tid and entry.params["actor"] == "王小明 Wang (agent)"
     assert "请@赵磊 Zhao 看一下网络配置" in entry.params["excerpt"]
-    assert await bell(db, "agent") == []  # the writer mentioned themself: not told
+    # The writer mentioned themself: not told.
+    assert await bell(db, "agent", notifications.KIND_MENTIONED) == []
 
     await run_worker_burst()
     [got] = receiver.at("/hooks/zhao")
