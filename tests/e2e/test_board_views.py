@@ -25,7 +25,7 @@ async def open_board(new_page: Any, username: str, password: str, **kw: Any) -> 
     page = await new_page(kw.get("locale", "zh-CN"))
     if "width" in kw:
         await page.set_viewport_size({"width": kw["width"], "height": kw.get("height", 844)})
-    await sign_in(page, username, password)
+    await sign_in(page, username, password, all_departments=kw.get("all_departments", True))
     if kw.get("path"):
         await page.goto(kw["path"])
     await expect(page.locator("[data-testid=board]")).to_be_visible()
@@ -200,7 +200,7 @@ async def test_the_default_board_and_all_departments(
 ) -> None:
     mine = await make_ticket(db, reference, text="本部门的工单")
     other = await make_ticket(db, reference, text="售后部的工单", department="AFTER")
-    page = await open_board(new_page, "agent", "kefu-agent")
+    page = await open_board(new_page, "agent", "kefu-agent", all_departments=False)
     await expect(page.locator(f"#card-{mine}")).to_be_visible()
     await expect(page.locator(f"#card-{other}")).to_have_count(0)
     await page.select_option("form.filters select[name=department]", "all")

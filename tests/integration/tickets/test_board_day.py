@@ -143,7 +143,7 @@ async def test_show_more_loads_the_next_page_of_a_collapsed_column(
     await sign_in(client, "lead", "kefu-lead")
     page = (await client.get("/board?department=all")).text  # every department, explicitly
     assert 'data-testid="show-more-closed"' in page
-    assert 'hx-get="/board/columns/closed/more?offset=3&amp;department=all"' in page
+    assert 'hx-get="/board/columns/closed/more?offset=3&department=all"' in page
     assert (
         'data-testid="show-more-pending"' not in page and 'data-testid="more-pending"' not in page
     )
