@@ -6,6 +6,7 @@ from models.assignment_settings import AssignmentSettings
 from models.attachment import Attachment
 from models.audit import AuditEvent
 from models.base import Base, utcnow
+from models.board_view import BoardView
 from models.customer import Customer
 from models.department import Department
 from models.extension import ExtensionRequest
@@ -40,6 +41,7 @@ __all__ = [
     "Attachment",
     "AuditEvent",
     "Base",
+    "BoardView",
     "BusinessCalendar",
     "Customer",
     "Deflection",

@@ -45,5 +45,7 @@ class User(IdMixin, Base):
     # The notification kinds this person keeps out of their bell (their channels choose for
     # themselves through each channel's kinds); empty: every kind rings the bell.
     bell_muted_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The board this person last looked at ({"query": URL parameters}), restored on /board.
+    board_prefs: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
     department: Mapped[Department | None] = relationship(foreign_keys=[department_id])

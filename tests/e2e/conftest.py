@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -204,13 +205,21 @@ async def page(new_page: Any) -> Any:
     return await new_page()
 
 
-async def sign_in(page: Any, username: str, password: str) -> None:
-    """Sign in through the login form and wait for the board."""
+async def sign_in(page: Any, username: str, password: str, *, all_departments: bool = True) -> None:
+    """Sign in through the login form and wait for the board.
+
+    A bare /board shows the person's own department until they choose otherwise; the tests
+    see every department (chosen once, so it is remembered for later visits to /board)
+    unless ``all_departments`` is False.
+    """
     await page.goto("/login")
     await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", password)
     async with page.expect_navigation():
         await page.click("form.form button[type=submit]")
+    if all_departments and urlparse(page.url).path == "/board":
+        await page.request.get("/board?department=all")
+        await page.reload()
 
 
 def screenshot_path(name: str) -> Path:

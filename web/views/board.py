@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from litestar import Controller, get, post
 from litestar.exceptions import NotFoundException
@@ -19,8 +20,9 @@ from litestar.response import Redirect, Response, Template
 from models.enums import CustomerLevel, Priority, RequestType, TicketStatus
 from models.services.admin import users
 from models.services.common import ids
+from models.services.common.errors import N_, ValidationFailed
 from models.services.sla.deadlines import SlaState
-from models.services.tickets import board
+from models.services.tickets import board, bulk, views
 from web.deps import CurrentActor, DbSession
 from web.forms import Form, parse_choice, parse_id
 from web.security import requires_staff
@@ -42,6 +44,7 @@ def parse_filters(params: Any) -> board.BoardFilters:
         mine=params.get("mine") == "1",
         department_id=ids.digits(department) if department.strip() else None,
         unrouted=department == "none",
+        all_departments=department == "all",
         request_type=pick(RequestType, "type"),
         priority=pick(Priority, "priority"),
         sla_state=pick(SlaState, "sla"),
@@ -56,6 +59,51 @@ def parse_status(value: str) -> TicketStatus:
         return TicketStatus(value)
     except ValueError:
         raise NotFoundException() from None
+
+
+@dataclass
+class ViewForm:
+    name: str = ""
+    query: str = ""
+    team: str = ""
+
+
+@dataclass
+class BulkForm:
+    ticket_ids: str = ""  # comma-separated
+    action: str = ""
+    assignee_id: str = ""
+    priority: str = ""
+    status: str = ""
+    resolution: str = ""
+
+
+def parse_ticket_ids(value: str) -> list[int]:
+    """The selected tickets ("12,13,14"); anything else is a localized 422."""
+    found = []
+    for part in (value or "").split(","):
+        if part.strip():
+            found.append(parse_id(part, "ticket_ids") or 0)
+    if not found:
+        raise ValidationFailed(N_("Select at least one ticket."), fields={"ticket_ids": "x"})
+    return found
+
+
+def bulk_action(data: BulkForm) -> bulk.BulkAction:
+    kind = parse_choice(bulk.BulkKind, data.action, "action")
+    return bulk.BulkAction(
+        kind=kind,
+        assignee_id=parse_id(data.assignee_id, "assignee_id", required=False)
+        if kind is bulk.BulkKind.ASSIGN
+        else None,
+        priority=parse_choice(Priority, data.priority, "priority")
+        if kind is bulk.BulkKind.PRIORITY
+        else None,
+        status=parse_choice(TicketStatus, data.status, "status")
+        if kind is bulk.BulkKind.MOVE
+        else None,
+        resolution=data.resolution[:5000],
+    )
 
 
 @dataclass
@@ -89,7 +137,12 @@ class BoardController(Controller):
     async def index(
         self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
     ) -> Template:
-        filters = parse_filters(request.query_params)
+        if request.query_params:
+            filters = parse_filters(request.query_params)
+            await views.remember(db_session, actor, filters.query_string())
+        else:  # nothing asked for: the board this person last looked at, or their default
+            query = await views.default_query(db_session, actor)
+            filters = parse_filters(dict(parse_qsl(query)))
         columns = await board.load_board(db_session, actor, filters)
         departments = await users.list_departments(db_session)
         return Template(
@@ -99,8 +152,49 @@ class BoardController(Controller):
                 columns=columns,
                 departments=departments,
                 refusals=board.drop_refusals(actor),
+                views=await views.list_views(db_session, actor),
+                bulk_staff=await board.staff(db_session),
+                may_share=actor.is_lead,
+                me=actor.user_id,
             ),
         )
+
+    @post("/views", status_code=200)
+    async def save_view(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        data: Annotated[ViewForm, Form],
+    ) -> Response[Any]:
+        view = await views.save_view(
+            db_session, actor, data.name, data.query, team=data.team == "1"
+        )
+        return Redirect("/board" + (f"?{view.query}" if view.query else "?department=all"))
+
+    @post("/views/{view_id:int}/delete", status_code=200)
+    async def delete_view(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        view_id: FromPath[int],
+    ) -> Response[Any]:
+        await views.delete_view(db_session, actor, view_id)
+        return Redirect("/board")
+
+    @post("/bulk", status_code=200)
+    async def bulk(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        data: Annotated[BulkForm, Form],
+    ) -> Template:
+        outcomes = await bulk.apply(
+            db_session, actor, parse_ticket_ids(data.ticket_ids), bulk_action(data)
+        )
+        return Template("board/partials/_bulk_result.html", context={"outcomes": outcomes})
 
     @get("/columns/{status:str}")
     async def column(

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.article import Article
 from models.audit import AuditEvent
 from models.base import utcnow
+from models.board_view import BoardView
 from models.customer import Customer
 from models.department import Department
 from models.enums import (
@@ -684,11 +685,32 @@ async def fill(
 
     # Bulk rows skipped the services: give open tickets their next SLA check.
     await engine.schedule_unscheduled(session)
+    await seed_board_views(session)
     articles = await seed_articles(session)
     await starter.seed_starter(session)  # team quick replies and macros
     return DemoResult(
         len(customer_ids), len(ticket_ids), len(follow_rows), len(survey_rows), articles
     )
+
+
+# Saved board views everyone finds on the demo board (a team view of the admin's).
+DEMO_VIEWS = (("我的逾期VIP", "mine=1&sla=breached&level=vip"),)
+
+
+async def seed_board_views(session: AsyncSession) -> int:
+    """Add the demo's team board views not yet present; returns how many were added."""
+    admin = await session.scalar(select(User).where(User.username == "admin"))
+    if admin is None:
+        return 0
+    added = 0
+    for name, query in DEMO_VIEWS:
+        found = await session.scalar(
+            select(BoardView.id).where(BoardView.owner_id == admin.id, BoardView.name == name)
+        )
+        if found is None:
+            session.add(BoardView(name=name, owner_id=admin.id, team=True, query=query))
+            added += 1
+    return added
 
 
 async def seed_articles(session: AsyncSession) -> int:

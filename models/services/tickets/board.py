@@ -128,6 +128,7 @@ class BoardFilters:
     mine: bool = False
     department_id: int | None = None
     unrouted: bool = False
+    all_departments: bool = False  # chosen explicitly (not the person's default department)
     request_type: RequestType | None = None
     priority: Priority | None = None
     sla_state: SlaState | None = None
@@ -136,6 +137,8 @@ class BoardFilters:
 
     def params(self) -> dict[str, str]:
         department = "none" if self.unrouted else str(self.department_id or "")
+        if not department and self.all_departments:
+            department = "all"
         params = {
             "mine": "1" if self.mine else "",
             "department": department,
@@ -154,7 +157,8 @@ class BoardFilters:
 
     @property
     def active(self) -> bool:
-        return bool(self.params())
+        """Any filter set (choosing every department explicitly filters nothing)."""
+        return bool({k: v for k, v in self.params().items() if (k, v) != ("department", "all")})
 
 
 class _epoch(FunctionElement[float]):
@@ -818,6 +822,16 @@ def _display(
         except ValueError:
             return value
     return value
+
+
+async def staff(session: AsyncSession) -> list[Person]:
+    """Every active staff member (the bulk "assign to" menu)."""
+    rows = (
+        await session.scalars(
+            select(User).where(User.is_active.is_(True)).order_by(User.department_id, User.id)
+        )
+    ).all()
+    return [Person(u.id, u.display_name, u.department_id) for u in rows]
 
 
 async def ticket_detail(

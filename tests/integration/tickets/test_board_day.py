@@ -77,9 +77,12 @@ async def test_the_filter_bar_applies_on_change_and_keeps_its_no_js_button(
     assert 'hx-trigger="change, submit, input delay:400ms from:#filter-q"' in bar
     assert 'hx-select="#board"' in bar and 'hx-target="#board"' in bar
     assert '<button type="submit">' in page
-    # The links that depend on the filters are swapped with the board.
+    # The links that depend on the filters are swapped with the board. "Clear" asks for every
+    # department explicitly (a bare /board restores the person's remembered board).
     assert re.search(
-        r'id="filter-links".*?href="/board".*?/board/matrix\?type=consultation', page, re.S
+        r'id="filter-links".*?href="/board\?department=all".*?/board/matrix\?type=consultation',
+        page,
+        re.S,
     )
     # An htmx request for a filtered board (what the form sends) renders the filtered board.
     response = await client.get("/board?mine=1", headers={"HX-Request": "true"})
@@ -138,9 +141,9 @@ async def test_show_more_loads_the_next_page_of_a_collapsed_column(
     client: Any, history: dict[str, list[int]]
 ) -> None:
     await sign_in(client, "lead", "kefu-lead")
-    page = (await client.get("/board")).text
+    page = (await client.get("/board?department=all")).text  # every department, explicitly
     assert 'data-testid="show-more-closed"' in page
-    assert 'hx-get="/board/columns/closed/more?offset=3"' in page
+    assert 'hx-get="/board/columns/closed/more?offset=3&department=all"' in page
     assert (
         'data-testid="show-more-pending"' not in page and 'data-testid="more-pending"' not in page
     )

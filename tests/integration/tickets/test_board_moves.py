@@ -189,8 +189,8 @@ async def test_an_agent_of_another_department_is_refused(
     assert "该工单属于其他部门" in response.text
     assert await status_of(db, ticket_id) is TicketStatus.PENDING
     assert await version_of(db, ticket_id) == version
-    # Their board shows the card without a move menu or drag handle.
-    page = (await client.get("/board")).text
+    # Their board (every department, chosen) shows the card without a move menu or drag handle.
+    page = (await client.get("/board?department=all")).text
     card = page.split(f'id="card-{ticket_id}"', 1)[1].split("</li>", 1)[0]
     assert "data-move-to" not in card
     assert "data-can-move" not in page.split(f'id="card-{ticket_id}"', 1)[0].rsplit("<li", 1)[1]

@@ -240,7 +240,7 @@ async def test_portal_inquiry_reaches_the_board_through_the_worker(
         await run_worker_burst()
         assert await job.status() is JobStatus.complete
     await sign_in(client, "agent", "kefu-agent")
-    page = await client.get("/board")
+    page = await client.get("/board?department=all")  # wherever triage routed it
     assert page.status_code == 200 and ticket.number in page.text
     async with db.sessionmaker() as s:
         agent = actor_for((await s.scalars(select(User).where(User.username == "agent"))).one())

@@ -40,6 +40,7 @@ from models.services.sla import settings as sla_settings
 from models.services.tickets import (
     assignment,
     board,
+    bulk,
     commands,
     customer_merge,
     intake,
@@ -100,6 +101,7 @@ ENTRY_POINTS = {
     "models.services.mail.outbound.queue_reply": "mail_queue_reply",
     "models.services.tickets.board.move": "board_move",
     "models.services.tickets.customer_merge.merge": "customer_merge",
+    "models.services.tickets.bulk.apply": "bulk_action",
     "models.services.tickets.board.open_ticket": "drawer_opened",
     "models.services.tickets.messages.receive": "customer_message",
     "models.services.tickets.messages.receive_for_api": "customer_message",
@@ -622,6 +624,33 @@ async def test_board_move_and_mail_go_through_the_commands(
     assert (await ticket(db, tid)).status is TicketStatus.IN_PROGRESS
 
 
+async def test_bulk_actions_write_each_ticket_through_the_commands(
+    db: Any, reference: dict[str, int]
+) -> None:
+    tid = await make_ticket(db, reference, assignee=None)
+    lead = await actor(db, "lead")
+    emma = await actor(db, "agent.emma")
+    await slower_policy(db)
+    actions = [
+        bulk.BulkAction(bulk.BulkKind.ASSIGN, assignee_id=emma.user_id),
+        bulk.BulkAction(bulk.BulkKind.PRIORITY, priority=Priority.URGENT),
+        bulk.BulkAction(bulk.BulkKind.MOVE, status=TicketStatus.IN_PROGRESS),
+    ]
+    for action in actions:
+
+        def run(action: bulk.BulkAction = action) -> Awaitable[Any]:
+            return in_uow(db, lambda s: bulk.apply(s, lead, [tid], action))
+
+        await assert_one_write(db, tid, run)
+        if action.kind is not bulk.BulkKind.MOVE:
+            await assert_no_write(db, tid, run)
+    # Moving again is refused (already there): reported, nothing written.
+    refused = bulk.BulkAction(bulk.BulkKind.MOVE, status=TicketStatus.IN_PROGRESS)
+    await assert_no_write(
+        db, tid, lambda: in_uow(db, lambda s: bulk.apply(s, lead, [tid], refused))
+    )
+
+
 async def test_intake_stores_the_tracking_link_through_the_commands(
     db: Any, reference: dict[str, int]
 ) -> None:
@@ -925,6 +954,7 @@ def test_every_entry_point_has_a_scenario() -> None:
         "mail_reply": test_board_move_and_mail_go_through_the_commands,
         "mail_queue_reply": test_board_move_and_mail_go_through_the_commands,
         "board_move": test_board_move_and_mail_go_through_the_commands,
+        "bulk_action": test_bulk_actions_write_each_ticket_through_the_commands,
         "intake_tracking": test_intake_stores_the_tracking_link_through_the_commands,
         "triage": test_triage_writes_through_the_commands_once,
         "auto_assign": test_auto_assignment_writes_through_the_commands_once,

@@ -231,7 +231,9 @@
         // Every card is an item, so a card can be placed next to any card (a colleague's
         // too); only one's own can be picked up.
         draggable: "li.ticket",
-        filter: "a, button, summary, .move-options, li.ticket:not([data-can-move])",
+        // On a phone the "move to…" menu replaces dragging (one column shows at a time).
+        disabled: window.matchMedia("(max-width: 640px)").matches,
+        filter: "a, button, summary, input, .move-options, li.ticket:not([data-can-move])",
         preventOnFilter: false,
         ghostClass: "card-ghost",
         chosenClass: "card-chosen",
