@@ -595,9 +595,7 @@ async def test_board_move_and_mail_go_through_the_commands(
     assert (await ticket(db, tid)).status is TicketStatus.IN_PROGRESS
 
 
-async def test_the_composer_writes_through_the_commands(
-    db: Any, reference: dict[str, int]
-) -> None:
+async def test_the_composer_writes_through_the_commands(db: Any, reference: dict[str, int]) -> None:
     tid = await make_ticket(db, reference, assignee="agent")
     agent = await actor(db, "agent")
     await slower_policy(db)
