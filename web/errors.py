@@ -88,6 +88,10 @@ FIELD_LABELS = {
     "solution": N_("Solution"),
     "attitude": N_("Service attitude"),
     "secret": N_("Secret"),
+    "kind": N_("Reply or note"),
+    "next_owner_id": N_("Next step owner"),
+    "user_id": N_("Collaborators"),
+    "seen": N_("Reply or note"),
 }
 
 

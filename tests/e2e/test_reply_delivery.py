@@ -28,10 +28,10 @@ async def test_a_refused_reply_shows_failed_with_its_reason_and_a_retry(
 
     with running_smtp(refuse=REFUSAL, port=port):
         await page.goto(f"/tickets/{ticket_id}")
-        form = page.get_by_test_id("form-mail-reply")
-        await form.locator("textarea[name=text]").fill("您好，新的发票已经开具。")
-        await form.locator("button[type=submit]").click()
-        await expect(page.get_by_test_id("mail-panel").locator("p.saved")).to_be_visible()
+        form = page.get_by_test_id("form-composer")
+        await form.locator("#composer-body").fill("您好，新的发票已经开具。")
+        await form.get_by_test_id("composer-send").click()
+        await expect(page.get_by_test_id("reply-delivery")).to_contain_text("排队中")
         await run_worker_burst()  # the worker's attempt: refused with a permanent error
 
     await page.reload()

@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import logging
 import smtplib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -255,10 +255,16 @@ async def _queue(
 
 
 async def queue_reply(
-    session: AsyncSession, actor: Actor, ticket_id: int, text: str
+    session: AsyncSession,
+    actor: Actor,
+    ticket_id: int,
+    text: str,
+    *,
+    record: commands.FollowUpInput | None = None,
 ) -> MailMessage:
     """An agent's answer written in the drawer: recorded as an email follow-up visible to the
-    customer and sent in the ticket's thread."""
+    customer and sent in the ticket's thread. ``record``: the follow-up fields written with it
+    (feedback, next step, done), from the drawer's composer."""
     ticket = await commands.get(session, ticket_id)
     commands.ensure_can_work(actor, ticket)
     body = commands.clean_text(text, "text", limit=REPLY_MAX)
@@ -273,13 +279,12 @@ async def queue_reply(
             N_("Please correct the highlighted fields."),
             fields={"text": N_("Email is not configured: a reply cannot be sent by email.")},
         )
+    fields = record or commands.FollowUpInput(method=FollowUpMethod.EMAIL, discussed="", done=True)
     follow_up = await commands.add_follow_up(
         session,
         actor,
         ticket.id,
-        commands.FollowUpInput(
-            method=FollowUpMethod.EMAIL, discussed=body, done=True, visible_to_customer=True
-        ),
+        replace(fields, method=FollowUpMethod.EMAIL, discussed=body, visible_to_customer=True),
     )
     inbound = await _last_inbound(session, ticket.id)
     subject = reply_subject(inbound.subject) if inbound and inbound.subject else ticket.title

@@ -723,6 +723,18 @@ class TicketDetail:
         return self.card.version
 
     @property
+    def department_staff(self) -> list[Person]:
+        """The assignee menu's first part: staff of the ticket's department."""
+        dept = self.department.id if self.department else None
+        return [p for p in self.staff if dept is not None and p.department_id == dept]
+
+    @property
+    def other_staff(self) -> list[Person]:
+        """Everyone else, under a separator."""
+        first = {p.id for p in self.department_staff}
+        return [p for p in self.staff if p.id not in first]
+
+    @property
     def addable_collaborators(self) -> list[Person]:
         taken = {c.id for c in self.collaborators}
         if self.assignee:

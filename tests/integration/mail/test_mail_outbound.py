@@ -52,13 +52,18 @@ async def test_agent_reply_from_the_drawer_is_sent_in_the_thread(
     await login(client, "lead", "kefu-lead")
     drawer = (await client.get(f"/tickets/{ticket_id}")).text
     assert f'hx-get="/mail/tickets/{ticket_id}"' in drawer
-    panel = (await client.get(f"/mail/tickets/{ticket_id}")).text
-    assert f'action="/mail/tickets/{ticket_id}/reply"' in panel
+    assert f'action="/tickets/{ticket_id}/compose"' in drawer  # the drawer's composer
+    assert "将通过邮件发送至 l***@customer.example" in drawer
 
     token = client.cookies.get("kefu_csrf")
     response = await client.post(
-        f"/mail/tickets/{ticket_id}/reply",
-        data={"text": "您好，订单已经发出，快递单号 SF123。", "_csrf_token": token},
+        f"/tickets/{ticket_id}/compose",
+        data={
+            "kind": "reply",
+            "method": "email",
+            "discussed": "您好，订单已经发出，快递单号 SF123。",
+            "_csrf_token": token,
+        },
         headers={"HX-Request": "true"},
     )
     assert response.status_code == 200, response.text[:300]

@@ -32,6 +32,7 @@ from models.followup import FollowUp
 from models.services.common.crypto import token_hash
 from models.services.common.errors import Conflict
 from models.services.common.priority import priority_rank
+from models.services.composer import compose
 from models.services.customers import registry
 from models.services.escalation import engine, extensions
 from models.services.mail import inbound, outbound
@@ -99,6 +100,7 @@ ENTRY_POINTS = {
     "models.services.mail.inbound.poll_due": "mail_reply",
     "models.services.mail.inbound.release": "mail_reply",
     "models.services.mail.outbound.queue_reply": "mail_queue_reply",
+    "models.services.composer.compose.send": "composer_send",
     "models.services.tickets.board.move": "board_move",
     "models.services.tickets.customer_merge.merge": "customer_merge",
     "models.services.tickets.bulk.apply": "bulk_action",
@@ -651,6 +653,21 @@ async def test_bulk_actions_write_each_ticket_through_the_commands(
     )
 
 
+async def test_the_composer_writes_through_the_commands(db: Any, reference: dict[str, int]) -> None:
+    tid = await make_ticket(db, reference, assignee="agent")
+    agent = await actor(db, "agent")
+    await slower_policy(db)
+
+    def send(kind: compose.Kind, text: str) -> Callable[[], Awaitable[Any]]:
+        record = commands.FollowUpInput(method=FollowUpMethod.PHONE, discussed=text)
+        data = compose.ComposeInput(kind=kind, record=record)
+        return lambda: in_uow(db, lambda s: compose.send(s, agent, tid, data))
+
+    # The first reply is the first response (one write); a note after it changes no column.
+    await assert_one_write(db, tid, send(compose.Kind.REPLY, "已在处理。"))
+    await assert_no_write(db, tid, send(compose.Kind.NOTE, "内部备注"))
+
+
 async def test_intake_stores_the_tracking_link_through_the_commands(
     db: Any, reference: dict[str, int]
 ) -> None:
@@ -953,6 +970,7 @@ def test_every_entry_point_has_a_scenario() -> None:
         "extension_approved": test_the_sla_panel_writes_through_the_commands,
         "mail_reply": test_board_move_and_mail_go_through_the_commands,
         "mail_queue_reply": test_board_move_and_mail_go_through_the_commands,
+        "composer_send": test_the_composer_writes_through_the_commands,
         "board_move": test_board_move_and_mail_go_through_the_commands,
         "bulk_action": test_bulk_actions_write_each_ticket_through_the_commands,
         "intake_tracking": test_intake_stores_the_tracking_link_through_the_commands,
