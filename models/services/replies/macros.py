@@ -20,6 +20,7 @@ from models.macro import Macro
 from models.quick_reply import ReplyScope
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, DomainError, NotFound, ValidationFailed
+from models.services.composer import compose
 from models.services.replies import quick
 from models.services.tickets import commands
 from models.services.tickets.write import check_version
@@ -305,4 +306,14 @@ async def _follow_up(
 ) -> None:
     if expected_version is not None:
         check_version(await commands.get(session, ticket_id), expected_version)
-    await commands.add_follow_up(session, actor, ticket_id, data)
+    if not data.visible_to_customer:
+        await commands.add_follow_up(session, actor, ticket_id, data)
+        return
+    # A reply goes the way the composer sends it: by email where the customer wrote by
+    # email and mail works, otherwise on the tracking page.
+    await compose.send(
+        session,
+        actor,
+        ticket_id,
+        compose.ComposeInput(kind=compose.Kind.REPLY, record=data, confirmed=True),
+    )

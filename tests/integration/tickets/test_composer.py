@@ -15,6 +15,7 @@ from models.db import unit_of_work
 from models.enums import FollowUpMethod, Priority
 from models.followup import FollowUp
 from models.services.composer import presence
+from models.services.replies import macros
 from models.services.tickets import commands
 from models.ticket import Ticket
 from tests.conftest import run_worker_burst, sign_in
@@ -271,3 +272,27 @@ async def test_presence_shows_who_else_is_replying_and_fails_open(
 
     await presence.mark(Down(), ticket_id, 1, "x")
     assert await presence.others(Down(), ticket_id, None) == []
+
+
+async def test_a_macros_reply_goes_by_email_like_the_composers(
+    client: Any, db: Any, redis: Any
+) -> None:
+    """A macro's customer reply takes the composer's route: on an email ticket with a working
+    mailbox it is mailed to the customer, not only shown on the tracking page."""
+    _, ticket_id = await _customer_ticket(db, redis)
+    lead = await actor(db, "lead")
+    with running_smtp() as smtp:
+        await make_smtp_mailbox(db, smtp.port)
+        async with unit_of_work(db, redis) as s:
+            macro = await macros.create(
+                s,
+                lead,
+                macros.MacroInput(name="发票", scope="team", reply="您好，发票已重新开具。"),
+            )
+        async with unit_of_work(db, redis) as s:
+            await macros.apply_macro(s, lead, ticket_id, macro.id, expected_version=None)
+        await run_worker_burst()
+        [sent] = smtp.to(CUSTOMER)
+    assert "您好，发票已重新开具。" in sent.get_body().get_content()
+    [record] = await follow_ups(db, ticket_id)
+    assert record.method is FollowUpMethod.EMAIL and record.visible_to_customer
