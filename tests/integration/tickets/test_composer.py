@@ -296,3 +296,13 @@ async def test_a_macros_reply_goes_by_email_like_the_composers(
     assert "您好，发票已重新开具。" in sent.get_body().get_content()
     [record] = await follow_ups(db, ticket_id)
     assert record.method is FollowUpMethod.EMAIL and record.visible_to_customer
+
+
+async def test_without_mail_the_composer_says_why_a_reply_is_not_emailed(
+    client: Any, db: Any, redis: Any
+) -> None:
+    _, ticket_id = await _customer_ticket(db, redis)
+    await sign_in(client, "lead", "kefu-lead")
+    drawer = (await client.get(f"/tickets/{ticket_id}")).text
+    assert "邮件尚未配置，此回复无法发送到 h***@customer.example" in drawer
+    assert "将通过邮件发送至" not in drawer
