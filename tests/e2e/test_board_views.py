@@ -1,5 +1,5 @@
 """A board that fits the day, in a real browser: state tabs on a phone, keyboard shortcuts,
-bulk actions (assign, and a move that is refused for some tickets), the default board."""
+bulk actions (assign, merge, and a move that is refused for some tickets), the default board."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from models.services.tickets.board import BoardFilters
 from models.ticket import Ticket
 from tests.e2e.conftest import screenshot_path, sign_in
 from tests.integration.tickets.test_board_helpers import actor, make_ticket
+from tests.integration.tickets.test_board_views import same_customer_ticket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference")]
 
@@ -215,3 +216,23 @@ async def test_the_default_board_and_all_departments(
     async with page.expect_navigation():
         await page.click("[data-testid=save-view-submit]")
     await expect(page.locator("[data-testid='view-全部待处理']")).to_be_visible()
+
+
+async def test_bulk_merge_on_the_board(
+    db: Database, reference: dict[str, int], new_page: Any
+) -> None:
+    primary = await make_ticket(db, reference, text="退款还没到账")
+    dup = await same_customer_ticket(db, primary, "退款还没到账（又提交了一次）")
+    async with db.sessionmaker() as session:
+        number = (await session.get(Ticket, primary)).number  # type: ignore[union-attr]
+    page = await open_board(new_page, "lead", "kefu-lead")
+    await page.click("[data-testid=select-mode]")
+    await page.check(f"[data-testid=select-{dup}]")
+    await page.select_option("[data-testid=bulk-action]", "merge")
+    await expect(page.locator("[data-testid=bulk-primary]")).to_be_visible()
+    await page.fill("[data-testid=bulk-primary]", number)
+    await page.click("[data-testid=bulk-apply]")
+    await expect(page.locator("[data-testid=bulk-summary]")).to_have_attribute("data-done", "1")
+    async with db.sessionmaker() as session:
+        row = await session.get(Ticket, dup)
+        assert row is not None and row.merged_into_id == primary

@@ -76,6 +76,7 @@ class BulkForm:
     priority: str = ""
     status: str = ""
     resolution: str = ""
+    primary_number: str = ""
 
 
 def parse_ticket_ids(value: str) -> list[int]:
@@ -103,6 +104,7 @@ def bulk_action(data: BulkForm) -> bulk.BulkAction:
         if kind is bulk.BulkKind.MOVE
         else None,
         resolution=data.resolution[:5000],
+        primary_number=data.primary_number[:32] if kind is bulk.BulkKind.MERGE else "",
     )
 
 

@@ -1,4 +1,4 @@
-"""Bulk actions on selected tickets: assign, set priority, move.
+"""Bulk actions on selected tickets: assign, set priority, move, merge into one primary.
 
 Each ticket goes through the write path on its own (its own savepoint), so one refused
 ticket changes nothing about itself and stops nothing for the others; the answer says, per
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.enums import Priority, TicketStatus
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, DomainError, ValidationFailed
-from models.services.tickets import commands
+from models.services.tickets import commands, merge
 from models.user import User
 
 MAX_TICKETS = 200
@@ -26,6 +26,7 @@ class BulkKind(StrEnum):
     ASSIGN = "assign"
     PRIORITY = "priority"
     MOVE = "move"
+    MERGE = "merge"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class BulkAction:
     priority: Priority | None = None
     status: TicketStatus | None = None
     resolution: str = ""
+    primary_number: str = ""  # merge: the ticket the selected ones are merged into
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,13 @@ async def _check(session: AsyncSession, action: BulkAction, ticket_ids: list[int
         raise ValidationFailed(N_("Choose a priority."), fields={"priority": N_("Required.")})
     if action.kind is BulkKind.MOVE and action.status is None:
         raise ValidationFailed(N_("Choose a state."), fields={"status": N_("Required.")})
+    if action.kind is BulkKind.MERGE:
+        try:
+            await merge.resolve_primary(session, action.primary_number)
+        except DomainError as unknown:
+            raise ValidationFailed(
+                unknown.message, fields={"primary_number": unknown.message}
+            ) from None
     if action.kind is BulkKind.ASSIGN and action.assignee_id is not None:
         user = await session.get(User, action.assignee_id)
         if user is None or not user.is_active:
@@ -69,6 +78,9 @@ async def _check(session: AsyncSession, action: BulkAction, ticket_ids: list[int
 async def _one(session: AsyncSession, actor: Actor, ticket_id: int, action: BulkAction) -> None:
     if action.kind is BulkKind.ASSIGN:
         await commands.assign(session, actor, ticket_id, action.assignee_id, expected_version=None)
+    elif action.kind is BulkKind.MERGE:
+        # A cross-customer merge needs the drawer's confirmation: refused and reported here.
+        await merge.merge_by_number(session, actor, ticket_id, action.primary_number)
     elif action.kind is BulkKind.PRIORITY:
         assert action.priority is not None
         await commands.change_priority(
@@ -92,6 +104,10 @@ async def apply(
     """Apply the action to each ticket through the commands; one outcome per ticket."""
     ids = list(dict.fromkeys(ticket_ids))
     await _check(session, action, ids)
+    if action.kind is BulkKind.MERGE:
+        # The primary may be among the selected: it is what the others merge into.
+        primary = await merge.resolve_primary(session, action.primary_number)
+        ids = [i for i in ids if i != primary] or ids
     outcomes = []
     for ticket_id in ids:
         number = str(ticket_id)

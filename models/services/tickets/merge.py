@@ -31,7 +31,7 @@ class MergePreview:
     other_customer: bool
 
 
-async def _primary_id(session: AsyncSession, number: str) -> int:
+async def resolve_primary(session: AsyncSession, number: str) -> int:
     text = (number or "").strip().upper()
     found = await session.scalar(select(Ticket.id).where(Ticket.number == text)) if text else None
     if found is None:
@@ -44,7 +44,7 @@ async def preview(
 ) -> MergePreview:
     """Check a merge without making it (every refusal :func:`commands.merge` would give,
     except the other customer's, which the preview shows instead)."""
-    primary_id = await _primary_id(session, primary_number)
+    primary_id = await resolve_primary(session, primary_number)
     duplicate, primary = await commands.merge_check(
         session, actor, duplicate_id, primary_id, other_customer_confirmed=True
     )
@@ -69,7 +69,7 @@ async def merge_by_number(
     expected_version: int | None = None,
 ) -> Ticket:
     """Merge the duplicate into the ticket with this number; returns the primary."""
-    primary_id = await _primary_id(session, primary_number)
+    primary_id = await resolve_primary(session, primary_number)
     return await commands.merge(
         session,
         actor,

@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from models.audit import AuditEvent
 from models.board_view import BoardView
-from models.enums import Priority, TicketStatus
-from models.services.tickets import views
+from models.db import unit_of_work
+from models.enums import Channel, Priority, TicketStatus
+from models.services.tickets import commands, views
 from models.ticket import Ticket
 from tests.conftest import sign_in
 from tests.integration.tickets.test_board_helpers import (
@@ -287,3 +288,64 @@ async def test_an_unknown_ticket_in_a_bulk_action_is_reported_not_fatal(
     assert response.status_code == 200
     assert 'data-done="1" data-refused="1"' in response.text
     assert 'data-testid="bulk-outcome-987654"' in response.text
+
+
+async def same_customer_ticket(db: Any, of: int, text: str) -> int:
+    """Another ticket of the customer of ticket ``of`` (a duplicate of the same request)."""
+    admin = await actor(db, "admin")
+    async with unit_of_work(db) as session:
+        first = await session.get(Ticket, of)
+        assert first is not None
+        row, _ = await commands.create(
+            session,
+            admin,
+            commands.TicketInput(
+                customer_id=first.customer_id,
+                description=text,
+                channel=Channel.PORTAL,
+                department_id=first.department_id,
+            ),
+        )
+        return row.id
+
+
+async def test_bulk_merge_merges_each_duplicate_and_reports_the_refused(
+    client: Any, db: Any, reference: dict[str, int]
+) -> None:
+    primary = await make_ticket(db, reference, text="退款还没到账")
+    first = await same_customer_ticket(db, primary, "退款还没到账（重复提交）")
+    second = await same_customer_ticket(db, primary, "退款一直没到账")
+    stranger = await make_ticket(db, reference, text="别的客户的退款", customer_name="李雷")
+    async with db.sessionmaker() as session:
+        number = (await session.get(Ticket, primary)).number  # type: ignore[union-attr]
+    stranger_version = await version_of(db, stranger)
+    await sign_in(client, "lead", "kefu-lead")
+    response = await bulk(
+        client,
+        ticket_ids=f"{primary},{first},{second},{stranger}",
+        action="merge",
+        primary_number=number.lower(),
+    )
+    assert response.status_code == 200
+    # The primary itself is what the others merge into: not reported as refused.
+    assert 'data-done="2" data-refused="1"' in response.text
+    async with db.sessionmaker() as session:
+        for dup in (first, second):
+            row = await session.get(Ticket, dup)
+            assert row is not None and row.merged_into_id == primary
+            assert TicketStatus(row.status) is TicketStatus.CLOSED
+        kept = await session.get(Ticket, stranger)
+        assert kept is not None and kept.merged_into_id is None
+    assert await version_of(db, stranger) == stranger_version
+
+
+async def test_bulk_merge_into_an_unknown_number_is_refused_whole(
+    client: Any, db: Any, reference: dict[str, int]
+) -> None:
+    one = await make_ticket(db, reference)
+    version = await version_of(db, one)
+    await sign_in(client, "lead", "kefu-lead")
+    response = await bulk(client, ticket_ids=f"{one}", action="merge", primary_number="TASK000")
+    assert response.status_code == 422
+    assert "没有此编号的工单" in response.text
+    assert await version_of(db, one) == version
