@@ -312,17 +312,12 @@ async def find_by_contact(
     session: AsyncSession, *, phone: str | None = None, email: str | None = None
 ) -> Customer | None:
     """The customer whose normalized phone or email matches (under any key of the ring)."""
-    cipher = _cipher()
-    clauses = []
-    if phone:
-        clauses.append(Customer.phone_hash.in_(cipher.blind_indexes("phone", phone)))
-    if email:
-        clauses.append(Customer.email_hash.in_(cipher.blind_indexes("email", email)))
-    if not clauses:
+    clause = contact_clause(phone, email)
+    if clause is None:
         return None
     stmt = (
         select(Customer)
-        .where(or_(*clauses), Customer.merged_into_id.is_(None))
+        .where(clause, Customer.merged_into_id.is_(None))
         .order_by(Customer.id)
         .limit(1)
     )

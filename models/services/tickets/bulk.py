@@ -48,8 +48,9 @@ class Outcome:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-async def _check(session: AsyncSession, action: BulkAction, ticket_ids: list[int]) -> None:
-    """Refuse the whole request for input no ticket could take (before touching any)."""
+async def _check(session: AsyncSession, action: BulkAction, ticket_ids: list[int]) -> int | None:
+    """Refuse the whole request for input no ticket could take (before touching any); for a
+    merge, the primary's id."""
     if not ticket_ids:
         raise ValidationFailed(N_("Select at least one ticket."), fields={"ticket_ids": "x"})
     if len(ticket_ids) > MAX_TICKETS:
@@ -60,9 +61,10 @@ async def _check(session: AsyncSession, action: BulkAction, ticket_ids: list[int
         raise ValidationFailed(N_("Choose a priority."), fields={"priority": N_("Required.")})
     if action.kind is BulkKind.MOVE and action.status is None:
         raise ValidationFailed(N_("Choose a state."), fields={"status": N_("Required.")})
+    primary = None
     if action.kind is BulkKind.MERGE:
         try:
-            await merge.resolve_primary(session, action.primary_number)
+            primary = await merge.resolve_primary(session, action.primary_number)
         except DomainError as unknown:
             raise ValidationFailed(
                 unknown.message, fields={"primary_number": unknown.message}
@@ -73,6 +75,7 @@ async def _check(session: AsyncSession, action: BulkAction, ticket_ids: list[int
             raise ValidationFailed(
                 N_("Unknown staff member."), fields={"assignee_id": N_("Unknown.")}
             )
+    return primary
 
 
 async def _one(session: AsyncSession, actor: Actor, ticket_id: int, action: BulkAction) -> None:
@@ -103,10 +106,9 @@ async def apply(
 ) -> list[Outcome]:
     """Apply the action to each ticket through the commands; one outcome per ticket."""
     ids = list(dict.fromkeys(ticket_ids))
-    await _check(session, action, ids)
-    if action.kind is BulkKind.MERGE:
+    primary = await _check(session, action, ids)
+    if primary is not None:
         # The primary may be among the selected: it is what the others merge into.
-        primary = await merge.resolve_primary(session, action.primary_number)
         ids = [i for i in ids if i != primary] or ids
     outcomes = []
     for ticket_id in ids:
