@@ -73,3 +73,13 @@ def test_latin_share_separates_scripts_and_ignores_identifiers() -> None:
     assert latin_share("订单ORD-2023-11-0042还没到") == latin_share("订单还没到") == 0.0
     assert 0.0 < latin_share("APP闪退了") < 0.5
     assert latin_share("12345") == 1.0
+
+
+def test_chinese_query_is_segmented_into_words() -> None:
+    from triage.text import words
+
+    assert words("我的退款申请为什么还没有到账？")[:3] == ["我", "的", "退款"]
+    tokens = words("登录失败，订单ORD-2024-0042查不到 refunds")
+    assert "登录" in tokens and "失败" in tokens
+    assert "<id>" in tokens and "refund" in tokens
+    assert all(len(t) > 0 and not t.isspace() for t in tokens)
