@@ -1,0 +1,313 @@
+"""Build the development sets in triage/data/dev/ from public data written by others.
+
+A dev-time tool, not run by CI. It reads snapshots of public repositories fetched beforehand
+(bare git directories, default /work/.mirror/<owner>+<name>/repo) and writes JSONL files:
+
+  cls_en.jsonl / cls_zh.jsonl     {"text", "category", "source"}
+  kb_en.jsonl / queries_en.jsonl  {"id", "title", "body"} / {"query", "relevant_ids"}
+
+Sources and label mappings are documented in triage/data/SOURCES.md. Labels that come from a
+keyword rule rather than from the source's own annotation carry ":kw" in "source".
+
+Usage: python -m bench.devdata.build --out DIR [--mirrors DIR] [--seed N]
+
+The reserved evaluation sets (Bitext, BANKING77, StackFAQ, BQ, ATEC/AFQMC, NTCIR STC-3/DCH-2,
+SereTOD/MobileCS) are never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import random
+import re
+import subprocess
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+MIRRORS = Path("/work/.mirror")
+CAP_PER_TYPE_EN = 300
+CAP_PER_TYPE_ZH = 250
+# Sources of reviews rather than inquiries: used only to fill a type the inquiries leave thin.
+REVIEW_SOURCES = ("waimai_10k",)
+
+# CLINC150 intents that are customer-service requests with a clear type under the guideline.
+# Intents that fit no type cleanly (small talk, assistant commands, …) are left out.
+CLINC_MAP: dict[str, str] = {
+    # information before acting: how something works, prices, policies
+    "interest_rate": "consultation",
+    "apr": "consultation",
+    "international_fees": "consultation",
+    "replacement_card_duration": "consultation",
+    "credit_limit": "consultation",
+    "redeem_rewards": "consultation",
+    "carry_on": "consultation",
+    "routing": "consultation",
+    # something that should work does not; wants it fixed
+    "card_declined": "problem",
+    "account_blocked": "problem",
+    "report_fraud": "problem",
+    "report_lost_card": "problem",
+    "damaged_card": "problem",
+    "lost_luggage": "problem",
+}
+
+EN_COMPLAINT = re.compile(
+    r"\b(worst|terrible|awful|disgust\w*|appall\w*|pathetic|unacceptable|disgrace\w*|rude|"
+    r"useless|shocking|ridiculous|shame\w*|never again|complain\w*|compensat\w*|apolog\w*|"
+    r"manager|ombudsman|outrage\w*|fuming|furious|poor service|customer service)\b",
+    re.I,
+)
+EN_AFTER_SALES = re.compile(
+    r"\b(return(ed|ing)?|refund(ed)?|exchange|replace(ment)?|warranty|repair(ed|s)?|faulty|"
+    r"broken|damaged|defective)\b",
+    re.I,
+)
+EN_POLICY_QUESTION = re.compile(
+    r"\b(can i|could i|do you|how (do|can|long)|is it possible|what is|what's)\b", re.I
+)
+EN_PROBLEM = re.compile(
+    r"(not working|n't work|does not work|won't|can't|cannot|unable|error|crash\w*|\bdown\b|"
+    r"outage|\bfail\w*|\bissue|problem|not received|hasn't arrived|still waiting|missing|"
+    r"wrong|stuck|no signal|no service|lost)",
+    re.I,
+)
+EN_QUESTION = re.compile(
+    r"(\?|^\s*(can|could|do|does|is|are|what|when|where|how|which|why|will|would)\b)", re.I
+)
+
+ZH_COMPLAINT = re.compile(
+    r"投诉|差评|态度(差|不好|恶劣)|赔偿|曝光|12315|消协|工商局|举报|垃圾|骗子|欺骗|坑人|什么破|忽悠|服务太差"
+)
+ZH_AFTER_SALES = re.compile(
+    r"退货|换货|退款|维修|保修|售后|发票|退回|返修|补发|换新|质量问题|三包|退换"
+)
+ZH_PROBLEM = re.compile(
+    r"没收到|未收到|收不到|无法|失败|打不开|不能用|用不了|坏了|错了|少了|漏发|发错|破损|不显示|登不上|"
+    r"登录不|支付不了|扣款|没到|还没到|不动|一直没|报错|没反应|不工作"
+)
+ZH_CONSULTATION = re.compile(
+    r"请问|怎么|能不能|可以吗|多少钱|有货吗|什么时候|多久|是否|有没有|哪个|如何"
+)
+# Turns written by the agent in the JDDC logs (the files do not mark the speaker).
+ZH_AGENT = re.compile(r"您|亲|妹子|小妹|为您|稍等|感谢|抱歉|~|请问还有|祝您|客户|哦|呢|京东介入")
+ZH_NOISE = re.compile(r"#E-s\[数字x\]|#E-\w+")
+
+
+def git_show(mirrors: Path, repo: str, path: str) -> bytes:
+    """The bytes of `path` at HEAD in the fetched snapshot of `repo` ("owner/name")."""
+    git_dir = mirrors / repo.replace("/", "+") / "repo"
+    if (git_dir / ".git").is_dir():
+        git_dir = git_dir / ".git"
+    return subprocess.run(
+        ["git", f"--git-dir={git_dir}", "show", f"HEAD:{path}"],
+        check=True,
+        capture_output=True,
+    ).stdout
+
+
+def norm(text: str) -> str:
+    """Whitespace-collapsed NFKC text (dedup key base)."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def dedup_key(text: str) -> str:
+    return re.sub(r"\W+", "", norm(text).lower())
+
+
+def clinc_rows(mirrors: Path) -> Iterator[dict[str, str]]:
+    data = json.loads(git_show(mirrors, "clinc/oos-eval", "data/data_full.json"))
+    for split in ("val", "test"):
+        for text, intent in data[split]:
+            if intent in CLINC_MAP:
+                yield {"text": text, "category": CLINC_MAP[intent], "source": f"clinc150:{intent}"}
+
+
+def tweet_type(text: str, is_complaint: bool) -> str | None:
+    """Guideline type of a customer tweet by keyword rules (priority per the guideline)."""
+    body = re.sub(r"@\w+", " ", text)
+    if is_complaint and EN_COMPLAINT.search(body):
+        return "complaint"
+    if EN_AFTER_SALES.search(body) and not EN_POLICY_QUESTION.search(body):
+        return "after_sales"
+    if EN_PROBLEM.search(body):
+        return "problem"
+    if not is_complaint and EN_QUESTION.search(body):
+        return "consultation"
+    return None
+
+
+def complaint_tweet_rows(mirrors: Path) -> Iterator[dict[str, str]]:
+    raw = git_show(mirrors, "danielpreotiuc/complaints-social-media", "complaints-data.csv")
+    for row in csv.reader(io.StringIO(raw.decode("utf-8"))):
+        if len(row) < 4:
+            continue
+        _, text, label, domain = row[:4]
+        text = re.sub(r"https?://\S+", "", text)
+        text = norm(re.sub(r"@\w+", "", text))
+        if domain == "random_tweet" or len(text) < 20:
+            continue
+        kind = tweet_type(text, label.strip() == "1")
+        if kind:
+            yield {"text": text, "category": kind, "source": f"complaints-tweets:{domain}:kw"}
+
+
+def abcd_rows(mirrors: Path) -> Iterator[dict[str, str]]:
+    """First customer turn of the ABCD sample dialogues (flow/subflow label from ABCD)."""
+    flow_map = {"product_defect": "after_sales", "shipping_issue": "problem"}
+    for convo in json.loads(git_show(mirrors, "asappresearch/abcd", "data/abcd_sample.json")):
+        flow = convo["scenario"]["flow"]
+        if flow not in flow_map:
+            continue
+        turns = [t for s, t in convo["original"] if s == "customer" and len(t) > 15]
+        if turns:
+            yield {
+                "text": norm(turns[0]),
+                "category": flow_map[flow],
+                "source": f"abcd:{flow}/{convo['scenario']['subflow']}",
+            }
+
+
+def zh_type(text: str) -> str | None:
+    if ZH_COMPLAINT.search(text):
+        return "complaint"
+    if ZH_AFTER_SALES.search(text):
+        return "after_sales"
+    if ZH_PROBLEM.search(text):
+        return "problem"
+    if ZH_CONSULTATION.search(text):
+        return "consultation"
+    return None
+
+
+def jddc_rows(mirrors: Path) -> Iterator[dict[str, str]]:
+    """Customer-looking turns of JDDC dialogue contexts, typed by keyword rules."""
+    raw = git_show(mirrors, "zhangbo2008/JDDC_for_train_gpt_data", "data/train.enc")
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        for seg in line.split(","):
+            seg = norm(ZH_NOISE.sub("", seg))
+            if not 6 <= len(seg) <= 80 or ZH_AGENT.search(seg):
+                continue
+            if (
+                "ORDERID" in seg
+                or "身份证号" in seg
+                or "卡号" in seg
+                or "http" in seg
+                or "订单编号" in seg
+                or "咨询订单号" in seg
+            ):
+                continue
+            kind = zh_type(seg)
+            if kind:
+                yield {"text": seg, "category": kind, "source": "jddc-dialogue:kw"}
+
+
+ZH_REVIEW_COMPLAINT = re.compile(r"态度|投诉|差评|退钱|赔|骗|再也不|不会再|客服|垃圾")
+
+
+def waimai_rows(mirrors: Path) -> Iterator[dict[str, str]]:
+    """Negative takeaway reviews that blame the service or the company (complaint only)."""
+    raw = git_show(mirrors, "SophonPlus/ChineseNlpCorpus", "datasets/waimai_10k/waimai_10k.csv")
+    for row in csv.DictReader(io.StringIO(raw.decode("utf-8"))):
+        text = norm(row["review"])
+        if row["label"] == "0" and 8 <= len(text) <= 120 and ZH_REVIEW_COMPLAINT.search(text):
+            yield {"text": text, "category": "complaint", "source": "waimai_10k:negative:kw"}
+
+
+def balance(rows: Iterable[dict[str, str]], cap: int, rng: random.Random) -> list[dict[str, str]]:
+    """Deduplicated rows, at most `cap` per type (random sample), in a stable shuffled order."""
+    seen: set[str] = set()
+    by_type: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        key = dedup_key(row["text"])
+        if key in seen:
+            continue
+        seen.add(key)
+        by_type[row["category"]].append(row)
+    out: list[dict[str, str]] = []
+    for kind in sorted(by_type):
+        group = by_type[kind]
+        rng.shuffle(group)
+        group.sort(key=lambda r: r["source"].startswith(REVIEW_SOURCES))  # inquiries first
+        out.extend(group[:cap])
+    rng.shuffle(out)
+    return out
+
+
+def covid_faq(mirrors: Path) -> tuple[list[dict[str, str]], list[dict[str, object]]]:
+    """JHU COVID-19 FAQ (via ML-Recipes/BERT-FAQ): articles = distinct FAQ answers, titled by
+    the FAQ question; queries = the user queries aligned to an answer."""
+    pairs = json.loads(
+        git_show(mirrors, "ML-Recipes/BERT-FAQ", "data/CovidFAQ/query_answer_pairs.json")
+    )
+    articles: dict[str, dict[str, str]] = {}
+    answer_id: dict[str, str] = {}
+    for p in pairs:
+        if p["query_type"] != "faq":
+            continue
+        body = norm(re.sub(r"\[\[.*?\]\]", "", p["answer"]))
+        if body in answer_id:
+            continue
+        ext = f"covid-{len(articles) + 1:03d}"
+        answer_id[body] = ext
+        articles[ext] = {"id": ext, "title": norm(p["question"]), "body": body}
+    queries: list[dict[str, object]] = []
+    seen: set[str] = set()
+    for p in pairs:
+        if p["query_type"] != "user_query" or int(p["label"]) != 1:
+            continue
+        body = norm(re.sub(r"\[\[.*?\]\]", "", p["answer"]))
+        key = dedup_key(p["question"])
+        if body not in answer_id or not key or key in seen:
+            continue
+        seen.add(key)
+        queries.append({"query": norm(p["question"]), "relevant_ids": [answer_id[body]]})
+    return list(articles.values()), queries
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--mirrors", type=Path, default=MIRRORS)
+    parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--only", nargs="*", default=None, help="cls_en cls_zh kb_en")
+    args = parser.parse_args(argv)
+    want = set(args.only or ["cls_en", "cls_zh", "kb_en"])
+    if "cls_en" in want:
+        rng = random.Random(args.seed)
+        rows = [
+            *abcd_rows(args.mirrors),
+            *clinc_rows(args.mirrors),
+            *complaint_tweet_rows(args.mirrors),
+        ]
+        out = balance(rows, CAP_PER_TYPE_EN, rng)
+        write_jsonl(args.out / "cls_en.jsonl", out)
+        print("cls_en", len(out), Counter(r["category"] for r in out))
+    if "cls_zh" in want:
+        rng = random.Random(args.seed)
+        out = balance([*jddc_rows(args.mirrors), *waimai_rows(args.mirrors)], CAP_PER_TYPE_ZH, rng)
+        write_jsonl(args.out / "cls_zh.jsonl", out)
+        print("cls_zh", len(out), Counter(r["category"] for r in out))
+    if "kb_en" in want:
+        articles, queries = covid_faq(args.mirrors)
+        write_jsonl(args.out / "kb_en.jsonl", articles)
+        write_jsonl(args.out / "queries_en.jsonl", queries)
+        print("kb_en", len(articles), "queries_en", len(queries))
+
+
+if __name__ == "__main__":
+    main()
