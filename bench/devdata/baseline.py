@@ -1,0 +1,135 @@
+"""Baseline figures of the current triage code on the development sets (dev-time tool).
+
+Classification: the bootstrap model (lexical, and lexical + MiniLM embeddings) trained with
+:func:`triage.train.train` on :func:`triage.data.load_bootstrap`, scored with
+:func:`triage.evaluate.report` on cls_en / cls_zh. Retrieval: recall@1/@5 of BM25 alone, dense
+alone and the current fusion (:class:`triage.retrieval.HybridIndex.search`) on kb_*/queries_*.
+
+Usage: python -m bench.devdata.baseline --data DIR [--json PATH] [--markdown PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from triage.data import load_bootstrap, load_examples
+from triage.embedder import Embedder, load_embedder
+from triage.predict import evaluate_on
+from triage.retrieval import HybridIndex
+from triage.train import train
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def classification(data: Path, embedder: Embedder | None) -> dict[str, Any]:
+    """Reports of the bootstrap models on each cls_*.jsonl present in ``data``."""
+    boot = load_bootstrap()
+    out: dict[str, Any] = {"bootstrap_rows": len(boot)}
+    models = {"lexical": train(boot, seed=0)}
+    if embedder is not None:
+        emb = embedder.encode([e.text for e in boot])
+        models["lexical+dense"] = train(boot, emb, embedder_name=embedder.name, seed=0)
+    for lang in ("en", "zh"):
+        path = data / f"cls_{lang}.jsonl"
+        if not path.exists():
+            continue
+        examples = load_examples(path)
+        dev_emb = embedder.encode([e.text for e in examples]) if embedder else None
+        for name, model in models.items():
+            rep = evaluate_on(model, examples, dev_emb)
+            out[f"{lang}/{name}"] = {
+                "n": rep["n"],
+                "accuracy": round(rep["accuracy"], 4),
+                "macro_f1": round(rep["macro_f1"], 4),
+                "recall": {c: round(v["recall"], 4) for c, v in rep["per_class"].items()},
+                "support": {c: v["support"] for c, v in rep["per_class"].items()},
+                "confusion": rep["confusion"],
+            }
+    return out
+
+
+def recall_at(
+    rank: Callable[[int, int], Sequence[Hashable]],
+    relevant: Sequence[set[str]],
+    ks: Sequence[int] = (1, 5),
+) -> dict[str, float]:
+    hits = {k: 0 for k in ks}
+    for i, rel in enumerate(relevant):
+        got = [str(x) for x in rank(i, max(ks))]
+        for k in ks:
+            hits[k] += bool(rel.intersection(got[:k]))
+    return {f"recall@{k}": round(hits[k] / len(relevant), 4) for k in ks}
+
+
+def score_index(
+    index: HybridIndex,
+    texts: Sequence[str],
+    q_emb: np.ndarray | None,
+    relevant: Sequence[set[str]],
+) -> dict[str, dict[str, float]]:
+    """Recall of the lexical, dense and fused rankings of ``index`` for the queries."""
+    res = {"bm25": recall_at(lambda i, k: index.lexical_ranking(texts[i], k), relevant)}
+    if q_emb is not None:
+        res["dense"] = recall_at(lambda i, k: index.dense_ranking(q_emb[i], k), relevant)
+    res["fusion"] = recall_at(
+        lambda i, k: [h.id for h in index.search(texts[i], None if q_emb is None else q_emb[i], k)],
+        relevant,
+    )
+    return res
+
+
+def retrieval(data: Path, embedder: Embedder | None) -> dict[str, Any]:
+    """Recall of BM25, dense and fused rankings on each kb_*/queries_* pair in ``data``."""
+    out: dict[str, Any] = {}
+    for lang in ("en", "zh"):
+        kb_path, q_path = data / f"kb_{lang}.jsonl", data / f"queries_{lang}.jsonl"
+        if not (kb_path.exists() and q_path.exists()):
+            continue
+        arts = [(a["id"], a["title"], a["body"]) for a in read_jsonl(kb_path)]
+        qs = read_jsonl(q_path)
+        texts = [q["query"] for q in qs]
+        relevant = [set(map(str, q["relevant_ids"])) for q in qs]
+        a_emb = q_emb = None
+        if embedder is not None:
+            a_emb = embedder.encode([f"{t}\n{b}" for _, t, b in arts])
+            q_emb = embedder.encode(texts)
+        index = HybridIndex.build(arts, a_emb)
+        res: dict[str, Any] = {"articles": len(arts), "queries": len(qs)}
+        res.update(score_index(index, texts, q_emb, relevant))
+        out[lang] = res
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--no-embedder", action="store_true")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    embedder = None if args.no_embedder else load_embedder()
+    result = {
+        "embedder": embedder.name if embedder else None,
+        "python": platform.python_version(),
+        "classification": classification(args.data, embedder),
+        "retrieval": retrieval(args.data, embedder),
+    }
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

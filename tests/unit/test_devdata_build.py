@@ -1,0 +1,46 @@
+"""The development-set builder's label rules and sampling (no mirrors, no database)."""
+
+import random
+
+from bench.devdata.build import balance, tweet_type, zh_type
+
+
+def test_tweet_rules_follow_guideline_priority() -> None:
+    # complaint needs the source's complaint annotation and a service-blaming word
+    assert tweet_type("Worst customer service ever, I want compensation", True) == "complaint"
+    assert tweet_type("Worst customer service ever, I want compensation", False) != "complaint"
+    # asking to return is after-sales; asking whether one may return is consultation
+    assert tweet_type("My kettle arrived broken, I need a replacement", True) == "after_sales"
+    assert tweet_type("Can I return online purchases in store?", False) == "consultation"
+    assert tweet_type("The app keeps showing an error when I pay", True) == "problem"
+    assert tweet_type("Lovely weather today", False) is None
+
+
+def test_zh_rules_follow_guideline_priority() -> None:
+    assert zh_type("再不处理我就打12315投诉,还要退款") == "complaint"
+    assert zh_type("衣服不合适,我要退货") == "after_sales"
+    assert zh_type("页面一直打不开") == "problem"
+    assert zh_type("请问周末发货吗") == "consultation"
+    assert zh_type("好的") is None
+
+
+def _rows() -> list[dict[str, str]]:
+    rows = [{"text": f"question {i}?", "category": "consultation", "source": "a"} for i in range(9)]
+    rows += [{"text": f"broken {i}", "category": "problem", "source": "a"} for i in range(3)]
+    rows += [{"text": "Broken 0!", "category": "problem", "source": "b"}]  # duplicate text
+    rows += [
+        {"text": f"review {i}", "category": "complaint", "source": "waimai_10k"} for i in range(4)
+    ]
+    rows += [{"text": "real complaint", "category": "complaint", "source": "jddc"}]
+    return rows
+
+
+def test_balance_dedups_caps_and_is_deterministic() -> None:
+    first = balance(_rows(), 4, random.Random(17))
+    again = balance(_rows(), 4, random.Random(17))
+    assert first == again
+    counts = {c: sum(r["category"] == c for r in first) for c in ("consultation", "problem")}
+    assert counts == {"consultation": 4, "problem": 3}  # capped; the duplicate dropped
+    complaints = [r for r in first if r["category"] == "complaint"]
+    assert len(complaints) == 4
+    assert any(r["source"] == "jddc" for r in complaints)  # inquiries kept before reviews
