@@ -5,7 +5,11 @@ Classification: the bootstrap model (lexical, and lexical + MiniLM embeddings) t
 :func:`triage.evaluate.report` on cls_en / cls_zh. Retrieval: recall@1/@5 of BM25 alone, dense
 alone and the current fusion (:class:`triage.retrieval.HybridIndex.search`) on kb_*/queries_*.
 
-Usage: python -m bench.devdata.baseline --data DIR [--json PATH] [--markdown PATH]
+Usage: python -m bench.devdata.baseline --data DIR [--json PATH] [--no-embedder]
+       [--retrieval-only] [--update]
+
+``--retrieval-only --update`` recomputes only the retrieval figures and merges them into the
+existing ``--json`` file (keeping its classification figures).
 """
 
 from __future__ import annotations
@@ -106,6 +110,11 @@ def retrieval(data: Path, embedder: Embedder | None) -> dict[str, Any]:
         index = HybridIndex.build(arts, a_emb)
         res: dict[str, Any] = {"articles": len(arts), "queries": len(qs)}
         res.update(score_index(index, texts, q_emb, relevant))
+        if q_emb is not None:
+            # The default fusion weights dense by the query's Latin share (≈0 for Chinese);
+            # this is the same RRF with the dense ranking at full weight whatever the script.
+            every = HybridIndex.build(arts, a_emb, dense_latin_only=False)
+            res["fusion_dense_all_scripts"] = score_index(every, texts, q_emb, relevant)["fusion"]
         out[lang] = res
     return out
 
@@ -115,16 +124,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--no-embedder", action="store_true")
+    parser.add_argument("--retrieval-only", action="store_true")
+    parser.add_argument("--update", action="store_true", help="merge into the existing --json")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     embedder = None if args.no_embedder else load_embedder()
-    result = {
+    result: dict[str, Any] = {
         "embedder": embedder.name if embedder else None,
         "python": platform.python_version(),
-        "classification": classification(args.data, embedder),
-        "retrieval": retrieval(args.data, embedder),
     }
+    if not args.retrieval_only:
+        result["classification"] = classification(args.data, embedder)
+    result["retrieval"] = retrieval(args.data, embedder)
     result["seconds"] = round(time.perf_counter() - started, 1)
+    if args.update and args.json and args.json.exists():
+        merged = json.loads(args.json.read_text(encoding="utf-8"))
+        merged.setdefault("retrieval", {}).update(result.pop("retrieval"))
+        if args.retrieval_only:
+            result["retrieval_seconds"] = result.pop("seconds")
+        merged.update(result)
+        result = merged
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
     if args.json:

@@ -5,6 +5,7 @@ A dev-time tool, not run by CI. It reads snapshots of public repositories fetche
 
   cls_en.jsonl / cls_zh.jsonl     {"text", "category", "source"}
   kb_en.jsonl / queries_en.jsonl  {"id", "title", "body"} / {"query", "relevant_ids"}
+  kb_zh.jsonl / queries_zh.jsonl  (same formats)
 
 Sources and label mappings are documented in triage/data/SOURCES.md. Labels that come from a
 keyword rule rather than from the source's own annotation carry ":kw" in "source".
@@ -26,7 +27,7 @@ import re
 import subprocess
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 MIRRORS = Path("/work/.mirror")
@@ -269,7 +270,50 @@ def covid_faq(mirrors: Path) -> tuple[list[dict[str, str]], list[dict[str, objec
     return list(articles.values()), queries
 
 
-def write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> int:
+def ncov_question_pairs(
+    mirrors: Path,
+) -> tuple[list[dict[str, str]], list[dict[str, object]]]:
+    """Tianchi 2020 epidemic question pairs (dev split, as redistributed in
+    anxiang1836/query_similar_tianchi_2020).
+
+    Entries = the distinct patient questions (``query1``), in file order; queries = the
+    paraphrases annotated as matching (``label`` 1). The source has no answers, and
+    ``kefu kb import`` requires a body: the body restates the question under its category.
+    Paraphrases equal to some entry's question are dropped; one that several questions share
+    is relevant to each of them.
+    """
+    raw = git_show(
+        mirrors, "anxiang1836/query_similar_tianchi_2020", "jupyter/origin-data/dev.csv"
+    ).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(raw)))
+    articles: dict[str, dict[str, str]] = {}
+    title_id: dict[str, str] = {}
+    for r in rows:
+        key = dedup_key(r["query1"])
+        if not key or key in title_id:
+            continue
+        ext = f"ncov-{len(articles) + 1:03d}"
+        title_id[key] = ext
+        title = norm(r["query1"])
+        articles[ext] = {"id": ext, "title": title, "body": f"【{r['category']}】{title}"}
+    relevant: dict[str, list[str]] = {}
+    text: dict[str, str] = {}
+    for r in rows:
+        key = dedup_key(r["query2"])
+        if r["label"].strip() != "1" or not key or key in title_id:
+            continue
+        ids = relevant.setdefault(key, [])
+        text.setdefault(key, norm(r["query2"]))
+        ext = title_id[dedup_key(r["query1"])]
+        if ext not in ids:
+            ids.append(ext)
+    queries: list[dict[str, object]] = [
+        {"query": text[key], "relevant_ids": ids} for key, ids in relevant.items()
+    ]
+    return list(articles.values()), queries
+
+
+def write_jsonl(path: Path, rows: Iterable[Mapping[str, object]]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with path.open("w", encoding="utf-8") as fh:
@@ -284,9 +328,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--mirrors", type=Path, default=MIRRORS)
     parser.add_argument("--seed", type=int, default=17)
-    parser.add_argument("--only", nargs="*", default=None, help="cls_en cls_zh kb_en")
+    parser.add_argument("--only", nargs="*", default=None, help="cls_en cls_zh kb_en kb_zh")
     args = parser.parse_args(argv)
-    want = set(args.only or ["cls_en", "cls_zh", "kb_en"])
+    want = set(args.only or ["cls_en", "cls_zh", "kb_en", "kb_zh"])
     if "cls_en" in want:
         rng = random.Random(args.seed)
         rows = [
@@ -307,6 +351,11 @@ def main(argv: list[str] | None = None) -> None:
         write_jsonl(args.out / "kb_en.jsonl", articles)
         write_jsonl(args.out / "queries_en.jsonl", queries)
         print("kb_en", len(articles), "queries_en", len(queries))
+    if "kb_zh" in want:
+        articles, queries = ncov_question_pairs(args.mirrors)
+        write_jsonl(args.out / "kb_zh.jsonl", articles)
+        write_jsonl(args.out / "queries_zh.jsonl", queries)
+        print("kb_zh", len(articles), "queries_zh", len(queries))
 
 
 if __name__ == "__main__":
