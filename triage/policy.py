@@ -22,12 +22,17 @@ team's own domain must be able to move the model, which 2,000 generic rows would
 drown. The shipped model is the one evaluated — it is never refitted on the evaluation sets.
 
 **Promotion.** The challenger and the current model are scored on the same sets: the
-held-out labels (the team's own traffic, the main criterion, :func:`triage.evaluate.
-is_not_worse` with its default tolerance) and the bootstrap validation split (a guard
-against damage on ordinary inquiries: the challenger may give up there only as much as it
-gains on at least 20 held-out labels, between 1 and 10 points of macro-F1 — adapting to a
-team's conventions may legitimately cost some generic accuracy, but never for nothing). It
-is promoted only if not worse on both (:func:`decide`).
+team's corrections (the main criterion, :func:`triage.evaluate.is_not_worse` with its default
+tolerance) and the bootstrap validation split (a guard against damage on ordinary inquiries:
+the challenger may give up there only as much as it gains on at least 20 corrections, between
+1 and 10 points of macro-F1 — adapting to a team's conventions may legitimately cost some
+generic accuracy, but never for nothing). It is promoted only if not worse on both
+(:func:`decide`), and only on sufficient evidence: with :data:`MIN_HELD_OUT` held-out labels
+or more the held-out labels judge it; with fewer, *k-fold cross-validation* over all labels
+does (:func:`cross_validate`: each fold is predicted by a model fitted on the bootstrap
+training part plus the other folds' labels, the current model on the same rows); with fewer
+than :data:`MIN_CORRECTIONS` labels in all nothing is promoted — one lucky correction is no
+evidence. The very first model (no current model) is promoted as it is.
 
 Importing this module is light: scikit-learn is imported by the functions that fit and score.
 """
@@ -54,25 +59,32 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BOOTSTRAP_TOLERANCE",
+    "CV_FOLDS",
     "HOLDOUT_PERCENT",
     "LABELS_TOLERANCE",
     "MAX_LABEL_WEIGHT",
+    "MIN_CORRECTIONS",
     "MIN_FOR_FORCED_HOLDOUT",
+    "MIN_HELD_OUT",
     "MIN_HELD_OUT_FOR_TRADE",
     "SEED",
     "VALIDATION_SHARE",
+    "Decision",
     "LabelledText",
     "TrainingData",
     "TrainingRun",
     "bootstrap_version",
     "combined",
+    "cross_validate",
     "decide",
     "evaluate",
     "fit",
+    "fold_of",
     "label_key",
     "label_weight",
     "latest_per_text",
     "metrics",
+    "needs_cross_validation",
     "slug",
     "split_bootstrap",
     "split_labels",
@@ -85,7 +97,10 @@ MIN_FOR_FORCED_HOLDOUT: Final = 5
 MAX_LABEL_WEIGHT: Final = 10.0
 LABELS_TOLERANCE: Final = 0.01
 BOOTSTRAP_TOLERANCE: Final = 0.10  # the most generic macro-F1 a measured gain can buy
-MIN_HELD_OUT_FOR_TRADE: Final = 20  # held-out labels needed before any gain is believed
+MIN_HELD_OUT_FOR_TRADE: Final = 20  # judged labels needed before any gain is believed
+MIN_HELD_OUT: Final = 30  # held-out labels that judge a challenger on their own
+MIN_CORRECTIONS: Final = 10  # labels needed before any challenger is judged at all
+CV_FOLDS: Final = 5  # folds of the cross-validation used below MIN_HELD_OUT held-out labels
 
 
 # --- which labels, which split ---------------------------------------------------------------
@@ -336,50 +351,163 @@ def metrics(run: TrainingRun, data: TrainingData) -> dict[str, Any]:
     }
 
 
+# --- cross-validation over the labels -----------------------------------------------------
+
+
+def fold_of(rows: Sequence[Example], k: int) -> list[int]:
+    """The fold (0…k-1) of each labelled row: per type, in seeded hash order, dealt round
+    robin — balanced, stable and independent of the rows' order."""
+    folds = [0] * len(rows)
+    by_type: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_type.setdefault(row.category, []).append(i)
+    dealt = 0
+    for category in sorted(by_type):
+        ordered = sorted(
+            by_type[category], key=lambda i: (hash_bucket(label_key(rows[i].text)), rows[i].text)
+        )
+        for i in ordered:
+            folds[i] = dealt % k
+            dealt += 1
+    return folds
+
+
+def needs_cross_validation(data: TrainingData) -> bool:
+    """Whether the held-out labels are too few to judge and the labels enough to cross-validate."""
+    return len(data.labels_held) < MIN_HELD_OUT and data.labels_total >= MIN_CORRECTIONS
+
+
+def cross_validate(
+    data: TrainingData, embedder_name: str | None, champion: TrainedModel
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Out-of-fold reports over every label: the challenger's recipe (each fold predicted by a
+    model fitted on the bootstrap training part plus the other folds' labels, weighted as in
+    :func:`fit`) and the current model on the same rows.
+
+    The current model may have been trained on some of these labels, which can only flatter
+    it: the comparison errs on the side of keeping it.
+    """
+    from triage.predict import predict
+
+    labels = list(data.labels_fit) + list(data.labels_held)
+    if not labels:
+        return None, None
+    embeddings = None
+    if data.boot_emb_fit is not None and data.label_emb_fit is not None:
+        held = data.label_emb_held
+        embeddings = (
+            np.vstack([data.label_emb_fit, held])
+            if held is not None and len(held)
+            else data.label_emb_fit
+        )
+    k = min(CV_FOLDS, len(labels))
+    folds = fold_of(labels, k)
+    truth: list[str] = []
+    guess: list[str] = []
+    for fold in range(k):
+        test = [i for i, f in enumerate(folds) if f == fold]
+        train = [i for i, f in enumerate(folds) if f != fold]
+        if not test:
+            continue
+        part = TrainingData(
+            boot_fit=data.boot_fit,
+            boot_val=[],
+            labels_fit=[labels[i] for i in train],
+            labels_held=[],
+            labels_total=len(train),
+            boot_emb_fit=data.boot_emb_fit if embeddings is not None else None,
+            label_emb_fit=embeddings[train] if embeddings is not None else None,
+        )
+        model = fit(part, embedder_name).model
+        predicted = predict(
+            model,
+            [labels[i].text for i in test],
+            embeddings[test] if embeddings is not None else None,
+        )
+        truth += [labels[i].category for i in test]
+        guess += [p.category for p in predicted]
+    return report(truth, guess), _evaluate_on(champion, labels, embeddings)
+
+
 # --- promotion ---------------------------------------------------------------------------------
 
 
-def decide(
-    challenger: dict[str, dict[str, Any] | None], champion: dict[str, dict[str, Any] | None] | None
-) -> tuple[bool, str, dict[str, Any]]:
-    """Promote or not, why, and the per-set comparison (reports keyed by evaluation set).
+@dataclass(frozen=True)
+class Decision:
+    """Promote or not, why (one English sentence, for logs and the CLI), the per-set
+    comparison, and the evidence it rests on (what the model page puts in plain words):
+    ``basis`` is ``first_model``, ``too_few``, ``held_out_labels`` or ``cross_validation``."""
 
-    Held-out labels are judged with :data:`LABELS_TOLERANCE`. On the bootstrap validation
-    split the challenger may lose only what it gains on the held-out labels (macro-F1),
-    at least :data:`LABELS_TOLERANCE` and at most :data:`BOOTSTRAP_TOLERANCE`, and only when
-    the gain is measured on :data:`MIN_HELD_OUT_FOR_TRADE` held-out labels or more: generic
-    accuracy is traded only for measured accuracy on the team's own traffic, never for
-    nothing (nor for the noise of a handful of labels).
+    promote: bool
+    reason: str
+    sets: dict[str, Any]
+    evidence: dict[str, Any]
+
+
+def decide(
+    challenger: dict[str, dict[str, Any] | None],
+    champion: dict[str, dict[str, Any] | None] | None,
+    *,
+    corrections: int,
+) -> Decision:
+    """Promote or not on the reports keyed by evaluation set, given how many labels exist.
+
+    The labels judge the challenger — the held-out ones when there are :data:`MIN_HELD_OUT`
+    or more, otherwise the ``cross_validation`` reports — with :data:`LABELS_TOLERANCE`;
+    with fewer than :data:`MIN_CORRECTIONS` labels (or no report to judge on) it is not
+    promoted. On the bootstrap validation split the challenger may lose only what it gains
+    on the labels (macro-F1), at least :data:`LABELS_TOLERANCE` and at most
+    :data:`BOOTSTRAP_TOLERANCE`, and only when the gain is measured on
+    :data:`MIN_HELD_OUT_FOR_TRADE` labels or more: generic accuracy is traded only for
+    measured accuracy on the team's own traffic, never for nothing.
     """
+    evidence: dict[str, Any] = {"corrections": corrections, "needed": MIN_CORRECTIONS}
     if champion is None:
-        return True, "no current model", {}
-    gain = 0.0
+        return Decision(True, "no current model", {}, {**evidence, "basis": "first_model"})
     held_new, held_old = challenger.get("held_out_labels"), champion.get("held_out_labels")
-    if held_new and held_old and held_new.get("n", 0) >= MIN_HELD_OUT_FOR_TRADE:
-        gain = held_new["macro_f1"] - held_old["macro_f1"]
+    cv_new, cv_old = challenger.get("cross_validation"), champion.get("cross_validation")
+    basis: str | None = None
+    if held_new and held_old and held_new.get("n", 0) >= MIN_HELD_OUT:
+        basis = "held_out_labels"
+    elif cv_new and cv_old and cv_new.get("n", 0) >= MIN_CORRECTIONS:
+        basis = "cross_validation"
+    if corrections < MIN_CORRECTIONS or basis is None:
+        return Decision(
+            False,
+            f"too few corrections to judge: {corrections} of the {MIN_CORRECTIONS} needed",
+            {},
+            {**evidence, "basis": "too_few"},
+        )
+    new, old = challenger[basis], champion[basis]
+    assert new is not None and old is not None
+    gain = 0.0
+    if new["n"] >= MIN_HELD_OUT_FOR_TRADE:
+        gain = new["macro_f1"] - old["macro_f1"]
     boot_tolerance = round(min(BOOTSTRAP_TOLERANCE, max(LABELS_TOLERANCE, gain)), 4)
     sets: dict[str, Any] = {}
-    promote = True
     reasons = []
-    for name, tolerance in (
-        ("held_out_labels", LABELS_TOLERANCE),
-        ("bootstrap_validation", boot_tolerance),
-    ):
-        new, old = challenger.get(name), champion.get(name)
-        if not new or not old or not new.get("n"):
+    for name, tolerance in ((basis, LABELS_TOLERANCE), ("bootstrap_validation", boot_tolerance)):
+        set_new, set_old = challenger.get(name), champion.get(name)
+        if not set_new or not set_old or not set_new.get("n"):
             continue
-        ok = is_not_worse(new, old, tolerance=tolerance)
+        ok = is_not_worse(set_new, set_old, tolerance=tolerance)
         sets[name] = {
-            "n": new["n"],
+            "n": set_new["n"],
             "tolerance": tolerance,
             "not_worse": ok,
-            "challenger": _summary(new),
-            "champion": _summary(old),
+            "challenger": _summary(set_new),
+            "champion": _summary(set_old),
         }
         if not ok:
-            promote = False
             reasons.append(f"worse on {name.replace('_', ' ')}")
-    return promote, "; ".join(reasons) or "not worse on every evaluation set", sets
+    evidence.update(
+        basis=basis,
+        n=new["n"],
+        challenger_accuracy=new["accuracy"],
+        champion_accuracy=old["accuracy"],
+    )
+    reason = "; ".join(reasons) or f"not worse on every evaluation set ({basis}, n={new['n']})"
+    return Decision(not reasons, reason, sets, evidence)
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:

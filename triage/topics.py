@@ -1,8 +1,8 @@
 """High-frequency problems: lexical clustering of ticket texts with readable labels.
 
 Pure and deterministic (same texts in, same topics out), and needs no embedding model, so the
-report runs in the web process without loading one. It works for Chinese without a word
-segmenter:
+report runs in the web process without loading one (jieba's dictionary ships with its
+wheel and is read on first use):
 
 1. **Features.** Texts are normalized (:func:`triage.text.normalize`: NFKC, lower case, order
    numbers, phones, amounts … masked) and turned into CJK character bigrams plus stemmed Latin
@@ -14,11 +14,15 @@ segmenter:
    similar enough, and any further text joins the first topic whose label it contains. Only
    the first :data:`TEXT_LIMIT` characters of a text are read. So the cost is bounded however
    many tickets there are. No number of clusters to choose, no random initialisation.
-3. **Labels.** For each cluster, candidate key phrases (CJK substrings of 2–4 characters not
-   starting or ending with a function character, and Latin words or word pairs) are scored by
-   how many of the cluster's tickets contain them, times how specific they are to the cluster
-   (a class-based TF-IDF). The best phrase is extended to a longer phrase that nearly all
-   the same tickets contain (``物流`` → ``物流延迟``).
+3. **Labels.** For each cluster, candidate key phrases are scored by how many of the
+   cluster's tickets contain them, times how specific they are to the cluster (a class-based
+   TF-IDF). Candidates are whole words: for Chinese, 1–3 consecutive dictionary words
+   (:func:`triage.text.segment`, jieba's dictionary) not starting or ending with a function
+   word, with no particle inside, and not ticket vocabulary (工单号, 客服, 您好 …); for Latin
+   script, content words, word pairs and phrasal verbs. So a label never cuts a word
+   (``退款未到账``, never ``申请退``). The best phrase is extended to a longer phrase that
+   nearly all the same tickets contain (``物流`` → ``物流延迟``). The clustering features stay
+   dictionary-free character substrings, so differently worded texts still meet.
 
 Trend: clustering runs on the texts of the current *and* previous period together, so each
 topic knows how many tickets of each period it holds.
@@ -40,7 +44,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-from triage.text import normalize, stem
+from triage.text import normalize, segment, stem
 
 # Distinct texts analysed per request type, of which the most frequent are clustered, and how
 # much of each text is read: together they bound the cost at any number of tickets.
@@ -50,14 +54,15 @@ TEXT_LIMIT = 300
 DISTANCE_THRESHOLD = 0.88
 MIN_TICKETS = 2
 EXTEND_RATIO = 0.8
-MAX_CJK_PHRASE = 4
 MAX_EXAMPLES = 3
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN = re.compile(rf"<[a-z]+>|[{_CJK}]+|[^\W\d_{_CJK}]+(?:'[^\W\d_]+)*")
 _IS_CJK = re.compile(rf"^[{_CJK}]+$")
-# Characters a key phrase should not start / end with: particles, pronouns, question words,
-# adverbs — the glue around the content words (a dictionary-free stand-in for segmentation).
+MAX_CJK_WORDS = 3
+MAX_CJK_FEATURE = 4
+# Characters a clustering feature does not start / end with: particles, pronouns, question
+# words, adverbs — the glue around the content words (dictionary-free, for the features).
 _NO_START = frozenset(
     "的了吗呢吧啊呀么嘛哦是在我你您他她它们和与及或也都就把被给从向让这那很太又才只啥怎什哪着得一"
 )
@@ -65,10 +70,8 @@ _NO_END = frozenset(
     "的了吗呢吧啊呀么嘛哦是在我你您他她它和与及或也都就还把被给从向让这那个很太再又才只啥怎什哪多着得地"
     "一不没"
 )
-# Particles that never sit inside a key phrase: a candidate containing one spans two words.
-_INSIDE = frozenset("了的吗呢吧啊呀嘛么哦")
 # Frequent two-character phrases that carry no problem content.
-_STOP_CJK = frozenset(
+_STOP_BIGRAMS = frozenset(
     {
         "你好",
         "您好",
@@ -114,6 +117,88 @@ _STOP_CJK = frozenset(
         "不是",
         "就是",
         "这样",
+    }
+)
+# Words a key phrase never starts or ends with: particles, pronouns, question words, adverbs,
+# auxiliaries and greetings — the glue around the content words.
+_EDGE_WORDS = frozenset(
+    {
+        *"的了吗呢吧啊呀么嘛哦是在我你您他她它和与及或也都就还把被给从向让这那个很太再又才只啥怎哪着得地"
+        "一不没请后前时里上下中对向说能会要想去来过号",
+        "哪里",
+        "哪儿",
+        "多久",
+        "我们",
+        "你们",
+        "他们",
+        "她们",
+        "您好",
+        "你好",
+        "请问",
+        "谢谢",
+        "麻烦",
+        "一下",
+        "怎么",
+        "怎么办",
+        "怎么回事",
+        "什么",
+        "为什么",
+        "为何",
+        "多少",
+        "已经",
+        "可以",
+        "能否",
+        "是否",
+        "没有",
+        "还是",
+        "现在",
+        "这个",
+        "那个",
+        "一个",
+        "如果",
+        "但是",
+        "因为",
+        "所以",
+        "然后",
+        "今天",
+        "昨天",
+        "时候",
+        "一直",
+        "还没",
+        "以及",
+        "或者",
+        "而且",
+        "自己",
+        "不是",
+        "就是",
+        "这样",
+        "迟迟",
+        "尽快",
+        "帮忙",
+        "需要",
+        "知道",
+        "一周",
+        "两周",
+        "三天",
+    }
+)
+# Particles that never sit inside a key phrase: a candidate containing one spans two clauses.
+_INSIDE = frozenset("了的吗呢吧啊呀嘛么哦")
+# Phrases of the ticket vocabulary itself: every inquiry may say them, none is a problem.
+_STOP_CJK = frozenset(
+    {
+        "工单",
+        "工单号",
+        "单号",
+        "订单号",
+        "客服",
+        "客户",
+        "问题",
+        "您好",
+        "请问",
+        "处理",
+        "反馈",
+        "咨询",
     }
 )
 _PARTICLES = frozenset({"in", "out", "up", "on", "off", "down", "back"})
@@ -291,9 +376,8 @@ def analyse(text: str) -> tuple[list[str], set[str]]:
             previous_word = None
             continue
         if _IS_CJK.match(token):
-            found = _cjk_phrases(token)
-            tokens.extend(found)
-            keys |= found
+            tokens.extend(sorted(_cjk_features(token)))
+            keys |= _cjk_phrases(token)
             previous_word = None
             continue
         word = token.replace("'", "")
@@ -323,20 +407,43 @@ def phrases(text: str) -> set[str]:
     return analyse(text)[1]
 
 
-def _cjk_phrases(run: str) -> set[str]:
-    """Substrings of 2–4 characters of a CJK run that could be words or short phrases."""
+def _cjk_features(run: str) -> set[str]:
+    """Substrings of 2–4 characters of a CJK run that could be words or short phrases: the
+    clustering features (dictionary-free, so near-synonymous wordings still overlap)."""
     out: set[str] = set()
-    for size in range(2, MAX_CJK_PHRASE + 1):
+    for size in range(2, MAX_CJK_FEATURE + 1):
         for i in range(len(run) - size + 1):
             piece = run[i : i + size]
             if (
                 piece[0] in _NO_START
                 or piece[-1] in _NO_END
-                or piece in _STOP_CJK
+                or piece in _STOP_BIGRAMS
                 or _INSIDE.intersection(piece)
             ):
                 continue
             out.add(piece)
+    return out
+
+
+def _cjk_phrases(run: str) -> set[str]:
+    """Whole-word phrases of a CJK run: 1–3 consecutive dictionary words
+    (:func:`triage.text.segment`), at least two characters, neither starting nor ending with
+    a function word, with no particle inside, and not ticket vocabulary (工单号, 客服 …)."""
+    seg = segment(run)
+    out: set[str] = set()
+    for size in range(1, MAX_CJK_WORDS + 1):
+        for i in range(len(seg) - size + 1):
+            piece = seg[i : i + size]
+            phrase = "".join(piece)
+            if (
+                len(phrase) < 2
+                or piece[0] in _EDGE_WORDS
+                or piece[-1] in _EDGE_WORDS
+                or phrase in _STOP_CJK
+                or any(w in _INSIDE for w in piece)
+            ):
+                continue
+            out.add(phrase)
     return out
 
 

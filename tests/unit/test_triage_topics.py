@@ -24,7 +24,8 @@ ALL = LOGISTICS + REFUNDS + ATTITUDE + NOISE
 
 def test_groups_similar_chinese_texts_and_labels_them() -> None:
     topics = top_topics(ALL, limit=3)
-    assert [t.label for t in topics] == ["物流延迟", "没到账", "客服态度"]
+    # jieba reads 态度恶劣 as one word: 客服态度 would cut it, so the label is the whole phrase.
+    assert [t.label for t in topics] == ["物流延迟", "没到账", "客服态度恶劣"]
     # "申请退款后迟迟没有到账" shares too little wording with the other two to join them.
     assert [(t.current, t.previous) for t in topics] == [(8, 2), (4, 3), (2, 1)]
     assert topics[0].change == 6 and topics[0].change_ratio == 3.0
@@ -72,6 +73,7 @@ def test_phrases_avoid_particles_and_function_characters() -> None:
     found = phrases("我的包裹物流延迟了一周")
     assert "物流延迟" in found and "物流" in found
     assert not any(p.endswith(("的", "了")) or "了" in p for p in found)
+    assert not {"工单号", "客服", "您好", "请问", "号在哪里"} & phrases("您好请问工单号在哪里客服")
     assert "sign up" in phrases("how do i sign up")
     assert "link in" not in phrases("the link in the email")
 
@@ -119,3 +121,67 @@ def test_deterministic_across_processes() -> None:
         for seed in ("1", "2")
     }
     assert len(outputs) == 1 and "物流延迟" in outputs.pop()
+
+
+REFUND_TICKETS = [
+    Doc("退款未到账，已经等了一周", 3, 1),
+    Doc("申请退款后退款未到账", 2, 0),
+    Doc("您好，退款未到账怎么办", 2, 1),
+    Doc("我的工单号是多少，退款未到账", 1, 0),
+    Doc("请问工单号在哪里看", 2, 0),
+    Doc("工单号查不到", 1, 0),
+    Doc("登录失败，提示密码错误", 2, 0),
+    Doc("登录失败怎么办", 2, 1),
+    Doc("申请退货退款被拒绝", 2, 0),
+    Doc("申请退货退款一直没人审核", 1, 0),
+]
+ENGLISH_TICKETS = [
+    Doc("Login failure after the update", 2, 0),
+    Doc("login failure on the mobile app", 2, 1),
+    Doc("Getting a login failure every morning", 1, 0),
+    Doc("My refund has not arrived yet", 2, 0),
+    Doc("refund has not arrived after two weeks", 1, 1),
+    Doc("The refund still has not arrived", 1, 0),
+]
+
+
+def _cuts(text: str) -> set[int]:
+    """Offsets of the word boundaries of each CJK run of ``text`` (jieba's words)."""
+    import re
+
+    from triage.text import normalize, segment
+
+    cuts: set[int] = set()
+    for run in re.finditer(r"[\u4e00-\u9fff]+", normalize(text)):
+        at = run.start()
+        cuts.add(at)
+        for word in segment(run.group()):
+            at += len(word)
+            cuts.add(at)
+    return cuts
+
+
+def test_chinese_labels_are_whole_words_never_fragments() -> None:
+    from triage.text import normalize
+
+    topics = top_topics(REFUND_TICKETS, limit=5)
+    labels = [t.label for t in topics]
+
+    assert labels[:2] == ["退款未到账", "登录失败"]
+    assert "申请退" not in labels and "工单号" not in labels
+    for topic in topics:
+        # in every example that contains it, the label starts and ends on a word boundary
+        for example in topic.examples:
+            text = normalize(example)
+            cuts = _cuts(example)
+            start = text.find(topic.label)
+            if start >= 0:
+                assert {start, start + len(topic.label)} <= cuts, (topic.label, example)
+
+
+def test_english_labels_are_whole_words() -> None:
+    topics = top_topics(ENGLISH_TICKETS, limit=5)
+    assert topics[0].label == "login failure"
+    for topic in topics:
+        for example in topic.examples:
+            assert f" {topic.label} " in f" {example.lower()} ", (topic.label, example)

@@ -565,7 +565,20 @@ async def _run(
             if champion is not None
             else None
         )
-        promote, reason, sets = policy.decide(run.reports, champion_reports)
+        if (
+            champion is not None
+            and champion_reports is not None
+            and policy.needs_cross_validation(data)
+        ):
+            await progress.at(88, "cross-validating over the corrections")
+            name = await encoder.name() if data.boot_emb_fit is not None else None
+            cv_new, cv_old = await asyncio.to_thread(
+                policy.cross_validate, data, name, champion.model
+            )
+            run.reports["cross_validation"] = cv_new
+            champion_reports["cross_validation"] = cv_old
+        decision = policy.decide(run.reports, champion_reports, corrections=data.labels_total)
+        promote, reason, sets = decision.promote, decision.reason, decision.sets
         model = replace(
             run.model,
             metrics=policy.metrics(run, data),
@@ -578,6 +591,7 @@ async def _run(
             "reason": reason,
             "worse_on": [name for name, cmp in sets.items() if not cmp["not_worse"]],
             "sets": sets,
+            "evidence": decision.evidence,
         }
         status = Status.CURRENT if promote else Status.REJECTED
         await _finish(db, row_id, model, run, path, status, comparison, triggered_by_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,7 @@ from models.services.knowledge.lifecycle import (
 )
 from models.settings import get_settings
 from models.user import User
+from triage import policy
 
 STATUS_LABELS: dict[Status, str] = {
     Status.QUEUED: N_("Queued"),
@@ -45,7 +47,84 @@ TRIGGER_LABELS: dict[str, str] = {
 SET_LABELS: dict[str, str] = {
     "held_out_labels": N_("Held-out corrections"),
     "bootstrap_validation": N_("Bootstrap validation set"),
+    "cross_validation": N_("Corrections, cross-validated"),
 }
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A msgid and its parameters: the template translates it (``_(s.msgid, **s.params)``)."""
+
+    msgid: str
+    params: dict[str, object]
+
+
+def _pct(value: float) -> int:
+    return round(value * 100)
+
+
+def explain(status: Status, comparison: dict[str, Any]) -> tuple[Sentence, ...]:
+    """The training decision in plain words, before any metric (empty for rows recorded before
+    the decision kept its evidence, and for failed or unfinished trainings)."""
+    evidence = comparison.get("evidence")
+    if not evidence:
+        return ()
+    basis = evidence.get("basis")
+    promoted = comparison.get("decision") == "promoted"
+    said: list[Sentence] = []
+    if basis == "first_model":
+        said.append(Sentence(N_("Adopted: there was no current model to compare it with."), {}))
+    elif basis == "too_few":
+        said.append(
+            Sentence(
+                N_("Not adopted: too few corrections (%(n)s, at least %(needed)s needed)."),
+                {"n": evidence["corrections"], "needed": evidence["needed"]},
+            )
+        )
+    else:
+        numbers = {
+            "n": evidence["n"],
+            "new": _pct(evidence["challenger_accuracy"]),
+            "old": _pct(evidence["champion_accuracy"]),
+        }
+        boot = (comparison.get("sets") or {}).get("bootstrap_validation") or {}
+        if promoted and numbers["new"] > numbers["old"]:
+            msgid = N_(
+                "Adopted: on your team's %(n)s corrections, %(new)s%% right, up from %(old)s%%."
+            )
+        elif promoted:
+            msgid = N_(
+                "Adopted: on your team's %(n)s corrections, %(new)s%% right, "
+                "the current model %(old)s%% (not worse)."
+            )
+        elif basis in comparison.get("worse_on", ()):
+            msgid = N_(
+                "Not adopted: worse than the current model on %(n)s corrections "
+                "(%(new)s%% vs %(old)s%%)."
+            )
+        else:
+            msgid = N_(
+                "Not adopted: worse than the current model on ordinary inquiries (the bootstrap "
+                "validation set, accuracy %(new)s%% vs %(old)s%%)."
+            )
+            numbers = {
+                "new": _pct(boot.get("challenger", {}).get("accuracy", 0.0)),
+                "old": _pct(boot.get("champion", {}).get("accuracy", 0.0)),
+            }
+        said.append(Sentence(msgid, numbers))
+        if basis == "cross_validation":
+            said.append(
+                Sentence(
+                    N_(
+                        "Too few corrections were held out, so each correction was judged by "
+                        "a model trained without it (cross-validation)."
+                    ),
+                    {},
+                )
+            )
+    if status is Status.CURRENT and not promoted:
+        said.append(Sentence(N_("A lead made this version current again."), {}))
+    return tuple(said)
 
 
 @dataclass(frozen=True)
@@ -80,6 +159,7 @@ class VersionView:
     held_out_n: int
     classes: tuple[ClassRow, ...]
     decision_reason: str | None
+    decision: tuple[Sentence, ...]
     worse_on: tuple[str, ...]
     error: str | None
     comparison_sets: tuple[tuple[str, float, float, bool], ...]
@@ -144,6 +224,7 @@ def _view(row: ModelVersion, names: dict[int, str]) -> VersionView:
         held_out_n=int(held.get("n", 0)),
         classes=classes,
         decision_reason=comparison.get("reason"),
+        decision=explain(status, comparison),
         worse_on=tuple(SET_LABELS.get(n, n) for n in comparison.get("worse_on") or ()),
         error=comparison.get("error") or comparison.get("load_error"),
         comparison_sets=sets,
@@ -158,6 +239,7 @@ class ModelsPage:
     versions: list[VersionView]
     labels_since: int
     retrain_after: int
+    min_corrections: int = policy.MIN_CORRECTIONS
 
     @property
     def training(self) -> VersionView | None:

@@ -131,13 +131,46 @@ async def test_a_worse_challenger_is_rejected_and_keeps_its_report(
     assert f"/models/{rejected.id}/rollback" in card, "a lead may still choose it"
 
 
-async def test_a_challenger_that_is_not_worse_is_promoted(db: Any, runtime: Any) -> None:
+async def test_a_challenger_judged_on_too_few_corrections_is_not_promoted(
+    client: Any, db: Any, runtime: Any
+) -> None:
+    bootstrap = await runtime.classifier(db)
+    await _import(db, [(t, c) for c, texts in CONSISTENT.items() for t in texts[:1]][:3])
+
+    outcome = await runtime.retrain(db, trigger="manual")
+
+    assert outcome.status is lifecycle.Status.REJECTED, outcome.comparison
+    assert outcome.comparison["reason"] == "too few corrections to judge: 3 of the 10 needed"
+    assert outcome.comparison["evidence"]["basis"] == "too_few"
+    assert [r.status for r in await _rows(db)] == ["current", "rejected"]
+    assert runtime.model.version == bootstrap.version
+    await sign_in(client, "lead", "kefu-lead")
+    page = await client.get("/models")
+    card = page.text.split(f'data-testid="version-{outcome.version}"', 1)[1].split("</article>")[0]
+    assert "未启用：更正太少（3 条，至少需要 10 条）" in card
+    assert card.index('data-testid="decision"') < card.index("mv-metrics"), "words first"
+    client.cookies.set("kefu_lang", "en")
+    english = await client.get("/models")
+    assert "Not adopted: too few corrections (3, at least 10 needed)." in english.text
+
+
+async def test_a_challenger_that_is_not_worse_is_promoted(
+    client: Any, db: Any, runtime: Any
+) -> None:
     bootstrap = await runtime.classifier(db)
     await _import(db, [(t, c) for c, texts in CONSISTENT.items() for t in texts])
 
     outcome = await runtime.retrain(db, trigger="manual")
 
     assert outcome.promoted, outcome.comparison
+    evidence = outcome.comparison["evidence"]
+    assert evidence["basis"] == "cross_validation", "24 corrections, few of them held out"
+    assert evidence["n"] == 24 and "cross_validation" in outcome.comparison["sets"]
+    await sign_in(client, "lead", "kefu-lead")
+    page = await client.get("/models")
+    card = page.text.split(f'data-testid="version-{outcome.version}"', 1)[1].split("</article>")[0]
+    assert f"在您团队的 24 条更正上：{round(evidence['challenger_accuracy'] * 100)}% 正确" in card
+    assert "交叉验证" in card
     rows = await _rows(db)
     assert [(r.version, r.status) for r in rows] == [
         (bootstrap.version, "retired"),
