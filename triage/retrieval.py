@@ -127,11 +127,12 @@ def lexical_terms(text: str, analyzer: Analyzer = ANALYZER) -> list[str]:
     bigram spelled the same stay separate terms ("both")."""
     if analyzer == "ngrams":
         return terms(text)
-    found = [w for w in words(text) if w not in STOPWORDS]
     if analyzer == "words":
-        return found
+        return [w for w in words(text) if w not in STOPWORDS]
     ngrams = terms(text)
-    return ngrams + [f"w:{w}" for w in found if _is_cjk_word(w)]
+    if text.isascii():  # no Chinese: the words would only repeat the n-gram terms
+        return ngrams
+    return ngrams + [f"w:{w}" for w in words(text) if w not in STOPWORDS and _is_cjk_word(w)]
 
 
 def _is_cjk_word(word: str) -> bool:
