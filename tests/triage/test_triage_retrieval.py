@@ -5,7 +5,17 @@ import time
 import numpy as np
 import pytest
 
-from triage.retrieval import RRF_K, BM25Index, HybridIndex, fuse_rrf
+from triage.retrieval import (
+    DENSE_WEIGHT_EN,
+    DENSE_WEIGHT_ZH,
+    RRF_K,
+    BM25Index,
+    HybridIndex,
+    dense_weight,
+    fuse_rrf,
+    fuse_scores,
+    lexical_terms,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +74,30 @@ def test_bm25_prefers_rarer_terms_and_shorter_documents() -> None:
     assert scores[0] > scores[1] > 0 == scores[2]
 
 
+def test_fuse_scores_hand_example() -> None:
+    lexical = np.array([2.0, 0.0, 1.0], dtype=np.float32)
+    dense = np.array([0.2, 0.9, 0.5], dtype=np.float32)
+    # normalized: bm25 [1, 0, 0.5], cosine [0, 1, 3/7]
+    fused, candidates = fuse_scores(lexical, dense, 0.6)
+    assert fused == pytest.approx([0.4, 0.6, 0.2 + 0.6 * 3 / 7])
+    assert candidates.tolist() == [0, 1, 2]
+    assert np.argsort(-fuse_scores(lexical, dense, 0.0)[0]).tolist() == [0, 2, 1]
+    assert np.argsort(-fuse_scores(lexical, dense, 1.0)[0]).tolist() == [1, 2, 0]
+    # A floor drops weak dense neighbours unless they match lexically.
+    fused, candidates = fuse_scores(np.array([2.0, 0.0, 0.0]), dense, 0.5, dense_floor=0.6)
+    assert candidates.tolist() == [0, 1]
+    assert fused == pytest.approx([0.5, 0.5, 0.0])
+
+
+def test_dense_weight_follows_the_query_language() -> None:
+    assert dense_weight("how do I get a refund") == pytest.approx(DENSE_WEIGHT_EN)
+    assert dense_weight("退款多久到账") == pytest.approx(DENSE_WEIGHT_ZH)
+    assert DENSE_WEIGHT_ZH < dense_weight("iPhone 退款多久到账") < DENSE_WEIGHT_EN
+
+
 def test_dense_ranking_fuses_with_lexical() -> None:
     # Article 2 matches nothing lexically but is closest in embedding space: fusion still
-    # returns it, after the articles that both rankings agree on (3: ranks 1+2, 1: ranks 2+3,
-    # 2: rank 1 in one list only, 1/61 < 1/62 + 1/63).
+    # returns it; "bm25" and "dense" rank by one side alone.
     articles = [
         (1, "refund policy", "refund"),
         (2, "money back", "get it back"),
@@ -78,8 +108,26 @@ def test_dense_ranking_fuses_with_lexical() -> None:
     query_vec = np.array([0.1, 1.0], dtype=np.float32)
     assert index.lexical_ranking("refund", 10) == [3, 1]
     assert index.dense_ranking(query_vec, 10) == [2, 3, 1]
-    assert [h.id for h in index.search("refund", query_vec, k=3)] == [3, 1, 2]
+    assert [h.id for h in index.search("refund", query_vec, k=3, method="bm25")] == [3, 1]
+    assert [h.id for h in index.search("refund", query_vec, k=3, method="dense")] == [2, 3, 1]
+    assert {h.id for h in index.search("refund", query_vec, k=3)} == {1, 2, 3}
+    assert index.search("refund", query_vec, k=1)[0].id == 3  # first in both halves' sum
     assert [h.id for h in index.search("refund", None, k=3)] == [3, 1]
+
+
+def test_title_field_outweighs_body() -> None:
+    articles = [(1, "refund", "delivery times"), (2, "delivery times", "refund")]
+    assert HybridIndex.build(articles).lexical_ranking("refund", 10) == [1, 2]
+    assert HybridIndex.build(articles, title_weight=0.0).lexical_ranking("refund", 10) == [2]
+
+
+def test_chinese_words_join_the_ngrams() -> None:
+    assert lexical_terms("快递延误", "ngrams") == ["快", "递", "延", "误", "快递", "递延", "延误"]
+    assert lexical_terms("快递延误了", "words") == ["快递", "延误"]  # 了: a stopword
+    assert lexical_terms("快递延误 delays", "both") == [
+        *["快", "递", "延", "误", "快递", "递延", "延误", "delay"],
+        *["w:快递", "w:延误"],
+    ]
 
 
 def test_search_scales_to_ten_thousand_articles() -> None:
@@ -114,7 +162,7 @@ def test_dense_ranking_is_ignored_for_chinese_queries() -> None:
     misleading = np.array([0.0, 0.0, 1.0], dtype=np.float32)  # points at "x"
     index = HybridIndex.build(articles, embeddings)
     assert [h.id for h in index.search("退款多久到账", misleading, k=2)] == ["zh"]
-    english = index.search("refund", np.array([0.0, 0.0, 1.0], dtype=np.float32), k=2)
-    assert [h.id for h in english] == ["en", "x"]
+    english = index.search("refund", misleading, k=2)
+    assert {h.id for h in english} == {"en", "x"}
     multilingual = HybridIndex.build(articles, embeddings, dense_latin_only=False)
-    assert [h.id for h in multilingual.search("退款多久到账", misleading, k=2)] == ["zh", "x"]
+    assert {h.id for h in multilingual.search("退款多久到账", misleading, k=2)} == {"zh", "x"}

@@ -6,7 +6,8 @@ history)::
     kefu triage train FILE            JSONL {"text","category"} or CSV text,category
     kefu triage evaluate FILE --json  last line: {"n","accuracy","macro_f1","per_class","confusion"}
     kefu kb import FILE|FOLDER        JSONL {"id","title","body"} or Markdown files
-    kefu kb evaluate FILE --json      last line: {"n","recall_at_1","recall_at_5","mrr_at_10"}
+    kefu kb evaluate FILE --json      last line: {"n","recall_at_1","recall_at_5","mrr_at_10",
+                                      "by_method": {"bm25"|"dense"|"fusion": {…the same}}}
 
 They use the database of ``KEFU_DATABASE_URL`` (a fresh one right after ``kefu db upgrade``
 works: the bootstrap model is trained on first use) and need neither Redis nor the worker.
@@ -255,12 +256,7 @@ def kb_evaluate(file: Path, as_json: bool) -> None:
             if index.index.embeddings is not None:
                 with _Bar("embedding queries", len(texts)) as progress:
                     embeddings = await encoder.encode(texts, progress)
-            ranked = []
-            for i, text in enumerate(texts):
-                vector = embeddings[i] if embeddings is not None else None
-                hits = kb.search(index, text, vector, 10, for_people=False)
-                ranked.append([names.get(h.article_id, str(h.article_id)) for h in hits])
-            return kb.retrieval_metrics(ranked, [ids for _, ids in queries])
+            return kb.evaluate_retrieval(index, queries, embeddings, names)
         finally:
             await _close(db, encoder)
 
@@ -268,7 +264,10 @@ def kb_evaluate(file: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(metrics))
         return
-    click.echo(
-        f"{metrics['n']} queries: recall@1 {_fmt(metrics['recall_at_1'])}, "
-        f"recall@5 {_fmt(metrics['recall_at_5'])}, MRR@10 {_fmt(metrics['mrr_at_10'])}"
-    )
+    click.echo(f"{metrics['n']} queries")
+    for method, label in (("bm25", "BM25  "), ("dense", "dense "), ("fusion", "fusion")):
+        m = metrics["by_method"][method]
+        click.echo(
+            f"  {label} recall@1 {_fmt(m['recall_at_1'])}, recall@5 {_fmt(m['recall_at_5'])}, "
+            f"MRR@10 {_fmt(m['mrr_at_10'])}"
+        )

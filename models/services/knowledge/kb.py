@@ -1,10 +1,11 @@
 """Knowledge base: authoring, embeddings, hybrid retrieval, suggestions, clicks and deflections.
 
-Retrieval is :class:`triage.retrieval.HybridIndex` (BM25 over Chinese-aware tokens + dense
-cosine, fused by reciprocal rank). The web never embeds: a portal query is answered by the
-worker's ``suggest`` job, which keeps the index and the embedder; if the worker does not
-answer within :data:`SUGGEST_TIMEOUT`, the web ranks lexically (BM25 only, no model).
-Suggestions stored for a ticket at triage time are shown in the drawer.
+Retrieval is :class:`triage.retrieval.HybridIndex` (BM25 over title and body, Chinese-aware
+terms, + dense cosine, normalized scores fused with per-language weights). The web never
+embeds: a portal query is answered by the worker's ``suggest`` job, which keeps the index and
+the embedder; if the worker does not answer within :data:`SUGGEST_TIMEOUT`, the web ranks
+lexically (BM25 only, no model). Suggestions stored for a ticket at triage time are shown in
+the drawer.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from triage.encoder import Encoder, Progress
-    from triage.retrieval import HybridIndex
+    from triage.retrieval import HybridIndex, Method
 
 log = logging.getLogger(__name__)
 
@@ -670,17 +671,16 @@ def search(
     *,
     locale: str | None = None,
     for_people: bool = True,
+    method: Method = "fusion",
 ) -> list[Hit]:
     """The best articles for ``query``.
 
     ``for_people`` (portal, drawer): a query needs two retrieval terms, dense neighbours must
     pass :data:`DENSE_FLOOR`, and articles in the visitor's ``locale`` rank slightly higher.
-    Without it (offline evaluation) this is the plain hybrid ranking.
+    Without it (offline evaluation) this is the plain ranking of ``method`` ("fusion", or
+    "bm25" / "dense" alone).
     """
-    import numpy as np
-
-    from triage.retrieval import fuse_rrf, terms
-    from triage.text import latin_share
+    from triage.retrieval import terms
 
     index = kb_index.index
     if k <= 0 or not len(index):
@@ -688,22 +688,12 @@ def search(
     if not for_people:
         return [
             Hit(int(h.id), float(h.score))  # type: ignore[call-overload]
-            for h in index.search(query, query_embedding, k)
+            for h in index.search(query, query_embedding, k, method=method)
         ]
     if len(set(terms(query))) < 2:
         return []
-    depth = max(100, k)
-    rankings = [index.lexical_ranking(query, depth)]
-    weights = [1.0]
-    dense_weight = latin_share(query) if index.dense_latin_only else 1.0
-    if query_embedding is not None and index.embeddings is not None and dense_weight > 0:
-        vector = np.asarray(query_embedding, dtype=np.float32).ravel()
-        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        similarity = index.embeddings @ vector
-        order = np.argsort(-similarity)[:depth]
-        rankings.append([index.ids[i] for i in order if similarity[i] >= DENSE_FLOOR])
-        weights.append(dense_weight)
-    scored = [(int(h.id), float(h.score)) for h in fuse_rrf(rankings, weights=weights)]  # type: ignore[call-overload]
+    hits = index.search(query, query_embedding, max(100, k), dense_floor=DENSE_FLOOR)
+    scored = [(int(h.id), float(h.score)) for h in hits]  # type: ignore[call-overload]
     if locale:
         scored = sorted(
             (
@@ -993,6 +983,30 @@ def retrieval_metrics(
         "recall_at_5": r5 / n if n else 0.0,
         "mrr_at_10": mrr / n if n else 0.0,
     }
+
+
+RETRIEVAL_METHODS: tuple[Method, ...] = ("bm25", "dense", "fusion")
+
+
+def evaluate_retrieval(
+    kb_index: KbIndex,
+    queries: Sequence[tuple[str, Sequence[str]]],
+    embeddings: np.ndarray | None,
+    names: Mapping[int, str],
+) -> dict[str, Any]:
+    """Metrics of the fused ranking (top level) and ``by_method``: BM25, dense and fusion
+    each alone, over ``queries`` ((text, relevant external ids); ``embeddings[i]`` is
+    query i's vector, None for lexical only). Dense without embeddings ranks nothing."""
+    relevant = [list(ids) for _, ids in queries]
+    by_method: dict[str, dict[str, float | int]] = {}
+    for method in RETRIEVAL_METHODS:
+        ranked = []
+        for i, (text, _) in enumerate(queries):
+            vector = embeddings[i] if embeddings is not None else None
+            hits = search(kb_index, text, vector, 10, for_people=False, method=method)
+            ranked.append([names.get(h.article_id, str(h.article_id)) for h in hits])
+        by_method[method] = retrieval_metrics(ranked, relevant)
+    return {**by_method["fusion"], "by_method": by_method}
 
 
 def read_queries(path: str | Path) -> list[tuple[str, list[str]]]:

@@ -225,6 +225,23 @@ async def test_kb_import_then_evaluate(cli_db: Any, tmp_path: Path) -> None:
 
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     metrics = json.loads(evaluated.stdout.strip().splitlines()[-1])
-    assert set(metrics) == {"n", "recall_at_1", "recall_at_5", "mrr_at_10"}
+    assert set(metrics) == {"n", "recall_at_1", "recall_at_5", "mrr_at_10", "by_method"}
     assert metrics["n"] == len(QUERIES) and metrics["recall_at_5"] == 1.0
     assert 0 < metrics["mrr_at_10"] <= 1 and metrics["recall_at_1"] <= metrics["recall_at_5"]
+    by_method = metrics["by_method"]
+    assert set(by_method) == {"bm25", "dense", "fusion"}
+    assert by_method["fusion"] == {k: v for k, v in metrics.items() if k != "by_method"}
+    for figures in by_method.values():
+        assert set(figures) == {"n", "recall_at_1", "recall_at_5", "mrr_at_10"}
+        assert figures["n"] == len(QUERIES)
+    # Every query shares words with its answer: BM25 alone finds each within five.
+    assert by_method["bm25"]["recall_at_5"] == 1.0
+    # The default embedder ranks every article for every query: the English one is found.
+    assert 0 < by_method["dense"]["recall_at_5"] <= 1
+
+    text = await kefu(url, "kb", "evaluate", str(queries))
+
+    assert text.returncode == 0, text.stderr[-2000:]
+    lines = text.stdout.strip().splitlines()
+    assert lines[0] == f"{len(QUERIES)} queries"
+    assert [line.split()[0] for line in lines[1:]] == ["BM25", "dense", "fusion"]
