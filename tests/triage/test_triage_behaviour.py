@@ -138,3 +138,108 @@ def test_validation_metrics_are_stored(lexical_model: TrainedModel, bootstrap: l
     assert lexical_model.metrics["n"] == lexical_model.n_validation > 0
     assert lexical_model.metrics["macro_f1"] > 0.8
     assert lexical_model.embedder_name is None
+
+
+# --- issue 17: own-order questions, polite fault reports, politeness invariance ---------------
+# Written for these tests (GUIDELINE.md, "Decisions for the hard cases"); none of them is a
+# generator template or a bootstrap row.
+
+OWN_ORDER_QUESTIONS = [
+    "How can I find out where my refund is at the moment?",
+    "what do i need to do to change the delivery day for the sofa i ordered",
+    "Could you let me know when the parcel I ordered on Friday is going to turn up?",
+    "How do I get the receipt for the headphones I bought last month?",
+    "I'd like to know how to cancel the table booking I made for Saturday.",
+    "is it possible to swap the trainers from my last order for a bigger size",
+]
+
+
+@pytest.mark.parametrize("text", OWN_ORDER_QUESTIONS)
+def test_questions_about_own_existing_order_are_after_sales(
+    lexical_model: TrainedModel, text: str
+) -> None:
+    (prediction,) = predict(lexical_model, [text])
+    assert prediction.category == "after_sales", prediction.probabilities
+
+
+POLITE_FAULTS = [
+    "How can I get my password back? I'm locked out and the reset mail never comes.",
+    "Could you kindly tell me why my card is refused every time I try to pay?",
+    "Sorry to bother you, what should I do if the app shuts down right after I open it?",
+    "Would you mind checking why I can't sign in to my account since this morning?",
+    "Hello, how do I fix the error message that appears when I upload my documents?",
+]
+
+
+@pytest.mark.parametrize("text", POLITE_FAULTS)
+def test_faults_asked_politely_are_problems(lexical_model: TrainedModel, text: str) -> None:
+    (prediction,) = predict(lexical_model, [text])
+    assert prediction.category == "problem", prediction.probabilities
+
+
+# (own existing thing -> after-sales, the same topic asked in general -> consultation)
+OWN_VERSUS_GENERAL = [
+    (
+        "How do I see how long my refund for order 5521 will still take?",
+        "How long do refunds normally take?",
+    ),
+    (
+        "I placed an order yesterday, how do I change the delivery address on it?",
+        "Is it possible to change the delivery address after ordering?",
+    ),
+    (
+        "How can I cancel my subscription before it renews next week?",
+        "What is your policy for cancelling a subscription?",
+    ),
+]
+
+
+@pytest.mark.parametrize(("own", "general"), OWN_VERSUS_GENERAL)
+def test_own_order_versus_general_policy(
+    lexical_model: TrainedModel, own: str, general: str
+) -> None:
+    p_own, p_general = predict(lexical_model, [own, general])
+    assert p_own.category == "after_sales", p_own.probabilities
+    assert p_general.category == "consultation", p_general.probabilities
+
+
+POLITENESS_WRAPPERS = [
+    "{}",
+    "Hi there, {} Thanks in advance!",
+    "Good morning team. {} Kind regards, Emma",
+    "hey {} thx",
+    "Dear Sir or Madam,\n\n{}\n\nYours faithfully,\nRobert Brown",
+]
+
+WRAPPED_REQUESTS = [
+    ("Do you offer a discount for annual billing?", "consultation"),
+    ("The app freezes on the payment screen every time.", "problem"),
+    ("Your engineer was rude to my mother and I want a formal apology.", "complaint"),
+    ("The kettle I bought last week leaks, I'd like a replacement.", "after_sales"),
+]
+
+
+@pytest.mark.parametrize(("request_text", "expected"), WRAPPED_REQUESTS)
+def test_invariant_to_greetings_and_sign_offs(
+    lexical_model: TrainedModel, request_text: str, expected: str
+) -> None:
+    texts = [wrapper.format(request_text) for wrapper in POLITENESS_WRAPPERS]
+    categories = [p.category for p in predict(lexical_model, texts)]
+    assert categories == [expected] * len(texts)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "My internet has been down since Monday.",
+        "How can I get back into my account? It says it is locked.",
+        "The payment went through twice for the same order.",
+    ],
+)
+def test_adding_a_compensation_demand_makes_a_fault_a_complaint(
+    lexical_model: TrainedModel, fault: str
+) -> None:
+    escalated = f"{fault} This is the third time this month, I want compensation."
+    before, after = predict(lexical_model, [fault, escalated])
+    assert before.category == "problem", before.probabilities
+    assert after.category == "complaint", after.probabilities

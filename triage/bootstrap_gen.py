@@ -1,0 +1,632 @@
+# ruff: noqa: E501  (the intent templates are data; one template per line reads best)
+"""Deterministic generator of the English bootstrap rows ``triage/data/bootstrap_en_gen.jsonl``.
+
+``python -m triage.bootstrap_gen`` rewrites the file (pure stdlib, fixed seed, so the output is
+byte-identical on every run). Each row combines a hand-written *intent* (a request of one type,
+decided by ``triage/data/GUIDELINE.md``) with industry vocabulary, slots (names, order numbers,
+amounts, dates), optional wrappers (greetings, context sentences, sign-offs, e-mail layout) and
+noise (lower case, missing punctuation, typos).
+
+Wrappers and noise are drawn from one pool by one procedure, *independently of the type*, so
+every greeting, sign-off or typo pattern appears with the same frequency in all four types and
+the classifier cannot learn them as signals. What separates the types is only the request.
+"""
+
+import json
+import random
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+__all__ = ["OUTPUT", "PER_CATEGORY", "generate", "main"]
+
+OUTPUT: Final = Path(__file__).resolve().parent / "data" / "bootstrap_en_gen.jsonl"
+PER_CATEGORY: Final = 680
+SEED: Final = 17
+
+# --- industry vocabulary: each template uses only industries that define all its slots -------
+
+VOCAB: Final[dict[str, dict[str, list[str]]]] = {
+    "retail": {
+        "item": ["jacket", "blender", "pair of boots", "coffee machine", "sofa", "desk lamp"],
+        "order": ["order", "purchase"],
+        "app": ["app", "website", "online shop"],
+        "sub": ["loyalty membership", "premium membership"],
+        "person": ["cashier", "store manager", "delivery driver", "sales assistant"],
+        "action": ["check out", "apply my voucher", "log in", "add items to the basket"],
+        "service": ["click and collect", "the loyalty points page"],
+        "parcel": ["parcel", "delivery", "package"],
+    },
+    "ecommerce": {
+        "item": ["phone case", "dress", "pair of headphones", "air fryer", "backpack", "monitor"],
+        "order": ["order"],
+        "app": ["app", "website", "checkout page"],
+        "sub": ["Prime-style membership", "free shipping pass"],
+        "person": ["courier", "seller", "support agent"],
+        "action": ["check out", "pay with my card", "log in", "track my parcel"],
+        "service": ["order tracking", "the payment page"],
+        "parcel": ["parcel", "package", "delivery", "shipment"],
+    },
+    "telecom": {
+        "item": ["router", "SIM card", "phone", "TV box"],
+        "order": ["order", "contract"],
+        "app": ["app", "self-service portal", "my account page"],
+        "sub": ["mobile plan", "broadband contract", "TV package"],
+        "person": ["engineer", "technician", "call centre agent", "shop assistant"],
+        "action": ["top up", "log in", "pay my bill", "activate my eSIM"],
+        "service": ["internet", "broadband", "mobile data", "landline", "wifi", "4G signal"],
+        "parcel": ["router delivery", "SIM delivery"],
+    },
+    "banking": {
+        "item": ["card reader", "debit card", "credit card"],
+        "app": ["banking app", "online banking", "mobile app"],
+        "sub": ["premium account", "overdraft arrangement", "credit card"],
+        "person": ["branch advisor", "phone agent", "relationship manager"],
+        "action": ["log in", "make a transfer", "add a payee", "pay by card", "verify my identity"],
+        "service": ["online banking", "card payments", "transfers", "Apple Pay"],
+    },
+    "fintech": {
+        "item": ["card", "virtual card"],
+        "app": ["app", "wallet app"],
+        "sub": ["Plus plan", "Metal plan"],
+        "person": ["support agent", "chat agent"],
+        "action": ["top up", "send money", "verify my identity", "withdraw to my bank"],
+        "service": ["transfers", "top-ups", "the exchange feature", "card payments"],
+    },
+    "saas": {
+        "order": ["order", "invoice"],
+        "app": ["dashboard", "web app", "desktop app", "admin console"],
+        "sub": ["subscription", "Pro plan", "team plan", "annual plan"],
+        "person": ["account manager", "support engineer", "sales rep"],
+        "action": ["log in", "export my data", "invite a teammate", "connect the integration"],
+        "service": ["sync", "the API", "single sign-on", "file uploads", "email notifications"],
+    },
+    "travel": {
+        "order": ["booking", "reservation", "flight booking", "hotel booking"],
+        "app": ["app", "website", "booking page"],
+        "sub": ["travel club membership"],
+        "person": ["check-in agent", "hotel receptionist", "tour guide", "flight attendant"],
+        "action": ["check in online", "choose a seat", "pay for my booking", "log in"],
+        "service": ["online check-in", "the booking page", "seat selection"],
+    },
+    "utilities": {
+        "order": ["account", "meter appointment"],
+        "app": ["online account", "app", "customer portal"],
+        "sub": ["energy tariff", "water contract", "fixed tariff"],
+        "person": ["engineer", "meter reader", "call centre agent"],
+        "action": ["submit a meter reading", "pay my bill", "log in", "set up a direct debit"],
+        "service": ["power", "electricity", "gas supply", "hot water", "water supply"],
+    },
+    "insurance": {
+        "order": ["policy", "claim"],
+        "app": ["app", "customer portal", "claims page"],
+        "sub": ["car insurance policy", "home insurance policy", "travel insurance"],
+        "person": ["claims handler", "broker", "loss adjuster", "phone agent"],
+        "action": ["upload my claim documents", "log in", "renew online", "pay my premium"],
+        "service": ["the claims portal", "online renewal"],
+    },
+    "education": {
+        "order": ["enrolment", "course booking"],
+        "app": ["learning portal", "app", "student portal"],
+        "sub": ["course subscription", "annual membership", "tutoring package"],
+        "person": ["tutor", "course advisor", "teacher", "student support officer"],
+        "action": [
+            "submit my assignment",
+            "log in",
+            "watch the lectures",
+            "download my certificate",
+        ],
+        "service": ["video lessons", "the quiz page", "the exam booking page"],
+    },
+    "logistics": {
+        "order": ["shipment", "collection", "delivery"],
+        "app": ["tracking page", "app", "business portal"],
+        "sub": ["business account", "monthly shipping plan"],
+        "person": ["courier", "driver", "depot staff"],
+        "action": ["print a label", "book a collection", "log in", "track my shipment"],
+        "service": ["tracking", "label printing", "collection booking"],
+        "parcel": ["parcel", "package", "pallet", "shipment"],
+    },
+    "gaming": {
+        "item": ["controller", "headset"],
+        "order": ["purchase", "pre-order"],
+        "app": ["launcher", "game", "store page"],
+        "sub": ["season pass", "premium subscription", "battle pass"],
+        "person": ["moderator", "support agent"],
+        "action": ["log in", "join a match", "buy coins", "redeem my code", "download the update"],
+        "service": ["matchmaking", "the game server", "voice chat", "cloud saves"],
+    },
+    "food_delivery": {
+        "order": ["order", "food order"],
+        "app": ["app", "website"],
+        "sub": ["delivery pass", "membership"],
+        "person": ["rider", "driver", "restaurant staff"],
+        "action": ["pay", "apply a promo code", "log in", "add my address"],
+        "service": ["live tracking", "the payment step"],
+        "parcel": ["food", "order", "delivery"],
+    },
+    "healthcare": {
+        "order": ["appointment", "prescription order", "booking"],
+        "app": ["patient portal", "app", "booking website"],
+        "sub": ["health plan", "membership"],
+        "person": ["receptionist", "nurse", "doctor", "pharmacist"],
+        "action": ["book an appointment", "log in", "see my test results", "pay the invoice"],
+        "service": ["online booking", "video consultations", "repeat prescriptions"],
+    },
+    "automotive": {
+        "item": ["car", "dashcam", "set of tyres", "battery"],
+        "order": ["service booking", "order", "MOT booking"],
+        "app": ["car app", "connected car app", "website"],
+        "sub": ["service plan", "lease", "breakdown cover"],
+        "person": ["mechanic", "salesperson", "service advisor"],
+        "action": ["unlock the car remotely", "log in", "book a service", "pair my phone"],
+        "service": ["remote start", "the charging map", "navigation updates"],
+    },
+}
+
+NAMES: Final = [
+    "John",
+    "Sarah Miller",
+    "Priya",
+    "Mohammed Ali",
+    "Chen Wei",
+    "Olga",
+    "Tom",
+    "Aisha Bello",
+    "Lucas",
+    "Maria Garcia",
+    "Kenji",
+    "Fatima",
+    "Dave",
+    "Emily Chen",
+    "Raj Patel",
+    "Anna",
+    "Carlos",
+    "Grace O'Neill",
+    "Yusuf",
+    "Hannah",
+    "Li Na",
+    "Pedro",
+    "Sophie",
+    "Mike",
+]
+ORDER_PREFIX: Final = ["#", "#", "", "ORD-", "BK", "A", "no. ", "ref "]
+CURRENCY: Final = ["$", "£", "€", "USD ", "$"]
+DAYS: Final = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "the 12th"]
+PERIODS: Final = ["yesterday", "last week", "two weeks ago", "on Monday", "last month", "in March"]
+BREAKS: Final = [
+    "crashes",
+    "closes",
+    "shuts down",
+    "freezes",
+    "quits",
+    "force closes",
+    "hangs",
+    "goes black",
+    "stops responding",
+    "kicks me out",
+]
+PLACES: Final = ["Canada", "Germany", "Ireland", "Australia", "Mexico", "Japan", "the UK"]
+
+
+def _slots(rng: random.Random, vocab: dict[str, list[str]]) -> dict[str, str]:
+    """One value for every slot (vocabulary of the industry plus global slots)."""
+    slots = {key: rng.choice(values) for key, values in vocab.items()}
+    digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(5, 9)))
+    cents = rng.choice(["", f".{rng.randint(0, 99):02d}"])
+    slots.update(
+        name=rng.choice(NAMES),
+        no=rng.choice(ORDER_PREFIX) + digits,
+        amount=f"{rng.choice(CURRENCY)}{rng.randint(5, 900)}{cents}",
+        n=rng.choice(["2", "3", "4", "5", "two", "three", "several"]),
+        day=rng.choice(DAYS),
+        period=rng.choice(PERIODS),
+        place=rng.choice(PLACES),
+        code=rng.choice(["E", "ERR-", "0x", "code ", ""]) + str(rng.randint(100, 9999)),
+        breaks=rng.choice(BREAKS),
+    )
+    return slots
+
+
+# --- intents: one list of templates per type. Alternatives are written "(a|b|c)". ------------
+
+CONSULTATION: Final = [
+    "(How long|How many days) do refunds usually take to (come through|reach the account)?",
+    "Can an {order} be changed after it has been placed, or is it final?",
+    "What is your (return|cancellation|refund) policy?",
+    "Do you (deliver|ship) to {place}? How much does it cost?",
+    "How long does standard delivery (take|usually take) to {place}?",
+    "Do you issue (VAT invoices|invoices with a company name|receipts for expenses)?",
+    "What (payment methods|cards) do you accept?",
+    "Is it possible to pay in instalments?",
+    "What's the difference between the {sub} and the basic option?",
+    "How much does the {sub} cost per month?",
+    "What does the {sub} include exactly?",
+    "Are there any (student|senior|family) discounts?",
+    "How do I (turn on|set up) two-factor (login|authentication) for extra security?",
+    "Is the {app} available on (iPad|Android tablets|Mac)?",
+    "What are your opening hours on (public holidays|Sundays|bank holidays)?",
+    "How long is the warranty on a new {item}?",
+    "Can I return an opened {item} if I change my mind after buying it?",
+    "Do you have the {item} in stock in (black|a larger size|the blue colour)?",
+    "I'm thinking about (signing up|switching to you). (What do I need to get started?|How does it work?)",
+    "If I (cancel|change plans) (later|in the future), is there a fee?",
+    "Is there a (free trial|trial period) for the {sub}?",
+    "[banking fintech] Which documents do I need to open an account?",
+    "[banking fintech] Can I (transfer|send) money abroad (with you|from the app) and what are the fees?",
+    "How do I reset my password if I (ever forget it|lose it one day)? Just asking for the future.",
+    "Do you offer (gift cards|vouchers|corporate accounts)?",
+    "Can someone else collect an {order} on my behalf (in general|usually)?",
+    "What happens to my data if I close an account one day?",
+    "How far in advance (should|can) I make a {order}?",
+    "Does the {sub} renew automatically, or do I have to renew it myself?",
+    "Is {service} available in my area? (I live in|We're based in) {place}.",
+    "Just wanted to say the {person} was (lovely|really helpful|great). Any plans for a dark mode in the {app}?",
+    "Great service so far. (Will you|Do you plan to) add (Apple Pay|PayPal|a family option)?",
+    "Suggestion: it would be nice if the {app} had (a search bar|an export button|notifications). Is that planned?",
+    "Where can I find your (terms and conditions|privacy policy|price list)?",
+    "What time does (support|the helpline|the chat) open?",
+    "Can I (book|order) for someone else using my account?",
+    "How does the (loyalty|referral|points) scheme work?",
+    "Do you price match (other shops|competitors)?",
+    "What is the maximum (weight|size) you (accept|can handle)?",
+    "Can I pay by bank transfer instead of card?",
+    "how long does (shipping|delivery) take",
+    "do you have a (phone number|live chat|store near {place})",
+    "what are the (fees|charges) for the {sub}",
+    "How do I (open|create) an account with you?",
+    "Can I (change|cancel) an {order} online, or do I have to call?",
+    "How can I (sign up for|subscribe to) your newsletter?",
+    "I'd like some information about the {sub} please.",
+    "Are you hiring at the moment?",
+    "Do you have a (mobile app|loyalty card|student plan)?",
+    "What's the cheapest way to (send|get) a {parcel} to {place}?",
+    "[banking fintech] what's my (credit limit|available credit|overdraft limit) (right now|at the moment)",
+    "[banking fintech] What interest rate (am I paying|do I get) on my (card|savings|loan)?",
+    "[banking fintech] what is the APR on (my|your) (credit card|store card|loan)",
+    "how do I (redeem|use) my (reward|loyalty) points",
+    "[banking fintech] What's the (routing|sort code|IBAN) number for my account?",
+    "[banking fintech] How long (does|will) a replacement card take to arrive?",
+    "[banking fintech] Are there (fees|charges) if I use my card abroad?",
+    "[travel] How (big|heavy) can my carry-on (bag|luggage) be?",
+    "[travel] What's the baggage allowance on a {order}?",
+    "[banking fintech] Can I (raise|increase) my credit limit, and how long does it take to decide?",
+    "Just (got|had) (my order|the delivery|my first lesson) and (it's great|love it). Thanks!",
+    "(Love|Loving) the new {app} update, (great job|well done) team",
+    "thanks for the (quick|fast) help earlier, (all sorted|much appreciated)",
+    "Is your (shop|branch|office) in {place} open (today|this weekend)?",
+]
+
+PROBLEM: Final = [
+    "How can I (recover|get back) my password? I'm locked out of my account.",
+    "How do I get back into my account? It says it's (locked|suspended|disabled).",
+    "Could you tell me why my card keeps getting declined when I {action}?",
+    "What (should|can) I do? The {app} {breaks} as soon as I open it.",
+    "The {app} {breaks} every time I try to {action}.",
+    "I get error {code} when I try to {action}.",
+    "I can't {action}, the (page|screen) just keeps loading.",
+    "My {service} (has been down|isn't working|keeps dropping) since {period}.",
+    "Is there an outage? (My|The) {service} (stopped working|is not working) (this morning|an hour ago).",
+    "I was charged twice ({amount} each) for one payment. How do I fix it?",
+    "The payment failed but the money ({amount}) was still taken from my account.",
+    "The verification code (never arrives|doesn't come through) so I can't {action}.",
+    "The (reset|confirmation) link in your email (doesn't work|says it has expired) every time.",
+    "The {app} won't let me {action}, (it says something went wrong|nothing happens when I click).",
+    "The balance shown in the {app} is wrong, it's off by {amount}.",
+    "(ugh|argh) the {app} (crashed|froze|died|shut down) again, please fix it",
+    "Could you help me please, I (keep getting|get) logged out of the {app} every few minutes.",
+    "I updated the {app} and now I can't {action} at all.",
+    "Why can't I {action}? It worked fine {period}.",
+    "Hi, quick one: the {app} shows a blank (screen|page) after login. (Any idea?|What can I do?)",
+    "I changed my email address and now I (can't log in|don't get any notifications).",
+    "{service} is really slow, (pages time out|it takes minutes to load).",
+    "My account shows someone else's details, (is this a bug|this looks wrong).",
+    "The {app} says my (password is wrong|account doesn't exist) but I've used it for years.",
+    "I entered my details correctly but the form keeps saying (invalid|error) and won't submit.",
+    "The promo code is valid but the {app} says it (has expired|is invalid) when I {action}.",
+    "Face ID stopped working with the {app} after the (update|latest version).",
+    "Notifications from the {app} stopped (completely|coming) since {period}.",
+    "How do I fix this? Every time I {action} I get (a 500 error|error {code}|a timeout).",
+    "Would you be able to look into why I can't {action}? I've tried (reinstalling|another browser|restarting).",
+    "I paid {amount} but the {app} still says (unpaid|payment pending).",
+    "My points/credit disappeared from my account (overnight|after the update).",
+    "The two-factor code is always rejected, so I'm stuck at the login screen.",
+    "this stupid {app} logged me out AGAIN and now I cant {action}. fix it please",
+    "I cannot (sign in|log in|get into my account), what should I do?",
+    "help, the payment won't go through",
+    "I'm unable to reset my (PIN|password), it just (errors|fails)",
+    "there's a (charge|payment of {amount}) on my statement I don't recognise",
+    "the code you (texted|emailed) me doesn't work",
+    "How do I fix the error I get when I {action}?",
+    "my (transfer|payment) of {amount} hasn't arrived (in the other account|after {n} days)",
+    "the {app} won't open on my phone anymore",
+    "Sorry to bother you, but the {app} {breaks} (whenever|each time) I {action}. What can I do?",
+    "(Hi,|) is there a way to stop the {app} from (crashing|freezing)? It {breaks} (constantly|all the time).",
+    "Can you help me unlock my account? I entered the wrong password too many times.",
+    "How do I get the {app} working again? It's been stuck on the loading screen since {period}.",
+    "[banking fintech] I (lost|think I lost) my (card|debit card|credit card), please (block|freeze) it",
+    "[banking fintech] my card (was stolen|got stolen) {period}, what do I do now",
+    "[banking fintech] my card is (damaged|bent|cracked) and the chip doesn't work (anymore|at the shop)",
+    "[banking fintech] There are (transactions|payments) on my account I didn't make, I think it's fraud.",
+    "[banking fintech] I need to report (fraud|a fraudulent charge) on my (account|card).",
+    "why is my account (blocked|frozen|restricted)? I can't (pay|use my card|log in)",
+    "my card (was|got|keeps getting) declined (at the shop|online|at the petrol station) (today|{period})",
+    "[travel] (The airline|You) lost my (luggage|suitcase|bag) on my flight (from|to) {place}, (what now|how do I get it back)",
+    "[travel] My (bag|suitcase) didn't (arrive|come off the belt) in {place}. Who do I contact?",
+]
+
+PROBLEM_PHYSICAL: Final = [
+    "The {service} (cuts out|drops) every evening (and|so) I can't work.",
+    "There's no {service} at my address since {period}, what should I do?",
+]
+
+COMPLAINT: Final = [
+    "I would like to (register|make|file) a formal complaint about (the|your) {person}.",
+    "I wish to complain about how my case was handled by your {person}. (I expect a written response.|Please escalate this.)",
+    "This is the (second|third|fourth|fifth) time I'm contacting you about the same thing. (Unacceptable.|Disgraceful.) I want compensation.",
+    "Your {person} was (rude|dismissive|condescending) to me and I expect an apology.",
+    "I want to speak to a manager. (Nobody|No one) has (answered|replied to) my emails for {n} weeks.",
+    "Unless this is (resolved|sorted) by {day} I will report you to the (ombudsman|regulator|consumer protection office).",
+    "(Terrible|Appalling|Shocking) service. I'm (going to|about to) post about this (on social media|online) (unless I get an apology|if nobody takes responsibility).",
+    "The {app} has been broken for days and I've lost business. (This is unacceptable and|) I want compensation.",
+    "I've asked for my refund {n} times and nobody answers. I want this escalated (today|immediately).",
+    "Your {person} (lied to me|gave me wrong information) about (the price|the fees|the contract) and I want this (investigated|put right).",
+    "I was (overcharged|misled) and frankly I'm (disgusted|appalled). I expect compensation of at least {amount}.",
+    "I'm (very|deeply) disappointed with your service and I'd like (a senior manager|someone in charge) to review my case.",
+    "(Nobody|No one) turned up {day} even though I took the day off work. I want compensation for my lost wages.",
+    "I've been a customer for (years|a decade) and the way I was treated was (insulting|disgraceful). I want an apology.",
+    "Please treat this email as a formal complaint. (I have attached the details.|Reference {no}.)",
+    "I'm not happy with the response I got from your {person} and I'd like to escalate my complaint.",
+    "Your {person} (hung up on me|laughed at me|shouted at me). I demand (an apology|that this is investigated).",
+    "The {service} outage cost me {amount}. I expect you to (compensate me|pay for it).",
+    "I've been passed around {n} departments and nobody takes responsibility. (This is a complaint.|I want a manager to call me.)",
+    "(Absolutely|Completely) unacceptable. I was promised a call back {n} times and never got one. I want this escalated.",
+    "I'm (cancelling|leaving) because of your (awful|terrible) service unless someone (senior|in charge) contacts me.",
+    "I will be (taking legal action|contacting my lawyer|going to the press) if this is not (resolved|compensated).",
+    "Your {person} damaged my property and (refused to take responsibility|just left). I want compensation.",
+    "I'm (writing|contacting you) to complain: your staff (ignored|humiliated) me (in the shop|on the phone).",
+    "(Worst|Most useless) company I've ever dealt with. Refund me {amount} as compensation or I'll (dispute it|report you).",
+    "I'd like (an explanation and an apology|written confirmation of what you'll do to make this right) for how I was treated.",
+    "Your new (checkout|app|system) is awful and nobody even apologised for the mess it caused.",
+    "(Worst|Most useless) (customer service|company|airline|provider) ever. (Never again.|You've lost a customer.)",
+    "(Shame on you|Disgraceful), {n} hours on hold and (nobody|no one) cares about (customers|people like me).",
+    "never (ordering|buying|flying|booking) with you again, (absolute joke|what a shambles|so done)",
+    "You (promised|said) {day} and (broke that promise|didn't deliver on it). I'm (fed up|sick of it) with your company.",
+    "Thanks for nothing. Your {person} (couldn't care less|was useless) and (I'm telling everyone|everyone should know).",
+    "How (do|can) I (file|make|lodge) a complaint (about|against) (one of your staff|your {person})?",
+    "Where can I (leave|submit|send) a complaint?",
+    "I need to talk to a (supervisor|manager) about how I was treated.",
+    "I want to make a complaint about your (service|company|{person}).",
+    "I'm (very|really) unhappy with how this was handled and I want to lodge a complaint.",
+    "your {person} was (really|so) rude to me {period}, (not ok|I want someone to call me back about it)",
+    "(Ridiculous|This is a joke). {n} weeks and still nothing. I want my money back (and compensation for the hassle|plus compensation).",
+]
+
+AFTER_SALES: Final = [
+    "How do I see how far my refund has got?",
+    "What do I do to change the {order} I placed {period}?",
+    "Where is my {parcel}? (Order|Reference) {no} was due {day}.",
+    "My {parcel} says delivered but (nothing arrived|it's not here|I never got it).",
+    "Can I get an invoice for my {period} payment of {amount}?",
+    "Please cancel my {sub}. (It renews on|The next payment is on) {day}.",
+    "I need to (move|reschedule) my {order} for {day} to next week.",
+    "I'd like to return the {item} I bought {period}.",
+    "The {item} arrived (broken|damaged|cracked). Can you send a replacement?",
+    "My {item} stopped working and it's still under warranty. Can you repair it?",
+    "Can I exchange the {item} for a different (size|colour|model)?",
+    "How do I return the {item} I (ordered|bought) {period}?",
+    "When will the refund for {order} {no} (arrive|reach my card)?",
+    "I need to change the delivery address for my {order}.",
+    "Can you upgrade my {sub} to the (next|higher|premium) tier from next month?",
+    "The {item} is missing from my {order} {no}. (Could you send it?|What should I do?)",
+    "Can you book the installation for the {item} I bought {period}?",
+    "How can I check the status of my (claim|repair|return)? (Reference|Case) {no}.",
+    "What's happening with my (repair|replacement)? I sent it in {period}.",
+    "I want to cancel my {order} {no}, please refund me.",
+    "How do I cancel the {order} I made {period}?",
+    "My {parcel} is (late|delayed), it was supposed to arrive {day}. Any update?",
+    "I received the wrong {item}. How do I send it back and get the right one?",
+    "Could you resend the receipt for my {order}? I need it for my expenses.",
+    "I'd like to downgrade my {sub} when it renews.",
+    "Can I get a refund for my {sub}? I haven't used it since {period}.",
+    "The {item} I got {period} is (faulty|defective|making a weird noise). Can I get it replaced?",
+    "Is it too late to add something to my {order} {no}?",
+    "Please put my {sub} on hold for (two months|the summer).",
+    "I returned the {item} {period} but haven't had my {amount} back yet. (Can you check?|When will it come?)",
+    "I was refunded {amount} but I paid more, could you check the rest?",
+    "Can you change the name on my {order}? It's spelled wrong.",
+    "How do I get a copy of the invoice for {order} {no}?",
+    "The {parcel} was left with a neighbour I don't know. Can you find out where it went?",
+    "I need to add a (driver|family member|second person) to my {sub}.",
+    "How do I track my {order}?",
+    "can you tell me how to (track|find) my {parcel}",
+    "I need to check the status of my (refund|{order}|return)",
+    "where is my {parcel}",
+    "my {parcel} hasn't (arrived|shown up) yet and it's been {n} days",
+    "How can I (change|modify) the (address|date|details) on my {order}?",
+    "I have to cancel my {order} for (tomorrow|{day})",
+    "I'd like to switch my {sub} to the (yearly|monthly) (one|billing)",
+    "Where can I download the invoice for my (last|latest) {order}?",
+    "help me get a refund for the {item} i sent back",
+]
+
+TEMPLATES: Final[dict[str, list[str]]] = {
+    "consultation": CONSULTATION,
+    "problem": PROBLEM + PROBLEM_PHYSICAL,
+    "complaint": COMPLAINT,
+    "after_sales": AFTER_SALES,
+}
+
+# --- wrappers and noise: shared by every type, chosen without looking at the type ------------
+
+GREETINGS: Final = [
+    "Hi,",
+    "Hello,",
+    "Hey",
+    "Hi there,",
+    "Good morning,",
+    "Good afternoon,",
+    "Dear support team,",
+    "Hi, this is {name}.",
+    "Hello, my name is {name}.",
+    "hey guys",
+    "Hello team,",
+    "Evening,",
+    "Hi, {name} here.",
+    "Hey there!",
+]
+CONTEXT: Final = [
+    "I've been a customer for (two|three|five) years.",
+    "Sorry if this is the wrong place to ask.",
+    "Quick question.",
+    "Writing from my phone, sorry for typos.",
+    "My account email is (my name at gmail|the one I registered with).",
+    "My customer number is {no}.",
+    "I tried the help pages first.",
+    "I hope you can help.",
+    "I'm writing on behalf of my (mum|husband|wife|dad).",
+    "I called earlier but the line was busy.",
+    "It's for our small business account.",
+    "I'm travelling at the moment.",
+]
+SIGNOFFS: Final = [
+    "Thanks",
+    "Thank you!",
+    "Thanks in advance.",
+    "Regards, {name}",
+    "Cheers",
+    "Kind regards,\n{name}",
+    "Best, {name}",
+    "Many thanks",
+    "thx",
+    "Thank you for your help.",
+    "Looking forward to your reply.",
+    "Sent from my iPhone",
+    "Appreciate it.",
+]
+HANDLES: Final = ["@AcmeHelp", "@shopnow", "@NorthTelecom", "@FlyBlue", "@QuickBank", "@CloudlyHQ"]
+HASHTAGS: Final = ["#help", "#customerservice", "#question", "#support"]
+EMAIL_OPEN: Final = ["Dear Sir or Madam,", "Dear Customer Service,", "To whom it may concern,"]
+
+_CHOICE = re.compile(r"\(([^()]*\|[^()]*)\)")
+_SLOT = re.compile(r"\{(\w+)\}")
+_GLOBAL_SLOTS: Final = {"name", "no", "amount", "n", "day", "period", "place", "code", "breaks"}
+
+
+def _expand(template: str, rng: random.Random, slots: dict[str, str]) -> str:
+    """Pick one alternative of every ``(a|b)`` group, then fill ``{slot}``s."""
+    text = _CHOICE.sub(lambda m: rng.choice(m.group(1).split("|")), template)
+    text = _SLOT.sub(lambda m: slots[m.group(1)], text)
+    return re.sub(r"\s+([.,?!])", r"\1", re.sub(r"  +", " ", text)).strip()
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    if len(word) < 4 or not word.isalpha():
+        return word
+    i = rng.randrange(1, len(word) - 1)
+    kind = rng.randrange(3)
+    if kind == 0:
+        return word[:i] + word[i + 1 :]
+    if kind == 1:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    return word[:i] + word[i] + word[i:]
+
+
+def _noise(text: str, rng: random.Random) -> str:
+    """Chat-style noise, each kind independently and with the same odds for every type."""
+    if rng.random() < 0.12:
+        words = text.split(" ")
+        for _ in range(rng.randint(1, 2)):
+            j = rng.randrange(len(words))
+            words[j] = _typo(words[j], rng)
+        text = " ".join(words)
+    if rng.random() < 0.2:
+        text = re.sub(r"[.,!?;:]", "", text)
+    if rng.random() < 0.3:
+        text = text.lower()
+    for full, short in (("you", "u"), ("please", "pls"), ("I'm", "im"), ("can't", "cant")):
+        if rng.random() < 0.05:
+            text = re.sub(rf"\b{re.escape(full)}\b", short, text)
+    return text
+
+
+def _wrap(core: str, rng: random.Random, slots: dict[str, str]) -> str:
+    """Surround a request with type-independent greetings, context and sign-offs."""
+    email = rng.random() < 0.15
+    tweet = not email and rng.random() < 0.12
+    parts: list[str] = []
+    if tweet:
+        parts.append(rng.choice(HANDLES))
+    elif email:
+        parts.append(rng.choice(EMAIL_OPEN))
+    elif rng.random() < 0.45:
+        parts.append(rng.choice(GREETINGS))
+    if rng.random() < 0.25:
+        parts.append(rng.choice(CONTEXT))
+    parts.append(core)
+    if rng.random() < 0.12:
+        parts.append(rng.choice(CONTEXT))
+    if tweet:
+        if rng.random() < 0.4:
+            parts.append(rng.choice(HASHTAGS))
+    elif email or rng.random() < 0.35:
+        parts.append(rng.choice(SIGNOFFS))
+    text = ("\n\n" if email else " ").join(_expand(p, rng, slots) for p in parts)
+    return text
+
+
+_TAG = re.compile(r"^\[([a-z_ ]+)\] ")
+
+
+def _industries_for(template: str) -> list[str]:
+    """Industries whose vocabulary fills every slot (a leading ``[a b]`` tag restricts them)."""
+    needed = set(_SLOT.findall(template)) - _GLOBAL_SLOTS
+    tag = _TAG.match(template)
+    allowed = tag.group(1).split() if tag else list(VOCAB)
+    return [ind for ind in allowed if needed <= VOCAB[ind].keys()]
+
+
+def generate(per_category: int = PER_CATEGORY, seed: int = SEED) -> list[dict[str, str]]:
+    """Return ``per_category`` distinct rows per type, interleaved, deterministically."""
+    rng = random.Random(seed)
+    rows: list[dict[str, str]] = []
+    seen: set[str] = set()
+    pools: dict[str, list[tuple[str, list[str]]]] = {
+        cat: [(_TAG.sub("", t), _industries_for(t)) for t in templates]
+        for cat, templates in TEMPLATES.items()
+    }
+    for cat, pool in pools.items():
+        for template, industries in pool:
+            if not industries:
+                raise ValueError(f"no industry defines every slot of {template!r} ({cat})")
+    counts = dict.fromkeys(pools, 0)
+    attempts = 0
+    while min(counts.values()) < per_category:
+        attempts += 1
+        if attempts > per_category * 40:
+            raise RuntimeError("too many duplicate rows; add templates or lower per_category")
+        for cat, pool in pools.items():
+            if counts[cat] >= per_category:
+                continue
+            template, industries = pool[rng.randrange(len(pool))]
+            industry = rng.choice(industries)
+            slots = _slots(rng, VOCAB[industry])
+            text = _noise(_wrap(template, rng, slots), rng)
+            key = re.sub(r"\W+", " ", text.lower()).strip()
+            if key in seen:
+                continue
+            seen.add(key)
+            counts[cat] += 1
+            rows.append({"text": text, "category": cat, "lang": "en", "industry": industry})
+    return rows
+
+
+def main(write: Callable[[str], object] | None = None) -> None:
+    """Rewrite :data:`OUTPUT`."""
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in generate())
+    (write or OUTPUT.write_text)(lines)
+
+
+if __name__ == "__main__":
+    main()
