@@ -329,9 +329,9 @@ def _candidate_vectors(rows: Sequence[Any]) -> np.ndarray:
 
     models = {r.embedding_model for r in rows}
     if len(models) == 1 and None not in models:
-        vectors = [from_bytes(r.embedding) for r in rows]
-        if all(v is not None for v in vectors) and len({v.shape for v in vectors}) == 1:  # type: ignore[union-attr]
-            return np.vstack(vectors).astype(np.float64)  # type: ignore[arg-type]
+        vectors = [v for r in rows if (v := from_bytes(r.embedding)) is not None]
+        if len(vectors) == len(rows) and len({v.shape for v in vectors}) == 1:
+            return np.vstack(vectors).astype(np.float64)
     return hashed_vectors([terms(f"{r.title} {r.description or ''}") for r in rows])
 
 
