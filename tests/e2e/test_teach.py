@@ -60,7 +60,7 @@ async def test_lead_confirms_and_corrects_then_requests_a_retraining(
 
     step = page.locator("[data-testid=teach-step]")
     await expect(step).to_be_visible()
-    await expect(page.locator("[data-testid=teach-count]")).to_contain_text("0")
+    await expect(page.locator("[data-testid=teach-count]")).to_contain_text("0 / 40")
     rows = page.locator("[data-testid=review-row]")
     await expect(rows).to_have_count(len(TICKETS))
     first = await rows.first.get_attribute("id")
@@ -73,10 +73,13 @@ async def test_lead_confirms_and_corrects_then_requests_a_retraining(
         await expect(page.locator(f"#review-{tid}.done")).to_be_visible()
     await page.click(f"[data-testid=review-{ids[4]}-problem]")
     await expect(page.locator(f"#review-{ids[4]}.done")).to_be_visible()
-    await expect(page.locator("[data-testid=teach-count]")).to_contain_text("3")
+    await expect(page.locator("[data-testid=teach-count]")).to_contain_text("3 / 40")
 
     await page.set_viewport_size({"width": 1366, "height": 900})
-    await page.click("[data-testid=teach-retrain]")
+    async with page.expect_response("**/review/teach/retrain") as answer:
+        await page.click("[data-testid=teach-retrain]")
+    response = await answer.value
+    assert response.status == 200, (await response.text())[:2000]
     await expect(page.locator("[data-testid=teach-run]")).to_be_visible()
     await expect(page.locator("[data-testid=teach-retrain]")).to_be_disabled()
     await page.screenshot(path=screenshot_path("teach-zh-1366"), full_page=True)
@@ -99,4 +102,4 @@ async def test_lead_confirms_and_corrects_then_requests_a_retraining(
     assert [r.status for r in runs] == ["queued"], "retraining requested once"
 
     await page.goto("/models/")
-    await expect(page.locator("[data-testid=teach-hint]")).to_contain_text("3")
+    await expect(page.locator("[data-testid=teach-hint]")).to_contain_text("3 / 40")

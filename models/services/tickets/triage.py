@@ -508,13 +508,11 @@ async def review_type(
     ticket = await commands.change_type(
         session, actor, ticket_id, request_type, expected_version=expected_version
     )
-    teach = await teach_step(session, with_items=False)
-    if teach.labels == teach.target and actor.is_lead:
+    step = await teach_step(session, with_items=False)
+    if step.labels == step.target and actor.is_lead:
         await lifecycle.request_retrain(session, actor, trigger=lifecycle.Trigger.LABELS)
-        teach = await teach_step(session, with_items=False)
-    elif teach.labels > teach.target:
-        teach = None
-    return Reviewed(ticket, teach)
+        step = await teach_step(session, with_items=False)
+    return Reviewed(ticket, step if step.labels <= step.target else None)
 
 
 async def teach_retrain(session: AsyncSession, actor: Actor) -> tuple[TeachStep, bool]:
