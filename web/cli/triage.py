@@ -5,6 +5,8 @@ history)::
 
     kefu triage train FILE            JSONL {"text","category"} or CSV text,category
     kefu triage evaluate FILE --json  last line: {"n","accuracy","macro_f1","per_class","confusion"}
+    kefu triage simulate-review POOL --test TEST [--budget 200 --step 20] --json
+                                      last line: {"curve": [{"labels","macro_f1","accuracy"}, …]}
     kefu kb import FILE|FOLDER        JSONL {"id","title","body"} or Markdown files
     kefu kb evaluate FILE --json      last line: {"n","recall_at_1","recall_at_5","mrr_at_10",
                                       "by_method": {"bm25"|"dense"|"fusion": {…the same}}}
@@ -188,6 +190,52 @@ def triage_evaluate(file: Path, as_json: bool) -> None:
     click.echo("confusion (rows: true, columns: predicted): " + " ".join(CATEGORY_CODES))
     for code, row in zip(CATEGORY_CODES, result["confusion"], strict=True):
         click.echo(f"  {code:<13} " + " ".join(f"{n:>5}" for n in row))
+
+
+@triage_cli.command("simulate-review")
+@click.argument("pool", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--test",
+    "test_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Labelled file the learning curve is measured on",
+)
+@click.option("--budget", default=200, show_default=True, type=click.IntRange(min=0))
+@click.option("--step", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print the curve as one JSON line")
+def triage_simulate_review(
+    pool: Path, test_file: Path, budget: int, step: int, as_json: bool
+) -> None:
+    """Simulate leads working the review queue: POOL's categories are their answers.
+
+    From the bootstrap model, take the review order's next STEP pool rows (the queue's
+    selection), add them as labels, retrain as the life cycle does, and measure on TEST;
+    repeat up to BUDGET labels. Stores nothing.
+    """
+    from models.services.knowledge import lifecycle
+
+    pool_rows = _load_examples(pool)
+    tests = _load_examples(test_file)
+
+    async def work() -> list[dict[str, Any]]:
+        db, encoder = await _open()
+        try:
+            return await lifecycle.simulate_review(
+                encoder, pool_rows, tests, budget=budget, step=step, printer=_note
+            )
+        finally:
+            await _close(db, encoder)
+
+    curve = asyncio.run(work())
+    if as_json:
+        click.echo(json.dumps({"curve": curve}))
+        return
+    for point in curve:
+        click.echo(
+            f"{point['labels']:>5} labels: macro-F1 {_fmt(point['macro_f1'])}, "
+            f"accuracy {_fmt(point['accuracy'])}"
+        )
 
 
 @click.group("kb")

@@ -14,6 +14,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
 from models.services.knowledge import lifecycle, models_page
+from models.services.tickets import triage
 from web.deps import CurrentActor, DbSession
 from web.security import requires_lead
 
@@ -26,7 +27,11 @@ class ModelsController(Controller):
     @get("/")
     async def index(self, db_session: DbSession) -> Template:
         return Template(
-            "models/index.html", context={"page": await models_page.models_page(db_session)}
+            "models/index.html",
+            context={
+                "page": await models_page.models_page(db_session),
+                "teach": await triage.teach_step(db_session, with_items=False),
+            },
         )
 
     @get("/versions")

@@ -853,3 +853,91 @@ async def rollback(session: AsyncSession, actor: Actor, version_id: int) -> Mode
     )
     await session.flush()
     return target
+
+
+# --- simulated review (``kefu triage simulate-review``) -----------------------------------
+
+
+@dataclass(frozen=True)
+class _SimLabel:
+    id: int
+    key: str
+    category: str
+    index: int  # row of the pool
+
+
+async def simulate_review(
+    encoder: Encoder,
+    pool: Sequence[Example],
+    test: Sequence[Example],
+    *,
+    budget: int,
+    step: int,
+    printer: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """The learning curve of leads answering the review queue: ``pool``'s categories are their
+    answers, taken ``step`` at a time in the queue's order (:func:`triage.active.select`),
+    each step retrained as :func:`retrain` trains (bootstrap + weighted training labels,
+    held-out labels kept out) and measured on ``test``. The first point is the bootstrap
+    model. Stores nothing."""
+    from triage.active import hashed_vectors, select, uncertainty
+    from triage.data import load_bootstrap
+    from triage.evaluate import report
+    from triage.predict import predict
+    from triage.retrieval import terms
+
+    note = printer or (lambda _: None)
+    progress = _Progress(None, None)
+    base = await _training_data_bootstrap_only(encoder, load_bootstrap(), progress)
+    dense = base.boot_emb_fit is not None
+    pool_emb = test_emb = None
+    if dense:
+        pool_emb = await encoder.encode([e.text for e in pool])
+        test_emb = await encoder.encode([e.text for e in test])
+        if pool_emb is None or test_emb is None:  # the embedder vanished: stay lexical
+            base.boot_emb_fit = base.boot_emb_val = None
+            dense, pool_emb, test_emb = False, None, None
+    vectors = pool_emb if pool_emb is not None else hashed_vectors([terms(e.text) for e in pool])
+    truth = [e.category for e in test]
+
+    async def measure(model: TrainedModel, labels: int) -> dict[str, Any]:
+        guesses = await asyncio.to_thread(predict, model, [e.text for e in test], test_emb)
+        rep = report(truth, [g.category for g in guesses])
+        note(f"{labels} labels: macro-F1 {rep['macro_f1']:.3f}, accuracy {rep['accuracy']:.3f}")
+        return {"labels": labels, "macro_f1": rep["macro_f1"], "accuracy": rep["accuracy"]}
+
+    model = (await _train(base, encoder, progress)).model
+    curve = [await measure(model, 0)]
+    taken: list[int] = []
+    remaining = list(range(len(pool)))
+    while len(taken) < budget and remaining:
+        texts = [pool[i].text for i in remaining]
+        emb = pool_emb[remaining] if pool_emb is not None else None
+        guesses = await asyncio.to_thread(predict, model, texts, emb)
+        order = select(
+            uncertainty([g.confidence for g in guesses]),
+            vectors[remaining],
+            [g.category for g in guesses],
+            min(step, budget - len(taken)),
+        )
+        picked = [remaining[i] for i in order]
+        taken += picked
+        chosen = set(picked)
+        remaining = [i for i in remaining if i not in chosen]
+        rows = policy.latest_per_text(
+            _SimLabel(n, policy.label_key(pool[i].text), pool[i].category, i)
+            for n, i in enumerate(taken)
+        )
+        fit_rows, held_rows = policy.split_labels(rows)
+        data = replace(
+            base,
+            labels_fit=[pool[r.index] for r in fit_rows],
+            labels_held=[pool[r.index] for r in held_rows],
+            labels_total=len(rows),
+        )
+        if pool_emb is not None:
+            data.label_emb_fit = pool_emb[[r.index for r in fit_rows]]
+            data.label_emb_held = pool_emb[[r.index for r in held_rows]]
+        model = (await _train(data, encoder, progress)).model
+        curve.append(await measure(model, len(taken)))
+    return curve

@@ -26,10 +26,13 @@ from sqlalchemy.orm import selectinload
 
 from models.customer import Customer
 from models.enums import CustomerLevel, Priority, RequestType, TicketStatus, TypeSource
+from models.label import Label
+from models.model_version import ModelVersion
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, NotFound
 from models.services.common.priority import PRIORITY_ORDER, compute_priority
-from models.services.knowledge import kb
+from models.services.knowledge import kb, lifecycle
+from models.services.knowledge.lifecycle import IN_FLIGHT, Trigger
 from models.services.tickets import assignment, commands, routing
 from models.ticket import Ticket
 from models.ticket_embedding import TicketEmbedding
@@ -280,50 +283,102 @@ def _excerpt(text: str) -> str:
     return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
 
 
+REVIEW_POOL = 400  # the newest model-typed tickets the informative order is computed over
+TEACH_TARGET = 40  # labels from leads below which the "teach Kefu" step is offered
+
+_REVIEW_COLUMNS = (
+    Ticket.id,
+    Ticket.number,
+    Ticket.version,
+    Ticket.title,
+    Ticket.description,
+    Customer.name,
+    Ticket.status,
+    Ticket.request_type,
+    Ticket.type_confidence,
+    Ticket.created_at,
+    Ticket.model_version,
+    Ticket.is_repeat,
+)
+
+
+def _review_item(r: Any) -> ReviewItem:
+    return ReviewItem(
+        r.id,
+        r.number,
+        r.version,
+        r.title,
+        _excerpt(r.description),
+        r.name,
+        TicketStatus(r.status),
+        RequestType(r.request_type),
+        round((r.type_confidence or 0.0) * 100),
+        r.created_at,
+        r.model_version,
+        r.is_repeat,
+    )
+
+
+def _candidate_vectors(rows: Sequence[Any]) -> np.ndarray:
+    """Stored embeddings when every candidate has one of the same model, otherwise hashed
+    retrieval terms (the near-duplicate check must compare like with like)."""
+    import numpy as np
+
+    from triage.active import hashed_vectors
+    from triage.retrieval import terms
+
+    models = {r.embedding_model for r in rows}
+    if len(models) == 1 and None not in models:
+        vectors = [v for r in rows if (v := from_bytes(r.embedding)) is not None]
+        if len(vectors) == len(rows) and len({v.shape for v in vectors}) == 1:
+            return np.vstack(vectors).astype(np.float64)
+    return hashed_vectors([terms(f"{r.title} {r.description or ''}") for r in rows])
+
+
 async def review_queue(session: AsyncSession, *, limit: int = 50, offset: int = 0) -> ReviewPage:
-    """Tickets whose type only the model decided, least confident first."""
+    """Tickets whose type only the model decided, the most informative to correct first.
+
+    The newest :data:`REVIEW_POOL` of them are ordered by :func:`triage.active.select`
+    (uncertainty from the stored confidence, near-duplicates and runs of one predicted type
+    pushed back); older ones follow, least confident first.
+    """
+    from triage.active import select as informative
+    from triage.active import uncertainty
+
     where = (Ticket.type_source == TypeSource.MODEL, Ticket.request_type.is_not(None))
     total = int(await session.scalar(select(func.count()).select_from(Ticket).where(*where)) or 0)
-    rows = (
+    pool = (
         await session.execute(
-            select(
-                Ticket.id,
-                Ticket.number,
-                Ticket.version,
-                Ticket.title,
-                Ticket.description,
-                Customer.name,
-                Ticket.status,
-                Ticket.request_type,
-                Ticket.type_confidence,
-                Ticket.created_at,
-                Ticket.model_version,
-                Ticket.is_repeat,
-            )
+            select(*_REVIEW_COLUMNS, TicketEmbedding.embedding, TicketEmbedding.embedding_model)
             .join(Customer, Customer.id == Ticket.customer_id)
+            .outerjoin(TicketEmbedding, TicketEmbedding.ticket_id == Ticket.id)
             .where(*where)
-            .order_by(Ticket.type_confidence.asc().nulls_first(), Ticket.id.desc())
-            .offset(offset)
-            .limit(limit)
+            .order_by(Ticket.id.desc())
+            .limit(REVIEW_POOL)
         )
     ).all()
-    items = [
-        ReviewItem(
-            r.id,
-            r.number,
-            r.version,
-            r.title,
-            _excerpt(r.description),
-            r.name,
-            TicketStatus(r.status),
-            RequestType(r.request_type),
-            round((r.type_confidence or 0.0) * 100),
-            r.created_at,
-            r.model_version,
-            r.is_repeat,
+    rows: list[Any] = []
+    if offset < len(pool):
+        order = informative(
+            uncertainty([r.type_confidence or 0.0 for r in pool]),
+            _candidate_vectors(pool),
+            [str(r.request_type) for r in pool],
+            min(offset + limit, len(pool)),
         )
-        for r in rows
-    ]
+        rows = [pool[i] for i in order[offset:]]
+    if len(rows) < limit and len(pool) == REVIEW_POOL:
+        rest_offset = max(0, offset - len(pool))
+        rows += (
+            await session.execute(
+                select(*_REVIEW_COLUMNS)
+                .join(Customer, Customer.id == Ticket.customer_id)
+                .where(*where, Ticket.id < pool[-1].id)
+                .order_by(Ticket.type_confidence.asc().nulls_first(), Ticket.id.desc())
+                .offset(rest_offset)
+                .limit(limit - len(rows))
+            )
+        ).all()
+    items = [_review_item(r) for r in rows]
     next_offset = offset + limit if offset + limit < total else None
     return ReviewPage(items, total, next_offset)
 
@@ -370,3 +425,97 @@ async def review_item(session: AsyncSession, ticket_id: int) -> ReviewItem | Non
         r.model_version,
         r.is_repeat,
     )
+
+
+# --- "Teach Kefu your tickets": the first-run step ---------------------------------------
+
+
+@dataclass(frozen=True)
+class TeachRun:
+    """The newest retraining since install, as the teach step shows it."""
+
+    version: str
+    status: str
+    progress: int
+    in_flight: bool
+
+
+@dataclass(frozen=True)
+class TeachStep:
+    """Labels given by leads so far (a confirmation counts), the target, the most informative
+    tickets to look at next, and the newest retraining's progress or outcome."""
+
+    labels: int
+    target: int
+    page: ReviewPage
+    run: TeachRun | None
+
+    @property
+    def active(self) -> bool:
+        return self.labels < self.target
+
+    @property
+    def done_pct(self) -> int:
+        return min(100, round(100 * self.labels / self.target)) if self.target else 100
+
+
+async def teach_step(
+    session: AsyncSession, *, target: int = TEACH_TARGET, with_items: bool = True
+) -> TeachStep:
+    """What the "teach Kefu your tickets" step shows (see :data:`TEACH_TARGET`)."""
+    labels = int(
+        await session.scalar(select(func.count()).select_from(Label).where(Label.source == "lead"))
+        or 0
+    )
+    latest = await session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.trigger != Trigger.BOOTSTRAP)
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
+    )
+    run = None
+    if latest is not None:
+        run = TeachRun(
+            latest.version,
+            str(latest.status),
+            int(latest.progress or 0),
+            str(latest.status) in {str(s) for s in IN_FLIGHT},
+        )
+    page = ReviewPage([], 0, None)
+    if with_items and labels < target:
+        page = await review_queue(session, limit=target - labels)
+    return TeachStep(labels, target, page, run)
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """A confirmed or corrected ticket and, while the teach step runs, its progress."""
+
+    ticket: Ticket
+    teach: TeachStep | None
+
+
+async def review_type(
+    session: AsyncSession,
+    actor: Actor,
+    ticket_id: int,
+    request_type: RequestType,
+    *,
+    expected_version: int | None,
+) -> Reviewed:
+    """A lead confirms (same type) or corrects a type from the review page, through the
+    tickets' write path; the label that completes the teach step requests a retraining."""
+    ticket = await commands.change_type(
+        session, actor, ticket_id, request_type, expected_version=expected_version
+    )
+    step = await teach_step(session, with_items=False)
+    if step.labels == step.target and actor.is_lead:
+        await lifecycle.request_retrain(session, actor, trigger=lifecycle.Trigger.LABELS)
+        step = await teach_step(session, with_items=False)
+    return Reviewed(ticket, step if step.labels <= step.target else None)
+
+
+async def teach_retrain(session: AsyncSession, actor: Actor) -> tuple[TeachStep, bool]:
+    """ "Retrain now" from the teach step: the existing retraining request, and the step."""
+    _, queued = await lifecycle.request_retrain(session, actor)
+    return await teach_step(session, with_items=False), queued

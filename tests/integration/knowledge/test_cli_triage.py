@@ -245,3 +245,34 @@ async def test_kb_import_then_evaluate(cli_db: Any, tmp_path: Path) -> None:
     lines = text.stdout.strip().splitlines()
     assert lines[0] == f"{len(QUERIES)} queries"
     assert [line.split()[0] for line in lines[1:]] == ["BM25", "dense", "fusion"]
+
+
+async def test_simulate_review_curve_starts_at_the_bootstrap_model(
+    cli_db: Any, tmp_path: Path
+) -> None:
+    url, db = cli_db
+    pool = write_jsonl(
+        tmp_path / "pool.jsonl",
+        [{"text": t, "category": c} for c, ts in TRAIN.items() for t in ts],
+    )
+    test = write_jsonl(tmp_path / "test.jsonl", [{"text": t, "category": c} for t, c in TEST])
+    evaluated = await kefu(url, "triage", "evaluate", str(test), "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    bootstrap = json.loads(evaluated.stdout.strip().splitlines()[-1])
+
+    simulated = await kefu(
+        url, "triage", "simulate-review", str(pool), "--test", str(test),
+        "--budget", "8", "--step", "4", "--json",
+    )  # fmt: skip
+
+    assert simulated.returncode == 0, simulated.stderr[-2000:]
+    curve = json.loads(simulated.stdout.strip().splitlines()[-1])["curve"]
+    assert [p["labels"] for p in curve] == [0, 4, 8], "budget / step + 1 points"
+    assert curve[0] == {
+        "labels": 0,
+        "macro_f1": bootstrap["macro_f1"],
+        "accuracy": bootstrap["accuracy"],
+    }
+    assert all(0 <= p["macro_f1"] <= 1 and 0 <= p["accuracy"] <= 1 for p in curve)
+    assert "labels: macro-F1" in simulated.stderr, "progress goes to stderr"
+    assert await count(db, Label) == 0 and await count(db, ModelVersion) == 1, "stores nothing"

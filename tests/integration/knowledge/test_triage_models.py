@@ -257,7 +257,7 @@ async def test_model_page_retrain_button_queues_once_and_polls_while_training(
     assert finished.status in ("current", "rejected") and finished.progress == 100
 
 
-async def test_review_queue_lists_least_confident_first_and_a_click_corrects(
+async def test_review_queue_lists_most_informative_first_and_a_click_corrects(
     client: Any, db: Any, redis: Any, runtime: Any, monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("KEFU_RETRAIN_AFTER_LABELS", "2")
@@ -290,7 +290,9 @@ async def test_review_queue_lists_least_confident_first_and_a_click_corrects(
 
         assert page.status_code == 200
         order = [int(i) for i in re.findall(r'id="review-(\d+)"', page.text)]
-        assert order == sorted(ids, key=lambda i: (confidence[i], -i))
+        assert sorted(order) == sorted(ids)
+        assert order[0] == min(ids, key=lambda i: (confidence[i], -i)), "least confident first"
+        assert 'data-testid="teach-step"' in page.text, "few labels yet: the teach step shows"
         for ticket_id, new_type in ((ids[0], "after_sales"), (ids[1], "consultation")):
             async with db.sessionmaker() as s:
                 version = (await s.get(Ticket, ticket_id)).version  # type: ignore[union-attr]
