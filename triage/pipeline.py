@@ -35,6 +35,7 @@ Pickling note: fitted pipelines reference this module's functions by name
 (``triage.pipeline._texts`` …); renaming them invalidates stored models.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -46,7 +47,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
-from triage.text import latin_share, normalize, tokenize
+from triage.hanzi import to_simplified
+from triage.text import latin_share, normalize, segment, tokenize
 
 __all__ = ["PipelineConfig", "TriageInput", "build_pipeline", "make_inputs"]
 
@@ -77,6 +79,8 @@ class PipelineConfig:
     use_embeddings: bool = False
     char_ngram_range: tuple[int, int] = (1, 4)
     word_ngram_range: tuple[int, int] = (1, 2)
+    zh_word_ngram_range: tuple[int, int] | None = (1, 2)
+    zh_word_weight: float = 1.0
     min_df: int = 2
     dense_weight: float = 0.75
     dense_latin_only: bool = True
@@ -128,6 +132,34 @@ class _WordAnalyzer:
         return _word_ngrams(text, self.ngram_range)
 
 
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def _zh_words(text: str) -> list[str]:
+    """jieba words of the Chinese runs of ``text``, traditional characters folded to simplified
+    first (jieba's dictionary is simplified)."""
+    return [w for run in _CJK_RUN.findall(to_simplified(text)) for w in segment(run)]
+
+
+def _zh_word_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
+    """Word n-grams of ``_zh_words`` for ``TfidfVectorizer(analyzer=...)``."""
+    words = _zh_words(text)
+    low, high = ngram_range
+    return [
+        " ".join(words[i : i + n]) for n in range(low, high + 1) for i in range(len(words) - n + 1)
+    ]
+
+
+class _ZhWordAnalyzer:
+    """Picklable callable binding an n-gram range to :func:`_zh_word_ngrams`."""
+
+    def __init__(self, ngram_range: tuple[int, int]) -> None:
+        self.ngram_range = ngram_range
+
+    def __call__(self, text: str) -> list[str]:
+        return _zh_word_ngrams(text, self.ngram_range)
+
+
 def build_pipeline(config: PipelineConfig | None = None, *, seed: int = 0) -> Pipeline:
     """Build an unfitted classification pipeline taking ``list[TriageInput]``.
 
@@ -135,36 +167,46 @@ def build_pipeline(config: PipelineConfig | None = None, *, seed: int = 0) -> Pi
     data it is fitted on; :func:`triage.train.train` lowers the fold count for small data sets.
     """
     cfg = config or PipelineConfig()
+    vectorizers: list[tuple[str, Any]] = [
+        (
+            "char",
+            TfidfVectorizer(
+                analyzer="char_wb",
+                ngram_range=cfg.char_ngram_range,
+                lowercase=False,
+                min_df=cfg.min_df,
+                sublinear_tf=True,
+                dtype=np.float32,
+            ),
+        ),
+        (
+            "word",
+            TfidfVectorizer(
+                analyzer=_WordAnalyzer(cfg.word_ngram_range),
+                lowercase=False,
+                min_df=cfg.min_df,
+                sublinear_tf=True,
+                dtype=np.float32,
+            ),
+        ),
+    ]
+    vector_weights = {"char": 1.0, "word": 1.0}
+    if cfg.zh_word_ngram_range is not None:
+        zh = TfidfVectorizer(
+            analyzer=_ZhWordAnalyzer(cfg.zh_word_ngram_range),
+            lowercase=False,
+            min_df=cfg.min_df,
+            sublinear_tf=True,
+            dtype=np.float32,
+        )
+        vectorizers.append(("zh_word", zh))
+        vector_weights["zh_word"] = cfg.zh_word_weight
     lexical = Pipeline(
         [
             ("normalize", FunctionTransformer(_texts)),
             (
                 "tfidf",
-                FeatureUnion(
-                    [
-                        (
-                            "char",
-                            TfidfVectorizer(
-                                analyzer="char_wb",
-                                ngram_range=cfg.char_ngram_range,
-                                lowercase=False,
-                                min_df=cfg.min_df,
-                                sublinear_tf=True,
-                                dtype=np.float32,
-                            ),
-                        ),
-                        (
-                            "word",
-                            TfidfVectorizer(
-                                analyzer=_WordAnalyzer(cfg.word_ngram_range),
-                                lowercase=False,
-                                min_df=cfg.min_df,
-                                sublinear_tf=True,
-                                dtype=np.float32,
-                            ),
-                        ),
-                    ]
-                ),
+                FeatureUnion(vectorizers, transformer_weights=vector_weights),
             ),
         ]
     )
