@@ -12,6 +12,13 @@ Features:
   dictionary-free, so it works for Chinese, which the default embedding model hardly knows —
   plus TF-IDF over stemmed English word uni- and bigrams. ``min_df=2`` drops n-grams seen in a
   single training row, which removes most personal names and other one-off strings.
+* Chinese words (``zh_word_ngram_range``, default 1–2; ``None`` turns them off): TF-IDF over
+  jieba word uni- and bigrams (:func:`triage.text.segment`) of the CJK runs, weighted by
+  ``zh_word_weight``. Words such as 退款 / 到账 / 赔钱 carry meaning that overlapping character
+  n-grams only approximate; tuned on a held-out set of real Chinese customer messages (not on
+  the bootstrap corpus), they raised its macro-F1 and the word bigrams beat unigrams alone.
+  Before any lexical feature, traditional characters are folded to simplified
+  (:func:`triage.hanzi.to_simplified`), so 繁體 and 简体 spellings share features.
 * dense (optional, ``use_embeddings=True``): the L2-normalized embedding times
   ``dense_weight``. With ``dense_latin_only`` (default) each row's embedding is further scaled
   by :func:`triage.text.latin_share` of its text, so English rows use their embedding and
@@ -93,8 +100,14 @@ class PipelineConfig:
 
 
 def _texts(rows: Sequence[TriageInput]) -> list[str]:
-    """Normalized texts of ``rows`` (normalization runs once for both TF-IDF blocks)."""
+    """Normalized texts of ``rows`` (the input step of models stored before ``_folded_texts``)."""
     return [normalize(row.text) for row in rows]
+
+
+def _folded_texts(rows: Sequence[TriageInput]) -> list[str]:
+    """``_texts`` with traditional Chinese characters folded to simplified, so that 繁體 and
+    简体 spellings of a message share their character n-grams and jieba words."""
+    return [to_simplified(normalize(row.text)) for row in rows]
 
 
 def _embeddings(rows: Sequence[TriageInput], latin_only: bool = False) -> np.ndarray:
@@ -137,7 +150,7 @@ _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 def _zh_words(text: str) -> list[str]:
     """jieba words of the Chinese runs of ``text``, traditional characters folded to simplified
-    first (jieba's dictionary is simplified)."""
+    first (jieba's dictionary is simplified; a no-op after ``_folded_texts``)."""
     return [w for run in _CJK_RUN.findall(to_simplified(text)) for w in segment(run)]
 
 
@@ -203,7 +216,7 @@ def build_pipeline(config: PipelineConfig | None = None, *, seed: int = 0) -> Pi
         vector_weights["zh_word"] = cfg.zh_word_weight
     lexical = Pipeline(
         [
-            ("normalize", FunctionTransformer(_texts)),
+            ("normalize", FunctionTransformer(_folded_texts)),
             (
                 "tfidf",
                 FeatureUnion(vectorizers, transformer_weights=vector_weights),
