@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -175,6 +176,30 @@ class _ZhWordAnalyzer:
         return _zh_word_ngrams(text, self.ngram_range)
 
 
+class _OptionalTfidfVectorizer(TfidfVectorizer):
+    """A ``TfidfVectorizer`` that yields no columns, instead of failing, when no term survives
+    ``min_df``: a small or English-only training set may have no Chinese word twice."""
+
+    def fit_transform(self, raw_documents: Any, y: Any = None) -> Any:
+        self.empty_ = False
+        try:
+            return super().fit_transform(raw_documents, y)
+        except ValueError as exc:
+            if "no terms remain" not in str(exc) and "empty vocabulary" not in str(exc):
+                raise
+            self.empty_ = True
+            return sparse.csr_matrix((len(raw_documents), 0), dtype=self.dtype)
+
+    def fit(self, raw_documents: Any, y: Any = None) -> "_OptionalTfidfVectorizer":
+        self.fit_transform(raw_documents, y)
+        return self
+
+    def transform(self, raw_documents: Any) -> Any:
+        if getattr(self, "empty_", False):
+            return sparse.csr_matrix((len(raw_documents), 0), dtype=self.dtype)
+        return super().transform(raw_documents)
+
+
 def build_pipeline(config: PipelineConfig | None = None, *, seed: int = 0) -> Pipeline:
     """Build an unfitted classification pipeline taking ``list[TriageInput]``.
 
@@ -207,7 +232,7 @@ def build_pipeline(config: PipelineConfig | None = None, *, seed: int = 0) -> Pi
     ]
     vector_weights = {"char": 1.0, "word": 1.0}
     if cfg.zh_word_ngram_range is not None:
-        zh = TfidfVectorizer(
+        zh = _OptionalTfidfVectorizer(
             analyzer=_ZhWordAnalyzer(cfg.zh_word_ngram_range),
             lowercase=False,
             min_df=cfg.min_df,
