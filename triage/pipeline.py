@@ -8,10 +8,19 @@ vector for knowledge-base retrieval anyway) and hands the same vector to the cla
 
 Features:
 
-* lexical (always): TF-IDF over character n-grams (``char_wb``, 1–4) of the normalized text —
-  dictionary-free, so it works for Chinese, which the default embedding model hardly knows —
+* lexical (always): TF-IDF over character n-grams (``char_wb``, 1–3; with the Chinese words
+  in, 4-grams added a quarter of the training time and no held-out accuracy, Chinese or
+  English) of the normalized text — dictionary-free, so it works for Chinese, which the
+  default embedding model hardly knows —
   plus TF-IDF over stemmed English word uni- and bigrams. ``min_df=2`` drops n-grams seen in a
   single training row, which removes most personal names and other one-off strings.
+* Chinese words (``zh_word_ngram_range``, default 1–2; ``None`` turns them off): TF-IDF over
+  jieba word uni- and bigrams (:func:`triage.text.segment`) of the CJK runs, weighted by
+  ``zh_word_weight``. Words such as 退款 / 到账 / 赔钱 carry meaning that overlapping character
+  n-grams only approximate; tuned on a held-out set of real Chinese customer messages (not on
+  the bootstrap corpus), they raised its macro-F1 and the word bigrams beat unigrams alone.
+  Before any lexical feature, traditional characters are folded to simplified
+  (:func:`triage.hanzi.to_simplified`), so 繁體 and 简体 spellings share features.
 * dense (optional, ``use_embeddings=True``): the L2-normalized embedding times
   ``dense_weight``. With ``dense_latin_only`` (default) each row's embedding is further scaled
   by :func:`triage.text.latin_share` of its text, so English rows use their embedding and
@@ -35,18 +44,21 @@ Pickling note: fitted pipelines reference this module's functions by name
 (``triage.pipeline._texts`` …); renaming them invalidates stored models.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
-from triage.text import latin_share, normalize, tokenize
+from triage.hanzi import to_simplified
+from triage.text import latin_share, normalize, segment, tokenize
 
 __all__ = ["PipelineConfig", "TriageInput", "build_pipeline", "make_inputs"]
 
@@ -75,8 +87,10 @@ class PipelineConfig:
     """Hyper-parameters of the classification pipeline (chosen by cross-validation)."""
 
     use_embeddings: bool = False
-    char_ngram_range: tuple[int, int] = (1, 4)
+    char_ngram_range: tuple[int, int] = (1, 3)
     word_ngram_range: tuple[int, int] = (1, 2)
+    zh_word_ngram_range: tuple[int, int] | None = (1, 2)
+    zh_word_weight: float = 1.0
     min_df: int = 2
     dense_weight: float = 0.75
     dense_latin_only: bool = True
@@ -89,8 +103,14 @@ class PipelineConfig:
 
 
 def _texts(rows: Sequence[TriageInput]) -> list[str]:
-    """Normalized texts of ``rows`` (normalization runs once for both TF-IDF blocks)."""
+    """Normalized texts of ``rows`` (the input step of models stored before ``_folded_texts``)."""
     return [normalize(row.text) for row in rows]
+
+
+def _folded_texts(rows: Sequence[TriageInput]) -> list[str]:
+    """``_texts`` with traditional Chinese characters folded to simplified, so that 繁體 and
+    简体 spellings of a message share their character n-grams and jieba words."""
+    return [to_simplified(normalize(row.text)) for row in rows]
 
 
 def _embeddings(rows: Sequence[TriageInput], latin_only: bool = False) -> np.ndarray:
@@ -128,6 +148,58 @@ class _WordAnalyzer:
         return _word_ngrams(text, self.ngram_range)
 
 
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def _zh_words(text: str) -> list[str]:
+    """jieba words of the Chinese runs of ``text``, traditional characters folded to simplified
+    first (jieba's dictionary is simplified; a no-op after ``_folded_texts``)."""
+    return [w for run in _CJK_RUN.findall(to_simplified(text)) for w in segment(run)]
+
+
+def _zh_word_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
+    """Word n-grams of ``_zh_words`` for ``TfidfVectorizer(analyzer=...)``."""
+    words = _zh_words(text)
+    low, high = ngram_range
+    return [
+        " ".join(words[i : i + n]) for n in range(low, high + 1) for i in range(len(words) - n + 1)
+    ]
+
+
+class _ZhWordAnalyzer:
+    """Picklable callable binding an n-gram range to :func:`_zh_word_ngrams`."""
+
+    def __init__(self, ngram_range: tuple[int, int]) -> None:
+        self.ngram_range = ngram_range
+
+    def __call__(self, text: str) -> list[str]:
+        return _zh_word_ngrams(text, self.ngram_range)
+
+
+class _OptionalTfidfVectorizer(TfidfVectorizer):
+    """A ``TfidfVectorizer`` that yields no columns, instead of failing, when no term survives
+    ``min_df``: a small or English-only training set may have no Chinese word twice."""
+
+    def fit_transform(self, raw_documents: Any, y: Any = None) -> Any:
+        self.empty_ = False
+        try:
+            return super().fit_transform(raw_documents, y)
+        except ValueError as exc:
+            if "no terms remain" not in str(exc) and "empty vocabulary" not in str(exc):
+                raise
+            self.empty_ = True
+            return sparse.csr_matrix((len(raw_documents), 0), dtype=self.dtype)
+
+    def fit(self, raw_documents: Any, y: Any = None) -> "_OptionalTfidfVectorizer":
+        self.fit_transform(raw_documents, y)
+        return self
+
+    def transform(self, raw_documents: Any) -> Any:
+        if getattr(self, "empty_", False):
+            return sparse.csr_matrix((len(raw_documents), 0), dtype=self.dtype)
+        return super().transform(raw_documents)
+
+
 def build_pipeline(config: PipelineConfig | None = None, *, seed: int = 0) -> Pipeline:
     """Build an unfitted classification pipeline taking ``list[TriageInput]``.
 
@@ -135,36 +207,46 @@ def build_pipeline(config: PipelineConfig | None = None, *, seed: int = 0) -> Pi
     data it is fitted on; :func:`triage.train.train` lowers the fold count for small data sets.
     """
     cfg = config or PipelineConfig()
+    vectorizers: list[tuple[str, Any]] = [
+        (
+            "char",
+            TfidfVectorizer(
+                analyzer="char_wb",
+                ngram_range=cfg.char_ngram_range,
+                lowercase=False,
+                min_df=cfg.min_df,
+                sublinear_tf=True,
+                dtype=np.float32,
+            ),
+        ),
+        (
+            "word",
+            TfidfVectorizer(
+                analyzer=_WordAnalyzer(cfg.word_ngram_range),
+                lowercase=False,
+                min_df=cfg.min_df,
+                sublinear_tf=True,
+                dtype=np.float32,
+            ),
+        ),
+    ]
+    vector_weights = {"char": 1.0, "word": 1.0}
+    if cfg.zh_word_ngram_range is not None:
+        zh = _OptionalTfidfVectorizer(
+            analyzer=_ZhWordAnalyzer(cfg.zh_word_ngram_range),
+            lowercase=False,
+            min_df=cfg.min_df,
+            sublinear_tf=True,
+            dtype=np.float32,
+        )
+        vectorizers.append(("zh_word", zh))
+        vector_weights["zh_word"] = cfg.zh_word_weight
     lexical = Pipeline(
         [
-            ("normalize", FunctionTransformer(_texts)),
+            ("normalize", FunctionTransformer(_folded_texts)),
             (
                 "tfidf",
-                FeatureUnion(
-                    [
-                        (
-                            "char",
-                            TfidfVectorizer(
-                                analyzer="char_wb",
-                                ngram_range=cfg.char_ngram_range,
-                                lowercase=False,
-                                min_df=cfg.min_df,
-                                sublinear_tf=True,
-                                dtype=np.float32,
-                            ),
-                        ),
-                        (
-                            "word",
-                            TfidfVectorizer(
-                                analyzer=_WordAnalyzer(cfg.word_ngram_range),
-                                lowercase=False,
-                                min_df=cfg.min_df,
-                                sublinear_tf=True,
-                                dtype=np.float32,
-                            ),
-                        ),
-                    ]
-                ),
+                FeatureUnion(vectorizers, transformer_weights=vector_weights),
             ),
         ]
     )

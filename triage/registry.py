@@ -208,6 +208,9 @@ def load_model(
     config = dict(meta["config"])
     for key in ("char_ngram_range", "word_ngram_range"):
         config[key] = tuple(config[key])
+    # Models stored before the Chinese word features have no such key: they have none.
+    zh_range = config.get("zh_word_ngram_range")
+    config["zh_word_ngram_range"] = None if zh_range is None else tuple(zh_range)
     return TrainedModel(
         pipeline=joblib.load(artifact),
         config=PipelineConfig(**config),
