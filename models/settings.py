@@ -109,6 +109,9 @@ class Settings:
     sign_in_max_failures_ip: int
     sign_in_window_minutes: int
     encryption_key_file: Path = field(repr=False)
+    # Where embeddings of the shipped bootstrap corpus are kept (KEFU_EMBEDDING_CACHE_DIR):
+    # keyed by embedder and data digest, so processes (and installations) may share one.
+    embedding_cache: Path | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -117,6 +120,10 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def embedding_cache_dir(self) -> Path:
+        return self.embedding_cache or self.models_dir / "cache"
 
     @property
     def backups_dir(self) -> Path:
@@ -207,6 +214,9 @@ def _load() -> Settings:
         sign_in_max_failures_ip=max(_env_int("KEFU_SIGN_IN_MAX_FAILURES_IP", 30), 1),
         sign_in_window_minutes=max(_env_int("KEFU_SIGN_IN_WINDOW_MINUTES", 15), 1),
         encryption_key_file=key_file,
+        embedding_cache=Path(cache).resolve()
+        if (cache := _env("KEFU_EMBEDDING_CACHE_DIR"))
+        else None,
     )
 
 

@@ -109,6 +109,12 @@ def _configure_clock(start: str) -> None:
 def _configure_environment(backend: str) -> None:
     """Point settings at this run's database, Redis index, queue and data directory."""
     os.environ["KEFU_DATA_DIR"] = str(_TMP / "data")
+    # The bootstrap corpus's embeddings are the same for every run of this checkout: the
+    # parallel runs (SQLite, PostgreSQL, drills) encode them once and share the file.
+    os.environ.setdefault(
+        "KEFU_EMBEDDING_CACHE_DIR",
+        str(Path(__file__).resolve().parent.parent / "var" / "test-cache"),
+    )
     os.environ["KEFU_ENCRYPTION_KEY"] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     os.environ["KEFU_SECRET_KEY"] = secrets.token_urlsafe(32)
     # Each run claims a Redis database index of its own (runs may overlap on one machine).

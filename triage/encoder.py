@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import IO, TYPE_CHECKING, Final
 
 import numpy as np
 
@@ -122,18 +123,24 @@ class Encoder:
         if name is None:
             return None
         path = cache(name)
-        if path.is_file():
-            vectors = np.load(path)
-            if vectors.shape[0] == len(texts):
-                return vectors
-        encoded = await self.encode(texts, progress)
-        if encoded is None:
-            return None
+        if (vectors := _load_cached(path, len(texts))) is not None:
+            return vectors
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.npy")
-        np.save(tmp, encoded)
-        os.replace(tmp, path)
-        return encoded
+        # Processes sharing the cache directory take turns: the first encodes, the others
+        # wait for its file instead of encoding the same texts again.
+        lock = await asyncio.to_thread(_lock, path.with_name(f".{path.name}.lock"))
+        try:
+            if (vectors := _load_cached(path, len(texts))) is not None:
+                return vectors
+            encoded = await self.encode(texts, progress)
+            if encoded is None:
+                return None
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.npy")
+            np.save(tmp, encoded)
+            os.replace(tmp, path)
+            return encoded
+        finally:
+            lock.close()
 
     async def encode_one(self, text: str) -> np.ndarray | None:
         """Embed one text, batched with whatever other callers are embedding right now."""
@@ -179,3 +186,21 @@ class Encoder:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _load_cached(path: Path, rows: int) -> np.ndarray | None:
+    """The vectors kept at ``path`` when the file holds ``rows`` of them, else None."""
+    if not path.is_file():
+        return None
+    try:
+        vectors = np.load(path)
+    except (OSError, ValueError):
+        return None
+    return vectors if vectors.shape[0] == rows else None
+
+
+def _lock(path: Path) -> IO[bytes]:
+    """An exclusive advisory lock on ``path`` (released when the returned file is closed)."""
+    handle = path.open("ab")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle

@@ -99,5 +99,32 @@ def embedder() -> Embedder:
 
 @pytest.fixture(scope="session")
 def bootstrap_embeddings(embedder: Embedder, bootstrap: list[Example]) -> np.ndarray:
-    """Embeddings of every bootstrap row, computed once."""
-    return embedder.encode([e.text for e in bootstrap])
+    """Embeddings of every bootstrap row, computed once (and kept in the test runs' shared
+    embedding cache, the file the life cycle's bootstrap training reads, when one is set)."""
+    import asyncio
+    import os
+    from pathlib import Path
+
+    from triage.data import data_ref
+    from triage.encoder import Encoder
+    from triage.policy import slug
+
+    texts = [e.text for e in bootstrap]
+    cache_dir = os.environ.get("KEFU_EMBEDDING_CACHE_DIR")
+    if not cache_dir:
+        return embedder.encode(texts)
+    ref = data_ref(bootstrap)
+
+    def path(name: str) -> Path:
+        return Path(cache_dir) / f"bootstrap-{slug(name)}-{ref[7:23]}.npy"
+
+    async def encode() -> np.ndarray:
+        encoder = Encoder(embedder=embedder)
+        try:
+            vectors = await encoder.encode_cached(texts, path)
+        finally:
+            await encoder.close()
+        assert vectors is not None
+        return vectors
+
+    return asyncio.run(encode())

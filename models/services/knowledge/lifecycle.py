@@ -145,7 +145,7 @@ async def _bootstrap_embeddings(
     encoder: Encoder, examples: Sequence[Example], data_ref: str, progress: _Progress
 ) -> np.ndarray | None:
     """Embeddings of the bootstrap corpus, cached on disk per embedder and data version."""
-    cache_dir = get_settings().models_dir / "cache"
+    cache_dir = get_settings().embedding_cache_dir
     return await encoder.encode_cached(
         [e.text for e in examples],
         lambda name: cache_dir / f"bootstrap-{policy.slug(name)}-{data_ref[7:23]}.npy",
