@@ -116,6 +116,7 @@ ENTRY_POINTS = {
     "models.services.tickets.assignment.auto_assign": "auto_assign",
     "models.services.tickets.assignment.drain": "auto_assign",
     "models.services.replies.macros.apply_macro": "macro",
+    "models.services.tickets.triage.review_type": "review",
 }
 """Every public service function outside the command layer that changes a ticket, and the
 scenario below that exercises it."""
@@ -960,6 +961,23 @@ async def test_a_macro_goes_through_the_commands(db: Any, reference: dict[str, i
     await assert_no_write(db, tid, lambda: in_uow(db, apply))
 
 
+async def test_a_review_correction_goes_through_the_commands(
+    db: Any, reference: dict[str, int]
+) -> None:
+    """A lead's correction on the review page (and its teach step) is the type command: one
+    write, the request type changed."""
+    tid = await make_ticket(db, reference, assignee="agent")
+    lead = await actor(db, "lead")
+    await slower_policy(db)
+
+    def review(s: Any) -> Any:
+        return triage.review_type(s, lead, tid, RequestType.AFTER_SALES, expected_version=None)
+
+    new = await assert_one_write(db, tid, lambda: in_uow(db, review))
+    assert ("change", "request_type") in [(action, f) for _, action, f, _, _ in new]
+    assert (await ticket(db, tid)).request_type is RequestType.AFTER_SALES
+
+
 def test_every_entry_point_has_a_scenario() -> None:
     """Each listed entry point names a scenario this module runs."""
     scenarios = {
@@ -987,6 +1005,7 @@ def test_every_entry_point_has_a_scenario() -> None:
         "customer_merge": test_a_customer_merge_moves_each_ticket_through_the_commands,
         "portal_lookup": test_finding_an_inquiry_again_goes_through_the_commands,
         "macro": test_a_macro_goes_through_the_commands,
+        "review": test_a_review_correction_goes_through_the_commands,
     }
     assert set(ENTRY_POINTS.values()) <= set(scenarios)
 
