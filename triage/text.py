@@ -32,6 +32,7 @@ only approximate, so classification, retrieval and topic labels use both.
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Final
 
 import rjieba
@@ -131,18 +132,11 @@ def tokenize(text: str, *, cjk: bool = True) -> list[str]:
     its character unigrams followed by its character bigrams. ``cjk=False`` drops the CJK
     tokens, for callers (the classifier's word features) that cover CJK text otherwise.
     """
-    out: list[str] = []
-    for match in _TOKEN.finditer(normalize(text)):
-        if (placeholder := match.group("ph")) is not None:
-            out.append(placeholder)
-        elif (run := match.group("cjk")) is not None:
-            if not cjk:
-                continue
-            out.extend(run)
-            out.extend(run[i : i + 2] for i in range(len(run) - 1))
-        else:
-            out.append(stem(match.group("word").replace("'", "")))
-    return out
+
+    def bigrams(run: str) -> list[str]:
+        return [*run, *(run[i : i + 2] for i in range(len(run) - 1))] if cjk else []
+
+    return _scan(text, bigrams)
 
 
 def segment(run: str) -> list[str]:
@@ -153,12 +147,18 @@ def segment(run: str) -> list[str]:
 def words(text: str) -> list[str]:
     """Split ``text`` (normalized here) into words: Chinese segmented by :func:`segment`, Latin
     words stemmed as in :func:`tokenize`, placeholders whole. No character n-grams."""
+    return _scan(text, segment)
+
+
+def _scan(text: str, cjk_run: Callable[[str], list[str]]) -> list[str]:
+    """Tokens of normalized ``text``: placeholders whole, Latin words stemmed, each CJK run
+    expanded by ``cjk_run`` (character n-grams for :func:`tokenize`, words for :func:`words`)."""
     out: list[str] = []
     for match in _TOKEN.finditer(normalize(text)):
         if (placeholder := match.group("ph")) is not None:
             out.append(placeholder)
         elif (run := match.group("cjk")) is not None:
-            out.extend(segment(run))
+            out.extend(cjk_run(run))
         else:
             out.append(stem(match.group("word").replace("'", "")))
     return out

@@ -385,46 +385,18 @@ async def review_queue(session: AsyncSession, *, limit: int = 50, offset: int = 
 
 async def review_item(session: AsyncSession, ticket_id: int) -> ReviewItem | None:
     """One ticket as its review-queue row (None once a person has decided its type)."""
-    page_rows = (
+    r = (
         await session.execute(
-            select(
-                Ticket.id,
-                Ticket.number,
-                Ticket.version,
-                Ticket.title,
-                Ticket.description,
-                Customer.name,
-                Ticket.status,
-                Ticket.request_type,
-                Ticket.type_confidence,
-                Ticket.created_at,
-                Ticket.model_version,
-                Ticket.is_repeat,
-                Ticket.type_source,
-            )
+            select(*_REVIEW_COLUMNS, Ticket.type_source)
             .join(Customer, Customer.id == Ticket.customer_id)
             .where(Ticket.id == ticket_id)
         )
     ).one_or_none()
-    if page_rows is None:
+    if r is None:
         raise NotFound(N_("Ticket not found."))
-    r = page_rows
     if r.type_source != TypeSource.MODEL or r.request_type is None:
         return None
-    return ReviewItem(
-        r.id,
-        r.number,
-        r.version,
-        r.title,
-        _excerpt(r.description),
-        r.name,
-        TicketStatus(r.status),
-        RequestType(r.request_type),
-        round((r.type_confidence or 0.0) * 100),
-        r.created_at,
-        r.model_version,
-        r.is_repeat,
-    )
+    return _review_item(r)
 
 
 # --- "Teach Kefu your tickets": the first-run step ---------------------------------------
