@@ -97,28 +97,44 @@ class Encoder:
         return embedder.name if embedder else None
 
     async def encode(
-        self, texts: Sequence[str], progress: Progress | None = None
+        self,
+        texts: Sequence[str],
+        progress: Progress | None = None,
+        needed: Sequence[bool] | None = None,
     ) -> np.ndarray | None:
-        """Embed many texts in batches (None without an embedder); ``progress(done)``."""
+        """Embed many texts in batches (None without an embedder); ``progress(done)``.
+
+        ``needed`` (aligned with ``texts``) leaves rows out: their vectors are zeros — for
+        rows whose dense features the pipeline zeroes anyway (:func:`triage.pipeline.
+        dense_needed`), so the result trains and predicts exactly as the full encoding would.
+        """
         embedder = await self.embedder()
         if embedder is None:
             return None
-        if not texts:
-            return np.zeros((0, embedder.dim), dtype=np.float32)
+        rows = [i for i in range(len(texts)) if needed is None or needed[i]]
+        result = np.zeros((len(texts), embedder.dim), dtype=np.float32)
         loop = asyncio.get_running_loop()
-        parts = []
-        for start in range(0, len(texts), BULK_BATCH):
-            chunk = list(texts[start : start + BULK_BATCH])
-            parts.append(await loop.run_in_executor(self._executor, embedder.encode, chunk))
-            if progress is not None:
-                await progress(min(len(texts), start + BULK_BATCH))
-        return np.vstack(parts)
+        for start in range(0, len(rows), BULK_BATCH):
+            chunk = rows[start : start + BULK_BATCH]
+            vectors = await loop.run_in_executor(
+                self._executor, embedder.encode, [texts[i] for i in chunk]
+            )
+            result[chunk] = vectors
+            if progress is not None:  # reported in rows of ``texts``, skipped ones included
+                done = min(len(rows), start + BULK_BATCH)
+                await progress(len(texts) * done // len(rows))
+        return result
 
     async def encode_cached(
-        self, texts: Sequence[str], cache: Callable[[str], Path], progress: Progress | None = None
+        self,
+        texts: Sequence[str],
+        cache: Callable[[str], Path],
+        progress: Progress | None = None,
+        needed: Sequence[bool] | None = None,
     ) -> np.ndarray | None:
         """:meth:`encode`, kept in the ``.npy`` file ``cache(embedder name)`` for next time
-        (``texts`` must be the same whenever that file name is: name it by their digest)."""
+        (``texts`` and ``needed`` must be the same whenever that file name is: name it by
+        their digest)."""
         name = await self.name()
         if name is None:
             return None
@@ -132,7 +148,7 @@ class Encoder:
         try:
             if (vectors := _load_cached(path, len(texts))) is not None:
                 return vectors
-            encoded = await self.encode(texts, progress)
+            encoded = await self.encode(texts, progress, needed)
             if encoded is None:
                 return None
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.npy")

@@ -61,7 +61,7 @@ from sklearn.svm import LinearSVC
 from triage.hanzi import to_simplified
 from triage.text import latin_share, normalize, segment, tokenize
 
-__all__ = ["PipelineConfig", "TriageInput", "build_pipeline", "make_inputs"]
+__all__ = ["PipelineConfig", "TriageInput", "build_pipeline", "dense_needed", "make_inputs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +123,15 @@ def _embeddings(rows: Sequence[TriageInput], latin_only: bool = False) -> np.nda
         gate = np.array([latin_share(row.text) for row in rows], dtype=np.float32)
         matrix *= gate[:, None]
     return matrix
+
+
+def dense_needed(texts: Sequence[str], config: PipelineConfig | None = None) -> list[bool]:
+    """Which rows' embeddings a pipeline built from ``config`` can use: with the language gate
+    (``dense_latin_only``) a text without Latin script gets a zero dense block whatever its
+    embedding, so there is no need to compute one for training."""
+    if not (config or PipelineConfig()).dense_latin_only:
+        return [True] * len(texts)
+    return [latin_share(text) > 0 for text in texts]
 
 
 def _latin_words(text: str) -> list[str]:

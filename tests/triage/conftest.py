@@ -98,30 +98,34 @@ def embedder() -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def bootstrap_embeddings(embedder: Embedder, bootstrap: list[Example]) -> np.ndarray:
-    """Embeddings of every bootstrap row, computed once (and kept in the test runs' shared
-    embedding cache, the file the life cycle's bootstrap training reads, when one is set)."""
+def bootstrap_embeddings(
+    embedder: Embedder, bootstrap: list[Example], tmp_path_factory: pytest.TempPathFactory
+) -> np.ndarray:
+    """Embeddings of the bootstrap rows as training uses them, computed once (and kept in the
+    test runs' shared embedding cache, the file the life cycle's bootstrap training reads, when
+    one is set): rows the language gate zeroes get zero vectors (``dense_needed``)."""
     import asyncio
     import os
     from pathlib import Path
 
     from triage.data import data_ref
     from triage.encoder import Encoder
+    from triage.pipeline import dense_needed
     from triage.policy import slug
 
     texts = [e.text for e in bootstrap]
-    cache_dir = os.environ.get("KEFU_EMBEDDING_CACHE_DIR")
-    if not cache_dir:
-        return embedder.encode(texts)
+    needed = dense_needed(texts)
+    cache_dir = os.environ.get("KEFU_EMBEDDING_CACHE_DIR") or str(tmp_path_factory.mktemp("emb"))
     ref = data_ref(bootstrap)
+    tag = "" if all(needed) else "-gated"
 
     def path(name: str) -> Path:
-        return Path(cache_dir) / f"bootstrap-{slug(name)}-{ref[7:23]}.npy"
+        return Path(cache_dir) / f"bootstrap-{slug(name)}-{ref[7:23]}{tag}.npy"
 
     async def encode() -> np.ndarray:
         encoder = Encoder(embedder=embedder)
         try:
-            vectors = await encoder.encode_cached(texts, path)
+            vectors = await encoder.encode_cached(texts, path, needed=needed)
         finally:
             await encoder.close()
         assert vectors is not None

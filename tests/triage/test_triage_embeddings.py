@@ -115,3 +115,49 @@ def test_hybrid_search_with_real_embeddings(
     vectors = embedder.encode([f"{title}\n{body}" for _, title, body in kb_articles])
     index = HybridIndex.build(kb_articles, vectors)
     assert index.search(query, embedder.encode([query])[0], k=3)[0].id == expected
+
+
+class _Counting:
+    """An embedder that records which texts it was asked to encode."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.seen = inner, []  # type: ignore[var-annotated]
+        self.name, self.dim = inner.name, inner.dim
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.seen.extend(texts)
+        return self.inner.encode(texts)
+
+
+def test_rows_the_language_gate_zeroes_are_not_encoded(
+    embedder: Embedder, dense_model: TrainedModel
+) -> None:
+    import asyncio
+
+    from triage.encoder import Encoder
+    from triage.pipeline import dense_needed, make_inputs
+
+    texts = ["我的订单三天了还没发货", "Where is my order?", "App 登录一直失败"]
+    needed = dense_needed(texts)
+    counting = _Counting(embedder)
+
+    async def encode() -> np.ndarray | None:
+        encoder = Encoder(embedder=counting)  # type: ignore[arg-type]
+        try:
+            return await encoder.encode(texts, needed=needed)
+        finally:
+            await encoder.close()
+
+    vectors = asyncio.run(encode())
+
+    assert needed == [False, True, True]
+    assert counting.seen == texts[1:], "the Chinese-only row is never sent to the model"
+    assert vectors is not None and vectors.shape == (3, 384)
+    assert not vectors[0].any()
+    assert np.allclose(vectors[1:], embedder.encode(texts[1:]), atol=1e-6)
+    # Why skipping is exact: the gated pipeline gives that row the same features either way.
+    real = embedder.encode(texts[:1])
+    features = dense_model.pipeline.named_steps["features"]
+    with_real = features.transform(make_inputs(texts[:1], real))
+    with_zeros = features.transform(make_inputs(texts[:1], np.zeros_like(real)))
+    assert abs(with_real - with_zeros).max() == 0

@@ -144,12 +144,21 @@ def _new_version_name() -> str:
 async def _bootstrap_embeddings(
     encoder: Encoder, examples: Sequence[Example], data_ref: str, progress: _Progress
 ) -> np.ndarray | None:
-    """Embeddings of the bootstrap corpus, cached on disk per embedder and data version."""
+    """Embeddings of the bootstrap corpus, cached on disk per embedder and data version.
+
+    Rows whose dense features the pipeline's language gate zeroes (Chinese-only text with
+    the default English embedder) are not encoded: their vectors are zeros ("-gated" files)."""
+    from triage.pipeline import dense_needed
+
     cache_dir = get_settings().embedding_cache_dir
+    texts = [e.text for e in examples]
+    needed = dense_needed(texts)
+    tag = "" if all(needed) else "-gated"
     return await encoder.encode_cached(
-        [e.text for e in examples],
-        lambda name: cache_dir / f"bootstrap-{policy.slug(name)}-{data_ref[7:23]}.npy",
+        texts,
+        lambda name: cache_dir / f"bootstrap-{policy.slug(name)}-{data_ref[7:23]}{tag}.npy",
         progress.span(len(examples)),
+        needed,
     )
 
 
