@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, IdMixin, utcnow
@@ -43,6 +43,14 @@ class Ticket(IdMixin, Base):
         # reads the day's registrations.
         Index("ix_tickets_sla_next_at", "sla_next_at"),
         Index("ix_tickets_created_at", "created_at"),
+        # Duplicates merged into a ticket. Partial: "not merged" is nearly every row, and a
+        # full index tempted SQLite (without statistics) to scan by it instead of by date.
+        Index(
+            "ix_tickets_merged_into_id",
+            "merged_into_id",
+            sqlite_where=text("merged_into_id IS NOT NULL"),
+            postgresql_where=text("merged_into_id IS NOT NULL"),
+        ),
     )
 
     number: Mapped[str] = mapped_column(String(24), unique=True)
@@ -98,7 +106,7 @@ class Ticket(IdMixin, Base):
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
     repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     # A duplicate merged into another ticket (closed; its number and links lead there).
-    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     # Portal tracking: only a hash of the unguessable token is kept.
     tracking_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)

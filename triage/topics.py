@@ -34,12 +34,13 @@ import hashlib
 import math
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
@@ -486,6 +487,19 @@ def _identity(tokens: list[str]) -> list[str]:
     return tokens
 
 
+def _unit_centroids(matrix: Any, cluster_of: list[int], clusters: int) -> sparse.csr_matrix:
+    """Each cluster's mean row, scaled to unit length, kept sparse (a dense copy of the
+    TF-IDF matrix would be rows × vocabulary floats)."""
+    rows = len(cluster_of)
+    member = sparse.csr_matrix(
+        (np.ones(rows), (cluster_of, np.arange(rows))), shape=(clusters, rows)
+    )
+    sums = sparse.csr_matrix(member @ matrix)
+    norms = np.sqrt(np.asarray(sums.multiply(sums).sum(axis=1)).ravel())
+    # The mean's direction is the sum's: scaling the sum to unit length is the unit centroid.
+    return sparse.csr_matrix(sparse.diags(1.0 / np.where(norms == 0, 1.0, norms)) @ sums)
+
+
 def _cluster(groups: Sequence[_Group]) -> list[int]:
     """A cluster id per group (-1: joined no cluster)."""
     if not groups:
@@ -509,12 +523,9 @@ def _cluster(groups: Sequence[_Group]) -> list[int]:
     rest = groups[MAX_CLUSTER_DOCS:]
     if rest:
         ids = sorted(set(assignment))
-        rows = np.asarray(matrix.todense())
-        centroids = np.vstack([rows[np.array(assignment) == i].mean(axis=0) for i in ids])
-        norms = np.linalg.norm(centroids, axis=1, keepdims=True)
-        centroids = centroids / np.where(norms == 0, 1, norms)
+        centroids = _unit_centroids(matrix, [ids.index(i) for i in assignment], len(ids))
         others = vectorizer.transform([g.tokens for g in rest])
-        scores = np.asarray(others @ centroids.T)
+        scores = (others @ centroids.T).toarray()
         for row in scores:
             best = int(np.argmax(row))
             assignment.append(ids[best] if row[best] >= 1 - DISTANCE_THRESHOLD else -1)
@@ -637,3 +648,34 @@ def top_topics(docs: Iterable[Doc], *, limit: int = 3, max_docs: int = MAX_DOCS)
         for label, current, previous, examples in candidates[:limit]
         if current >= MIN_TICKETS
     ]
+
+
+# The last results of :func:`top_topics`, by a digest of everything they depend on.
+MEMO_SIZE = 16
+_memo: OrderedDict[bytes, tuple[Topic, ...]] = OrderedDict()
+
+
+def _digest(docs: Sequence[Doc], limit: int, max_docs: int) -> bytes:
+    hasher = hashlib.blake2b(f"{limit}:{max_docs}".encode(), digest_size=20)
+    for doc in sorted(docs, key=lambda d: (d.text, d.current, d.previous)):
+        hasher.update(f"{len(doc.text)}:{doc.current}:{doc.previous}:".encode())
+        hasher.update(doc.text.encode())
+    return hasher.digest()
+
+
+def remembered_top_topics(
+    docs: Iterable[Doc], *, limit: int = 3, max_docs: int = MAX_DOCS
+) -> list[Topic]:
+    """:func:`top_topics`, remembered for the same texts and counts: a report opened again
+    with nothing changed costs a digest of its texts, not a clustering. Exact (the key is
+    everything the result depends on) in any number of processes, each keeping its own."""
+    listed = list(docs)
+    key = _digest(listed, limit, max_docs)
+    if (found := _memo.get(key)) is not None:
+        _memo.move_to_end(key)
+        return list(found)
+    result = top_topics(listed, limit=limit, max_docs=max_docs)
+    _memo[key] = tuple(result)
+    while len(_memo) > MEMO_SIZE:
+        _memo.popitem(last=False)
+    return result

@@ -185,3 +185,37 @@ def test_english_labels_are_whole_words() -> None:
     for topic in topics:
         for example in topic.examples:
             assert f" {topic.label} " in f" {example.lower()} ", (topic.label, example)
+
+
+def test_unit_centroids_are_the_normalized_cluster_means() -> None:
+    import numpy as np
+    from scipy import sparse
+
+    from triage.topics import _unit_centroids
+
+    rng = np.random.default_rng(3)
+    dense = rng.random((9, 40)) * (rng.random((9, 40)) > 0.7)
+    dense[4] = 0  # a row with no features
+    cluster_of = [0, 1, 0, 2, 3, 1, 0, 2, 1]
+    got = _unit_centroids(sparse.csr_matrix(dense), cluster_of, 4).toarray()
+    for cluster in range(4):
+        mean = dense[np.array(cluster_of) == cluster].mean(axis=0)
+        norm = np.linalg.norm(mean)
+        assert np.allclose(got[cluster], mean / norm if norm else mean)
+
+
+def test_remembered_topics_equal_a_fresh_computation_and_follow_every_change() -> None:
+    from triage import topics as module
+
+    module._memo.clear()
+    first = module.remembered_top_topics(ALL, limit=3)
+    assert first == top_topics(ALL, limit=3)
+    assert module.remembered_top_topics(list(reversed(ALL)), limit=3) == first
+    assert len(module._memo) == 1, "the same texts in another order are the same report"
+    # One more ticket, one edited text, another limit: each is a new result, never a stale one.
+    more = [*ALL, Doc("退款一直没到账，请尽快处理", 1, 0)]
+    assert module.remembered_top_topics(more, limit=3) == top_topics(more, limit=3) != first
+    edited = [Doc(d.text + "！", d.current, d.previous) if d in ATTITUDE else d for d in ALL]
+    assert module.remembered_top_topics(edited, limit=3) == top_topics(edited, limit=3)
+    assert module.remembered_top_topics(ALL, limit=1) == top_topics(ALL, limit=1)
+    assert len(module._memo) == 4

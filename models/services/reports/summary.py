@@ -673,7 +673,7 @@ async def type_topics(
         slot = docs.setdefault(RequestType(request_type), {}).setdefault(text, [0, 0])
         slot[0 if is_current else 1] += int(count)
     return {
-        request_type: topics.top_topics(
+        request_type: topics.remembered_top_topics(
             [topics.Doc(text, cur, prev) for text, (cur, prev) in by_text.items()], limit=limit
         )
         for request_type, by_text in docs.items()
