@@ -58,7 +58,7 @@ from models.services.sla.deadlines import SlaState
 from models.services.tickets import assignment, attachments, commands, mentions, surveys
 from models.services.tickets.attachments import AttachmentView
 from models.services.tickets.transitions import ORDER, TRANSITIONS, refusal, targets
-from models.ticket import Ticket, ticket_collaborators
+from models.ticket import CLOSED_RECENCY, COMPLETED_RECENCY, Ticket, ticket_collaborators
 from models.user import User
 
 PAGE_SIZE = 25
@@ -82,14 +82,8 @@ def page_size(status: TicketStatus) -> int:
 def _done_recency() -> ColumnElement[Any]:
     """When a done ticket was finished (None for open work, which has no such order)."""
     return case(
-        (
-            Ticket.status == TicketStatus.CLOSED,
-            func.coalesce(Ticket.closed_at, Ticket.resolved_at, Ticket.created_at),
-        ),
-        (
-            Ticket.status == TicketStatus.COMPLETED,
-            func.coalesce(Ticket.resolved_at, Ticket.created_at),
-        ),
+        (Ticket.status == TicketStatus.CLOSED, CLOSED_RECENCY),
+        (Ticket.status == TicketStatus.COMPLETED, COMPLETED_RECENCY),
         else_=None,
     )
 
@@ -105,6 +99,18 @@ def _column_order() -> tuple[Any, ...]:
         Ticket.resolution_due,
         Ticket.id,
     )
+
+
+def column_order(status: TicketStatus) -> tuple[Any, ...]:
+    """:func:`_column_order` within one column, without the parts that are constant there:
+    what the board indexes on (``ix_tickets_board``, ``ix_tickets_closed_order``,
+    ``ix_tickets_completed_order``), so a column's page is read in order, not sorted."""
+    rest = (Ticket.priority_rank, Ticket.resolution_due, Ticket.id)
+    if status is TicketStatus.CLOSED:
+        return (CLOSED_RECENCY.desc(), *rest)
+    if status is TicketStatus.COMPLETED:
+        return (COMPLETED_RECENCY.desc(), *rest)
+    return rest
 
 
 SLA_LABELS: dict[SlaState, str] = {
@@ -419,7 +425,7 @@ async def column_cards(
     limit = limit or page_size(status)
     stmt, _ = _card_select()
     stmt = _filtered(stmt.where(Ticket.status == status), actor, filters, now)
-    stmt = stmt.order_by(*_column_order())
+    stmt = stmt.order_by(*column_order(status))
     if pinned is not None and offset > 0:
         stmt = stmt.where(Ticket.id != pinned)
     rows = (await session.execute(stmt.offset(max(offset, 0)).limit(limit + 1))).all()

@@ -1,0 +1,87 @@
+"""The board and the reports read what they show off indexes, at any number of tickets.
+
+Speed itself is measured in bench/; these tests pin the plans that make it: SQLite (which
+keeps no statistics unless ANALYZE runs) must read the done columns in index order instead of
+sorting them, and the matrix and the column counts off the covering index. PostgreSQL chooses
+its plans from statistics (on a handful of test rows it rightly scans the table), so there the
+tests only check that the same indexes exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, inspect, text
+
+from models.enums import TicketStatus
+from models.services.reports import summary
+from models.services.tickets import board
+from tests.integration.tickets.test_board_helpers import actor, make_ticket
+
+BOARD_INDEXES = {"ix_tickets_closed_order", "ix_tickets_completed_order", "ix_tickets_matrix"}
+
+
+async def _plans(db: Any, call: Any) -> list[tuple[str, str]]:
+    """Each statement ``call`` ran, with SQLite's plan for it."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.sessionmaker() as session:
+            await call(session)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+    plans = []
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        for statement, parameters in seen:
+            cursor = await raw.driver_connection.execute(  # type: ignore[union-attr]
+                "EXPLAIN QUERY PLAN " + statement, parameters
+            )
+            plan = " | ".join(str(row[-1]) for row in await cursor.fetchall())
+            plans.append((statement, plan))
+    return plans
+
+
+async def test_the_board_and_reports_use_their_indexes(
+    db: Any, reference: dict[str, int], backend: str
+) -> None:
+    for status in (TicketStatus.CLOSED, TicketStatus.COMPLETED, TicketStatus.PENDING):
+        await make_ticket(db, reference, text=f"工单 {status.value}", status=status)
+    if backend != "sqlite":
+        async with db.engine.connect() as conn:
+            names = await conn.run_sync(
+                lambda c: {i["name"] for i in inspect(c).get_indexes("tickets")}
+            )
+            (partial,) = (
+                await conn.execute(
+                    text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_tickets_matrix'")
+                )
+            ).one()
+        assert names >= BOARD_INDEXES and "WHERE (merged_into_id IS NULL)" in partial
+        return
+    lead = await actor(db, "lead")
+
+    async def load(session: Any) -> None:
+        await board.load_board(session, lead, board.BoardFilters())
+        await board.matrix(session, lead, board.BoardFilters())
+
+    plans = await _plans(db, load)
+    column_plans = [p for s, p in plans if "LIMIT" in s and "tickets.status = " in s]
+    assert len(column_plans) == 5
+    for plan in column_plans:
+        assert "TEMP B-TREE FOR ORDER BY" not in plan, plan  # read in order, never sorted
+    assert any("ix_tickets_closed_order" in p for p in column_plans)
+    assert any("ix_tickets_completed_order" in p for p in column_plans)
+    counts, matrix = [p for s, p in plans if "GROUP BY tickets" in s]
+    assert any(name in counts for name in BOARD_INDEXES), counts  # a partial (board) index
+    assert "ix_tickets_matrix" in matrix, matrix
+
+    period = summary.parse_period({}, today=summary.today_local(), tz="Asia/Shanghai")
+    cohorts = await _plans(db, lambda session: summary.period_figures(session, period))
+    assert cohorts and all("ix_tickets_merged_into_id" not in p for _, p in cohorts), cohorts
+    assert any("ix_tickets_created_at" in p for _, p in cohorts), cohorts
