@@ -161,6 +161,8 @@ Index(
     sqlite_where=_ON_BOARDS,
     postgresql_where=_ON_BOARDS,
 )
+# The KPI throughput: tickets resolved in a period.
+Index("ix_tickets_resolved_at", Ticket.resolved_at)
 # The department matrix and the column counts read every ticket on the boards: this covers
 # every column they look at (the SLA state's included), so they never touch the table.
 Index(

@@ -9,6 +9,7 @@ Create Date: 2026-12-03 06:40:00.000000
   and not merged") through it — through nearly every row — instead of through ``created_at``.
 - The done columns (closed holds most tickets) are read in order, newest first, not sorted.
 - The department matrix and the column counts are read off a covering index.
+- The KPI throughput (resolved in the period) is a range on ``resolved_at``.
 """
 
 from collections.abc import Sequence
@@ -59,6 +60,7 @@ def upgrade() -> None:
             sqlite_where=_ON_BOARDS,
             postgresql_where=_ON_BOARDS,
         )
+    op.create_index("ix_tickets_resolved_at", "tickets", ["resolved_at"])
     op.create_index(
         "ix_tickets_matrix",
         "tickets",
@@ -70,6 +72,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_tickets_matrix", table_name="tickets")
+    op.drop_index("ix_tickets_resolved_at", table_name="tickets")
     for name in _DONE_ORDERS:
         op.drop_index(name, table_name="tickets")
     with op.batch_alter_table("tickets", schema=None) as batch_op:
