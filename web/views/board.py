@@ -278,7 +278,7 @@ class BoardController(Controller):
             return Redirect("/board" + (f"?{query}" if query else ""))
         return HTMXTemplate(
             template_name="board/partials/_moved.html",
-            context=board_context(filters, columns=result.columns),
+            context=board_context(filters, moved=result),
         )
 
     @get("/matrix")

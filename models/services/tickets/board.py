@@ -560,10 +560,14 @@ async def card(
 
 @dataclass(frozen=True)
 class MoveResult:
+    """What the mover's board needs: the card in its new state (None when it no longer
+    matches the board's filters) and the counts of the two columns it left and joined."""
+
     ticket_id: int
     source: TicketStatus
     target: TicketStatus
-    columns: list[Column]
+    card: Card | None
+    counts: dict[TicketStatus, int]
 
 
 async def move(
@@ -576,8 +580,13 @@ async def move(
     resolution: str | None = None,
     filters: BoardFilters | None = None,
 ) -> MoveResult:
-    """Move a card (through :func:`tickets.move`) and re-read the two columns it touched."""
-    source = TicketStatus((await commands.get(session, ticket_id)).status)
+    """Move a card (through :func:`tickets.move`); read back the card and the two counts.
+
+    The mover's board already shows the card where it was dropped: it needs the card's new
+    state and the two counts, not the two columns re-read (other boards re-read what the
+    live event names)."""
+    found = await session.scalar(select(Ticket.status).where(Ticket.id == ticket_id))
+    source = TicketStatus(found) if found is not None else target  # (the move says: gone)
     await commands.move(
         session,
         actor,
@@ -586,10 +595,11 @@ async def move(
         expected_version=expected_version,
         resolution=resolution,
     )
-    touched = await columns(
-        session, actor, filters or BoardFilters(), statuses=(source, target), pinned=ticket_id
-    )
-    return MoveResult(ticket_id, source, target, touched)
+    filters = filters or BoardFilters()
+    now = utcnow()
+    moved = await card(session, actor, ticket_id, filters, now=now)
+    touched = await counts(session, actor, filters, statuses=(source, target), now=now)
+    return MoveResult(ticket_id, source, target, moved, touched)
 
 
 # --- the ticket drawer -----------------------------------------------------------------------

@@ -2,9 +2,10 @@
  * dialog, the drawer and live refreshes. No build step; htmx does the requests.
  *
  * Every move — dropped or chosen from the menu — goes through the target column's form
- * (hx-post="/board/move", hx-trigger="kefu-drop"). The server validates it, persists it and
- * answers with the re-rendered columns (out of band). A refused move re-reads the two
- * columns from the server, which puts the card back where it really is.
+ * (hx-post="/board/move", hx-trigger="kefu-drop"). The card is placed in the target column at
+ * once; the server validates the move, persists it and answers with the card in its new
+ * state and the two columns' counts (out of band). A refused move re-reads the two columns
+ * from the server, which puts the card back where it really is.
  */
 (function () {
   "use strict";
@@ -27,15 +28,17 @@
 
   function snapBack() {
     if (!pending) { return; }
-    var card = document.getElementById("card-" + pending.id);
-    var home = document.querySelector("#column-" + pending.from + " ol.cards");
+    var moving = pending;
+    pending = null; // first: the refreshes below must not wait for the move that failed
+    var card = document.getElementById("card-" + moving.id);
+    var home = document.querySelector("#column-" + moving.from + " ol.cards");
     if (card && home && card.parentNode !== home) { home.appendChild(card); } // until re-read
-    refresh(column(pending.from));
-    refresh(column(pending.to));
-    var drawer = document.querySelector('#drawer [data-ticket-id="' + pending.id + '"]');
+    refresh(column(moving.from));
+    refresh(column(moving.to));
+    var drawer = document.querySelector('#drawer [data-ticket-id="' + moving.id + '"]');
     if (drawer) { reloadDrawer(); }
-    pending = null;
     if (card) { card.classList.remove("is-moving"); }
+    flushDeferred();
   }
 
   /* Ask for the resolution; ``done(text)`` gets null when the person cancels. */
@@ -71,6 +74,7 @@
     if (!form || !pending) { snapBack(); return; }
     form.elements.ticket_id.value = pending.id;
     form.elements.version.value = pending.version;
+    form.dataset.movingFrom = pending.from;
     form.elements.resolution.value = resolution || "";
     htmx.trigger(form, "kefu-drop");
   }
@@ -81,6 +85,7 @@
       to: target, keyboard: !!keyboard
     };
     card.classList.add("is-moving");
+    if (keyboard && mayDrop(card, target)) { placeOnTop(card, target); } // as a drop would
     var form = columnForm(target);
     // A drop the rules refuse goes straight to the server (which says why), without first
     // asking for a resolution it would not use.
@@ -191,6 +196,38 @@
     }
   });
 
+  function placeOnTop(card, status) {
+    var list = document.querySelector("#column-" + status + " ol.cards");
+    if (list && card.parentNode !== list) { list.insertBefore(card, list.firstChild); }
+  }
+
+  /* After a move the server sent only the card and the counts, so the columns' next pages
+   * must be asked for as the columns now stand: the source column has one card fewer before
+   * its next page, and the target column's next pages leave out the card shown on top of
+   * them (``pinned``, as the server does for a column re-read after a drop). */
+  function afterMove(form) {
+    var id = form.elements.ticket_id.value;
+    var from = form.dataset.movingFrom;
+    var to = form.dataset.status;
+    var fromMore = document.querySelector("#column-" + from + " ol.cards > li.more");
+    if (fromMore) { fromMore.dataset.shift = String((Number(fromMore.dataset.shift) || 0) - 1); }
+    var toMore = document.querySelector("#column-" + to + " ol.cards > li.more");
+    if (toMore && document.getElementById("card-" + id)) { toMore.dataset.pinned = id; }
+    [from, to].forEach(function (status) {
+      var section = column(status);
+      var empty = section && section.querySelector(".column-empty");
+      if (empty) { empty.hidden = !!section.querySelector("ol.cards > li.ticket"); }
+    });
+  }
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    if (!isMoveForm(evt.detail.elt)) { return; }
+    if (evt.detail.successful) {
+      afterMove(evt.detail.elt);
+      pending = null; // also when the card left the filtered board
+    }
+    flushDeferred(); // the live refreshes that waited for this move
+  });
+
   /* Put Sortable's placeholder where the card should sit until the server answers: in the
    * target list for a move the rules allow, else back in its own place. */
   function place(evt, target) {
@@ -207,7 +244,7 @@
   }
 
   function flushDeferred() {
-    if (busy()) { return; }
+    if (busy() || pending) { return; }
     Object.keys(deferred).forEach(function (status) { refresh(column(status)); });
     deferred = {};
   }
@@ -276,6 +313,14 @@
   /* Board fragments carry the page's filters unless their URL names its own. */
   document.addEventListener("htmx:configRequest", function (evt) {
     var el = board();
+    var more = evt.detail.elt && evt.detail.elt.closest && evt.detail.elt.closest("li.more");
+    if (more && (more.dataset.shift || more.dataset.pinned)) {
+      var url = new URL(evt.detail.path, window.location.origin);
+      var offset = Number(url.searchParams.get("offset")) || 0;
+      url.searchParams.set("offset", String(Math.max(0, offset + (Number(more.dataset.shift) || 0))));
+      if (more.dataset.pinned) { url.searchParams.set("pinned", more.dataset.pinned); }
+      evt.detail.path = url.pathname + url.search;
+    }
     var path = evt.detail.path || "";
     if (!el || path.indexOf("?") >= 0 || !el.dataset.query) { return; }
     if (/^\/board\/(columns|cards|move)/.test(path)) {
@@ -298,18 +343,20 @@
       (!payload.status || payload.status === card.dataset.status);
   }
 
-  /* A live refresh waits while someone is dragging or completing a ticket, and is skipped
-   * when the page already shows the change (the mover's own board). */
+  /* A live refresh is skipped when the page already shows the change (the mover's own
+   * board), and a column's waits while someone is dragging or completing a ticket, or while
+   * a move is on its way: read before the move is saved, the column would show the card
+   * there again, and the move's answer (the card alone) would not take it away. */
   document.addEventListener("htmx:confirm", function (evt) {
     var el = evt.detail.elt;
     if (!el.classList || evt.detail.verb !== "get") { return; }
     var isColumn = el.classList.contains("column");
     if (!isColumn && !el.classList.contains("ticket")) { return; }
-    if (busy() && isColumn) {
+    if (alreadyShown(livePayload(evt.detail.triggeringEvent))) {
+      evt.preventDefault();
+    } else if (isColumn && (busy() || pending)) {
       evt.preventDefault();
       deferred[el.dataset.status] = true;
-    } else if (alreadyShown(livePayload(evt.detail.triggeringEvent))) {
-      evt.preventDefault();
     }
   });
 
