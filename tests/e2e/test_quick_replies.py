@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import expect
 from sqlalchemy import select
 
@@ -137,8 +138,15 @@ async def test_a_macro_from_the_drawer_applies_all_or_nothing(
         counts = dict((await s.execute(select(Macro.name, Macro.usage_count))).all())
     assert counts["已解决待确认"] == 1
 
-    await page.locator("[data-testid=macro-menu] summary").click()
-    await page.locator("[data-testid=macro-apply]", has_text="升级投诉").click()
+    # The refused macro reloads the drawer (and a live refresh may follow): a menu opened
+    # while it reloads is replaced closed, so open it again until the button can be pressed.
+    for attempt in range(5):
+        await page.locator("[data-testid=macro-menu] summary").click()
+        try:
+            await page.locator("[data-testid=macro-apply]", has_text="升级投诉").click(timeout=3000)
+            break
+        except PlaywrightTimeout:
+            assert attempt < 4, "the macro menu never stayed open"
     await expect(page.locator("[data-testid=timeline]")).to_contain_text("已升级为投诉处理")
     async with db.sessionmaker() as s:
         row = await s.get(Ticket, ticket.id)
