@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 from sqlalchemy import select
 
 from models.db import Database, unit_of_work
@@ -149,3 +150,25 @@ async def test_board_screenshot(db: Database, page: Any) -> None:
     assert await page.locator("[data-testid=card]").count() > 0
     await page.screenshot(path=screenshot_path("board"), full_page=False)
     await page.screenshot(path=screenshot_path("board-full"), full_page=True)
+
+
+async def test_a_board_whose_live_stream_reconnects_re_reads_its_columns(
+    db: Database, new_page: Any
+) -> None:
+    async with unit_of_work(db) as s:
+        customer = await registry.register(
+            s, SYSTEM, registry.CustomerInput(name="重连客户", phone="13900001111")
+        )
+        ticket = await _ticket(s, customer.id, "断线期间被处理的工单")
+    page = await new_page()
+    await sign_in(page, "lead", "kefu-lead")
+    await page.goto("/board")
+    card = page.locator(f"#card-{ticket.id}")
+    await expect(card).to_have_attribute("data-status", "pending")
+    await page.wait_for_function("document.body.dataset.liveStream === 'open'")
+    # A colleague moves it while this board's stream is away: no event reaches this board.
+    await _move(db, ticket.id, TicketStatus.IN_PROGRESS)
+    # The stream opens again (as the SSE extension reports a reconnection): the board re-reads.
+    await page.evaluate("htmx.trigger(document.body, 'htmx:sseOpen', {})")
+    await expect(card).to_have_attribute("data-status", "in_progress")
+    assert await page.locator(f"[data-testid=column-in_progress] #card-{ticket.id}").count() == 1

@@ -343,6 +343,19 @@
       (!payload.status || payload.status === card.dataset.status);
   }
 
+  /* The live stream: events sent while it was away (a web process restarted, the network
+   * dropped) are not replayed, so when it opens again every column is re-read. */
+  document.addEventListener("htmx:sseOpen", function () {
+    var reconnected = document.body.dataset.liveStream !== undefined;
+    document.body.dataset.liveStream = "open";
+    if (reconnected) {
+      document.querySelectorAll("#board section.column").forEach(function (col) { refresh(col); });
+    }
+  });
+  document.addEventListener("htmx:sseError", function () {
+    if (document.body.dataset.liveStream) { document.body.dataset.liveStream = "lost"; }
+  });
+
   /* A live refresh is skipped when the page already shows the change (the mover's own
    * board), and a column's waits while someone is dragging or completing a ticket, or while
    * a move is on its way: read before the move is saved, the column would show the card
