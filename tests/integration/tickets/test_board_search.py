@@ -190,9 +190,8 @@ def _spaced(text: str | None) -> str:
     return " " + " ".join(search.words(text)) + " "
 
 
-def _phrase_in(q: str, text: str | None) -> bool:
-    phrase = " ".join(search.words(q))
-    return bool(phrase) and (" " + phrase) in _spaced(text)
+def _phrase_in(phrase: str, text: str | None) -> bool:
+    return (" " + phrase) in _spaced(text)
 
 
 def row_scan(q: str, tickets: dict[int, Row], people: dict[int, Person]) -> set[int]:
@@ -201,7 +200,8 @@ def row_scan(q: str, tickets: dict[int, Row], people: dict[int, Person]) -> set[
     digits = re.sub(r"\D", "", full_to_half(text))
     phone_query = bool(re.fullmatch(r"[\d\s\-+().]+", full_to_half(text))) and len(digits) >= 4
     found = set()
-    symbols = not search.words(text)  # nothing indexed: a plain substring scan
+    phrase = " ".join(search.words(text))
+    symbols = not phrase  # nothing indexed: a plain substring scan
     for row in tickets.values():
         person = people[row.customer]
         if symbols:
@@ -216,7 +216,7 @@ def row_scan(q: str, tickets: dict[int, Row], people: dict[int, Person]) -> set[
             person.name,
             person.number,
         )
-        if any(_phrase_in(text, f) for f in fields) or (phone_query and digits in person.phone):
+        if any(_phrase_in(phrase, f) for f in fields) or (phone_query and digits in person.phone):
             found.add(row.id)
     return found
 
