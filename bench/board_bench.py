@@ -155,6 +155,15 @@ async def run() -> dict[str, Any]:
             figures["board_search_zh"] = percentiles(
                 await _timed(PAGE_SAMPLES // 3, lambda: get("/board?q=%E5%8F%91%E7%A5%A8"))
             )
+            # The search index: a Latin word prefix, two Chinese words, part of a phone.
+            for name, q in (
+                ("board_search_en", "refund"),
+                ("board_search_zh_phrase", "%E7%94%B3%E8%AF%B7%E9%80%80%E6%AC%BE"),  # 申请退款
+                ("board_search_phone", "5678"),
+            ):
+                figures[name] = percentiles(
+                    await _timed(PAGE_SAMPLES // 3, lambda q=q: get(f"/board?q={q}"))  # type: ignore[misc]
+                )
             figures["board_sla_breached"] = percentiles(
                 await _timed(PAGE_SAMPLES // 3, lambda: get("/board?sla=breached"))
             )

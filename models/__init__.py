@@ -22,6 +22,12 @@ from models.notification_delivery import DeliveryStatus, NotificationDelivery
 from models.notification_preference import DeliveryChannel, NotificationPreference
 from models.quick_reply import QuickReply, ReplyLanguage, ReplyScope
 from models.routing import RoutingRule
+from models.search_index import (
+    CustomerSearchText,
+    TicketSearchText,
+    customer_search_terms,
+    ticket_search_terms,
+)
 from models.sequence import Sequence
 from models.sign_in_failure import SignInFailure
 from models.site_setting import SiteSetting
@@ -44,6 +50,7 @@ __all__ = [
     "BoardView",
     "BusinessCalendar",
     "Customer",
+    "CustomerSearchText",
     "Deflection",
     "DeliveryChannel",
     "DeliveryStatus",
@@ -74,9 +81,12 @@ __all__ = [
     "Survey",
     "Ticket",
     "TicketEmbedding",
+    "TicketSearchText",
     "TicketSuggestion",
     "User",
     "UserSession",
+    "customer_search_terms",
     "ticket_collaborators",
+    "ticket_search_terms",
     "utcnow",
 ]

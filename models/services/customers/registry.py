@@ -39,6 +39,7 @@ from models.enums import (
 from models.followup import FollowUp
 from models.services.admin import site
 from models.services.common import audit, delivery
+from models.services.common import search as search_index
 from models.services.common.actor import Actor
 from models.services.common.crypto import (
     Cipher,
@@ -359,6 +360,9 @@ async def register(session: AsyncSession, actor: Actor, data: CustomerInput) -> 
     )
     session.add(customer)
     await session.flush()
+    await search_index.bulk_index_customers(
+        session, cipher, [(customer.id, search_index.customer_fields(customer), phone)]
+    )
     audit.record(
         session,
         actor,
@@ -519,6 +523,7 @@ async def update(
             )
             setattr(customer, field_name, after)
 
+    searched = (search_index.customer_fields(customer), customer.phone_hash)
     change("name", name)
     change("type", data.type)
     change("contact_person", (data.contact_person or "").strip() or None)
@@ -553,8 +558,19 @@ async def update(
             before=before,
             after=mask_email(email),
         )
+    if (search_index.customer_fields(customer), customer.phone_hash) != searched:
+        await reindex(session, customer)
     await session.flush()
     return customer
+
+
+async def reindex(session: AsyncSession, customer: Customer) -> None:
+    """Rewrite the customer's search index rows (name, number, phone fragments) from the
+    record as it is now; in the caller's transaction."""
+    phone = decrypt(customer.phone_enc)
+    await search_index.index_customer(
+        session, _cipher(), customer, phone if phone and phone != UNREADABLE else None
+    )
 
 
 # --- finding ----------------------------------------------------------------------------
@@ -940,6 +956,8 @@ async def reencrypt_batch(
                 setattr(customer, f"{kind}_enc", cipher.encrypt(plain))
                 setattr(customer, f"{kind}_hash", new_hash)
                 touched = True
+        if touched:
+            await reindex(session, customer)  # phone fragments are hashed under the new key
         changed += touched
     await session.flush()
     last = customers[-1].id if customers else None

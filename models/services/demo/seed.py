@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,6 +46,7 @@ from models.followup import FollowUp
 from models.routing import RoutingRule
 from models.sequence import Sequence
 from models.services.admin import site, users
+from models.services.common import search
 from models.services.common.actor import Actor
 from models.services.common.crypto import cipher_for
 from models.services.common.priority import compute_priority, priority_rank
@@ -434,6 +436,7 @@ async def fill(
     n_customers = max(10, tickets // 5)
     customer_rows: list[dict[str, Any]] = []
     customer_langs: list[str] = []
+    customer_phones: list[str] = []
     day_counts: dict[str, int] = defaultdict(int)
     registered_days: list[datetime] = []
     for _ in range(n_customers):
@@ -469,7 +472,16 @@ async def fill(
             }
         )
         customer_langs.append(lang)
+        customer_phones.append(phone)
     customer_ids = await _insert_returning_ids(session, Customer, customer_rows)
+    await search.bulk_index_customers(
+        session,
+        cipher,
+        (
+            (cid, search.customer_fields(SimpleNamespace(**row)), phone)
+            for cid, row, phone in zip(customer_ids, customer_rows, customer_phones, strict=True)
+        ),
+    )
     await _bump_sequences(session, {k: counters.get(k, 0) + v for k, v in day_counts.items()})
     if progress:
         progress("customers", len(customer_ids))
@@ -589,6 +601,13 @@ async def fill(
             }
         )
     ticket_ids = await _insert_returning_ids(session, Ticket, ticket_rows)
+    await search.bulk_index_tickets(
+        session,
+        (
+            (tid, search.ticket_fields(SimpleNamespace(**row)))
+            for tid, row in zip(ticket_ids, ticket_rows, strict=True)
+        ),
+    )
     await _bump_sequences(session, {k: counters.get(k, 0) + v for k, v in day_counts.items()})
     if progress:
         progress("tickets", len(ticket_ids))

@@ -48,7 +48,7 @@ from models.enums import (
     Urgency,
 )
 from models.followup import FollowUp
-from models.services.common import audit, delivery
+from models.services.common import audit, delivery, search
 from models.services.common.actor import Actor
 from models.services.common.delivery import ReplyDelivery
 from models.services.common.errors import N_
@@ -222,7 +222,7 @@ def sla_clause(state: SlaState, now: datetime) -> ColumnElement[bool]:
 
 
 def _needs_customer(filters: BoardFilters) -> bool:
-    return filters.level is not None or bool(filters.q.strip())
+    return filters.level is not None
 
 
 def _filtered(stmt: _S, actor: Actor, filters: BoardFilters, now: datetime) -> _S:
@@ -251,16 +251,11 @@ def _filtered(stmt: _S, actor: Actor, filters: BoardFilters, now: datetime) -> _
         stmt = stmt.where(sla_clause(filters.sla_state, now))
     q = filters.q.strip()
     if q:
-        # Substring match works for Chinese text without a tokenizer.
-        stmt = stmt.where(
-            or_(
-                Ticket.number == q.upper(),
-                Ticket.title.contains(q, autoescape=True),
-                Ticket.description.contains(q, autoescape=True),
-                Customer.name.contains(q, autoescape=True),
-                Customer.number == q.upper(),
-            )
-        )
+        # The search index (see models.services.common.search for what matches).
+        query = search.parse(q, registry.current_cipher())
+        if query is None:  # only symbols, which the index leaves out: the plain scan
+            return stmt.where(search.symbol_scan(q))
+        stmt = stmt.where(Ticket.id.in_(search.matching_ticket_ids(query)))
     return stmt
 
 

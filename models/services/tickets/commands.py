@@ -37,7 +37,7 @@ from models.enums import (
 from models.followup import FollowUp
 from models.i18n import render
 from models.label import Label
-from models.services.common import audit
+from models.services.common import audit, search
 from models.services.common.actor import Actor
 from models.services.common.crypto import new_token, token_hash
 from models.services.common.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
@@ -157,6 +157,7 @@ async def create(
     )
     session.add(ticket)
     await session.flush()
+    await search.bulk_index_tickets(session, [(ticket.id, search.ticket_fields(ticket))])
     await policy.refresh_deadlines(session, ticket, customer.level, now=now)
     audit.record(
         session,

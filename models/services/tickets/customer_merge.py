@@ -47,5 +47,7 @@ async def merge(
     )
     await registry.repoint_marks(session, duplicate, primary)
     registry.absorb(session, actor, duplicate, primary)
+    for record in (primary, duplicate):
+        await registry.reindex(session, record)  # the contacts moved
     await session.flush()
     return primary

@@ -8,7 +8,9 @@ Every command changes a ticket inside :func:`change`, which
 * lets the command set fields through :meth:`Change.set`, which audits each audited field
   that actually changed (:data:`AUDITED`);
 * recomputes the priority rank and the SLA deadlines, auditing each deadline that moved;
-* flushes — the version moves only if a column changed — and records one board event.
+* flushes — the version moves only if a column changed — and records one board event;
+* rewrites the ticket's search index rows when a searched field (title, description, order
+  number) changed, in the same transaction.
 
 Nothing changed: no audit entry, no version bump, no board event.
 
@@ -34,7 +36,7 @@ from models.base import utcnow
 from models.customer import Customer
 from models.db import record_event
 from models.enums import CustomerLevel, Priority
-from models.services.common import audit
+from models.services.common import audit, search
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, Conflict, NotFound
 from models.services.common.priority import priority_rank
@@ -171,6 +173,7 @@ async def change(
         level = await customer_level(session, ticket)
     edit = Change(session, actor, ticket, now or utcnow())
     deadlines = {name: getattr(ticket, name) for name in DEADLINE_FIELDS}
+    indexed = search.ticket_fields(ticket)
     try:
         yield edit
         edit.set("priority_rank", priority_rank(Priority(ticket.priority), level))
@@ -183,6 +186,8 @@ async def change(
         if edit.touched:
             ticket.updated_at = edit.now
         await session.flush()
+        if search.ticket_fields(ticket) != indexed:
+            await search.index_ticket(session, ticket)
     except StaleDataError as exc:
         raise stale(number) from exc
     if ticket.version != version or edit.announce:
