@@ -18,7 +18,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench.common import BENCH_DIR, percentiles, scratch_database_url
+from bench.common import (
+    BENCH_DIR,
+    fill_demo,
+    pending_cards,
+    percentiles,
+    scratch_database_url,
+)
 
 WARMUP = 3
 PAGE_SAMPLES = 30
@@ -55,60 +61,6 @@ async def _timed(samples: int, call: Callable[[], Awaitable[Any]]) -> list[float
     return timings
 
 
-async def _fill(url: str, tickets: int) -> dict[str, Any]:
-    import models
-    from models.db import Database, unit_of_work
-    from models.services.demo import seed
-
-    db = Database(url)
-    try:
-        async with db.engine.begin() as conn:
-            await conn.run_sync(models.Base.metadata.create_all)
-        started = time.perf_counter()
-        async with unit_of_work(db) as session:
-            result = await seed.fill(session, tickets=tickets)
-        filled = round(time.perf_counter() - started, 1)
-        # After a bulk load the planner needs statistics (autovacuum would catch up later).
-        async with db.engine.connect() as conn:
-            if db.dialect == "postgresql":
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.exec_driver_sql("VACUUM ANALYZE")
-            else:
-                await conn.exec_driver_sql("ANALYZE")
-                await conn.commit()
-        return {"tickets": result.tickets, "fill_seconds": filled}
-    finally:
-        await db.dispose()
-
-
-async def _pending_cards(url: str, count: int) -> list[tuple[int, int]]:
-    """(id, version) of pending tickets a lead can take, read through the board service."""
-    from sqlalchemy import select
-
-    from models.db import Database
-    from models.enums import TicketStatus
-    from models.services.admin import users
-    from models.services.tickets import board
-    from models.user import User
-
-    db = Database(url)
-    try:
-        async with db.sessionmaker() as session:
-            lead = await session.scalar(select(User).where(User.username == "lead"))
-            assert lead is not None
-            actor = users.actor_for(lead)
-            cards: list[tuple[int, int]] = []
-            offset: int | None = 0
-            while offset is not None and len(cards) < count:
-                page, offset = await board.column_cards(
-                    session, actor, TicketStatus.PENDING, board.BoardFilters(), offset=offset
-                )
-                cards += [(c.id, c.version) for c in page]
-            return cards[:count]
-    finally:
-        await db.dispose()
-
-
 async def run() -> dict[str, Any]:
     tickets = int(os.environ.get("KEFU_BENCH_TICKETS", "100000"))
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -128,8 +80,8 @@ async def run() -> dict[str, Any]:
 
         settings = ensure_runtime_files()
         figures: dict[str, Any] = {"backend": url.split(":", 1)[0]}
-        figures.update(await _fill(url, tickets))
-        moves = await _pending_cards(url, MOVE_SAMPLES + WARMUP)
+        figures.update(await fill_demo(url, tickets))
+        moves = await pending_cards(url, MOVE_SAMPLES + WARMUP)
 
         async with AsyncTestClient(create_app(settings), base_url="http://bench.local") as client:
             page = await client.get("/login")

@@ -29,9 +29,7 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -39,51 +37,25 @@ from typing import Any
 
 import httpx
 
-from bench.common import BENCH_DIR, percentiles, scratch_database_url
-from models.settings import REPO_ROOT
+from bench.common import (
+    BENCH_DIR,
+    claim_redis_db,
+    free_port,
+    percentiles,
+    release_redis_db,
+    scratch_database_url,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 
 GUESSERS = 8
 HEALTH_ALONE = 200
 HEALTH_PAUSE_S = 0.02  # the 9th client: a monitor polling /health, not a load generator
-STARTUP_S = 60.0
 PASSWORD = "Bench-signin-7391"
 # Existing accounts per phase (each phase guesses at fresh ones: the first phase's are locked).
 EXISTING = {"one_address": ["agent.li", "lead.wu"], "many_addresses": ["agent.he", "lead.xu"]}
 UNKNOWN_NAMES = 60
-CLAIM_KEY = "kefu-test:claim"  # the tests' claim: a test run never takes a claimed index
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _claim_redis_db(base: str, owner: str) -> int:
-    """The first Redis index (1–15) nobody claimed, flushed; index 0 is never used."""
-    import redis as redis_lib
-
-    for index in range(1, 16):
-        client = redis_lib.Redis.from_url(f"{base}/{index}")
-        try:
-            if client.set(CLAIM_KEY, owner, nx=True, ex=3600):
-                client.flushdb()
-                client.set(CLAIM_KEY, owner, ex=3600)
-                return index
-        finally:
-            client.close()
-    raise RuntimeError("every Redis database index is claimed")
-
-
-def _release_redis_db(url: str, owner: str) -> None:
-    import redis as redis_lib
-
-    client = redis_lib.Redis.from_url(url)
-    try:
-        if client.get(CLAIM_KEY) == owner.encode():
-            client.flushdb()
-    finally:
-        client.close()
 
 
 def _rss_mib(pid: int) -> dict[str, float]:
@@ -94,22 +66,6 @@ def _rss_mib(pid: int) -> dict[str, float]:
         if key in ("VmRSS", "VmHWM"):
             figures[key] = round(int(value.split()[0]) / 1024, 1)
     return {"rss_mib": figures.get("VmRSS", 0.0), "peak_rss_mib": figures.get("VmHWM", 0.0)}
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-2000:]
-
-
-def _start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
-    """``kefu web`` on ``port``, with this process's KEFU_* environment."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "web", "--port", str(port)],
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 async def _create_accounts(url: str) -> None:
@@ -130,22 +86,6 @@ async def _create_accounts(url: str) -> None:
                     s, Actor.system("bench"), username=username, password=PASSWORD, role=role
                 )
     await db.dispose()
-
-
-async def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    async with httpx.AsyncClient(base_url=base_url, timeout=2) as client:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"kefu web exited ({process.returncode}):\n{_tail(log)}")
-            try:
-                if (await client.get("/health")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("kefu web did not become healthy")
-            await asyncio.sleep(0.2)
 
 
 async def _health_samples(client: httpx.AsyncClient, stop: asyncio.Event | int) -> list[float]:
@@ -230,7 +170,7 @@ async def run() -> dict[str, Any]:
     data_dir.mkdir(parents=True, mode=0o700)
     owner = f"bench-signin-{secrets.token_hex(5)}"
     redis_base = os.environ.get("KEFU_BENCH_REDIS", "redis://127.0.0.1:6379")
-    redis_url = f"{redis_base}/{_claim_redis_db(redis_base, owner)}"
+    redis_url = f"{redis_base}/{claim_redis_db(redis_base, owner)}"
     env = {
         "KEFU_DATABASE_URL": url,
         "KEFU_DATA_DIR": str(data_dir),
@@ -248,10 +188,10 @@ async def run() -> dict[str, Any]:
     log = BENCH_DIR / "signin-web.log"
     try:
         await _create_accounts(url)
-        port = _free_port()
+        port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        process = _start_server(port, log)
-        await _wait_healthy(base_url, process, log)
+        process = start_server(port, log)
+        await wait_healthy(base_url, process, log)
         async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
             await _health_samples(client, 20)  # warm-up
             alone = await _health_samples(client, HEALTH_ALONE)
@@ -278,13 +218,8 @@ async def run() -> dict[str, Any]:
         }
     finally:
         if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        _release_redis_db(redis_url, owner)
+            stop_server(process)
+        release_redis_db(redis_url, owner)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
