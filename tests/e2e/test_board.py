@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -172,3 +173,52 @@ async def test_a_board_whose_live_stream_reconnects_re_reads_its_columns(
     await page.evaluate("htmx.trigger(document.body, 'htmx:sseOpen', {})")
     await expect(card).to_have_attribute("data-status", "in_progress")
     assert await page.locator(f"[data-testid=column-in_progress] #card-{ticket.id}").count() == 1
+
+
+async def test_a_column_read_before_a_move_is_not_shown_after_it(
+    db: Database, new_page: Any
+) -> None:
+    """A live refresh of the source column, read by the server before the move was saved and
+    answered after it, must not put the moved card back there: it is dropped and re-read."""
+    async with unit_of_work(db) as s:
+        customer = await registry.register(s, SYSTEM, registry.CustomerInput(name="慢刷新客户"))
+        ticket = await _ticket(s, customer.id, "刷新与移动交错的工单")
+    page = await new_page()
+    await sign_in(page, "lead", "kefu-lead")
+    await page.goto("/board")
+    card = page.locator(f"#card-{ticket.id}")
+    await expect(card).to_have_attribute("data-status", "pending")
+
+    asked = asyncio.Event()
+    release = asyncio.Event()
+    reads: list[str] = []
+
+    async def hold_first_read(route: Any) -> None:
+        reads.append(route.request.url)
+        if len(reads) > 1:
+            await route.continue_()
+            return
+        answer = await route.fetch()  # the server reads the column now, before the move
+        asked.set()
+        await release.wait()
+        await route.fulfill(response=answer)
+
+    await page.route("**/board/columns/pending*", hold_first_read)
+    await page.evaluate("htmx.trigger(document.getElementById('column-pending'), 'kefu-refresh')")
+    await asyncio.wait_for(asked.wait(), 10)
+
+    await card.locator("details.move-menu summary").click()
+    await page.get_by_test_id(f"move-{ticket.id}-in_progress").click()
+    await expect(card).to_have_attribute("data-status", "in_progress")
+    release.set()
+
+    # The stale column is dropped and asked for again, which shows the board as it is.
+    for _ in range(100):
+        if len(reads) > 1:
+            break
+        await asyncio.sleep(0.1)
+    assert len(reads) > 1, reads
+    await expect(page.locator(f"#card-{ticket.id}")).to_have_count(1)
+    moved = page.locator(f"[data-testid=column-in_progress] #card-{ticket.id}")
+    await expect(moved).to_have_count(1)
+    await expect(page.locator("[data-testid=count-pending]")).to_have_text("0")

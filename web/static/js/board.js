@@ -12,6 +12,7 @@
 
   var pending = null; // the move in flight: {id, from, to, keyboard}
   var deferred = {}; // columns whose live refresh waits until a drag or dialog ends
+  var moves = 0; // moves started on this page: a read asked for before the latest is stale
 
   function board() { return document.getElementById("board"); }
   function column(status) { return document.getElementById("column-" + status); }
@@ -80,6 +81,7 @@
   }
 
   function move(card, target, keyboard) {
+    moves += 1;
     pending = {
       id: card.dataset.id, version: card.dataset.version, from: card.dataset.status,
       to: target, keyboard: !!keyboard
@@ -245,8 +247,11 @@
 
   function flushDeferred() {
     if (busy() || pending) { return; }
-    Object.keys(deferred).forEach(function (status) { refresh(column(status)); });
+    var waiting = deferred;
     deferred = {};
+    Object.keys(waiting).forEach(function (key) {
+      refresh(key.indexOf("card-") === 0 ? document.getElementById(key) : column(key));
+    });
   }
 
   function initSortables(root) {
@@ -371,6 +376,31 @@
       evt.preventDefault();
       deferred[el.dataset.status] = true;
     }
+  });
+
+  /* A column or card read that was asked for before the latest move started (a live
+   * refresh, the re-read after a refused move) answers with the board as it was: swapped in
+   * after the card moved, it would show the card in its old column as well. It is dropped and
+   * asked for again once no move is on its way. */
+  function refreshable(el) {
+    return el && el.classList && (el.classList.contains("column") || el.classList.contains("ticket")) &&
+      el.getAttribute("hx-get");
+  }
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var el = evt.detail.elt;
+    if (refreshable(el) && evt.detail.requestConfig && evt.detail.requestConfig.verb === "get") {
+      el.kefuReadAfter = moves;
+    }
+  });
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var el = evt.detail.elt;
+    if (!refreshable(el) || el.kefuReadAfter === undefined) { return; }
+    var stale = el.kefuReadAfter !== moves;
+    delete el.kefuReadAfter;
+    if (!stale && !busy() && !pending) { return; }
+    evt.detail.shouldSwap = false;
+    deferred[el.classList.contains("column") ? el.dataset.status : el.id] = true;
+    flushDeferred();
   });
 
   /* --- toasts: a failed move explains itself, then goes away by itself -------------------
