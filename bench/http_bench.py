@@ -662,10 +662,19 @@ def table(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def save(figures: dict[str, Any], path: Path) -> None:
-    """Merge the figures into ``path`` under "http", keeping every other key."""
+def save(figures: dict[str, Any], path: Path, *, partial: bool = False) -> None:
+    """Merge the figures into ``path`` under "http", keeping every other key. A ``partial``
+    run (``--only``) replaces only the endpoints it measured, each stamped with its run's time,
+    database, size and load, and keeps the rest of the last full run."""
     results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    results["http"] = figures
+    if partial and "endpoints" in results.get("http", {}):
+        stamp = {
+            k: figures[k] for k in ("measured_at", "database", "tickets", "load_average_at_start")
+        }
+        for name, entry in figures["endpoints"].items():
+            results["http"]["endpoints"][name] = {**entry, "run": stamp}
+    else:
+        results["http"] = figures
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -707,7 +716,7 @@ def parse(argv: list[str]) -> tuple[Options, Path]:
 def main(argv: list[str]) -> int:
     options, path = parse(argv)
     figures = asyncio.run(measure(options))
-    save(figures, path)
+    save(figures, path, partial=options.only != ENDPOINTS)
     print(table(figures))
     return 1 if figures["errors"] else 0
 

@@ -2,8 +2,8 @@
 
 Each record is read with ``session.stream(...)`` in batches (``yield_per``), and each batch is
 written out before the next is fetched, so 100,000 rows never sit in memory at once: CSV
-chunks go straight to the client; XLSX rows go into an openpyxl *write-only* workbook (which
-spools them to disk) saved to a temporary file that is then streamed out and deleted.
+chunks go straight to the client, and so do XLSX ones: the workbook is zipped as it is written
+(:mod:`models.services.reports.xlsx_stream`), with no temporary file.
 
 The exports honour the same filters as the pages: customers those of the customer list
 (``q``, ``level``, ``type``, ``industry``); tickets, follow-ups and surveys the report's period
@@ -20,9 +20,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import re
-import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -31,11 +29,6 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -55,6 +48,7 @@ from models.services.common.crypto import (
 from models.services.common.errors import N_, NotFound, ValidationFailed
 from models.services.customers import registry
 from models.services.reports import summary as reports
+from models.services.reports.xlsx_stream import XlsxStream
 from models.services.tickets import surveys
 from models.settings import get_settings
 from models.survey import Survey
@@ -626,20 +620,8 @@ async def stream_csv(db: Database, sheets: Sequence[Sheet], loc: Localizer) -> A
                 yield buffer.getvalue().encode()
 
 
-def _xlsx_value(sheet: Any, value: Any, loc: Localizer) -> Any:
-    value = _plain(value, loc)
-    if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        if value.startswith("="):  # openpyxl would store it as a formula
-            cell = WriteOnlyCell(sheet, value=value)
-            cell.data_type = "s"
-            return cell
-    return value
-
-
-def _append(sheet: Any, rows: Sequence[Sequence[Any]], loc: Localizer) -> None:
-    for row in rows:
-        sheet.append([_xlsx_value(sheet, v, loc) for v in row])
+def _xlsx_rows(book: XlsxStream, rows: Sequence[Sequence[Any]], loc: Localizer) -> bytes:
+    return book.rows([[_plain(v, loc) for v in row] for row in rows])
 
 
 def _sheet_title(text: str, used: set[str]) -> str:
@@ -655,34 +637,16 @@ def _sheet_title(text: str, used: set[str]) -> str:
 async def stream_xlsx(
     db: Database, sheets: Sequence[Sheet], loc: Localizer
 ) -> AsyncIterator[bytes]:
-    """An .xlsx built row batch by row batch in write-only mode, then streamed from disk."""
-    workbook = Workbook(write_only=True)
-    handle, path = tempfile.mkstemp(prefix="kefu-export-", suffix=".xlsx")
-    os.close(handle)
-    try:
-        used: set[str] = set()
-        bold = Font(bold=True)
-        async with db.sessionmaker() as session:
-            for sheet in sheets:
-                ws = workbook.create_sheet(_sheet_title(loc.gettext(sheet.title), used))
-                for index, width in enumerate(sheet.widths):
-                    ws.column_dimensions[get_column_letter(index + 1)].width = width
-                ws.freeze_panes = "A2"
-                header = []
-                for text in sheet.headers:
-                    cell = WriteOnlyCell(ws, value=loc.gettext(text))
-                    cell.font = bold
-                    header.append(cell)
-                ws.append(header)
-                async for batch in sheet.batches(session):
-                    await asyncio.to_thread(_append, ws, batch, loc)
-        await asyncio.to_thread(workbook.save, path)
-        with open(path, "rb") as fh:  # noqa: ASYNC230 - local temp file, 64 KiB reads
-            while chunk := fh.read(CHUNK):
-                yield chunk
-    finally:
-        with suppress(FileNotFoundError):
-            os.unlink(path)
+    """An .xlsx whose bytes leave batch by batch (see :mod:`.xlsx_stream`): no temporary file."""
+    used: set[str] = set()
+    book = XlsxStream([_sheet_title(loc.gettext(sheet.title), used) for sheet in sheets])
+    async with db.sessionmaker() as session:
+        for sheet in sheets:
+            yield book.begin_sheet([loc.gettext(h) for h in sheet.headers], sheet.widths)
+            async for batch in sheet.batches(session):
+                if chunk := await asyncio.to_thread(_xlsx_rows, book, batch, loc):
+                    yield chunk
+    yield book.close()
 
 
 def stream(db: Database, fmt: str, sheets: Sequence[Sheet], loc: Localizer) -> AsyncIterator[bytes]:

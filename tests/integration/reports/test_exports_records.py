@@ -308,3 +308,31 @@ async def test_many_batches_export_the_same_rows(db: Any, dataset: Any) -> None:
 async def test_bad_export_requests(client: Any, dataset: Any, path: str, status: int) -> None:
     response = await client.get(path, headers={"accept-language": "zh-CN"})
     assert response.status_code == status
+
+
+async def test_xlsx_bytes_leave_before_the_last_batch_is_read(db: Any) -> None:
+    """The workbook is not built whole first: its start is out before any row is read, and
+    more of it while later batches are still unread."""
+    read: list[int] = []
+
+    async def batches(_: Any) -> Any:
+        for n in range(20):
+            read.append(n)
+            yield [
+                [n * 500 + i, f"{hash((n, i)):x} 退款未到账 {i * 7919 % 1013}"] for i in range(500)
+            ]
+
+    sheet = exports.Sheet(title="Tickets", headers=["No", "Subject"], batches=batches)
+    loc = exports.Localizer(gettext=lambda s: s, label=label)
+    seen: list[tuple[int, int]] = []
+    body = b""
+    async for chunk in exports.stream(db, "xlsx", [sheet], loc):
+        seen.append((len(read), len(chunk)))
+        body += chunk
+    assert seen[0][0] == 0 and seen[0][1] > 0
+    assert (
+        sum(size for batches_read, size in seen if batches_read < 20)
+        > sum(size for _, size in seen) / 2
+    )
+    rows = list(read_xlsx(body).active.iter_rows(values_only=True))
+    assert len(rows) == 10_001 and rows[-1][0] == 9_999
