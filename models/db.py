@@ -3,6 +3,10 @@
 A unit of work commits the session, then hands what the services recorded on it (board
 events, jobs to enqueue) to Redis. The database stays the source of truth: if Redis is
 unreachable after a commit, the work is not lost — the sweeper finds it again.
+
+Every session also notes which tables it wrote (flushed objects and bulk statements); a
+committed write to a table the reports read bumps the reports' generation in Redis, which is
+what keeps their cache exact (:mod:`models.services.reports.cache`).
 """
 
 from __future__ import annotations
@@ -24,11 +28,51 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 log = logging.getLogger(__name__)
 
 EVENTS_KEY = "kefu_events"
 JOBS_KEY = "kefu_jobs"
+WRITTEN_KEY = "kefu_written_tables"
+# What the problem summary, the KPI dashboard and their exports read.
+REPORT_TABLES = frozenset(
+    {
+        "tickets",
+        "surveys",
+        "follow_ups",
+        "users",
+        "departments",
+        "kpi_targets",
+        "sla_policies",
+        "business_calendars",
+    }
+)
+
+
+def reports_generation_key(channel: str) -> str:
+    """The Redis counter of committed writes the reports read (namespaced like the events)."""
+    return f"{channel}:reports-generation"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flushed_tables(session: Session, _flush: UOWTransaction) -> None:
+    written = {
+        table.name
+        for obj in (*session.new, *session.dirty, *session.deleted)
+        if (table := getattr(type(obj), "__table__", None)) is not None
+    }
+    if written:
+        session.info.setdefault(WRITTEN_KEY, set()).update(written)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_bulk_tables(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if table is not None:
+            session = state.session
+            session.info.setdefault(WRITTEN_KEY, set()).add(table.name)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -114,8 +158,14 @@ async def flush_side_effects(session: AsyncSession, redis: Any, channel: str) ->
     """Publish recorded events and enqueue recorded jobs; failures are logged, not raised."""
     events = session.info.pop(EVENTS_KEY, [])
     jobs: list[Job] = session.info.pop(JOBS_KEY, [])
+    written: set[str] = session.info.pop(WRITTEN_KEY, set())
     if redis is None:
         return
+    if written & REPORT_TABLES:
+        try:
+            await redis.incr(reports_generation_key(channel))
+        except Exception:  # cached report figures then live out their expiry
+            log.warning("could not bump the reports generation", exc_info=True)
     for payload in events:
         try:
             await redis.publish(channel, json.dumps(payload, default=str))
@@ -136,6 +186,7 @@ async def flush_side_effects(session: AsyncSession, redis: Any, channel: str) ->
 def discard_side_effects(session: AsyncSession) -> None:
     session.info.pop(EVENTS_KEY, None)
     session.info.pop(JOBS_KEY, None)
+    session.info.pop(WRITTEN_KEY, None)
 
 
 @asynccontextmanager

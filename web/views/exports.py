@@ -13,8 +13,7 @@ from litestar import Controller, Request, get
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from models.services.reports import exports
-from models.services.reports import summary as reports
+from models.services.reports import cache, exports
 from web.deps import DbSession
 from web.i18n import get_locale, gettext
 from web.labels import label
@@ -36,8 +35,13 @@ class ExportController(Controller):
         summary = None
         if record == "summary":
             assert filters.period is not None
-            summary = await reports.problem_summary(
-                db_session, filters.period, department_id=filters.department_id
+            state = request.app.state
+            summary = await cache.problem_summary(
+                db_session,
+                state.redis,
+                state.settings.event_channel,
+                filters.period,
+                department_id=filters.department_id,
             )
         loc = exports.Localizer(gettext=gettext, label=label)
         sheets = exports.sheets_for(

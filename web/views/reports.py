@@ -22,7 +22,7 @@ from litestar.response import Redirect, Template
 from models.enums import RequestType
 from models.services.admin import users
 from models.services.common.errors import N_
-from models.services.reports import kpi
+from models.services.reports import cache, kpi
 from models.services.reports import summary as reports
 from models.services.reports.kpi import Direction, Unit
 from web import charts
@@ -221,11 +221,19 @@ def kpi_context(board: kpi.Dashboard, departments: Sequence[Any], today: date) -
     }
 
 
-async def _dashboard(db_session: Any, params: Mapping[str, str]) -> kpi.Dashboard:
+async def _dashboard(
+    db_session: Any, params: Mapping[str, str], request: Request[Any, Any, Any] | None = None
+) -> kpi.Dashboard:
+    """The dashboard of the parameters' periods; cached when ``request`` is given (a handler
+    that has just changed something reads it uncached, in its own transaction)."""
     a = reports.period_from_params(params)
     b = reports.period_from_params(params, prefix="b_") if params.get("b_period") else a.previous()
-    return await kpi.dashboard(
-        db_session, a, b, department_id=reports.department_from_params(params)
+    department_id = reports.department_from_params(params)
+    if request is None:
+        return await kpi.dashboard(db_session, a, b, department_id=department_id)
+    state = request.app.state
+    return await cache.dashboard(
+        db_session, state.redis, state.settings.event_channel, a, b, department_id=department_id
     )
 
 
@@ -238,8 +246,13 @@ class ReportController(Controller):
     async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         params = dict(request.query_params)
         period = reports.period_from_params(params)
-        summary = await reports.problem_summary(
-            db_session, period, department_id=reports.department_from_params(params)
+        state = request.app.state
+        summary = await cache.problem_summary(
+            db_session,
+            state.redis,
+            state.settings.event_channel,
+            period,
+            department_id=reports.department_from_params(params),
         )
         departments = await users.list_departments(db_session)
         return Template(
@@ -249,7 +262,7 @@ class ReportController(Controller):
 
     @get("/kpi")
     async def kpi_page(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
-        board = await _dashboard(db_session, dict(request.query_params))
+        board = await _dashboard(db_session, dict(request.query_params), request)
         departments = await users.list_departments(db_session)
         return Template(
             "reports/kpi.html", context=kpi_context(board, departments, reports.today_local())
@@ -258,7 +271,7 @@ class ReportController(Controller):
     @get("/kpi/panel")
     async def kpi_panel(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         """The dashboard fragment (what the period form swaps in); the page URL is pushed."""
-        board = await _dashboard(db_session, dict(request.query_params))
+        board = await _dashboard(db_session, dict(request.query_params), request)
         context = kpi_context(board, [], reports.today_local())
         return HTMXTemplate(
             template_name="reports/partials/_kpi.html",

@@ -668,12 +668,12 @@ async def type_topics(
     stmt = select(inner.c.rt, inner.c.text, inner.c.cur, func.count()).group_by(
         inner.c.rt, inner.c.text, inner.c.cur
     )
-    docs: dict[RequestType, dict[str, list[int]]] = {}
+    docs: dict[str, dict[str, list[int]]] = {}  # by the type's stored value
     for request_type, text, is_current, count in await session.execute(stmt):
-        slot = docs.setdefault(RequestType(request_type), {}).setdefault(text, [0, 0])
+        slot = docs.setdefault(request_type, {}).setdefault(text, [0, 0])
         slot[0 if is_current else 1] += int(count)
     return {
-        request_type: topics.remembered_top_topics(
+        RequestType(request_type): topics.remembered_top_topics(
             [topics.Doc(text, cur, prev) for text, (cur, prev) in by_text.items()], limit=limit
         )
         for request_type, by_text in docs.items()

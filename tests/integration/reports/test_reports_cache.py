@@ -1,0 +1,170 @@
+"""The cached problem summary and KPI dashboard always equal a full recomputation.
+
+Random moves, type changes, surveys, merges and new tickets go through the services in units
+of work that publish to Redis, as the web and the worker do; after each, the cached figures of
+March 2024 (the dataset's month) and of the current month (which depends on the clock) are
+compared with the figures computed afresh. Reads alone never invalidate the cache.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from models.base import utcnow
+from models.db import reports_generation_key, unit_of_work
+from models.enums import Channel, RequestType, TicketStatus
+from models.services.reports import cache, kpi
+from models.services.reports import summary as reports
+from models.services.tickets import commands, surveys
+from models.settings import get_settings
+from models.survey import Survey
+from models.ticket import Ticket
+from tests.conftest import sign_in
+from tests.integration.reports_data import actors, customer, march_dataset
+
+pytestmark = pytest.mark.usefixtures("reference")
+
+TZ = "Asia/Shanghai"
+MARCH = reports.Period("month", date(2024, 3, 1), date(2024, 3, 31), TZ)
+NEXT_STEP = {
+    TicketStatus.PENDING: TicketStatus.IN_PROGRESS,
+    TicketStatus.IN_PROGRESS: TicketStatus.AWAITING_CONFIRMATION,
+    TicketStatus.AWAITING_CONFIRMATION: TicketStatus.COMPLETED,
+    TicketStatus.COMPLETED: TicketStatus.CLOSED,
+}
+
+
+def this_month() -> reports.Period:
+    today = reports.today_local()
+    first = today.replace(day=1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return reports.Period("month", first, last, TZ)
+
+
+async def generation(redis: Any) -> int:
+    return int(await redis.get(reports_generation_key(get_settings().event_channel)) or 0)
+
+
+async def check_equal(db: Any, redis: Any) -> None:
+    channel = get_settings().event_channel
+    now = utcnow()
+    minute = now.replace(second=0, microsecond=0)
+    current = this_month()
+    for period in (MARCH, current):
+        async with db.sessionmaker() as s:
+            hit = await cache.problem_summary(s, redis, channel, period, now=now)
+            fresh = await reports.problem_summary(s, period, now=minute)
+        assert hit == fresh, period
+    for a in (MARCH, current):
+        async with db.sessionmaker() as s:
+            hit_board = await cache.dashboard(s, redis, channel, a, a.previous(), now=now)
+            fresh_board = await kpi.dashboard(s, a, a.previous(), now=minute)
+        assert hit_board == fresh_board, a
+
+
+async def test_cached_figures_equal_a_recomputation_after_random_changes(
+    db: Any, redis: Any
+) -> None:
+    made = await march_dataset(db)
+    channel = get_settings().event_channel
+    lead = (await actors(db))["admin"]
+    rng = random.Random(20260610)
+    ids = [m.ticket_id for m in made.values()]
+    zhang = await customer(db, name="王五", phone="13700001111", email=None)
+    await check_equal(db, redis)
+    for step in range(24):
+        before = await generation(redis)
+        op = rng.choice(["move", "type", "survey", "merge", "create"])
+        async with unit_of_work(db, redis, channel) as s:
+            live = [
+                t
+                for t in (await s.scalars(select(Ticket).where(Ticket.id.in_(ids)))).all()
+                if t.merged_into_id is None
+            ]
+            ticket = rng.choice(live)
+            status = TicketStatus(ticket.status)
+            if op == "move" and status in NEXT_STEP:
+                await commands.move(
+                    s, lead, ticket.id, NEXT_STEP[status], expected_version=None, resolution="ok"
+                )
+            elif op == "survey":
+                survey = await s.scalar(
+                    select(Survey).where(Survey.submitted_at.is_(None)).limit(1)
+                )
+                if survey is None:
+                    op = "type"
+                else:
+                    await surveys.submit(
+                        s,
+                        surveys.token_for(survey),
+                        surveys.parse_answer(
+                            surveys.AnswerInput(
+                                speed=str(rng.randint(1, 5)),
+                                solution=str(rng.randint(1, 5)),
+                                attitude=str(rng.randint(1, 5)),
+                            )
+                        ),
+                    )
+            elif op == "merge" and len(live) > 3:
+                open_ones = [t for t in live if t.status not in ("completed", "closed")]
+                if len(open_ones) >= 2:
+                    duplicate, primary = rng.sample(open_ones, 2)
+                    await commands.merge(
+                        s, lead, duplicate.id, primary.id, other_customer_confirmed=True
+                    )
+                else:
+                    op = "create"
+            if op == "create":
+                created, _ = await commands.create(
+                    s,
+                    lead,
+                    commands.TicketInput(
+                        customer_id=zhang, description=f"新的问题 {step}", channel=Channel.PHONE
+                    ),
+                )
+                ids.append(created.id)
+            elif op == "type" or (op == "move" and status not in NEXT_STEP):
+                other = [t for t in RequestType if t != ticket.request_type]
+                await commands.change_type(
+                    s, lead, ticket.id, rng.choice(other), expected_version=None
+                )
+        assert await generation(redis) > before, f"step {step} ({op}) did not invalidate"
+        await check_equal(db, redis)
+
+
+async def test_reading_reports_keeps_the_cache_and_redis_going_away_does_not_matter(
+    db: Any, redis: Any, client: Any
+) -> None:
+    await march_dataset(db)
+    await sign_in(client, "lead", "kefu-lead")
+    for path in ("/reports?period=month&month=2024-03", "/reports/kpi?period=month&month=2024-03"):
+        assert (await client.get(path)).status_code == 200
+    before = await generation(redis)
+    keys = sorted(await redis.keys("*reports:*"))
+    assert len(keys) == 2, keys  # one summary, one dashboard
+    for path in ("/reports?period=month&month=2024-03", "/reports/kpi?period=month&month=2024-03"):
+        page = await client.get(path)
+        assert page.status_code == 200
+    assert await generation(redis) == before
+    assert sorted(await redis.keys("*reports:*")) == keys  # served from the cache
+
+    async with db.sessionmaker() as s:
+        dead = _UnreachableRedis()
+        channel = get_settings().event_channel
+        figures = await cache.problem_summary(s, dead, channel, MARCH)
+        assert figures == await reports.problem_summary(s, MARCH)
+
+
+class _UnreachableRedis:
+    """What the pool does while Redis is away: every command fails to connect."""
+
+    async def get(self, _key: str) -> Any:
+        raise ConnectionError("Redis is away")
+
+    async def set(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise ConnectionError("Redis is away")
