@@ -175,6 +175,60 @@ async def test_a_board_whose_live_stream_reconnects_re_reads_its_columns(
     assert await page.locator(f"[data-testid=column-in_progress] #card-{ticket.id}").count() == 1
 
 
+async def test_a_live_event_during_a_column_read_is_not_lost(db: Database, new_page: Any) -> None:
+    """A colleague's move announced while this board's read of the column is on its way (read
+    by the server before the move) is shown: the column is read again once the first read is
+    answered (htmx's own queue would send the second read from the replaced element: never)."""
+    async with unit_of_work(db) as s:
+        customer = await registry.register(s, SYSTEM, registry.CustomerInput(name="在途刷新客户"))
+        ticket = await _ticket(s, customer.id, "读取途中被同事处理的工单")
+    page = await new_page()
+    await sign_in(page, "lead", "kefu-lead")
+    await page.goto("/board")
+    card = page.locator(f"#card-{ticket.id}")
+    await expect(card).to_have_attribute("data-status", "pending")
+    await page.wait_for_function("document.body.dataset.liveStream === 'open'")
+
+    asked = asyncio.Event()
+    release = asyncio.Event()
+    reads: list[str] = []
+
+    async def hold_first_read(route: Any) -> None:
+        reads.append(route.request.url)
+        if len(reads) > 1:
+            await route.continue_()
+            return
+        answer = await route.fetch()  # the server reads the column now, before the move
+        asked.set()
+        await release.wait()
+        await route.fulfill(response=answer)
+
+    await page.route("**/board/columns/pending*", hold_first_read)
+    await page.evaluate("htmx.trigger(document.getElementById('column-pending'), 'kefu-refresh')")
+    await asyncio.wait_for(asked.wait(), 10)
+
+    # A colleague moves it on their board; the server announces the move to this board.
+    colleague = await new_page()
+    await sign_in(colleague, "lead", "kefu-lead")
+    await colleague.goto("/board")
+    await colleague.locator(f"#card-{ticket.id} details.move-menu summary").click()
+    await colleague.get_by_test_id(f"move-{ticket.id}-in_progress").click()
+    await expect(colleague.locator(f"#card-{ticket.id}")).to_have_attribute(
+        "data-status", "in_progress"
+    )
+    # The same live event re-reads both columns: once the target column shows the card, the
+    # source column has asked for its re-read too (while its first read is still held).
+    moved = page.locator(f"[data-testid=column-in_progress] #card-{ticket.id}")
+    await expect(moved).to_have_count(1)
+    await page.wait_for_timeout(500)
+    release.set()
+
+    await expect(page.locator(f"#card-{ticket.id}")).to_have_count(1)
+    await expect(moved).to_have_attribute("data-status", "in_progress")
+    await expect(page.locator("[data-testid=count-pending]")).to_have_text("0")
+    assert len(reads) == 2, reads
+
+
 async def test_a_column_read_before_a_move_is_not_shown_after_it(
     db: Database, new_page: Any
 ) -> None:

@@ -13,6 +13,7 @@
   var pending = null; // the move in flight: {id, from, to, keyboard}
   var deferred = {}; // columns whose live refresh waits until a drag or dialog ends
   var moves = 0; // moves started on this page: a read asked for before the latest is stale
+  var again = {}; // ids of columns and cards to read again once their replacement has loaded
 
   function board() { return document.getElementById("board"); }
   function column(status) { return document.getElementById("column-" + status); }
@@ -375,6 +376,13 @@
     } else if (isColumn && (busy() || pending)) {
       evt.preventDefault();
       deferred[el.dataset.status] = true;
+    } else if (el.kefuInFlight) {
+      // htmx would queue this read on the element, and its answer to the read in flight
+      // replaces the element (outerHTML): the queued read would never be sent, and a change
+      // announced while the first read was on its way would not be shown. Ask again, on the
+      // element then in the page, once the read in flight has been answered.
+      evt.preventDefault();
+      el.kefuAgain = true;
     }
   });
 
@@ -390,6 +398,33 @@
     var el = evt.detail.elt;
     if (refreshable(el) && evt.detail.requestConfig && evt.detail.requestConfig.verb === "get") {
       el.kefuReadAfter = moves;
+      el.kefuInFlight = true;
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    // An element its own answer replaced is out of the page: htmx tells an ancestor instead.
+    var config = evt.detail.requestConfig;
+    var el = (config && config.elt) || evt.detail.elt;
+    if (!refreshable(el) || !el.kefuInFlight) { return; }
+    el.kefuInFlight = false;
+    if (!el.kefuAgain) { return; }
+    el.kefuAgain = false;
+    if (document.body.contains(el)) { readAgain(el); return; }
+    // Replaced by its answer: the new element takes htmx's triggers once htmx has processed
+    // it (at once, or when the swap settles).
+    var now = document.getElementById(el.id);
+    if (now && now.kefuLoaded) { readAgain(now); } else { again[el.id] = true; }
+  });
+  function readAgain(el) {
+    deferred[el.classList.contains("column") ? el.dataset.status : el.id] = true;
+    flushDeferred();
+  }
+  htmx.onLoad(function (content) {
+    if (!content.id) { return; }
+    content.kefuLoaded = true;
+    if (again[content.id]) {
+      delete again[content.id];
+      readAgain(content);
     }
   });
   document.addEventListener("htmx:beforeSwap", function (evt) {
