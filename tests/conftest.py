@@ -141,6 +141,16 @@ def pytest_configure(config: pytest.Config) -> None:
     reset_settings()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The SQLite run deselects the PostgreSQL-only tests (reported as deselected)."""
+    if config.getoption("--db") == "postgresql":
+        return
+    kept = [item for item in items if item.get_closest_marker("postgresql") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 async def _pg_admin(statement: str) -> None:
     import asyncpg
 

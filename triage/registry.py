@@ -30,6 +30,7 @@ process that only checks versions — the web's model page — never imports the
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -144,7 +145,16 @@ def save_model(model: TrainedModel, directory: str | Path) -> Path:
         (staging / METADATA_FILE).write_text(
             json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8"
         )
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except OSError as exc:
+            # Another process saved the same version first (a directory is not replaced
+            # once it holds files): theirs stands, and versions are immutable.
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and target.exists():
+                raise VersionExistsError(
+                    f"{target} already exists; model versions are immutable"
+                ) from None
+            raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

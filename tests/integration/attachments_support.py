@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,32 @@ _phones = itertools.count(13900000000)
 SYSTEM = Actor.system("test")
 HTML = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><circle r="4"/></svg>'
+S3_BUCKET = "kefu-attachments"
+
+
+@contextmanager
+def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's standalone S3 server on a loopback port with one empty bucket; yields the
+    ``s3://`` storage URL (credentials in this process's environment, which subprocesses
+    inherit)."""
+    from moto.server import ThreadedMotoServer
+
+    from models.services.common.storage import S3Storage, parse_s3_url
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "kefu-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "kefu-test-secret")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        url = f"s3://{S3_BUCKET}/tickets?endpoint={endpoint}&region=us-east-1"
+        S3Storage(parse_s3_url(url)).client.create_bucket(Bucket=S3_BUCKET)
+        yield url
+    finally:
+        server.stop()
 
 
 def png(width: int = 8, height: int = 8, colour: str = "blue") -> bytes:

@@ -51,6 +51,28 @@ def test_versions_are_immutable(saved: Path, tiny_model: TrainedModel) -> None:
         save_model(tiny_model, saved)
 
 
+def test_a_version_another_process_saved_meanwhile_stands(
+    tmp_path: Path, tiny_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers training the same bootstrap: the one whose rename comes second finds the
+    version there (saved between its check and its rename) and is told so; the first stays."""
+    import triage.registry as registry
+
+    target = tmp_path / "models" / version_name(tiny_model)
+    real_replace = registry.os.replace
+
+    def other_process_first(src: Path, dst: Path) -> None:
+        monkeypatch.setattr(registry.os, "replace", real_replace)
+        save_model(tiny_model, dst)  # the other worker's save lands first
+        real_replace(src, dst)
+
+    monkeypatch.setattr(registry.os, "replace", other_process_first)
+    with pytest.raises(VersionExistsError):
+        save_model(tiny_model, target)
+    assert load_model(target, embedder_name=None).data_ref == tiny_model.data_ref
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no staging left
+
+
 @pytest.mark.parametrize("library", ["scikit-learn", "numpy"])
 def test_refuses_other_minor_version(saved: Path, library: str) -> None:
     running = dict(library_versions())

@@ -259,10 +259,23 @@ def web(host: str, port: int, workers: int, reload: bool) -> None:
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty")
-def worker(burst: bool) -> None:
+@click.option(
+    "--log-level",
+    envvar="KEFU_LOG_LEVEL",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="What the worker writes to stderr: at info, every job's start and end (arq's lines)",
+)
+def worker(burst: bool, log_level: str) -> None:
     """Run the arq worker: triage, SLA ticks, retraining, notifications."""
+    import logging
+
     from workers.main import run
 
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     run(burst=burst)
 
 

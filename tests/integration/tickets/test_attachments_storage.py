@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,34 +30,15 @@ from models.services.tickets.attachments import Upload
 from models.settings import get_settings
 from tests.conftest import _TMP
 from tests.integration.admin.test_backup_roundtrip import _scratch_url
-from tests.integration.attachments_support import SYSTEM, make_ticket, png
+from tests.integration.attachments_support import SYSTEM, make_ticket, moto_s3, png
 
 pytestmark = pytest.mark.usefixtures("reference")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def s3_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """moto's standalone S3 server on a loopback port, with one empty bucket."""
-    from moto.server import ThreadedMotoServer
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "kefu-test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "kefu-test-secret")
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        url = f"s3://kefu-attachments/tickets?endpoint={endpoint}&region=us-east-1"
-        S3Storage(parse_s3_url(url)).client.create_bucket(Bucket="kefu-attachments")
+    with moto_s3(monkeypatch) as url:
         yield url
-    finally:
-        server.stop()
 
 
 async def test_s3_storage_round_trip(s3_url: str) -> None:
