@@ -166,7 +166,7 @@ async def test_a_board_whose_live_stream_reconnects_re_reads_its_columns(
     await page.goto("/board")
     card = page.locator(f"#card-{ticket.id}")
     await expect(card).to_have_attribute("data-status", "pending")
-    await page.wait_for_function("document.body.dataset.liveStream === 'open'")
+    await expect(page.locator("body")).to_have_attribute("data-live-stream", "open")
     # A colleague moves it while this board's stream is away: no event reaches this board.
     await _move(db, ticket.id, TicketStatus.IN_PROGRESS)
     # The stream opens again (as the SSE extension reports a reconnection): the board re-reads.
@@ -187,7 +187,7 @@ async def test_a_live_event_during_a_column_read_is_not_lost(db: Database, new_p
     await page.goto("/board")
     card = page.locator(f"#card-{ticket.id}")
     await expect(card).to_have_attribute("data-status", "pending")
-    await page.wait_for_function("document.body.dataset.liveStream === 'open'")
+    await expect(page.locator("body")).to_have_attribute("data-live-stream", "open")
 
     asked = asyncio.Event()
     release = asyncio.Event()

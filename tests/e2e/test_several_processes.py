@@ -144,7 +144,7 @@ async def _board(browser: Any, contexts: list[Any], sign_in_at: str, board_at: s
     page = await context.new_page()
     await sign_in(page, "lead", "kefu-lead")
     await page.goto(f"{board_at}/board?department=all")
-    await page.wait_for_function("() => document.body.dataset.liveStream === 'open'")
+    await expect(page.locator("body")).to_have_attribute("data-live-stream", "open")
     return page
 
 
