@@ -9,6 +9,7 @@ status column. The SLA filter is the same rule as the card's SLA state, written 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -389,7 +390,10 @@ def _card(
     )
 
 
+@functools.cache
 def _card_select() -> tuple[Any, Any]:
+    """The card query's base (built once: statements are immutable, and building the aliased
+    join costs more than the small queries that use it)."""
     assignee = aliased(User)
     stmt = (
         select(Ticket, Customer, assignee.display_name)
