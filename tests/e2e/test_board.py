@@ -175,6 +175,35 @@ async def test_a_board_whose_live_stream_reconnects_re_reads_its_columns(
     assert await page.locator(f"[data-testid=column-in_progress] #card-{ticket.id}").count() == 1
 
 
+class _HeldRead:
+    """The board's first read of the pending column, answered by the server at once but
+    handed to the page only on ``release`` (later reads pass); ``reads`` lists them all."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+        self.reads: list[str] = []
+
+    async def route(self, route: Any) -> None:
+        self.reads.append(route.request.url)
+        if len(self.reads) > 1:
+            await route.continue_()
+            return
+        answer = await route.fetch()  # the server reads the column now
+        self.asked.set()
+        await self.release.wait()
+        await route.fulfill(response=answer)
+
+
+async def _hold_first_pending_read(page: Any) -> _HeldRead:
+    """Ask for a re-read of the pending column and hold its answer (see :class:`_HeldRead`)."""
+    held = _HeldRead()
+    await page.route("**/board/columns/pending*", held.route)
+    await page.evaluate("htmx.trigger(document.getElementById('column-pending'), 'kefu-refresh')")
+    await asyncio.wait_for(held.asked.wait(), 10)
+    return held
+
+
 async def test_a_live_event_during_a_column_read_is_not_lost(db: Database, new_page: Any) -> None:
     """A colleague's move announced while this board's read of the column is on its way (read
     by the server before the move) is shown: the column is read again once the first read is
@@ -189,23 +218,8 @@ async def test_a_live_event_during_a_column_read_is_not_lost(db: Database, new_p
     await expect(card).to_have_attribute("data-status", "pending")
     await expect(page.locator("body")).to_have_attribute("data-live-stream", "open")
 
-    asked = asyncio.Event()
-    release = asyncio.Event()
-    reads: list[str] = []
-
-    async def hold_first_read(route: Any) -> None:
-        reads.append(route.request.url)
-        if len(reads) > 1:
-            await route.continue_()
-            return
-        answer = await route.fetch()  # the server reads the column now, before the move
-        asked.set()
-        await release.wait()
-        await route.fulfill(response=answer)
-
-    await page.route("**/board/columns/pending*", hold_first_read)
-    await page.evaluate("htmx.trigger(document.getElementById('column-pending'), 'kefu-refresh')")
-    await asyncio.wait_for(asked.wait(), 10)
+    held = await _hold_first_pending_read(page)
+    reads, release = held.reads, held.release
 
     # A colleague moves it on their board; the server announces the move to this board.
     colleague = await new_page()
@@ -243,23 +257,8 @@ async def test_a_column_read_before_a_move_is_not_shown_after_it(
     card = page.locator(f"#card-{ticket.id}")
     await expect(card).to_have_attribute("data-status", "pending")
 
-    asked = asyncio.Event()
-    release = asyncio.Event()
-    reads: list[str] = []
-
-    async def hold_first_read(route: Any) -> None:
-        reads.append(route.request.url)
-        if len(reads) > 1:
-            await route.continue_()
-            return
-        answer = await route.fetch()  # the server reads the column now, before the move
-        asked.set()
-        await release.wait()
-        await route.fulfill(response=answer)
-
-    await page.route("**/board/columns/pending*", hold_first_read)
-    await page.evaluate("htmx.trigger(document.getElementById('column-pending'), 'kefu-refresh')")
-    await asyncio.wait_for(asked.wait(), 10)
+    held = await _hold_first_pending_read(page)
+    reads, release = held.reads, held.release
 
     await card.locator("details.move-menu summary").click()
     await page.get_by_test_id(f"move-{ticket.id}-in_progress").click()
