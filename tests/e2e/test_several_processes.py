@@ -27,6 +27,7 @@ import pytest
 from playwright.async_api import expect
 from sqlalchemy import func, select
 
+from bench import http_bench
 from bench.common import free_port, log_tail, start_server, stop_server, wait_healthy
 from models.attachment import Attachment
 from models.db import Database, unit_of_work
@@ -97,22 +98,6 @@ async def _worker(name: str) -> AsyncIterator[Path]:
         stop_server(process)
 
 
-def _csrf_from(page: str) -> str:
-    return page.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
-
-
-async def _signed_in(base_url: str) -> httpx.AsyncClient:
-    """The lead signed in through the login form of ``base_url``."""
-    client = httpx.AsyncClient(base_url=base_url, timeout=60)
-    page = await client.get("/login")
-    answer = await client.post(
-        "/login",
-        data={"username": "lead", "password": "kefu-lead", "_csrf_token": _csrf_from(page.text)},
-    )
-    assert answer.status_code in (302, 303), answer.text[:300]
-    return client
-
-
 def _htmx(client: httpx.AsyncClient) -> dict[str, str]:
     """The headers htmx sends from a board page (its CSRF token from the cookie)."""
     return {"HX-Request": "true", "x-csrftoken": str(client.cookies.get("kefu_csrf"))}
@@ -180,7 +165,7 @@ async def test_two_web_processes_and_two_workers_are_one_installation(
         _worker("worker-2") as log_2,
     ):
         both_running = time.time()
-        lead = await _signed_in(web_a)
+        lead = await http_bench._signed_in(web_a)  # the lead, through the login form
         contexts: list[Any] = []
         try:
             # A session and its CSRF token from A are good on B.
