@@ -7,6 +7,9 @@ from models.attachment import Attachment
 from models.audit import AuditEvent
 from models.base import Base, utcnow
 from models.board_view import BoardView
+from models.chat_conversation import ChatConversation
+from models.chat_message import ChatMessage
+from models.chat_widget import ChatWidget
 from models.customer import Customer
 from models.department import Department
 from models.extension import ExtensionRequest
@@ -49,6 +52,9 @@ __all__ = [
     "Base",
     "BoardView",
     "BusinessCalendar",
+    "ChatConversation",
+    "ChatMessage",
+    "ChatWidget",
     "Customer",
     "CustomerSearchText",
     "Deflection",

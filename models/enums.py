@@ -119,3 +119,18 @@ class ArticleStatus(StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
     ARCHIVED = "archived"
+
+
+class ChatStatus(StrEnum):
+    """Where a live-chat conversation stands."""
+
+    QUEUED = "queued"  # the visitor wrote; no agent has it yet
+    ACTIVE = "active"  # an agent has it
+    ENDED = "ended"
+    LEFT_MESSAGE = "left_message"  # off hours or nobody online: a message form, no chat
+
+
+class ChatAuthor(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    SYSTEM = "system"

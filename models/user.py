@@ -47,5 +47,11 @@ class User(IdMixin, Base):
     bell_muted_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The board this person last looked at ({"query": URL parameters}), restored on /board.
     board_prefs: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # Live chat: the "available for chats" switch, how many chats at once, and when the
+    # person's chat inbox last showed signs of life (an available agent whose inbox went
+    # quiet is not offered chats).
+    chat_available: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    chat_capacity: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    chat_seen_at: Mapped[datetime | None]
 
     department: Mapped[Department | None] = relationship(foreign_keys=[department_id])

@@ -53,6 +53,13 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     )
     if not content_type.startswith(b"text/html"):
         present.add(b"content-security-policy")
+    own_policy = next(
+        (bytes(v) for n, v in headers if bytes(n).lower() == b"content-security-policy"), b""
+    )
+    if b"frame-ancestors" in own_policy and b"frame-ancestors 'none'" not in own_policy:
+        # A page meant to be framed (the chat widget) says where in its own policy; the
+        # blanket DENY would override it in older browsers.
+        present.add(b"x-frame-options")
     headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
     message["headers"] = headers
 

@@ -39,13 +39,23 @@ PUBLIC_PATHS = (
     "/portal",
     "/survey/",
     "/api/",
+    "/chat/w/",
     "/health",
     "/lang",
     "/schema",
     "/favicon",
 )
 # Never read the staff session: anonymous surfaces and machine clients.
-SESSIONLESS_PATHS = ("/static/", "/portal", "/survey/", "/api/", "/health", "/schema", "/favicon")
+SESSIONLESS_PATHS = (
+    "/static/",
+    "/portal",
+    "/survey/",
+    "/api/",
+    "/chat/w/",
+    "/health",
+    "/schema",
+    "/favicon",
+)
 
 
 @dataclass(frozen=True)

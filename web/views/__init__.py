@@ -13,6 +13,9 @@ from web.views.attachments import (
 )
 from web.views.auth import ROUTES as AUTH_ROUTES
 from web.views.board import BoardController
+from web.views.chat import ROUTES as CHAT_ROUTES
+from web.views.chat_admin import ChatWidgetAdminController
+from web.views.chat_inbox import ChatInboxController
 from web.views.customers import CustomerController
 from web.views.events import ROUTES as EVENT_ROUTES
 from web.views.exports import ExportController
@@ -64,4 +67,7 @@ ROUTE_HANDLERS: list[Any] = [
     MailAdminController,
     TicketMailController,
     RepliesController,
+    *CHAT_ROUTES,
+    ChatInboxController,
+    ChatWidgetAdminController,
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -47,6 +47,10 @@ def sse_messages(payload: dict[str, Any], actor: Actor) -> list[tuple[str, str]]
     if kind == NOTIFICATION or kind.startswith(NOTIFICATION + "."):
         addressee = payload.get("user_id")
         return [(NOTIFICATION, data)] if addressee in (None, actor.user_id) else []
+    if kind.startswith("chat."):
+        # The chat inbox re-reads what changed (the nudge names a conversation, no text);
+        # typing has its own name, so it does not make the inbox list re-read.
+        return [("chat-typing" if kind == "chat.typing" else "chat", data)]
     if kind == "ticket.moved":
         columns = [payload.get("source"), payload.get("status")]
     elif kind == "ticket.created":
@@ -62,8 +66,11 @@ def sse_messages(payload: dict[str, Any], actor: Actor) -> list[tuple[str, str]]
     return [(name, data) for name in names]
 
 
-async def stream(redis: Any, channel: str, actor: Actor) -> AsyncIterator[ServerSentEventMessage]:
-    """Subscribe, say ``ready``, then relay events (and a keep-alive comment when quiet)."""
+async def stream(
+    redis: Any, channel: str, relay: Callable[[dict[str, Any]], list[tuple[str, str]]]
+) -> AsyncIterator[ServerSentEventMessage]:
+    """Subscribe, say ``ready``, then relay events — what ``relay`` makes of each one, as
+    (event name, data) pairs — and a keep-alive comment when quiet."""
     pubsub = redis.pubsub()
     try:
         try:
@@ -91,7 +98,7 @@ async def stream(redis: Any, channel: str, actor: Actor) -> AsyncIterator[Server
                 continue
             if not isinstance(payload, dict):
                 continue
-            for name, data in sse_messages(payload, actor):
+            for name, data in relay(payload):
                 yield ServerSentEventMessage(event=name, data=data)
     finally:
         with anyio.CancelScope(shield=True):
@@ -106,7 +113,7 @@ async def board_events(request: Request[Any, Any, Any], actor: CurrentActor) -> 
     """One browser's live stream (its EventSource reconnects by itself if it drops)."""
     state = request.app.state
     return ServerSentEvent(
-        stream(state.redis, state.settings.event_channel, actor),
+        stream(state.redis, state.settings.event_channel, lambda p: sse_messages(p, actor)),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 

@@ -985,6 +985,17 @@ async def acknowledge(
     return ticket
 
 
+async def record_chat_reply(session: AsyncSession, actor: Actor, ticket: Ticket) -> Ticket:
+    """An agent answered in a live chat: the first answer is the ticket's first response and
+    acknowledges the assignment (the chat transcript itself is not a follow-up record)."""
+    if ticket.first_responded_at is not None and ticket.acknowledged_at is not None:
+        return ticket
+    async with change(session, actor, ticket) as edit:
+        edit.set("first_responded_at", ticket.first_responded_at or edit.now)
+        edit.set("acknowledged_at", ticket.acknowledged_at or edit.now)
+    return ticket
+
+
 async def record_overdue_reason(
     session: AsyncSession, actor: Actor, ticket: Ticket, reason: str
 ) -> Ticket:

@@ -1,0 +1,259 @@
+"""Live chat in real browsers: a customer chats from a page on another site that embeds the
+widget, while agents answer from their inbox in other browser contexts — with a screenshot,
+typing, read marks, a reload on each side mid-conversation, a transfer and the survey inside
+the widget; nobody online becomes a left message; the queue says where the visitor stands."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from PIL import Image
+from playwright.async_api import expect
+from sqlalchemy import select
+
+from models.chat_conversation import ChatConversation
+from models.db import Database, unit_of_work
+from models.enums import ChatStatus, TicketStatus
+from models.services.chat import widgets
+from models.services.common.actor import Actor
+from models.survey import Survey
+from models.ticket import Ticket
+from models.user import User
+from tests.e2e.conftest import screenshot_path, sign_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference")]
+
+QUESTION = "你好，我上周买的耳机左边没声音，怎么办？"
+ANSWER = "您好，请先试试重新配对；不行的话我们给您换新。"
+
+
+class HostSite:
+    """A company's page on another origin, embedding the widget with the one script tag."""
+
+    def __init__(self, kefu: str, key: str, lang: str) -> None:
+        html = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>ACME</title>"
+            f"<script src='{kefu}/static/chat/loader.js' data-widget='{key}' "
+            f"data-lang='{lang}' async></script></head>"
+            "<body><h1>ACME 耳机旗舰店</h1></body></html>"
+        ).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(html)))
+                self.end_headers()
+                self.wfile.write(html)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def host_site(live_server: str) -> Iterator[Any]:
+    sites: list[HostSite] = []
+
+    def open_site(key: str, lang: str = "zh-CN") -> str:
+        site = HostSite(live_server, key, lang)
+        sites.append(site)
+        return site.url
+
+    yield open_site
+    for site in sites:
+        site.close()
+
+
+async def make_widget(db: Database, **changes: Any) -> str:
+    async with unit_of_work(db) as session:
+        widget = await widgets.save(
+            session,
+            Actor.system("e2e"),
+            widgets.WidgetInput(
+                name="ACME 在线客服", greeting_zh="您好，欢迎光临 ACME！", **changes
+            ),
+        )
+        return widget.key
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def open_inbox(page: Any, username: str) -> None:
+    await sign_in(page, username, "kefu-agent")
+    await page.goto("/chat")
+    await expect(page.locator("body")).to_have_attribute("data-live-stream", "open")
+    await page.locator("[data-testid=chat-available]").check()
+    await expect(page.locator("[data-testid=chat-available]")).to_be_checked()
+
+
+async def open_widget(customer: Any, url: str) -> Any:
+    await customer.goto(url)
+    await customer.locator("[data-kefu-chat=button]").click()
+    frame = customer.frame_locator("iframe[data-kefu-chat=frame]")
+    await expect(frame.locator("[data-testid=chat-greeting]")).to_be_visible()
+    return frame
+
+
+async def conversation(db: Database) -> ChatConversation:
+    async with db.sessionmaker() as session:
+        row = await session.scalar(select(ChatConversation).order_by(ChatConversation.id.desc()))
+        assert row is not None
+        return row
+
+
+async def test_a_customer_chats_from_another_site_while_agents_answer_from_the_inbox(
+    db: Database, new_page: Any, host_site: Any
+) -> None:
+    key = await make_widget(db)
+    agent = await new_page()
+    await open_inbox(agent, "agent")
+
+    customer = await new_page()
+    frame = await open_widget(customer, host_site(key))
+    await expect(frame.locator("[data-testid=chat-greeting]")).to_have_text("您好，欢迎光临 ACME！")
+    await frame.locator("[data-testid=chat-widget-input]").fill(QUESTION)
+    await frame.locator("[data-testid=chat-widget-input]").press("Enter")
+    lines = frame.locator("[data-testid=chat-widget-lines]")
+    await expect(lines).to_contain_text(QUESTION)
+    await expect(lines).to_contain_text("已接入会话")  # offered to the agent online
+
+    # The chat reaches the agent's inbox live; the agent opens it and answers.
+    item = agent.locator("[data-testid=chat-mine] [data-testid=chat-item]")
+    await expect(item).to_contain_text(QUESTION[:20])
+    await item.click()
+    pane = agent.locator("[data-testid=chat-pane]")
+    await expect(pane.locator("[data-testid=chat-lines]")).to_contain_text(QUESTION)
+    box = pane.locator(".chat-reply textarea")
+    await box.fill("您好")
+    await expect(frame.locator("[data-testid=chat-widget-typing]")).to_be_visible()
+    await box.fill(ANSWER)
+    await box.press("Enter")
+    await expect(lines).to_contain_text(ANSWER)
+    # The customer has the widget open: the agent sees the answer read.
+    await expect(pane.locator(".chat-line.chat-agent.is-read")).to_have_count(1)
+
+    # A screenshot from the customer reaches the agent as an image.
+    await frame.locator("[data-testid=chat-widget-file]").set_input_files(
+        files=[{"name": "earphone.png", "mimeType": "image/png", "buffer": png()}]
+    )
+    await expect(pane.locator("[data-testid=chat-attachment] img")).to_be_visible()
+    await customer.screenshot(path=screenshot_path("chat-widget-customer"))
+    await agent.screenshot(path=screenshot_path("chat-inbox-agent"))
+
+    # Both sides reload mid-conversation: nothing lost, nothing doubled.
+    await customer.reload()
+    frame = await open_widget(customer, customer.url)
+    lines = frame.locator("[data-testid=chat-widget-lines]")
+    await expect(lines.locator(".kc-customer").filter(has_text=QUESTION)).to_have_count(1)
+    await expect(lines.locator(".kc-agent").filter(has_text=ANSWER)).to_have_count(1)
+    await agent.reload()
+    await expect(agent.locator("body")).to_have_attribute("data-live-stream", "open")
+    pane = agent.locator("[data-testid=chat-pane]")
+    await expect(pane.locator(".chat-line.chat-agent").filter(has_text=ANSWER)).to_have_count(1)
+    await frame.locator("[data-testid=chat-widget-input]").fill("好的，我试试重新配对")
+    await frame.locator("[data-testid=chat-widget-input]").press("Enter")
+    await expect(pane.locator("[data-testid=chat-lines]")).to_contain_text("我试试重新配对")
+
+    # The agent hands the chat to a colleague, who ends it; the customer rates it in place.
+    colleague = await new_page()
+    await open_inbox(colleague, "agent.emma")
+    await pane.locator(".chat-transfer summary").click()
+    async with db.sessionmaker() as session:
+        emma = await session.scalar(select(User).where(User.username == "agent.emma"))
+        assert emma is not None
+    await pane.locator("[data-testid=chat-transfer-user]").select_option(str(emma.id))
+    await pane.locator("[data-testid=chat-transfer-submit]").click()
+    await expect(lines).to_contain_text("已为您转接至 Emma Clarke")
+    taken = colleague.locator("[data-testid=chat-mine] [data-testid=chat-item]")
+    await expect(taken).to_have_count(1)
+    await taken.click()
+    colleague.once("dialog", lambda dialog: dialog.accept())
+    await colleague.locator("[data-testid=chat-end]").click()
+    await expect(colleague.locator("[data-testid=chat-status]")).to_have_text("已结束")
+
+    survey = frame.locator("[data-testid=chat-widget-survey]")
+    await expect(survey).to_be_visible()
+    for name, score in (("speed", "5"), ("solution", "4"), ("attitude", "5")):
+        await survey.locator(f"input[name={name}][value='{score}'] + span").click()
+    await survey.locator("[data-testid=chat-widget-survey-send]").click()
+    await expect(frame.locator("[data-testid=chat-widget-status]")).to_have_text("感谢您的反馈！")
+    await customer.screenshot(path=screenshot_path("chat-widget-survey-done"))
+
+    row = await conversation(db)
+    assert row.status is ChatStatus.ENDED and row.agent_id == emma.id
+    async with db.sessionmaker() as session:
+        ticket = await session.get(Ticket, row.ticket_id)
+        assert ticket is not None and ticket.status is TicketStatus.COMPLETED
+        survey_row = await session.scalar(select(Survey).where(Survey.ticket_id == ticket.id))
+        assert survey_row is not None and survey_row.submitted_at is not None
+        assert (survey_row.speed_score, survey_row.solution_score, survey_row.attitude_score) == (
+            5,
+            4,
+            5,
+        )
+
+
+async def test_with_nobody_online_the_widget_takes_a_message(
+    db: Database, new_page: Any, host_site: Any
+) -> None:
+    key = await make_widget(db)
+    customer = await new_page("en-US")
+    frame = await open_widget(customer, host_site(key, lang="en"))
+    leave = frame.locator("[data-testid=chat-widget-leave]")
+    await expect(leave).to_be_visible()
+    await expect(frame.locator("[data-testid=chat-widget-compose]")).to_be_hidden()
+    await leave.locator("input[name=name]").fill("Ann Lee")
+    await leave.locator("textarea[name=text]").fill("My headphones stopped charging.")
+    await leave.locator("button[type=submit]").click()
+    await expect(leave.locator(".kc-error")).to_contain_text("phone number or an email")
+    await leave.locator("input[name=email]").fill("ann@example.com")
+    await leave.locator("button[type=submit]").click()
+    left = frame.locator("[data-testid=chat-widget-left]")
+    await expect(left).to_contain_text("Thank you. Your message was registered as")
+    await customer.screenshot(path=screenshot_path("chat-widget-left-message-en"))
+
+
+async def test_with_the_cap_reached_a_visitor_sees_their_place_in_the_queue(
+    db: Database, new_page: Any, host_site: Any
+) -> None:
+    key = await make_widget(db)
+    async with unit_of_work(db) as session:
+        user = await session.scalar(select(User).where(User.username == "agent"))
+        assert user is not None
+        user.chat_capacity = 1
+    agent = await new_page()
+    await open_inbox(agent, "agent")
+    url = host_site(key)
+    first = await open_widget(await new_page(), url)
+    await first.locator("[data-testid=chat-widget-input]").fill("第一位顾客的问题")
+    await first.locator("[data-testid=chat-widget-input]").press("Enter")
+    await expect(first.locator("[data-testid=chat-widget-lines]")).to_contain_text("已接入会话")
+
+    second_page = await new_page()
+    await second_page.set_viewport_size({"width": 390, "height": 844})
+    second = await open_widget(second_page, url)
+    await second.locator("[data-testid=chat-widget-input]").fill("第二位顾客的问题")
+    await second.locator("[data-testid=chat-widget-input]").press("Enter")
+    await expect(second.locator("[data-testid=chat-widget-status]")).to_contain_text(
+        "您当前排在第 1 位"
+    )
+    await second_page.screenshot(path=screenshot_path("chat-widget-queue-390"))
+    queue = agent.locator("[data-testid=chat-queue] [data-testid=chat-item]")
+    await expect(queue).to_contain_text("第二位顾客的问题")

@@ -1,0 +1,1 @@
+"""Integration tests of the chat channels: the web widget and WeCom customer service."""

@@ -1,0 +1,398 @@
+"""Live chat through the web, as the widget and the agent inbox use it: a conversation is a
+ticket from its first message, answered from the inbox, ended with the in-widget survey; the
+queue honours each agent's cap; nobody online (or off hours) becomes a left message; bad
+input is refused with a clear 4xx and nothing half-written."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from models.chat_conversation import ChatConversation
+from models.chat_message import ChatMessage
+from models.db import unit_of_work
+from models.enums import Channel, ChatStatus, TicketStatus
+from models.followup import FollowUp
+from models.services.chat import conversations, widgets
+from models.services.common.actor import Actor
+from models.services.common.errors import ValidationFailed
+from models.ticket import Ticket
+from models.user import User
+from tests.conftest import sign_in
+from tests.integration.triage_support import htmx_headers
+
+pytestmark = pytest.mark.usefixtures("reference")
+
+ADMIN = Actor.system("test")
+
+
+async def make_widget(db: Any, **changes: Any) -> str:
+    async with unit_of_work(db) as session:
+        widget = await widgets.save(
+            session, ADMIN, widgets.WidgetInput(name="官网", greeting_zh="您好", **changes)
+        )
+        return widget.key
+
+
+def second_client() -> Any:
+    """Another browser: a client of its own app instance (each runs its own lifespan)."""
+    from litestar.testing import AsyncTestClient
+
+    from models.settings import get_settings
+    from web.app import create_app
+
+    return AsyncTestClient(app=create_app(get_settings()), base_url="http://testserver.local")
+
+
+class Visitor:
+    """A browser with the widget open: its own secret, talking JSON to /api/chat/KEY."""
+
+    def __init__(self, client: Any, key: str) -> None:
+        self.client = client
+        self.key = key
+        self.secret = secrets.token_urlsafe(24)
+        self.conversation = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-kefu-visitor": self.secret}
+
+    async def send(self, text: str, client_id: str | None = None, **extra: str) -> Any:
+        body = {
+            "text": text,
+            "client_id": client_id or secrets.token_hex(8),
+            "conversation": self.conversation,
+            **extra,
+        }
+        response = await self.client.post(
+            f"/api/chat/{self.key}/messages", json=body, headers=self.headers
+        )
+        if response.status_code == 201:
+            self.conversation = response.json()["conversation"]
+        return response
+
+    async def state(self, after: int = 0) -> dict[str, Any]:
+        response = await self.client.get(
+            f"/api/chat/{self.key}/state?after={after}", headers=self.headers
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return await self.client.post(
+            f"/api/chat/{self.key}{path}", json=body or {}, headers=self.headers
+        )
+
+
+async def available(client: Any, on: bool = True) -> None:
+    headers = await htmx_headers(client, "/chat")
+    response = await client.post(
+        "/chat/availability", data={"available": "on" if on else ""}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def conversation_row(db: Any, public_id: str) -> ChatConversation:
+    async with db.sessionmaker() as session:
+        row = await session.scalar(
+            select(ChatConversation).where(ChatConversation.public_id == public_id)
+        )
+        assert row is not None
+        return row
+
+
+async def set_capacity(db: Any, username: str, capacity: int) -> None:
+    async with unit_of_work(db) as session:
+        user = await session.scalar(select(User).where(User.username == username))
+        assert user is not None
+        user.chat_capacity = capacity
+
+
+async def test_a_chat_is_a_ticket_answered_from_the_inbox_and_rated_in_the_widget(
+    app: Any, client: Any, db: Any
+) -> None:
+    key = await make_widget(db)
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    async with second_client() as browser:
+        visitor = Visitor(browser, key)
+        first = await visitor.send("我的订单 KF-123 还没发货，能帮我查一下吗？", client_id="c1")
+        assert first.status_code == 201, first.text
+        # The same message sent again (the answer was lost) is stored once.
+        again = await visitor.send("我的订单 KF-123 还没发货，能帮我查一下吗？", client_id="c1")
+        assert again.status_code == 201
+        assert again.json()["line"]["seq"] == first.json()["line"]["seq"]
+
+        row = await conversation_row(db, visitor.conversation)
+        assert row.status is ChatStatus.ACTIVE  # offered to the one agent online
+        async with db.sessionmaker() as session:
+            ticket = await session.get(Ticket, row.ticket_id)
+            assert ticket is not None
+            assert ticket.channel is Channel.ONLINE_CHAT
+            assert ticket.description.startswith("我的订单 KF-123")
+            agent = await session.scalar(select(User).where(User.username == "agent"))
+            assert agent is not None and ticket.assignee_id == agent.id
+            assert ticket.first_responded_at is None
+
+        headers = await htmx_headers(client, f"/chat?c={visitor.conversation}")
+        page = await client.get(f"/chat?c={visitor.conversation}")
+        assert "我的订单 KF-123" in page.text
+        reply = await client.post(
+            f"/chat/c/{visitor.conversation}/messages",
+            data={"text": "您好，我马上为您查询。", "client_id": "a1"},
+            headers=headers,
+        )
+        assert reply.status_code == 200, reply.text
+
+        seen = await visitor.state()
+        assert seen["status"] == "active"
+        texts = [(line["author"], line["text"]) for line in seen["lines"]]
+        assert ("agent", "您好，我马上为您查询。") in texts
+        assert texts.count(("customer", "我的订单 KF-123 还没发货，能帮我查一下吗？")) == 1
+        later = await visitor.state(after=seen["lines"][-1]["seq"])
+        assert later["lines"] == []  # a resumed widget asks only for what it has not seen
+
+        async with db.sessionmaker() as session:
+            ticket = await session.get(Ticket, row.ticket_id)
+            assert ticket is not None and ticket.first_responded_at is not None
+
+        ended = await client.post(f"/chat/c/{visitor.conversation}/end", headers=headers)
+        assert ended.status_code == 200, ended.text
+        async with db.sessionmaker() as session:
+            ticket = await session.get(Ticket, row.ticket_id)
+            assert ticket is not None and ticket.status is TicketStatus.COMPLETED
+            transcript = await session.scalar(
+                select(FollowUp.discussed).where(
+                    FollowUp.ticket_id == ticket.id, FollowUp.by_customer.is_(False)
+                )
+            )
+            assert transcript is not None and "我马上为您查询" in transcript
+
+        after_end = await visitor.state()
+        assert after_end["status"] == "ended" and after_end["survey"] is True
+        rated = await visitor.post(
+            f"/c/{visitor.conversation}/survey",
+            {"speed": "5", "solution": "4", "attitude": "5", "comment": "很快"},
+        )
+        assert rated.status_code == 204, rated.text
+        twice = await visitor.post(
+            f"/c/{visitor.conversation}/survey", {"speed": "1", "solution": "1", "attitude": "1"}
+        )
+        assert twice.status_code == 409
+        assert (await visitor.state())["survey"] is False
+
+
+async def test_the_queue_respects_each_agents_cap_and_says_where_the_visitor_stands(
+    app: Any, client: Any, db: Any
+) -> None:
+    key = await make_widget(db)
+    await set_capacity(db, "agent", 1)
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    async with second_client() as browser:
+        first, second = Visitor(browser, key), Visitor(browser, key)
+        assert (await first.send("第一个问题")).status_code == 201
+        assert (await second.send("第二个问题")).status_code == 201
+        assert (await conversation_row(db, first.conversation)).status is ChatStatus.ACTIVE
+        waiting = await second.state()
+        assert waiting["status"] == "queued"
+        assert waiting["queue_position"] == 1
+        assert waiting["wait_minutes"] is None  # no history to estimate from: said so
+
+        headers = await htmx_headers(client, "/chat")
+        refused = await client.post(f"/chat/c/{second.conversation}/accept", headers=headers)
+        assert refused.status_code == 409  # the cap is reached
+
+        await client.post(f"/chat/c/{first.conversation}/end", headers=headers)
+        beat = await client.post("/chat/heartbeat", headers=headers)
+        assert beat.status_code == 204
+        assert (await second.state())["status"] == "active"
+
+
+async def test_nobody_online_or_off_hours_becomes_a_left_message(
+    app: Any, client: Any, db: Any
+) -> None:
+    key = await make_widget(db)
+    visitor = Visitor(client, key)
+    view = await visitor.state()
+    assert view["open"] is False
+    refused = await visitor.send("有人吗？")
+    assert refused.status_code == 409
+    assert "留言" in refused.json()["error"]
+    missing = await visitor.post("/leave", {"name": "张三", "text": "请回电"})
+    assert missing.status_code == 422  # a left message needs a way to answer it
+    left = await visitor.post("/leave", {"name": "张三", "phone": "13800138000", "text": "请回电"})
+    assert left.status_code == 201, left.text
+    async with db.sessionmaker() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == left.json()["number"]))
+        assert ticket is not None and ticket.channel is Channel.ONLINE_CHAT
+
+    # An agent online does not open a widget outside its business hours.
+    closed_key = await make_widget(db, days=(0,), start="00:00", end="00:01")
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    assert (await Visitor(client, closed_key).state())["open"] is False
+    assert (await Visitor(client, key).state())["open"] is True
+
+
+async def test_bad_input_is_refused_cleanly(
+    app: Any, client: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = await make_widget(db)
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    visitor = Visitor(client, key)
+    assert (await visitor.send("x" * (conversations.TEXT_MAX + 1))).status_code == 422
+    assert (await visitor.send("   ")).status_code == 422
+    async with db.sessionmaker() as session:
+        assert await session.scalar(select(func.count(ChatConversation.id))) == 0
+
+    assert (await visitor.send("<script>alert(1)</script>")).status_code == 201
+    page = await client.get(f"/chat?c={visitor.conversation}")
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+    stranger = Visitor(client, key)
+    for path in (
+        f"/api/chat/{key}/c/{visitor.conversation}/end",
+        f"/api/chat/{key}/c/forged-conversation-id/end",
+        f"/api/chat/{key}/c/{visitor.conversation}/read",
+    ):
+        response = await client.post(path, json={"seq": 1}, headers=stranger.headers)
+        assert response.status_code == 404, path
+    bad_secret = await client.get(f"/api/chat/{key}/state", headers={"x-kefu-visitor": "short"})
+    assert bad_secret.status_code == 404
+    assert (await client.get("/api/chat/no-such-widget/state")).status_code == 404
+    assert (await client.get(f"/chat/w/{key}")).status_code == 200
+    assert (await client.get("/chat/w/no-such-widget")).status_code == 404
+
+    monkeypatch.setattr(conversations, "MESSAGE_FACTOR", 1)
+    statuses = [(await visitor.send(f"第{n}条")).status_code for n in range(12)]
+    assert 429 in statuses
+    assert statuses.index(429) > 0
+
+
+async def test_a_transfer_hands_the_chat_and_its_ticket_to_a_colleague(
+    app: Any, client: Any, db: Any
+) -> None:
+    key = await make_widget(db)
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    async with second_client() as colleague:
+        await sign_in(colleague, "agent.emma", "kefu-agent")
+        await available(colleague)
+        visitor = Visitor(client, key)
+        assert (await visitor.send("退款什么时候到账？")).status_code == 201
+        row = await conversation_row(db, visitor.conversation)
+        async with db.sessionmaker() as session:
+            emma = await session.scalar(select(User).where(User.username == "agent.emma"))
+            agent = await session.scalar(select(User).where(User.username == "agent"))
+        assert emma is not None and agent is not None
+        holder, other = (agent, emma) if row.agent_id == agent.id else (emma, agent)
+        holder_client = client if holder is agent else colleague
+        headers = await htmx_headers(holder_client, "/chat")
+        moved = await holder_client.post(
+            f"/chat/c/{visitor.conversation}/transfer",
+            data={"to_user_id": str(other.id)},
+            headers=headers,
+        )
+        assert moved.status_code == 200, moved.text
+        row = await conversation_row(db, visitor.conversation)
+        assert row.agent_id == other.id
+        async with db.sessionmaker() as session:
+            ticket = await session.get(Ticket, row.ticket_id)
+            assert ticket is not None and ticket.assignee_id == other.id
+        # The previous agent can no longer answer it.
+        refused = await holder_client.post(
+            f"/chat/c/{visitor.conversation}/messages", data={"text": "还在吗"}, headers=headers
+        )
+        assert refused.status_code == 403
+
+
+async def test_an_unanswered_chat_the_visitor_ends_keeps_every_message_on_the_ticket(
+    app: Any, client: Any, db: Any
+) -> None:
+    key = await make_widget(db)
+    await set_capacity(db, "agent", 0)
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    visitor = Visitor(client, key)
+    assert (await visitor.send("手机屏幕碎了")).status_code == 201
+    assert (await visitor.send("保修期内可以免费换吗")).status_code == 201
+    ended = await visitor.post(f"/c/{visitor.conversation}/end")
+    assert ended.status_code == 204
+    row = await conversation_row(db, visitor.conversation)
+    assert row.status is ChatStatus.ENDED
+    async with db.sessionmaker() as session:
+        ticket = await session.get(Ticket, row.ticket_id)
+        assert ticket is not None and ticket.status is TicketStatus.PENDING
+        said = await session.scalar(
+            select(FollowUp.discussed).where(
+                FollowUp.ticket_id == ticket.id, FollowUp.by_customer.is_(True)
+            )
+        )
+        assert said is not None and "保修期内可以免费换吗" in said
+        count = await session.scalar(
+            select(func.count(ChatMessage.id)).where(ChatMessage.conversation_id == row.id)
+        )
+        assert count == 3  # two messages and the end
+
+
+async def test_widget_settings_are_checked(db: Any) -> None:
+    async with unit_of_work(db) as session:
+        for bad in (
+            {"color": "red"},
+            {"allowed_origins": "javascript:alert(1)"},
+            {"days": (0,), "start": "18:00", "end": "09:00"},
+            {"languages": ()},
+        ):
+            with pytest.raises(ValidationFailed):
+                await widgets.save(session, ADMIN, widgets.WidgetInput(name="w", **bad))
+
+
+async def test_an_admin_sets_up_a_widget_and_gets_its_embed_code(client: Any, db: Any) -> None:
+    await sign_in(client, "admin", "kefu-admin")
+    token = (await htmx_headers(client, "/admin/chat"))["x-csrftoken"]
+    form = {
+        "_csrf_token": token,
+        "name": "官网客服",
+        "color": "#12ab34",
+        "greeting_zh": "您好，欢迎咨询",
+        "lang_zh": "on",
+        "lang_en": "on",
+        "hours_on": "on",
+        "day0": "on",
+        "day4": "on",
+        "start": "09:00",
+        "end": "18:00",
+        "timezone": "Asia/Shanghai",
+        "is_active": "on",
+    }
+    refused = await client.post("/admin/chat/", data={**form, "color": "blue"})
+    assert refused.status_code == 422
+    assert "请使用 #1677ff 这样的颜色值" in refused.text
+    assert 'value="官网客服"' in refused.text  # what was typed is kept
+    async with db.sessionmaker() as session:
+        assert await widgets.all_widgets(session) == []
+    created = await client.post("/admin/chat/", data=form)
+    assert created.status_code in (200, 303), created.text
+    page = await client.get("/admin/chat")
+    async with db.sessionmaker() as session:
+        [widget] = await widgets.all_widgets(session)
+    assert widget.hours == {
+        "days": [0, 4],
+        "start": "09:00",
+        "end": "18:00",
+        "timezone": "Asia/Shanghai",
+    }
+    assert f'data-widget="{widget.key}"' in page.text
+    assert "/static/chat/loader.js" in page.text
+    frame = await client.get(f"/chat/w/{widget.key}")
+    assert "frame-ancestors *" in frame.headers["content-security-policy"]
+    assert "x-frame-options" not in frame.headers
+    assert "您好，欢迎咨询" in frame.text
+    agent_page = await client.get("/board")
+    assert agent_page.headers["x-frame-options"] == "DENY"
