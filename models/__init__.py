@@ -42,6 +42,7 @@ from models.ticket import Ticket, ticket_collaborators
 from models.ticket_embedding import TicketEmbedding
 from models.user import User
 from models.user_session import UserSession
+from models.wecom_account import WeComAccount
 
 __all__ = [
     "ApiKey",
@@ -91,6 +92,7 @@ __all__ = [
     "TicketSuggestion",
     "User",
     "UserSession",
+    "WeComAccount",
     "customer_search_terms",
     "ticket_collaborators",
     "ticket_search_terms",

@@ -26,6 +26,9 @@ class ChatConversation(IdMixin, Base):
     # WeCom: the customer's external user id and the customer-service account it came in on.
     external_userid: Mapped[str | None] = mapped_column(String(64), index=True)
     open_kfid: Mapped[str | None] = mapped_column(String(64))
+    wecom_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("wecom_accounts.id", ondelete="SET NULL"), index=True
+    )
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
@@ -37,6 +40,8 @@ class ChatConversation(IdMixin, Base):
     first_response_at: Mapped[datetime | None]
     last_customer_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # When the waiting chat was escalated to the department's leads (once).
+    escalated_at: Mapped[datetime | None]
     # "visitor", "agent", "article" (a suggested answer solved it), "idle".
     ended_by: Mapped[str | None] = mapped_column(String(16))
     deflected_article_id: Mapped[int | None] = mapped_column(

@@ -35,3 +35,7 @@ class ChatMessage(IdMixin, Base):
         ForeignKey("attachments.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # An agent's reply on a channel Kefu delivers to (WeCom): "pending", "sent" or "failed",
+    # with the reason; None where the customer reads it in Kefu itself (the web widget).
+    delivery: Mapped[str | None] = mapped_column(String(12))
+    delivery_error: Mapped[str | None] = mapped_column(Text)

@@ -21,7 +21,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import ServerSentEvent, Template
 
 from models.services.chat import conversations as chat
-from models.services.chat import widgets
+from models.services.chat import wecom_channel, widgets
 from models.services.common import ratelimit
 from models.services.common.errors import N_, ValidationFailed
 from models.services.tickets import attachments, surveys
@@ -378,4 +378,42 @@ def conversation_events(public_id: str) -> Callable[[dict[str, Any]], list[tuple
     return relay
 
 
-ROUTES = [ChatFrameController, ChatApiController]
+class WeComCallbackController(Controller):
+    """WeCom's callback for a connected customer-service account (URL check and events)."""
+
+    path = "/api/wecom/{account_id:int}/callback"
+    include_in_schema = False
+
+    @get("/", media_type="text/plain")
+    async def verify(
+        self,
+        db_session: DbSession,
+        account_id: FromPath[int],
+        msg_signature: FromQuery[str] = "",
+        timestamp: FromQuery[str] = "",
+        nonce: FromQuery[str] = "",
+        echostr: FromQuery[str] = "",
+    ) -> str:
+        return await wecom_channel.verify_url(
+            db_session, account_id, msg_signature, timestamp, nonce, echostr
+        )
+
+    @post("/", media_type="text/plain", status_code=200)
+    async def event(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        account_id: FromPath[int],
+        msg_signature: FromQuery[str] = "",
+        timestamp: FromQuery[str] = "",
+        nonce: FromQuery[str] = "",
+    ) -> str:
+        """Answered at once ("success"); the worker pulls the messages."""
+        body = await request.body()
+        await wecom_channel.receive_callback(
+            db_session, account_id, msg_signature, timestamp, nonce, body[:65536]
+        )
+        return "success"
+
+
+ROUTES = [ChatFrameController, ChatApiController, WeComCallbackController]

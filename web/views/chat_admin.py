@@ -10,7 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
 from models.services.admin.users import list_departments
-from models.services.chat import widgets
+from models.services.chat import wecom_channel, widgets
 from models.services.common import ids
 from models.services.common.errors import ValidationFailed
 from web.deps import CurrentActor, DbSession
@@ -97,6 +97,32 @@ def _values(widget: Any | None) -> dict[str, Any]:
     return values
 
 
+@dataclass
+class WeComForm:
+    name: str = ""
+    corp_id: str = ""
+    open_kfid: str = ""
+    secret: str = ""
+    token: str = ""
+    aes_key: str = ""
+    department_id: str = ""
+    base_url: str = wecom_channel.DEFAULT_BASE_URL
+    is_active: str = ""
+
+    def to_input(self) -> wecom_channel.AccountInput:
+        return wecom_channel.AccountInput(
+            name=self.name,
+            corp_id=self.corp_id,
+            open_kfid=self.open_kfid,
+            secret=self.secret,
+            token=self.token,
+            aes_key=self.aes_key,
+            department_id=ids.digits(self.department_id),
+            base_url=self.base_url,
+            is_active=bool(self.is_active),
+        )
+
+
 class ChatWidgetAdminController(Controller):
     path = "/admin/chat"
     guards = [requires_admin]
@@ -111,6 +137,8 @@ class ChatWidgetAdminController(Controller):
         values: dict[str, Any] | None = None,
         errors: dict[str, str] | None = None,
         status: int = 200,
+        wecom_values: dict[str, Any] | None = None,
+        wecom_errors: dict[str, str] | None = None,
     ) -> Template:
         return Template(
             "chat/admin.html",
@@ -121,6 +149,10 @@ class ChatWidgetAdminController(Controller):
                 "values": values if values is not None else _values(editing),
                 "errors": errors or {},
                 "base_url": str(request.base_url).rstrip("/"),
+                "wecom_accounts": await wecom_channel.account_rows(db_session),
+                "wecom_values": wecom_values
+                or {"base_url": wecom_channel.DEFAULT_BASE_URL, "is_active": "on"},
+                "wecom_errors": wecom_errors or {},
             },
             status_code=status,
         )
@@ -185,3 +217,28 @@ class ChatWidgetAdminController(Controller):
         """A blank page with the widget embedded, as a site would have it."""
         widget = await widgets.get(db_session, widget_id)
         return Template("chat/preview.html", context={"widget": widget})
+
+    @post("/wecom")
+    async def connect_wecom(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        actor: CurrentActor,
+        data: Annotated[WeComForm, Form],
+    ) -> Response[Any]:
+        """Connect a WeCom customer-service account (secrets are sealed, never shown again)."""
+        try:
+            await wecom_channel.save_account(db_session, actor, data.to_input())
+        except ValidationFailed as exc:
+            await db_session.rollback()
+            values = {
+                k: v for k, v in vars(data).items() if k not in ("secret", "token", "aes_key")
+            }
+            return await self._page(
+                request,
+                db_session,
+                wecom_values=values,
+                wecom_errors=exc.fields,
+                status=exc.status_code,
+            )
+        return Redirect("/admin/chat", status_code=303)

@@ -6,7 +6,7 @@ import functools
 import logging
 from typing import Any
 
-from workers.jobs import assignment, attachments, backup, kb, mail, notify, sla, triage
+from workers.jobs import assignment, attachments, backup, chat, kb, mail, notify, sla, triage
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,8 @@ CRON_JOBS += mail.CRON_JOBS  # mailbox polling, every minute
 CRON_JOBS += attachments.CRON_JOBS  # orphaned files, nightly 04:30 local time
 FUNCTIONS += assignment.FUNCTIONS
 CRON_JOBS += assignment.CRON_JOBS  # drain waiting tickets to agents with room, every minute
+FUNCTIONS += chat.FUNCTIONS  # wecom_sync, wecom_send
+CRON_JOBS += chat.CRON_JOBS  # chat sweep: escalate unanswered chats, twice a minute
 
 # A periodic run's id is its name and scheduled instant, and arq enqueues it only while no job
 # or result holds that id. Its default for cron jobs keeps no result, so a worker that reaches

@@ -1,8 +1,8 @@
-"""live chat: widgets, conversations, messages, agents' chat availability
+"""live chat: widgets, WeCom accounts, conversations, messages, agents' chat availability
 
 Revision ID: 0018
 Revises: 0017
-Create Date: 2026-12-04 06:36:09.491758
+Create Date: 2026-12-04 07:04:51.549229
 """
 
 from collections.abc import Sequence
@@ -47,6 +47,29 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "wecom_accounts",
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("corp_id", sa.String(length=64), nullable=False),
+        sa.Column("open_kfid", sa.String(length=64), nullable=False),
+        sa.Column("secret_enc", sa.Text(), nullable=False),
+        sa.Column("token_enc", sa.Text(), nullable=False),
+        sa.Column("aes_key_enc", sa.Text(), nullable=False),
+        sa.Column("department_id", sa.Integer(), nullable=True),
+        sa.Column("base_url", sa.String(length=200), nullable=False),
+        sa.Column("cursor", sa.String(length=200), nullable=False),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["department_id"],
+            ["departments.id"],
+            name=op.f("fk_wecom_accounts_department_id_departments"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_wecom_accounts")),
+        sa.UniqueConstraint("corp_id", "open_kfid", name="uq_wecom_accounts_corp_kf"),
+    )
+    op.create_table(
         "chat_conversations",
         sa.Column("public_id", sa.String(length=32), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
@@ -54,6 +77,7 @@ def upgrade() -> None:
         sa.Column("visitor_hash", sa.String(length=64), nullable=True),
         sa.Column("external_userid", sa.String(length=64), nullable=True),
         sa.Column("open_kfid", sa.String(length=64), nullable=True),
+        sa.Column("wecom_account_id", sa.Integer(), nullable=True),
         sa.Column("customer_id", sa.Integer(), nullable=True),
         sa.Column("ticket_id", sa.Integer(), nullable=True),
         sa.Column("department_id", sa.Integer(), nullable=True),
@@ -77,6 +101,7 @@ def upgrade() -> None:
         sa.Column("first_response_at", models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_customer_at", models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("ended_at", models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalated_at", models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("ended_by", sa.String(length=16), nullable=True),
         sa.Column("deflected_article_id", sa.Integer(), nullable=True),
         sa.Column("last_seq", sa.Integer(), nullable=False),
@@ -104,6 +129,12 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["ticket_id"], ["tickets.id"], name=op.f("fk_chat_conversations_ticket_id_tickets")
+        ),
+        sa.ForeignKeyConstraint(
+            ["wecom_account_id"],
+            ["wecom_accounts.id"],
+            name=op.f("fk_chat_conversations_wecom_account_id_wecom_accounts"),
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
             ["widget_id"],
@@ -138,6 +169,9 @@ def upgrade() -> None:
             batch_op.f("ix_chat_conversations_visitor_hash"), ["visitor_hash"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_chat_conversations_wecom_account_id"), ["wecom_account_id"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_chat_conversations_widget_id"), ["widget_id"], unique=False
         )
 
@@ -156,6 +190,8 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("attachment_id", sa.Integer(), nullable=True),
         sa.Column("created_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("delivery", sa.String(length=12), nullable=True),
+        sa.Column("delivery_error", sa.Text(), nullable=True),
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.ForeignKeyConstraint(
             ["attachment_id"],
@@ -200,6 +236,7 @@ def downgrade() -> None:
     op.drop_table("chat_messages")
     with op.batch_alter_table("chat_conversations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_chat_conversations_widget_id"))
+        batch_op.drop_index(batch_op.f("ix_chat_conversations_wecom_account_id"))
         batch_op.drop_index(batch_op.f("ix_chat_conversations_visitor_hash"))
         batch_op.drop_index(batch_op.f("ix_chat_conversations_ticket_id"))
         batch_op.drop_index(batch_op.f("ix_chat_conversations_status"))
@@ -210,6 +247,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_chat_conversations_agent_id"))
 
     op.drop_table("chat_conversations")
+    op.drop_table("wecom_accounts")
     with op.batch_alter_table("chat_widgets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_chat_widgets_department_id"))
 

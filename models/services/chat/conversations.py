@@ -28,14 +28,16 @@ from models.base import utcnow
 from models.chat_conversation import ChatConversation
 from models.chat_message import ChatMessage
 from models.chat_widget import ChatWidget
-from models.db import record_event
+from models.db import record_event, record_job
 from models.enums import Channel, ChatAuthor, ChatStatus, FollowUpMethod, Role, TicketStatus
 from models.services.admin.users import actor_for
-from models.services.chat import widgets
+from models.services.chat import wecom, widgets
 from models.services.common import audit, ratelimit
 from models.services.common.actor import Actor
 from models.services.common.crypto import token_hash
 from models.services.common.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from models.services.common.jobs import wecom_send_job
+from models.services.notify import notifications
 from models.services.tickets import attachments, commands, intake, messages, surveys
 from models.settings import get_settings
 from models.ticket import Ticket
@@ -72,6 +74,9 @@ class Line:
     attachment_id: int | None = None
     attachment_name: str | None = None
     attachment_is_image: bool = False
+    # Replies Kefu delivers elsewhere (WeCom): "pending", "sent", "failed" and why.
+    delivery: str | None = None
+    delivery_error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -168,7 +173,12 @@ def _event(session: AsyncSession, kind: str, conversation: ChatConversation, **e
     )
 
 
-async def _append(
+def new_public_id() -> str:
+    """A conversation's unguessable id (the widget's URLs, the live stream's filter)."""
+    return secrets.token_urlsafe(16)
+
+
+async def append(
     session: AsyncSession,
     conversation: ChatConversation,
     author: ChatAuthor,
@@ -240,6 +250,8 @@ async def lines(session: AsyncSession, conversation_id: int, *, after: int = 0) 
             attachment_id=m.attachment_id,
             attachment_name=filename,
             attachment_is_image=bool(content_type and str(content_type).startswith("image/")),
+            delivery=m.delivery,
+            delivery_error=m.delivery_error,
         )
         for m, name, filename, content_type in rows.all()
     ]
@@ -336,7 +348,7 @@ async def _take(session: AsyncSession, conversation: ChatConversation, agent: Us
         ticket = await commands.get(session, conversation.ticket_id)
         if ticket.assignee_id != agent.id:
             await commands.assign(session, CHAT, ticket.id, agent.id, expected_version=None)
-    await _append(
+    await append(
         session,
         conversation,
         ChatAuthor.SYSTEM,
@@ -545,7 +557,7 @@ async def _start(
     email: str = "",
 ) -> ChatConversation:
     """A new conversation, and its ticket, from the visitor's first message."""
-    public_id = secrets.token_urlsafe(16)
+    public_id = new_public_id()
     result = await intake.register_inquiry(
         session,
         CHAT,
@@ -647,10 +659,10 @@ async def visitor_post(
     if prepared and conversation.ticket_id is not None:
         ticket = await commands.get(session, conversation.ticket_id)
         stored = await attachments.store_prepared(
-            session, CHAT, ticket, prepared, source="portal", uploaded_by_customer=True
+            session, CHAT, ticket, prepared, source="chat", uploaded_by_customer=True
         )
         attachment_id = stored[0].id
-    stored_message = await _append(
+    stored_message = await append(
         session,
         conversation,
         ChatAuthor.CUSTOMER,
@@ -750,7 +762,7 @@ async def leave_message(
     )
     session.add(
         ChatConversation(
-            public_id=secrets.token_urlsafe(16),
+            public_id=new_public_id(),
             source="web",
             widget_id=widget.id,
             visitor_hash=digest,
@@ -822,9 +834,14 @@ async def agent_post(
     repeated = await _existing(session, conversation, cid)
     if repeated is not None:
         return (await lines(session, conversation.id, after=repeated.seq - 1))[0]
-    message = await _append(
+    if conversation.source == "wecom":
+        await check_reply_window(session, conversation)
+    message = await append(
         session, conversation, ChatAuthor.AGENT, value, user_id=actor.user_id, client_id=cid
     )
+    if conversation.source == "wecom":
+        message.delivery = "pending"
+        record_job(session, wecom_send_job(message.id))
     conversation.agent_read_seq = message.seq
     if conversation.first_response_at is None:
         conversation.first_response_at = message.created_at
@@ -832,6 +849,37 @@ async def agent_post(
             ticket = await commands.get(session, conversation.ticket_id)
             await commands.record_chat_reply(session, actor, ticket)
     return (await lines(session, conversation.id, after=message.seq - 1))[0]
+
+
+async def check_reply_window(
+    session: AsyncSession, conversation: ChatConversation, now: datetime | None = None
+) -> None:
+    """Refuse, before anything is stored, a reply WeCom would not deliver: it lets replies
+    through only within 48 hours of the customer's last message, 5 until they write again."""
+    now = now or utcnow()
+    last = conversation.last_customer_at
+    if last is None or now - last > wecom.REPLY_WINDOW:
+        raise Conflict(
+            N_(
+                "WeCom delivers replies only within 48 hours of the customer's last message; "
+                "this customer has not written since. Contact them another way."
+            )
+        )
+    sent = await session.scalar(
+        select(func.count(ChatMessage.id)).where(
+            ChatMessage.conversation_id == conversation.id,
+            ChatMessage.author == ChatAuthor.AGENT,
+            ChatMessage.created_at > last,
+        )
+    )
+    if int(sent or 0) >= wecom.REPLIES_PER_WINDOW:
+        raise Conflict(
+            N_(
+                "WeCom delivers at most %(count)s replies until the customer writes again; "
+                "wait for their answer."
+            ),
+            count=wecom.REPLIES_PER_WINDOW,
+        )
 
 
 async def agent_read(session: AsyncSession, actor: Actor, public_id: str, seq: int) -> None:
@@ -889,14 +937,14 @@ async def transfer(
             await commands.assign(
                 session, CHAT, conversation.ticket_id, colleague.id, expected_version=None
             )
-        await _append(session, conversation, ChatAuthor.SYSTEM, "transferred", user_id=colleague.id)
+        await append(session, conversation, ChatAuthor.SYSTEM, "transferred", user_id=colleague.id)
         _event(session, "offered", conversation, previous_agent_id=previous)
     elif to_department_id is not None:
         conversation.department_id = to_department_id
         conversation.status = ChatStatus.QUEUED
         previous = conversation.agent_id
         conversation.agent_id = None
-        await _append(session, conversation, ChatAuthor.SYSTEM, "requeued")
+        await append(session, conversation, ChatAuthor.SYSTEM, "requeued")
         _event(session, "queued", conversation, previous_agent_id=previous)
         await dispatch(session)
     else:
@@ -932,7 +980,7 @@ async def _end(
     conversation.status = ChatStatus.ENDED
     conversation.ended_at = utcnow()
     conversation.ended_by = by
-    await _append(session, conversation, ChatAuthor.SYSTEM, f"ended:{by}")
+    await append(session, conversation, ChatAuthor.SYSTEM, f"ended:{by}")
     if conversation.ticket_id is None:
         return
     transcript = await lines(session, conversation.id)
@@ -999,3 +1047,53 @@ def _as_text(spoken: list[Line]) -> str:
     value = "\n".join(out) or "-"
     limit = get_settings().description_max_length
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+# --- the 30-second standard ----------------------------------------------------------------
+
+
+async def escalate_waiting(session: AsyncSession, now: datetime | None = None) -> int:
+    """Chats with no answer after the first-response target (30 s, the seed's standard for
+    在线客服) are escalated once to their department's supervisor and leads."""
+    now = now or utcnow()
+    limit = now - timedelta(seconds=get_settings().chat_first_response_seconds)
+    waiting = (
+        await session.scalars(
+            select(ChatConversation)
+            .where(
+                ChatConversation.status.in_(OPEN),
+                ChatConversation.first_response_at.is_(None),
+                ChatConversation.escalated_at.is_(None),
+                ChatConversation.started_at <= limit,
+            )
+            .order_by(ChatConversation.started_at)
+            .limit(200)
+        )
+    ).all()
+    for conversation in waiting:
+        conversation.escalated_at = now
+        number = None
+        if conversation.ticket_id is not None:
+            number = await session.scalar(
+                select(Ticket.number).where(Ticket.id == conversation.ticket_id)
+            )
+        waited = int((now - conversation.started_at).total_seconds())
+        await notifications.notify(
+            session,
+            kind=notifications.KIND_ESCALATION,
+            message=N_(
+                "A chat (%(number)s) has waited %(seconds)s s without an answer; the target "
+                "is %(target)s s."
+            ),
+            params={
+                "number": number or "-",
+                "seconds": waited,
+                "target": get_settings().chat_first_response_seconds,
+            },
+            user_ids=await messages.department_leads(session, conversation.department_id),
+            ticket_id=conversation.ticket_id,
+            department_id=conversation.department_id,
+            key=f"chat-waiting:{conversation.id}",
+        )
+        _event(session, "escalated", conversation)
+    return len(waiting)

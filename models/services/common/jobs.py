@@ -19,6 +19,8 @@ TRIAGE_TICKET = "triage_ticket"
 RETRAIN_CLASSIFIER = "retrain_classifier"
 EMBED_ARTICLES = "embed_articles"
 SEND_MAIL = "send_mail"
+WECOM_SYNC = "wecom_sync"
+WECOM_SEND = "wecom_send"
 DELIVER_NOTIFICATION = "deliver_notification"
 DRAIN_ASSIGNMENTS = "drain_assignments"
 # Asked for with the caller waiting on its result (not recorded on a session).
@@ -75,3 +77,18 @@ def drain_assignments_job(department_id: int | None = None, now: datetime | None
     return Job(
         DRAIN_ASSIGNMENTS, {"department_id": department_id}, job_id=f"drain:{key}:{stamp:.0f}"
     )
+
+
+def wecom_sync_job(account_id: int, callback_token: str) -> Job:
+    """Fetch a WeCom account's new messages (one job per callback: its token names it)."""
+    key = callback_token[:64] or "poll"
+    return Job(
+        WECOM_SYNC,
+        {"account_id": account_id, "callback_token": callback_token},
+        job_id=f"wecom-sync:{account_id}:{key}",
+    )
+
+
+def wecom_send_job(message_id: int) -> Job:
+    """Deliver an agent's reply to a WeCom customer (the message row says whether it went)."""
+    return Job(WECOM_SEND, {"message_id": message_id}, job_id=f"wecom-send:{message_id}")

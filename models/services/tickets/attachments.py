@@ -47,7 +47,7 @@ from models.ticket import Ticket
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("portal", "tracking", "intake", "drawer", "email", "api")
+SOURCES = ("portal", "tracking", "intake", "drawer", "email", "api", "chat")
 MAX_FILES = 20
 FILENAME_MAX = 120
 # Decompression bombs: refuse images whose header promises more pixels than this.

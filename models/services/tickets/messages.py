@@ -170,21 +170,26 @@ async def recipients(session: AsyncSession, ticket: Ticket) -> list[int]:
     (its supervisor and its active leads), else the first rung above it (the admins)."""
     if ticket.assignee_id is not None:
         return [ticket.assignee_id]
+    return await department_leads(session, ticket.department_id)
+
+
+async def department_leads(session: AsyncSession, department_id: int | None) -> list[int]:
+    """A department's supervisor and active leads, else the first rung above it (the admins)."""
     org = await load_org(session)
     leads: list[int] = []
-    if ticket.department_id is not None:
-        supervisor = org.supervisor(ticket.department_id)
+    if department_id is not None:
+        supervisor = org.supervisor(department_id)
         rows = await session.scalars(
             select(User.id)
             .where(
-                User.department_id == ticket.department_id,
+                User.department_id == department_id,
                 User.role == Role.LEAD,
                 User.is_active.is_(True),
             )
             .order_by(User.id)
         )
         leads = [i for i in dict.fromkeys([supervisor, *rows.all()]) if i is not None]
-    return leads or org.first_rung(ticket.department_id)
+    return leads or org.first_rung(department_id)
 
 
 async def _tell_the_team(session: AsyncSession, landed: Landed, text: str) -> None:

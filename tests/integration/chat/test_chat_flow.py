@@ -396,3 +396,36 @@ async def test_an_admin_sets_up_a_widget_and_gets_its_embed_code(client: Any, db
     assert "您好，欢迎咨询" in frame.text
     agent_page = await client.get("/board")
     assert agent_page.headers["x-frame-options"] == "DENY"
+
+
+async def test_a_chat_unanswered_past_30_seconds_is_escalated_once_to_the_leads(
+    client: Any, db: Any, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    from models.clock import utcnow
+    from models.notification import Notification
+
+    key = await make_widget(db, department_id=None)
+    await set_capacity(db, "agent", 0)  # online, but no room: the chat waits
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    visitor = Visitor(client, key)
+    assert (await visitor.send("有人吗？急！")).status_code == 201
+    start = utcnow()
+    async with unit_of_work(db) as session:
+        assert await conversations.escalate_waiting(session, start + timedelta(seconds=20)) == 0
+    async with unit_of_work(db) as session:
+        assert await conversations.escalate_waiting(session, start + timedelta(seconds=31)) == 1
+    async with unit_of_work(db) as session:
+        assert await conversations.escalate_waiting(session, start + timedelta(seconds=90)) == 0
+    async with db.sessionmaker() as session:
+        told = (
+            await session.scalars(select(Notification).where(Notification.kind == "escalation"))
+        ).all()
+        assert told and all(n.params.get("target") == 30 for n in told)
+        recipients = {n.user_id for n in told}
+        leads = set(
+            (await session.scalars(select(User.id).where(User.role.in_(("lead", "admin"))))).all()
+        )
+        assert recipients and recipients <= leads
