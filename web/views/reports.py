@@ -22,7 +22,7 @@ from litestar.response import Redirect, Template
 from models.enums import RequestType
 from models.services.admin import users
 from models.services.common.errors import N_
-from models.services.reports import cache, kpi
+from models.services.reports import cache, chat_figures, kpi
 from models.services.reports import summary as reports
 from models.services.reports.kpi import Direction, Unit
 from web import charts
@@ -237,6 +237,17 @@ async def _dashboard(
     )
 
 
+async def _with_chats(
+    db_session: Any, board: kpi.Dashboard, context: dict[str, Any]
+) -> dict[str, Any]:
+    """The live-chat figures of both periods (read uncached: chats change by the second)."""
+    context["chats"] = {
+        side: await chat_figures.chat_figures(db_session, pk.period, board.department_id)
+        for side, pk in (("a", board.a), ("b", board.b))
+    }
+    return context
+
+
 class ReportController(Controller):
     path = "/reports"
     guards = [requires_lead]
@@ -264,15 +275,16 @@ class ReportController(Controller):
     async def kpi_page(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         board = await _dashboard(db_session, dict(request.query_params), request)
         departments = await users.list_departments(db_session)
-        return Template(
-            "reports/kpi.html", context=kpi_context(board, departments, reports.today_local())
-        )
+        context = kpi_context(board, departments, reports.today_local())
+        return Template("reports/kpi.html", context=await _with_chats(db_session, board, context))
 
     @get("/kpi/panel")
     async def kpi_panel(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         """The dashboard fragment (what the period form swaps in); the page URL is pushed."""
         board = await _dashboard(db_session, dict(request.query_params), request)
-        context = kpi_context(board, [], reports.today_local())
+        context = await _with_chats(
+            db_session, board, kpi_context(board, [], reports.today_local())
+        )
         return HTMXTemplate(
             template_name="reports/partials/_kpi.html",
             context=context,
@@ -292,7 +304,9 @@ class ReportController(Controller):
         if not request.htmx:
             return Redirect(f"/reports/kpi?{_query(data, _period_keys())}")
         board = await _dashboard(db_session, data)
-        context = kpi_context(board, [], reports.today_local())
+        context = await _with_chats(
+            db_session, board, kpi_context(board, [], reports.today_local())
+        )
         context["saved"] = True
         return HTMXTemplate(template_name="reports/partials/_kpi.html", context=context)
 

@@ -429,3 +429,51 @@ async def test_a_chat_unanswered_past_30_seconds_is_escalated_once_to_the_leads(
             (await session.scalars(select(User.id).where(User.role.in_(("lead", "admin"))))).all()
         )
         assert recipients and recipients <= leads
+
+
+async def test_the_kpi_dashboard_shows_chat_first_response_per_agent(
+    client: Any, db: Any, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    from models.clock import utcnow
+    from models.services.reports import chat_figures, summary
+
+    key = await make_widget(db)
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    start = utcnow()
+    waits = []
+    for seconds in (10, 20, 50):
+        clock(start, frozen=True)
+        visitor = Visitor(client, key)
+        assert (await visitor.send(f"问题 {seconds}")).status_code == 201
+        clock(start + timedelta(seconds=seconds), frozen=True)
+        headers = await htmx_headers(client, "/chat")
+        answered = await client.post(
+            f"/chat/c/{visitor.conversation}/messages", data={"text": "您好"}, headers=headers
+        )
+        assert answered.status_code == 200
+        await client.post(f"/chat/c/{visitor.conversation}/end", headers=headers)
+        waits.append(seconds)
+    clock(start + timedelta(minutes=5), frozen=True)
+    left = Visitor(client, key)
+    await available(client, on=False)
+    assert (
+        await left.post("/leave", {"name": "李四", "phone": "13900139000", "text": "回电"})
+    ).status_code == 201
+
+    period = summary.Period("month", start.date().replace(day=1), start.date())
+    async with db.sessionmaker() as session:
+        figures = await chat_figures.chat_figures(session, period)
+    assert (figures.chats, figures.answered, figures.left_messages) == (3, 3, 1)
+    assert figures.median_first_response_s == 20.0
+    assert figures.within_target_share == pytest.approx(2 / 3)
+    [agent] = figures.agents
+    assert agent.chats == 3 and agent.median_first_response_s == 20.0
+
+    await sign_in(client, "lead", "kefu-lead")
+    page = await client.get("/reports/kpi")
+    assert page.status_code == 200
+    assert 'data-testid="kpi-chats"' in page.text
+    assert "20.0 秒" in page.text and "67%" in page.text
