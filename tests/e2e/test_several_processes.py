@@ -33,6 +33,7 @@ from models.attachment import Attachment
 from models.db import Database, unit_of_work
 from models.enums import Channel, TicketStatus
 from models.services.admin import api_keys
+from models.services.chat import widgets
 from models.services.common.actor import Actor
 from models.services.common.storage import S3Storage, parse_s3_url
 from models.services.customers import registry
@@ -157,6 +158,7 @@ async def test_two_web_processes_and_two_workers_are_one_installation(
             ),
         )
         _, api_key = await api_keys.create(s, SYSTEM, "multi-process")
+        widget = await widgets.save(s, SYSTEM, widgets.WidgetInput(name="多进程在线客服"))
 
     async with (
         _web("web-a") as web_a,
@@ -202,6 +204,33 @@ async def test_two_web_processes_and_two_workers_are_one_installation(
             # The bytes are in the bucket (moto keeps one store per test process, so other
             # tests' objects may be there too).
             assert await S3Storage(parse_s3_url(s3_url)).get(attachment.sha256) == content
+
+            # A customer chatting through A and an agent answering through B talk live.
+            agent_context = await browser.new_context(base_url=web_a, locale="zh-CN")
+            contexts.append(agent_context)
+            agent_context.set_default_timeout(20_000)
+            agent = await agent_context.new_page()
+            await sign_in(agent, "agent", "kefu-agent")
+            await agent.goto(f"{web_b}/chat")
+            await expect(agent.locator("body")).to_have_attribute("data-live-stream", "open")
+            await agent.locator("[data-testid=chat-available]").check()
+            await expect(agent.locator("[data-testid=chat-available]")).to_be_checked()
+            visitor_context = await browser.new_context(locale="zh-CN")
+            contexts.append(visitor_context)
+            visitor_context.set_default_timeout(20_000)
+            visitor = await visitor_context.new_page()
+            await visitor.goto(f"{web_a}/chat/w/{widget.key}")
+            await visitor.locator("[data-testid=chat-widget-input]").fill("经 A 发来的咨询")
+            await visitor.locator("[data-testid=chat-widget-input]").press("Enter")
+            item = agent.locator("[data-testid=chat-mine] [data-testid=chat-item]")
+            await expect(item).to_contain_text("经 A 发来的咨询")
+            await item.click()
+            box = agent.locator(".chat-reply textarea")
+            await box.fill("经 B 回复的答案")
+            await box.press("Enter")
+            await expect(visitor.locator("[data-testid=chat-widget-lines]")).to_contain_text(
+                "经 B 回复的答案"
+            )
 
             # Inquiries registered through both web processes are each triaged once.
             numbers = []
