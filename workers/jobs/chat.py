@@ -1,6 +1,7 @@
 """Live chat's jobs: ``wecom_sync`` (a WeCom callback said new messages are waiting),
 ``wecom_send`` (deliver an agent's reply to WeCom) and ``chat_sweep`` (twice a minute:
-escalate chats unanswered past the first-response target, offer waiting chats to agents).
+escalate chats unanswered past the first-response target, give back the chats of agents whose
+inbox went silent, offer waiting chats to agents).
 
 Each may run twice: a synced message is stored once (WeCom's msgid is unique), a reply's row
 says whether it was sent, the sweep marks what it escalated.
@@ -55,6 +56,7 @@ async def chat_sweep(ctx: dict[str, Any]) -> int:
     settings = ctx.get("settings") or get_settings()
     async with unit_of_work(ctx["db"], ctx.get("redis"), settings.event_channel) as session:
         escalated = await conversations.escalate_waiting(session)
+        await conversations.requeue_abandoned(session)
         await conversations.dispatch(session)
     if escalated:
         log.info("chat sweep escalated %d waiting chats", escalated)

@@ -347,7 +347,10 @@ async def _take(session: AsyncSession, conversation: ChatConversation, agent: Us
     if conversation.ticket_id is not None:
         ticket = await commands.get(session, conversation.ticket_id)
         if ticket.assignee_id != agent.id:
-            await commands.assign(session, CHAT, ticket.id, agent.id, expected_version=None)
+            # The agent takes the chat: their own assignment, which rings no bell of theirs
+            # (the inbox shows it); the ticket's timeline says the chat handed it over.
+            taker = Actor(user_id=agent.id, label="chat", role=Role.LEAD)
+            await commands.assign(session, taker, ticket.id, agent.id, expected_version=None)
     await append(
         session,
         conversation,
@@ -1097,3 +1100,33 @@ async def escalate_waiting(session: AsyncSession, now: datetime | None = None) -
         )
         _event(session, "escalated", conversation)
     return len(waiting)
+
+
+# An agent whose inbox has been silent this long (browser closed, connection gone) has their
+# ongoing chats put back in the queue for a colleague; switching "available" off does not
+# (they finish the chats they have, and get no new ones).
+ABANDONED_SECONDS = 180
+
+
+async def requeue_abandoned(session: AsyncSession, now: datetime | None = None) -> int:
+    """Give back the chats of agents who are no longer there."""
+    now = now or utcnow()
+    gone = now - timedelta(seconds=ABANDONED_SECONDS)
+    rows = (
+        await session.scalars(
+            select(ChatConversation)
+            .join(User, User.id == ChatConversation.agent_id)
+            .where(
+                ChatConversation.status == ChatStatus.ACTIVE,
+                (User.chat_seen_at.is_(None)) | (User.chat_seen_at < gone),
+            )
+            .limit(200)
+        )
+    ).all()
+    for conversation in rows:
+        previous = conversation.agent_id
+        conversation.status = ChatStatus.QUEUED
+        conversation.agent_id = None
+        await append(session, conversation, ChatAuthor.SYSTEM, "requeued")
+        _event(session, "queued", conversation, previous_agent_id=previous)
+    return len(rows)

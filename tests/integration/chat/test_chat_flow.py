@@ -477,3 +477,55 @@ async def test_the_kpi_dashboard_shows_chat_first_response_per_agent(
     assert page.status_code == 200
     assert 'data-testid="kpi-chats"' in page.text
     assert "20.0 秒" in page.text and "67%" in page.text
+
+
+async def test_taking_a_chat_rings_no_bell_of_the_agents(client: Any, db: Any) -> None:
+    from models.notification import Notification
+
+    key = await make_widget(db)
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    visitor = Visitor(client, key)
+    assert (await visitor.send("你好")).status_code == 201
+    async with db.sessionmaker() as session:
+        agent = await session.scalar(select(User).where(User.username == "agent"))
+        assert agent is not None
+        row = await conversation_row(db, visitor.conversation)
+        assert row.agent_id == agent.id
+        bells = await session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.user_id == agent.id, Notification.kind == "assigned"
+            )
+        )
+        assert bells == 0
+
+
+async def test_the_chats_of_an_agent_who_is_gone_go_to_a_colleague(
+    client: Any, db: Any, redis: Any
+) -> None:
+    from datetime import timedelta
+
+    from models.clock import utcnow
+    from tests.integration.triage_support import worker_ctx
+    from workers.jobs.chat import chat_sweep
+
+    key = await make_widget(db)
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    visitor = Visitor(client, key)
+    assert (await visitor.send("我的问题还没解决")).status_code == 201
+    async with second_client() as colleague:
+        await sign_in(colleague, "agent.emma", "kefu-agent")
+        await available(colleague)
+        async with unit_of_work(db) as session:
+            agent = await session.scalar(select(User).where(User.username == "agent"))
+            assert agent is not None
+            agent.chat_seen_at = utcnow() - timedelta(minutes=10)  # their browser closed
+        await chat_sweep(worker_ctx(db, redis, None))
+        row = await conversation_row(db, visitor.conversation)
+        async with db.sessionmaker() as session:
+            emma = await session.scalar(select(User).where(User.username == "agent.emma"))
+        assert emma is not None and row.agent_id == emma.id
+        assert row.status is ChatStatus.ACTIVE
+        texts = [line["text"] for line in (await visitor.state())["lines"]]
+        assert "requeued" in texts
