@@ -267,4 +267,6 @@ async def test_an_admin_connects_an_account_and_gets_its_callback_url(
         account = await wecom_channel.get_account(session, row.id)
         assert SECRET not in account.secret_enc  # sealed at rest
     assert f"/api/wecom/{row.id}/callback" in page.text
+    assert page.text.count('data-testid="wecom-accounts"') == 1
+    assert "<title>在线客服插件 ·" in page.text
     assert SECRET not in page.text and wecom.encoding_aes_key not in page.text
