@@ -230,6 +230,30 @@ async def test_with_nobody_online_the_widget_takes_a_message(
     await customer.screenshot(path=screenshot_path("chat-widget-left-message-en"))
 
 
+async def test_outside_business_hours_the_widget_takes_a_message_though_agents_are_online(
+    db: Database, new_page: Any, host_site: Any
+) -> None:
+    # Open one minute a week, Monday 00:00-00:01 Shanghai time: closed now.
+    key = await make_widget(db, days=(0,), start="00:00", end="00:01")
+    agent = await new_page()
+    await open_inbox(agent, "agent")
+    customer = await new_page()
+    frame = await open_widget(customer, host_site(key))
+    leave = frame.locator("[data-testid=chat-widget-leave]")
+    await expect(leave).to_be_visible()
+    await expect(frame.locator("[data-testid=chat-widget-compose]")).to_be_hidden()
+    await leave.locator("input[name=name]").fill("王先生")
+    await leave.locator("input[name=phone]").fill("13800138123")
+    await leave.locator("textarea[name=text]").fill("晚上才有空，请明天回电。")
+    await leave.locator("button[type=submit]").click()
+    await expect(frame.locator("[data-testid=chat-widget-left]")).to_contain_text("感谢留言")
+    async with db.sessionmaker() as session:
+        ticket = await session.scalar(
+            select(Ticket).where(Ticket.description == "晚上才有空，请明天回电。")
+        )
+        assert ticket is not None and ticket.status is TicketStatus.PENDING
+
+
 async def test_with_the_cap_reached_a_visitor_sees_their_place_in_the_queue(
     db: Database, new_page: Any, host_site: Any
 ) -> None:

@@ -989,6 +989,12 @@ async def _end(
     transcript = await lines(session, conversation.id)
     spoken = [line for line in transcript if line.author is not ChatAuthor.SYSTEM]
     ticket = await commands.get(session, conversation.ticket_id)
+    if by == "article":
+        # The customer said a suggested answer solved it: the ticket is done, not left
+        # waiting on the board for someone to answer a question already answered.
+        worker = actor_for(agent) if agent is not None else CHAT
+        await _complete(session, worker, ticket, conversation, spoken)
+        return
     if agent is None or not answered:
         if len([line for line in spoken if line.author is ChatAuthor.CUSTOMER]) > 1:
             await messages.receive(
@@ -1002,7 +1008,18 @@ async def _end(
                 ),
             )
         return
-    worker = actor_for(agent)
+    await _complete(session, actor_for(agent), ticket, conversation, spoken)
+
+
+async def _complete(
+    session: AsyncSession,
+    worker: Actor,
+    ticket: Ticket,
+    conversation: ChatConversation,
+    spoken: list[Line],
+) -> None:
+    """Transcript on the timeline; the ticket through 处理中 and 待确认 to 已完成 (the
+    customer was there: ending the chat is their confirmation; the survey follows)."""
     if TicketStatus(ticket.status) is TicketStatus.PENDING:
         await commands.move(
             session, worker, ticket.id, TicketStatus.IN_PROGRESS, expected_version=None

@@ -529,3 +529,30 @@ async def test_the_chats_of_an_agent_who_is_gone_go_to_a_colleague(
         assert row.status is ChatStatus.ACTIVE
         texts = [line["text"] for line in (await visitor.state())["lines"]]
         assert "requeued" in texts
+
+
+async def test_a_chat_a_suggested_answer_solved_is_completed_not_left_waiting(
+    client: Any, db: Any
+) -> None:
+    from models.article import Article
+    from models.enums import ArticleStatus
+
+    key = await make_widget(db)
+    await set_capacity(db, "agent", 0)  # nobody has room: the chat waits in the queue
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    async with unit_of_work(db) as session:
+        article = Article(
+            title="如何修改收货地址", body="在订单详情页修改。", status=ArticleStatus.PUBLISHED
+        )
+        session.add(article)
+    visitor = Visitor(client, key)
+    assert (await visitor.send("怎么改收货地址")).status_code == 201
+    solved = await visitor.post("/solved", {"article_id": article.id, "query": "怎么改收货地址"})
+    assert solved.status_code == 204
+    row = await conversation_row(db, visitor.conversation)
+    assert row.status is ChatStatus.ENDED and row.ended_by == "article"
+    async with db.sessionmaker() as session:
+        ticket = await session.get(Ticket, row.ticket_id)
+        assert ticket is not None and ticket.status is TicketStatus.COMPLETED
+    assert (await visitor.post("/solved", {"article_id": 999999, "query": "x"})).status_code == 404

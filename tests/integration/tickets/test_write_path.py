@@ -84,6 +84,7 @@ COMMANDS = {
     "complete_unconfirmed",
     "merge",
     "reassign_customer",
+    "record_chat_reply",
 }
 """The command layer's public writes (tickets/commands.py, tickets/write.py)."""
 
@@ -117,6 +118,19 @@ ENTRY_POINTS = {
     "models.services.tickets.assignment.drain": "auto_assign",
     "models.services.replies.macros.apply_macro": "macro",
     "models.services.tickets.triage.review_type": "review",
+    # Live chat: the widget's side, the agent's side, the queue, and WeCom's sync.
+    "models.services.chat.conversations.visitor_post": "chat",
+    "models.services.chat.conversations.dispatch": "chat",
+    "models.services.chat.conversations.set_available": "chat",
+    "models.services.chat.conversations.heartbeat": "chat",
+    "models.services.chat.conversations.accept": "chat",
+    "models.services.chat.conversations.agent_post": "chat",
+    "models.services.chat.conversations.transfer": "chat",
+    "models.services.chat.conversations.agent_end": "chat",
+    "models.services.chat.conversations.visitor_end": "chat",
+    "models.services.chat.conversations.solved_by_article": "chat",
+    "models.services.chat.conversations.leave_message": "chat",
+    "models.services.chat.wecom_channel.sync": "chat",
 }
 """Every public service function outside the command layer that changes a ticket, and the
 scenario below that exercises it."""
@@ -1006,6 +1020,7 @@ def test_every_entry_point_has_a_scenario() -> None:
         "portal_lookup": test_finding_an_inquiry_again_goes_through_the_commands,
         "macro": test_a_macro_goes_through_the_commands,
         "review": test_a_review_correction_goes_through_the_commands,
+        "chat": test_live_chat_goes_through_the_commands,
     }
     assert set(ENTRY_POINTS.values()) <= set(scenarios)
 
@@ -1059,3 +1074,134 @@ async def test_finding_an_inquiry_again_goes_through_the_commands(
     assert ("change", "tracking_token_hash") not in {(a, f) for _, a, f, _, _ in new}
     assert (await ticket(db, tid)).tracking_token_hash is not None
     await assert_no_write(db, tid, lambda: lookup("13900000000"))
+
+
+async def test_live_chat_goes_through_the_commands(db: Any, reference: dict[str, int]) -> None:
+    """A chat's ticket is created, assigned, answered, transferred and completed by the
+    commands: each step one version and one audit entry per field it changed."""
+    from sqlalchemy import func as sql_func
+
+    from models.article import Article
+    from models.chat_conversation import ChatConversation
+    from models.enums import ArticleStatus
+    from models.services.chat import conversations, wecom_channel, widgets
+    from models.services.common.actor import Actor
+    from models.settings import get_settings
+    from models.user import User
+    from tests.integration.chat.wecom_standin import running_wecom_standin
+
+    system = Actor.system("test")
+    agent, emma = await actor(db, "agent"), await actor(db, "agent.emma")
+    async with unit_of_work(db) as session:
+        widget = await widgets.save(session, system, widgets.WidgetInput(name="官网"))
+        await conversations.set_available(session, agent, True)
+    secret = "v" * 32
+    visit = conversations.VisitorMessage(text="你好，发票开错了", client_id="c1")
+    conversation, _ = await in_uow(
+        db, lambda s: conversations.visitor_post(s, None, widget, secret, visit)
+    )
+    tid = conversation.ticket_id
+    assert tid is not None and (await ticket(db, tid)).assignee_id == agent.user_id
+    pid = conversation.public_id
+    await slower_policy(db)
+
+    # The first answer is the first response (and the acknowledgement): one write; the next
+    # answers write nothing on the ticket.
+    new = await assert_one_write(
+        db, tid, lambda: in_uow(db, lambda s: conversations.agent_post(s, agent, pid, "您好"))
+    )
+    assert "acknowledged_at" in {f for _, _, f, _, _ in new}
+    assert (await ticket(db, tid)).first_responded_at is not None
+    await assert_no_write(
+        db, tid, lambda: in_uow(db, lambda s: conversations.agent_post(s, agent, pid, "稍等"))
+    )
+    # A transfer reassigns the ticket: one write.
+    async with unit_of_work(db) as session:
+        await conversations.heartbeat(session, emma)
+        await conversations.set_available(session, emma, True)
+    await assert_one_write(
+        db,
+        tid,
+        lambda: in_uow(
+            db, lambda s: conversations.transfer(s, agent, pid, to_user_id=emma.user_id)
+        ),
+    )
+    assert (await ticket(db, tid)).assignee_id == emma.user_id
+    # Ending it takes the ticket through the state machine to completed, each move audited.
+    before = await seen(db, tid)
+    await in_uow(db, lambda s: conversations.agent_end(s, emma, pid))
+    after = await seen(db, tid)
+    moves = [a for a in after.audits if a not in before.audits and a[1] == "move"]
+    assert (await ticket(db, tid)).status is TicketStatus.COMPLETED
+    # In progress, 待确认, completed (the transcript's follow-up changes no ticket field).
+    assert after.version == before.version + 3
+    assert [f for _, _, f, _, _ in moves] == ["status"] * 3
+    # Ending it again, from either side, writes nothing.
+    await assert_no_write(
+        db, tid, lambda: in_uow(db, lambda s: conversations.visitor_end(s, widget, secret, pid))
+    )
+
+    # A waiting chat taken by hand, a deflected one and a left message create their tickets
+    # through intake and route_new like any other channel.
+    async with unit_of_work(db) as session:
+        await conversations.set_available(session, emma, False)
+        me = await session.get(User, agent.user_id)
+        me.chat_capacity = 0  # online, but no room: the next chat waits in the queue
+    other = "w" * 32
+    waiting, _ = await in_uow(
+        db,
+        lambda s: conversations.visitor_post(
+            s, None, widget, other, conversations.VisitorMessage(text="还在吗")
+        ),
+    )
+    async with unit_of_work(db) as session:
+        me = await session.get(User, agent.user_id)
+        me.chat_capacity = 1
+    taken = await in_uow(db, lambda s: conversations.accept(s, agent, waiting.public_id))
+    assert (await ticket(db, taken.ticket_id)).assignee_id == agent.user_id
+    async with unit_of_work(db) as session:
+        article = Article(
+            title="发票开错了怎么办", body="在订单页申请重开。", status=ArticleStatus.PUBLISHED
+        )
+        session.add(article)
+    await in_uow(
+        db, lambda s: conversations.solved_by_article(s, widget, other, article.id, "还在吗")
+    )
+    assert (await ticket(db, taken.ticket_id)).status is TicketStatus.COMPLETED
+    left = await in_uow(
+        db,
+        lambda s: conversations.leave_message(
+            s,
+            None,
+            widget,
+            "x" * 32,
+            conversations.LeftMessage(name="赵六", phone="13700137000", email="", text="回电"),
+        ),
+    )
+    assert (await ticket(db, left.id)).status is TicketStatus.PENDING
+
+    # WeCom's sync registers its chats the same way.
+    with running_wecom_standin("wwcorp", "secret") as standin:
+        standin.add_account("wkKF")
+        async with unit_of_work(db) as session:
+            account = await wecom_channel.save_account(
+                session,
+                system,
+                wecom_channel.AccountInput(
+                    name="微信客服",
+                    corp_id="wwcorp",
+                    open_kfid="wkKF",
+                    secret="secret",
+                    token=standin.callback_token,
+                    aes_key=standin.encoding_aes_key,
+                    base_url=standin.base_url,
+                ),
+            )
+        standin.queue_text("wkKF", "wmUser1", "微信里的咨询")
+        stored = await wecom_channel.sync(
+            db, None, get_settings().event_channel, account.id, standin.callback("wkKF").sync_token
+        )
+        assert stored == 1
+    async with db.sessionmaker() as session:
+        chats = await session.scalar(select(sql_func.count(ChatConversation.id)))
+    assert chats == 4
