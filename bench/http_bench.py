@@ -131,17 +131,27 @@ def _csrf_from(page: str) -> str:
     return page.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
 
 
-async def _signed_in(base_url: str) -> httpx.AsyncClient:
-    """A browser session of the demo lead: the sign-in form, its token, the session cookie."""
-    client = httpx.AsyncClient(base_url=base_url, timeout=300)
+async def _signed_in(
+    base_url: str,
+    account: tuple[str, str] = LEAD,
+    *,
+    request_timeout: float = 300,
+    limits: httpx.Limits | None = None,
+) -> httpx.AsyncClient:
+    """A browser session of a demo account (the lead unless told): the sign-in form, its
+    token, the session cookie."""
+    client = httpx.AsyncClient(
+        base_url=base_url, timeout=request_timeout, limits=limits or httpx.Limits()
+    )
     page = await client.get("/login")
-    username, password = LEAD
+    username, password = account
     signed = await client.post(
         "/login",
         data={"username": username, "password": password, "_csrf_token": _csrf_from(page.text)},
     )
     if signed.status_code not in (302, 303):
-        raise RuntimeError(f"sign-in refused: {signed.status_code} {signed.text[:300]}")
+        await client.aclose()
+        raise RuntimeError(f"{username}: sign-in refused: {signed.status_code} {signed.text[:300]}")
     return client
 
 

@@ -19,6 +19,7 @@ from litestar.exceptions import (
 from litestar.plugins.htmx import ClientRedirect, HTMXTemplate
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import OperationalError
 
 from models.services.common.errors import N_, DomainError
 from web.i18n import gettext
@@ -37,6 +38,7 @@ MESSAGES = {
     422: N_("Please correct the highlighted fields."),
     429: N_("Too many requests. Please wait a moment and try again."),
     500: N_("Something went wrong on our side. Please try again."),
+    503: N_("The system is busy. Please try again in a moment."),
 }
 
 
@@ -175,7 +177,20 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return render_error(request, HTTP_500_INTERNAL_SERVER_ERROR, gettext(MESSAGES[500]))
 
 
+def busy_database_handler(request: Request[Any, Any, Any], exc: OperationalError) -> Response[Any]:
+    """SQLite refusing a write while another process writes ("database is locked") is a
+    moment's overload, not a fault: a 503 the client may retry (the transaction rolled back,
+    nothing was half-written). Any other database error is a 500."""
+    if "database is locked" not in str(exc):
+        return internal_error_handler(request, exc)
+    log.warning("database busy on %s: %s", request.url.path, exc.orig)
+    response = render_error(request, 503, gettext(MESSAGES[503]))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    OperationalError: busy_database_handler,
     DomainError: domain_error_handler,
     HTTPException: http_error_handler,
     Exception: internal_error_handler,

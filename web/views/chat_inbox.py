@@ -106,9 +106,8 @@ class ChatInboxController(Controller):
         public_id: FromPath[str],
         after: FromQuery[int] = 0,
     ) -> Template:
-        pane = await inbox.chat_view(db_session, actor, public_id, locale=_locale())
-        fresh = [line for line in pane.lines if line.seq > after]
-        return Template("chat/partials/_lines.html", context={"c": pane, "lines": fresh})
+        fresh, read_seq = await inbox.lines_after(db_session, actor, public_id, after)
+        return Template("chat/partials/_lines.html", context={"lines": fresh, "read_seq": read_seq})
 
     @post("/c/{public_id:str}/messages", status_code=200)
     async def reply(
@@ -121,8 +120,8 @@ class ChatInboxController(Controller):
         line = await chat.agent_post(
             db_session, actor, public_id, data.text, client_id=data.client_id or None
         )
-        pane = await inbox.chat_view(db_session, actor, public_id, locale=_locale())
-        return Template("chat/partials/_lines.html", context={"c": pane, "lines": [line]})
+        # Just the new line: the customer has not read it yet.
+        return Template("chat/partials/_lines.html", context={"lines": [line], "read_seq": 0})
 
     @post("/c/{public_id:str}/read", status_code=204)
     async def read(

@@ -77,7 +77,7 @@ async def stream(
             await pubsub.subscribe(channel)
         except Exception:  # Redis is away: end the stream; the browser retries in RETRY_MS
             log.warning("live stream unavailable (Redis); the browser will retry")
-            yield ServerSentEventMessage(comment="unavailable", retry=RETRY_MS)
+            yield ServerSentEventMessage(comment="unavailable", data=None, retry=RETRY_MS)
             return
         yield ServerSentEventMessage(event="ready", data="1", retry=RETRY_MS)
         while True:
@@ -89,7 +89,7 @@ async def stream(
                 log.warning("live stream lost Redis; the browser will reconnect")
                 return
             if message is None:
-                yield ServerSentEventMessage(comment="keep-alive")
+                yield ServerSentEventMessage(comment="keep-alive", data=None)
                 continue
             try:
                 payload = json.loads(message["data"])

@@ -301,3 +301,13 @@ async def chat_view(
         colleagues=colleagues,
         departments=departments,
     )
+
+
+async def lines_after(
+    session: AsyncSession, actor: Actor, public_id: str, after: int
+) -> tuple[list[Line], int]:
+    """The transcript after line ``after`` and how far the customer has read (what the inbox
+    appends when the live stream names a new line)."""
+    conversation = await conversations.for_staff(session, actor, public_id)
+    found = await conversations.lines(session, conversation.id, after=max(0, after))
+    return found, conversation.customer_read_seq

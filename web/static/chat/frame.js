@@ -243,6 +243,8 @@
       }
       li.classList.add("kc-failed");
       li.querySelector(".kc-meta").textContent = res.status === 429 ? errorText(res) : T.failed;
+      // A busy server (503) or a failure on its side: try again by itself in a moment.
+      if (res.status >= 500) setTimeout(flushOutbox, 2000);
     }).catch(function () {
       flushing = false;
       li.classList.add("kc-failed");
