@@ -148,6 +148,15 @@ async def test_a_customer_chats_from_another_site_while_agents_answer_from_the_i
     await expect(lines).to_contain_text(ANSWER)
     # The customer has the widget open: the agent sees the answer read.
     await expect(pane.locator(".chat-line.chat-agent.is-read")).to_have_count(1)
+    # Markup in a message is text on both sides.
+    await box.fill("<b>不是粗体</b>")
+    await box.press("Enter")
+    await expect(lines).to_contain_text("<b>不是粗体</b>")
+    await expect(lines.locator("b")).to_have_count(0)
+    await frame.locator("[data-testid=chat-widget-input]").fill("<i>不是斜体</i>")
+    await frame.locator("[data-testid=chat-widget-input]").press("Enter")
+    await expect(pane.locator("[data-testid=chat-lines]")).to_contain_text("<i>不是斜体</i>")
+    await expect(pane.locator("[data-testid=chat-lines] i")).to_have_count(0)
 
     # A screenshot from the customer reaches the agent as an image.
     await frame.locator("[data-testid=chat-widget-file]").set_input_files(

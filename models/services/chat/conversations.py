@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.attachment import Attachment
 from models.base import utcnow
 from models.chat_conversation import ChatConversation
 from models.chat_message import ChatMessage
@@ -231,8 +232,6 @@ async def _existing(
 
 async def lines(session: AsyncSession, conversation_id: int, *, after: int = 0) -> list[Line]:
     """The transcript after message number ``after``."""
-    from models.attachment import Attachment
-
     rows = await session.execute(
         select(ChatMessage, User.display_name, Attachment.filename, Attachment.content_type)
         .outerjoin(User, User.id == ChatMessage.user_id)
@@ -636,10 +635,8 @@ async def visitor_post(
     if len(text) > TEXT_MAX:
         text = clean(text)
     conversation = await _visitor_conversation(session, widget, secret, public_id)
-    if public_id is not None and conversation is not None and conversation.status not in OPEN:
-        conversation = None  # an ended chat: a new message starts a new conversation
     if conversation is not None and conversation.status not in OPEN:
-        conversation = None
+        conversation = None  # an ended chat: a new message starts a new conversation
     if conversation is None:
         if not await is_open(session, widget):
             raise Conflict(OFFLINE)
