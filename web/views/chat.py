@@ -22,7 +22,6 @@ from litestar.response import ServerSentEvent, Template
 
 from models.services.chat import conversations as chat
 from models.services.chat import wecom_channel, widgets
-from models.services.common import ratelimit
 from models.services.common.errors import N_, ValidationFailed
 from models.services.tickets import attachments, surveys
 from web import i18n
@@ -183,11 +182,8 @@ class ChatApiController(Controller):
         public_id: FromPath[str],
     ) -> None:
         widget = await widgets.by_key(db_session, key)
-        redis = request.app.state.redis
-        digest = chat.visitor_hash(_secret(request))
-        await ratelimit.check(redis, "chat-typing", digest, 600)
-        conversation = await chat.visitor_conversation(
-            db_session, widget, _secret(request), public_id
+        conversation = await chat.visitor_typing(
+            db_session, request.app.state.redis, widget, _secret(request), public_id
         )
         await publish_typing(request, conversation.public_id, "customer")
 

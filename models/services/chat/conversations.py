@@ -419,6 +419,18 @@ async def visitor_conversation(
     return found
 
 
+# Typing signals per visitor per rate-limit window (the widget sends one every 2.5 s at most).
+TYPING_LIMIT = 600
+
+
+async def visitor_typing(
+    session: AsyncSession, redis: Any, widget: ChatWidget, secret: str, public_id: str
+) -> ChatConversation:
+    """The visitor is typing in their conversation (throttled; the caller publishes it)."""
+    await ratelimit.check(redis, "chat-typing", visitor_hash(secret), TYPING_LIMIT)
+    return await visitor_conversation(session, widget, secret, public_id)
+
+
 async def conversation_exists(session: AsyncSession, widget: ChatWidget, public_id: str) -> None:
     """404 unless the widget has this conversation (the live stream's only check: it carries
     numbers, never text)."""

@@ -51,7 +51,6 @@ CORP_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
 URL_RE = re.compile(r"^https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._/-]*)?$")
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
-LOCK_SECONDS = 120
 # A failure WeCom itself reports (a bad request, the window closed) is final; a network
 # failure (-1) or WeCom's "busy" (-1 is also what it says when overloaded) is tried again.
 RETRY_ERRCODES = frozenset({-1, 45009})
@@ -312,8 +311,6 @@ async def _store(
     text = message.text or ""
     if not text and message.media_id and not prepared:
         text = f"[{message.msgtype}]"
-    elif not text and prepared:
-        text = ""
     text = text[: conversations.TEXT_MAX]
     fresh = conversation is None
     if conversation is None:
