@@ -39,10 +39,9 @@ ticket_collaborators = Table(
 class Ticket(IdMixin, Base):
     __tablename__ = "tickets"
     __table_args__ = (
-        # The board: columns by status, filtered by department/assignee, ordered by
-        # priority rank then deadline.
+        # The board: columns by status, filtered by assignee, ordered by priority rank then
+        # deadline (by department: ix_tickets_matrix below).
         Index("ix_tickets_board", "status", "priority_rank", "resolution_due"),
-        Index("ix_tickets_dept_status", "department_id", "status"),
         Index("ix_tickets_assignee_status", "assignee_id", "status"),
         # The SLA tick scans only what is due.
         Index("ix_tickets_first_response_due", "first_response_due"),

@@ -290,6 +290,7 @@ async def waiting_tickets(
                 .join(Customer, Customer.id == Ticket.customer_id)
                 .where(
                     Ticket.department_id == department_id,
+                    Ticket.merged_into_id.is_(None),  # (always true of a pending ticket)
                     Ticket.assignee_id.is_(None),
                     Ticket.status == TicketStatus.PENDING,
                 )

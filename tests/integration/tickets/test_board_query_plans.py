@@ -88,6 +88,15 @@ async def test_the_board_and_reports_use_their_indexes(
     assert any(name in counts for name in BOARD_INDEXES), counts  # a partial (board) index
     assert "ix_tickets_matrix" in matrix, matrix
 
+    # And with statistics, as after `kefu demo` or a maintenance ANALYZE: a narrower index
+    # on (department_id, status) beside it once won, and cost a table read per ticket.
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql("ANALYZE")
+    await db.engine.dispose()
+    analyzed = await _plans(db, lambda session: board.matrix(session, lead, board.BoardFilters()))
+    (matrix,) = [p for s, p in analyzed if "GROUP BY tickets" in s]
+    assert "ix_tickets_matrix" in matrix, matrix
+
     period = summary.parse_period({}, today=summary.today_local(), tz="Asia/Shanghai")
     cohorts = await _plans(db, lambda session: summary.period_figures(session, period))
     assert cohorts and all("ix_tickets_merged_into_id" not in p for _, p in cohorts), cohorts
