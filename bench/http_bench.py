@@ -673,18 +673,20 @@ def table(figures: dict[str, Any]) -> str:
 
 
 def save(figures: dict[str, Any], path: Path, *, partial: bool = False) -> None:
-    """Merge the figures into ``path`` under "http", keeping every other key. A ``partial``
-    run (``--only``) replaces only the endpoints it measured, each stamped with its run's time,
-    database, size and load, and keeps the rest of the last full run."""
+    """Merge the figures into ``path`` under "http" (SQLite) or "http_postgresql", keeping
+    every other key. A ``partial`` run (``--only``) replaces only the endpoints it measured,
+    each stamped with its run's time, database, size and load, and keeps the rest of the last
+    full run on the same database."""
     results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    if partial and "endpoints" in results.get("http", {}):
+    key = "http" if figures["database"] == "sqlite" else f"http_{figures['database']}"
+    if partial and "endpoints" in results.get(key, {}):
         stamp = {
             k: figures[k] for k in ("measured_at", "database", "tickets", "load_average_at_start")
         }
         for name, entry in figures["endpoints"].items():
-            results["http"]["endpoints"][name] = {**entry, "run": stamp}
+            results[key]["endpoints"][name] = {**entry, "run": stamp}
     else:
-        results["http"] = figures
+        results[key] = figures
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

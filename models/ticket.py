@@ -39,9 +39,17 @@ ticket_collaborators = Table(
 class Ticket(IdMixin, Base):
     __tablename__ = "tickets"
     __table_args__ = (
-        # The board: columns by status, filtered by assignee, ordered by priority rank then
-        # deadline (by department: ix_tickets_matrix below).
-        Index("ix_tickets_board", "status", "priority_rank", "resolution_due"),
+        # The board: columns by status ordered by priority rank then deadline (by department:
+        # ix_tickets_matrix below), and the column counts. Partial, as every board query says
+        # "not merged": it covers the counts, which otherwise looked up each row's merged_into_id.
+        Index(
+            "ix_tickets_board",
+            "status",
+            "priority_rank",
+            "resolution_due",
+            sqlite_where=text("merged_into_id IS NULL"),
+            postgresql_where=text("merged_into_id IS NULL"),
+        ),
         Index("ix_tickets_assignee_status", "assignee_id", "status"),
         # The SLA tick scans only what is due.
         Index("ix_tickets_first_response_due", "first_response_due"),

@@ -54,12 +54,17 @@ async def test_http_bench_smoke(
     assert figures["server"]["rss_mib"] > 0
     assert len(figures["load_average_at_start"]) == 3
 
-    # Merged into results.json under "http", other keys kept; the table names every endpoint.
+    # Merged into results.json under "http" (SQLite) or "http_postgresql", other keys kept;
+    # the table names every endpoint.
     results = tmp_path / "results.json"
-    results.write_text(json.dumps({"benchmarks": {"board": {"n": 1}}}), encoding="utf-8")
+    other = "http_postgresql" if backend == "sqlite" else "http"
+    results.write_text(
+        json.dumps({"benchmarks": {"board": {"n": 1}}, other: {"kept": 1}}), encoding="utf-8"
+    )
     http_bench.save(figures, results)
     saved = json.loads(results.read_text(encoding="utf-8"))
-    assert saved["benchmarks"] == {"board": {"n": 1}}
-    assert saved["http"]["endpoints"]["move"]["errors"] == 0
+    assert saved["benchmarks"] == {"board": {"n": 1}} and saved[other] == {"kept": 1}
+    key = "http" if backend == "sqlite" else "http_postgresql"
+    assert saved[key]["endpoints"]["move"]["errors"] == 0
     table = http_bench.table(figures)
     assert "board" in table and "move" in table and "errors: 0" in table

@@ -595,6 +595,7 @@ async def schedule_unscheduled(session: AsyncSession) -> int:
                     Ticket.id > last_id,
                     Ticket.sla_next_at.is_(None),
                     Ticket.status.in_(policy.OPEN_STATES),
+                    Ticket.merged_into_id.is_(None),  # (always true of an open ticket)
                     # Paused tickets have nothing to check, except the wait for a confirmation.
                     or_(
                         Ticket.paused_since.is_(None),
