@@ -386,8 +386,8 @@ async def _export(client: httpx.AsyncClient, path: str, tally: Tally) -> tuple[f
 # --- the run ----------------------------------------------------------------------------------
 
 
-def _rss_mib(pid: int) -> dict[str, Any]:
-    """Resident memory of ``pid`` and its descendants (uvicorn's master and workers)."""
+def _family(pid: int) -> set[int]:
+    """``pid`` and its descendants (uvicorn's master and workers)."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -400,6 +400,12 @@ def _rss_mib(pid: int) -> dict[str, Any]:
         more = {child for child, parent in parents.items() if parent in family} - family
         family |= more
         grew = bool(more)
+    return family
+
+
+def _rss_mib(pid: int) -> dict[str, Any]:
+    """Resident memory of ``pid`` and its descendants."""
+    family = _family(pid)
     total = 0
     for member in family:
         try:
@@ -409,6 +415,18 @@ def _rss_mib(pid: int) -> dict[str, Any]:
         except OSError:
             continue
     return {"processes": len(family), "rss_mib": round(total / 1024, 1)}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) spent so far by ``pid`` and its descendants."""
+    ticks = 0
+    for member in _family(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -484,11 +502,26 @@ class Server:
 
 
 async def _endpoint(
-    call: Call, clients: list[httpx.AsyncClient], options: Options, warm_up: Call | None = None
+    call: Call,
+    clients: list[httpx.AsyncClient],
+    options: Options,
+    server_pid: int,
+    warm_up: Call | None = None,
 ) -> dict[str, Any]:
+    """c1 and c8 figures; at c8 also the CPU each request cost the server and this client
+    (what bounds the throughput on a machine both share: cores / (server + client) CPU)."""
     tally = Tally()
     one = percentiles(await _one_client(call, clients[0], tally, options.samples))
+    server_cpu, client_cpu = _cpu_seconds(server_pid), time.process_time()
     eight = await _closed_loop(call, clients, tally, options.duration, warm_up)
+    served = max(1, eight["requests"])
+    # (the warm-up round is in the CPU figures too: a handful of requests in hundreds)
+    eight["server_cpu_ms_per_request"] = round(
+        (_cpu_seconds(server_pid) - server_cpu) * 1000 / served, 1
+    )
+    eight["client_cpu_ms_per_request"] = round(
+        (time.process_time() - client_cpu) * 1000 / served, 1
+    )
     return {
         "c1": one,
         "c8": eight,
@@ -502,6 +535,8 @@ async def _measure_all(server: Server, fx: Fixtures, options: Options) -> dict[s
     from models.services.reports import summary as reports
 
     wanted = set(options.only)
+    assert server.process is not None
+    pid = server.process.pid
     reports_at = _report_paths(reports.today_local())
     reads: dict[str, Call] = {
         "board": _get("/board"),
@@ -524,12 +559,12 @@ async def _measure_all(server: Server, fx: Fixtures, options: Options) -> dict[s
             # Pending cards are few in a small demo: the board (the same column templates)
             # warms the workers up for the moves.
             warm_up = reads["board"] if name == "move" else None
-            out[name] = await _endpoint(reads[name], server.clients, options, warm_up)
+            out[name] = await _endpoint(reads[name], server.clients, options, pid, warm_up)
         elif name == "portal":
             call, visitors = _portal(server.base_url)
             anonymous = await visitors()
             try:
-                out[name] = await _endpoint(call, anonymous, options)
+                out[name] = await _endpoint(call, anonymous, options, pid)
             finally:
                 for client in anonymous:
                     await client.aclose()
@@ -645,14 +680,19 @@ def table(figures: dict[str, Any]) -> str:
         f"{figures['server_workers']}, load {figures['load_average_at_start'][0]} → "
         f"{figures['load_average_at_end'][0]}"
     )
-    columns = f"{'endpoint':<15} {'c1 p50':>9} {'c1 p95':>9} {'c8 req/s':>9} {'c8 p95':>9} err"
+    columns = (
+        f"{'endpoint':<15} {'c1 p50':>9} {'c1 p95':>9} {'c8 req/s':>9} {'c8 p95':>9} "
+        f"{'srv CPU':>8} {'cli CPU':>8} err"
+    )
     lines = [head, columns]
     for name, e in figures.get("endpoints", {}).items():
         if "c1" in e:
             c1, c8 = e["c1"], e["c8"]
             lines.append(
                 f"{name:<15} {c1.get('p50_ms', 0):>9.1f} {c1.get('p95_ms', 0):>9.1f} "
-                f"{c8['rps']:>9.1f} {c8.get('p95_ms', 0):>9.1f} {e['errors']}"
+                f"{c8['rps']:>9.1f} {c8.get('p95_ms', 0):>9.1f} "
+                f"{c8.get('server_cpu_ms_per_request', 0):>8.1f} "
+                f"{c8.get('client_cpu_ms_per_request', 0):>8.1f} {e['errors']}"
             )
         else:
             lines.append(

@@ -45,6 +45,9 @@ async def test_http_bench_smoke(
         assert endpoint["c1"]["p50_ms"] > 0
         assert endpoint["c8"]["requests"] > 0
         assert endpoint["c8"]["rps"] > 0
+        # what each request cost the server and the client in CPU (the throughput's bound)
+        assert endpoint["c8"]["server_cpu_ms_per_request"] > 0
+        assert endpoint["c8"]["client_cpu_ms_per_request"] > 0
     # Each move took another pending card with its version: every one answered 200.
     move = figures["endpoints"]["move"]
     assert list(move["statuses"]) == ["200"]
