@@ -109,7 +109,8 @@ def _writer_lock() -> asyncio.Lock:
 
 async def _take_turn(lock: asyncio.Lock) -> None:
     try:
-        await asyncio.wait_for(lock.acquire(), WRITER_WAIT)
+        async with asyncio.timeout(WRITER_WAIT):  # (a lock granted as time runs out is not kept)
+            await lock.acquire()
     except TimeoutError:  # as SQLite would say after its busy timeout: a 503 to the web
         raise OperationalError(
             "(waiting for another writer)", None, sqlite3.OperationalError("database is locked")
