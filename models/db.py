@@ -139,8 +139,9 @@ def _release_turn(info: dict[Any, Any]) -> None:
         lock.release()
 
 
-def _returned_to_pool(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    """A connection back in the pool holds no turn, however its transaction ended."""
+def _left_pool_use(_dbapi_connection: Any, record: ConnectionPoolEntry, *_: Any) -> None:
+    """A connection back in the pool, or invalidated, holds no turn, however its transaction
+    ended."""
     _release_turn(record.info)
 
 
@@ -149,8 +150,8 @@ def _queue_sqlite_writers(engine: AsyncEngine) -> None:
     event.listen(sync_engine, "before_cursor_execute", _before_write)
     event.listen(sync_engine, "commit", _end_write)
     event.listen(sync_engine, "rollback", _end_write)
-    event.listen(sync_engine.pool, "checkin", _returned_to_pool)
-    event.listen(sync_engine.pool, "invalidate", lambda _c, record, _e: _release_turn(record.info))
+    event.listen(sync_engine.pool, "checkin", _left_pool_use)
+    event.listen(sync_engine.pool, "invalidate", _left_pool_use)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -36,6 +36,9 @@ ticket_collaborators = Table(
 )
 
 
+_ON_BOARDS = text("merged_into_id IS NULL")  # a merged duplicate is on no board
+
+
 class Ticket(IdMixin, Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -47,8 +50,8 @@ class Ticket(IdMixin, Base):
             "status",
             "priority_rank",
             "resolution_due",
-            sqlite_where=text("merged_into_id IS NULL"),
-            postgresql_where=text("merged_into_id IS NULL"),
+            sqlite_where=_ON_BOARDS,
+            postgresql_where=_ON_BOARDS,
         ),
         Index("ix_tickets_assignee_status", "assignee_id", "status"),
         # The SLA tick scans only what is due.
@@ -145,7 +148,6 @@ class Ticket(IdMixin, Base):
 # When a done ticket was finished: the newest first in the 已关闭 and 已完成 columns.
 CLOSED_RECENCY = func.coalesce(Ticket.closed_at, Ticket.resolved_at, Ticket.created_at)
 COMPLETED_RECENCY = func.coalesce(Ticket.resolved_at, Ticket.created_at)
-_ON_BOARDS = text("merged_into_id IS NULL")  # a merged duplicate is on no board
 
 # The done columns' pages are read in order off these (the closed column holds most tickets).
 Index(
