@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-__all__ = ["OUTPUT", "PER_CATEGORY", "generate", "main"]
+__all__ = ["OUTPUT", "PER_CATEGORY", "PER_CATEGORY_COMPOSED", "generate", "main"]
 
 OUTPUT: Final = Path(__file__).resolve().parent / "data" / "bootstrap_en_gen.jsonl"
 PER_CATEGORY: Final = 680
@@ -451,6 +451,214 @@ AFTER_SALES: Final = [
     "help me get a refund for the {item} i sent back",
 ]
 
+# --- composed requests: a type-independent frame around an action of one type ---------------
+# The same frames ("I need help …", "where can I …", "I don't know how to …") wrap actions of
+# every type, so the frame says nothing about the type and the classifier has to learn it from
+# the action: "how do I cancel my order" is after-sales, "how do I report a payment error" a
+# problem, "how do I file a complaint" a complaint, "how do I open an account" a consultation.
+# Each action is (infinitive, gerund).
+
+FRAMES: Final = [
+    "I need help to {do}",
+    "I need (help|assistance) {doing}",
+    "can you help me {do}?",
+    "could you (help|assist) me with {doing}?",
+    "(how|how can|how do) I {do}?",
+    "where (can|do) I {do}?",
+    "I want to {do}",
+    "I'd like to {do}, please",
+    "I have to {do}",
+    "I don't know how to {do}",
+    "tell me how to {do}",
+    "what do I have to do to {do}?",
+    "I'd like some information about {doing}",
+    "is it possible to {do}?",
+    "I'm trying to {do}, can you help?",
+    "(help|pls help) me {do}",
+    "what's the (way|procedure) to {do}?",
+    "I want (help|assistance) {doing}",
+]
+
+ACTIONS: Final[dict[str, list[tuple[str, str]]]] = {
+    "consultation": [
+        (
+            "see (which|what) payment (methods|options) you accept",
+            "seeing which payment methods you accept",
+        ),
+        (
+            "find out (how long|how many days) delivery (takes|usually takes)",
+            "finding out how long delivery takes",
+        ),
+        (
+            "check what your (refund|return|cancellation) policy is",
+            "checking your (refund|return|cancellation) policy",
+        ),
+        (
+            "find out if there is a fee for cancelling (an|a) {order}",
+            "finding out about cancellation fees",
+        ),
+        ("open an account with you", "opening an account"),
+        ("sign up for your newsletter", "signing up for the newsletter"),
+        (
+            "(compare|choose between) the {sub} and the basic option",
+            "comparing the {sub} with the basic option",
+        ),
+        ("find your opening hours", "finding your opening hours"),
+        ("find out if you (deliver|ship) to {place}", "finding out about delivery to {place}"),
+        ("learn what the {sub} costs", "learning what the {sub} costs"),
+        (
+            "know how long the warranty (on|for) a {item} is",
+            "knowing how long the warranty for a {item} is",
+        ),
+        (
+            "get in touch with (a person|a human agent|customer service) (in general|in the future)",
+            "getting in touch with customer service",
+        ),
+        ("pay in instalments", "paying in instalments"),
+        (
+            "find out which documents I need (to sign up|for a new account)",
+            "finding out which documents I need",
+        ),
+        (
+            "change my (PIN|password|email address|phone number) in the {app}",
+            "changing my (PIN|password|email address) in the {app}",
+        ),
+        (
+            "(verify my identity|set up two-factor login) in the {app}",
+            "(verifying my identity|setting up two-factor login)",
+        ),
+        ("(turn on|set up) notifications in the {app}", "setting up notifications in the {app}"),
+    ],
+    "problem": [
+        ("report a problem with (a|my) payment", "reporting a problem with my payment"),
+        (
+            "report an (error|issue) (in|with) the {app}",
+            "reporting an (error|issue) with the {app}",
+        ),
+        ("fix the error I get when I {action}", "fixing the error I get when I {action}"),
+        ("get back into my account, it's locked", "getting back into my locked account"),
+        ("recover my password, I can't log in", "recovering my password, I can't log in"),
+        ("sort out the sign-up error I keep getting", "sorting out an error when signing up"),
+        ("get my payment to go through, it keeps failing", "getting my payment to go through"),
+        ("stop the {app} from crashing", "stopping the {app} from crashing"),
+        (
+            "fix my {service}, it's (not working|down)",
+            "fixing my {service}, it's (not working|down)",
+        ),
+        (
+            "get the double charge of {amount} corrected",
+            "getting a double charge of {amount} corrected",
+        ),
+        (
+            "report a charge (I don't recognise|I never made)",
+            "reporting a charge I don't recognise",
+        ),
+        ("get the verification code to (arrive|work)", "getting the verification code to work"),
+        (
+            "update my details, the {app} (won't save them|gives an error)",
+            "updating my details, the {app} gives an error",
+        ),
+        (
+            "regain access to my (account|profile), I'm (locked out|blocked)",
+            "regaining access to my (account|profile)",
+        ),
+        (
+            "(let you know about|tell you about) an error (at checkout|in the {app})",
+            "letting you know about an error in the {app}",
+        ),
+    ],
+    "complaint": [
+        ("file a complaint", "filing a complaint"),
+        (
+            "(make|lodge) a complaint about your {person}",
+            "(making|lodging) a complaint about your {person}",
+        ),
+        ("complain about the (service|treatment) I got", "complaining about the service I got"),
+        (
+            "leave (negative|bad) feedback about your {person}",
+            "leaving negative feedback about your {person}",
+        ),
+        (
+            "speak to a manager about how I was treated",
+            "speaking to a manager about how I was treated",
+        ),
+        (
+            "escalate my complaint, (nobody has answered|it's been {n} weeks)",
+            "escalating my complaint",
+        ),
+        (
+            "get compensation for (the hassle|my lost time|your mistake)",
+            "getting compensation for (the hassle|your mistake)",
+        ),
+        ("report your {person} for being rude", "reporting your {person} for being rude"),
+        ("claim compensation, this is unacceptable", "claiming compensation"),
+        ("get an apology for how I was treated", "getting an apology for how I was treated"),
+    ],
+    "after_sales": [
+        (
+            "cancel (my|the) {order} I (made|placed) {period}",
+            "cancelling the {order} I placed {period}",
+        ),
+        ("cancel {order} {no}", "cancelling {order} {no}"),
+        ("change (my|the) {order} I placed", "changing (my|the) {order} I placed"),
+        (
+            "update the (delivery|shipping) address (on|of) my {order}",
+            "updating the (delivery|shipping) address of my {order}",
+        ),
+        ("track my {parcel}", "tracking my {parcel}"),
+        ("check the status of my refund", "checking the status of my refund"),
+        ("get a refund for the {item} I bought", "getting a refund for the {item} I bought"),
+        ("get my money back for {order} {no}", "getting my money back for {order} {no}"),
+        (
+            "get the invoice for my (last|latest) {order}",
+            "getting the invoice for my (last|latest) {order}",
+        ),
+        (
+            "(return|send back) the (product|item|{item}) I (bought|ordered) {period}",
+            "(returning|sending back) (a|the) (product|item|{item}) I bought",
+        ),
+        ("exchange my {item} for a different (size|colour|model)", "exchanging my {item}"),
+        ("get my {item} repaired under warranty", "getting my {item} repaired under warranty"),
+        ("cancel my {sub} before it renews", "cancelling my {sub}"),
+        ("find out where my {parcel} is", "finding out where my {parcel} is"),
+        (
+            "get a replacement, the {item} arrived (broken|damaged)",
+            "getting a replacement for the (broken|damaged) {item}",
+        ),
+    ],
+}
+# Policy questions asked in general (no order of their own yet): consultation, but only inside
+# question frames — "I have to change the address after ordering" is not a policy question.
+QUESTION_FRAMES: Final = [
+    "(how|how can|how do) I {do}?",
+    "is it possible to {do}?",
+    "what's the (way|procedure) to {do}?",
+    "tell me how to {do}",
+    "I'd like some information about {doing}",
+    "can I {do}?",
+]
+GENERAL_ACTIONS: Final = [
+    (
+        "change the delivery address after (ordering|an order is placed)",
+        "changing the delivery address after ordering",
+    ),
+    (
+        "cancel an {order} after it has been (placed|confirmed)",
+        "cancelling an {order} after it has been placed",
+    ),
+    (
+        "get a refund if I change my mind (later|after buying)",
+        "getting a refund if I change my mind",
+    ),
+    (
+        "exchange (an item|something) for another size if it doesn't fit",
+        "exchanging an item for another size",
+    ),
+    ("get an invoice (in general|for a purchase) from you", "getting invoices from you"),
+    ("track (a|an) {parcel} once it has been sent", "tracking a {parcel} once it has been sent"),
+]
+PER_CATEGORY_COMPOSED: Final = 240
+
 TEMPLATES: Final[dict[str, list[str]]] = {
     "consultation": CONSULTATION,
     "problem": PROBLEM + PROBLEM_PHYSICAL,
@@ -613,6 +821,36 @@ def generate(per_category: int = PER_CATEGORY, seed: int = SEED) -> list[dict[st
             industry = rng.choice(industries)
             slots = _slots(rng, VOCAB[industry])
             text = _noise(_wrap(template, rng, slots), rng)
+            key = re.sub(r"\W+", " ", text.lower()).strip()
+            if key in seen:
+                continue
+            seen.add(key)
+            counts[cat] += 1
+            rows.append({"text": text, "category": cat, "lang": "en", "industry": industry})
+    rows.extend(_composed(rng, seen, per_category * PER_CATEGORY_COMPOSED // PER_CATEGORY))
+    return rows
+
+
+def _composed(rng: random.Random, seen: set[str], per_category: int) -> list[dict[str, str]]:
+    """``per_category`` rows per type of a shared frame around one of the type's actions."""
+    rows: list[dict[str, str]] = []
+    counts = dict.fromkeys(ACTIONS, 0)
+    attempts = 0
+    while min(counts.values()) < per_category:
+        attempts += 1
+        if attempts > per_category * 40:
+            raise RuntimeError("too many duplicate composed rows; add frames or actions")
+        for cat, actions in ACTIONS.items():
+            if counts[cat] >= per_category:
+                continue
+            frame = rng.choice(FRAMES)
+            do, doing = actions[rng.randrange(len(actions))]
+            if cat == "consultation" and rng.random() < 0.25:
+                frame = rng.choice(QUESTION_FRAMES)
+                do, doing = GENERAL_ACTIONS[rng.randrange(len(GENERAL_ACTIONS))]
+            template = frame.replace("{doing}", doing).replace("{do}", do)
+            industry = rng.choice(_industries_for(template))
+            text = _noise(_wrap(template, rng, _slots(rng, VOCAB[industry])), rng)
             key = re.sub(r"\W+", " ", text.lower()).strip()
             if key in seen:
                 continue

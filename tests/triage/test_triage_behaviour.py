@@ -243,3 +243,33 @@ def test_adding_a_compensation_demand_makes_a_fault_a_complaint(
     before, after = predict(lexical_model, [fault, escalated])
     assert before.category == "problem", before.probabilities
     assert after.category == "complaint", after.probabilities
+
+
+# The same request frame ("I need help …", "where can I …", "I'd like information about …")
+# around requests of every type: the frame must not decide the type, the request does. Written
+# for this test; none is a bootstrap row (the generator composes other frames and wordings).
+FRAMED_REQUESTS = [
+    ("Where can I report a problem with a payment?", "problem"),
+    ("I want help reporting an issue with my payment", "problem"),
+    ("I need assistance to recover access to my profile", "problem"),
+    ("how can I let you know about an error at checkout?", "problem"),
+    ("I want assistance with sending back a product", "after_sales"),
+    ("I need help changing the shipping address on the order I placed", "after_sales"),
+    ("I'd like information about checking the progress of my reimbursement", "after_sales"),
+    ("I don't know what to do to cancel the purchase I made", "after_sales"),
+    ("I need help to file a complaint", "complaint"),
+    ("where can I lodge a complaint about your staff?", "complaint"),
+    ("I want to leave negative feedback about the service I got", "complaint"),
+    ("I'd like information about your payment options", "consultation"),
+    ("I want to know about the cancellation fees", "consultation"),
+    ("can you help me open an account?", "consultation"),
+    ("I need help to find your opening hours", "consultation"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), FRAMED_REQUESTS)
+def test_request_frames_do_not_decide_the_type(
+    lexical_model: TrainedModel, text: str, expected: str
+) -> None:
+    (prediction,) = predict(lexical_model, [text])
+    assert prediction.category == expected, prediction.probabilities
