@@ -870,21 +870,24 @@ async def check_reply_window(
     through only within 48 hours of the customer's last message, 5 until they write again."""
     now = now or utcnow()
     last = conversation.last_customer_at
-    if last is None or now - last > wecom.REPLY_WINDOW:
+    rule: str | None = "expired"
+    if last is not None:
+        sent = await session.scalar(
+            select(func.count(ChatMessage.id)).where(
+                ChatMessage.conversation_id == conversation.id,
+                ChatMessage.author == ChatAuthor.AGENT,
+                ChatMessage.created_at > last,
+            )
+        )
+        rule = wecom.reply_window_rule(last, now, int(sent or 0))
+    if rule == "expired":
         raise Conflict(
             N_(
                 "WeCom delivers replies only within 48 hours of the customer's last message; "
                 "this customer has not written since. Contact them another way."
             )
         )
-    sent = await session.scalar(
-        select(func.count(ChatMessage.id)).where(
-            ChatMessage.conversation_id == conversation.id,
-            ChatMessage.author == ChatAuthor.AGENT,
-            ChatMessage.created_at > last,
-        )
-    )
-    if int(sent or 0) >= wecom.REPLIES_PER_WINDOW:
+    if rule == "exhausted":
         raise Conflict(
             N_(
                 "WeCom delivers at most %(count)s replies until the customer writes again; "

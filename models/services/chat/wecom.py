@@ -14,7 +14,7 @@ the vendor's documented behaviour (and a local stand-in of it) on its own.
   The access token is cached until five minutes before it expires and fetched again, once, when
   WeCom says it is invalid or expired (40014, 42001). Every refusal is a :class:`WeComApiError`
   with WeCom's ``errcode``.
-* :func:`reply_window_refusal` is WeCom's reply rule (within 48 hours of the customer's last
+* :func:`reply_window_rule` is WeCom's reply rule (within 48 hours of the customer's last
   message, at most 5 replies until the customer writes again) as a pure function, so the
   product can say why before it asks WeCom and gets 95002 / 95001.
 
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -307,20 +307,33 @@ class WeComCrypto:
 # ---------------------------------------------------------------------------- reply rule
 
 
+def reply_window_rule(
+    last_customer_message_at: datetime, now: datetime, sent_since: int
+) -> Literal["expired", "exhausted"] | None:
+    """Which part of WeCom's reply rule refuses a reply now, or None when it allows one.
+
+    WeCom lets a kf account answer only within 48 hours of the customer's last message
+    (``expired`` after that) and at most 5 times until the customer writes again
+    (``exhausted``; the count starts over when they do).
+    """
+    if now - last_customer_message_at > REPLY_WINDOW:
+        return "expired"
+    if sent_since >= REPLIES_PER_WINDOW:
+        return "exhausted"
+    return None
+
+
 def reply_window_refusal(
     last_customer_message_at: datetime, now: datetime, sent_since: int
 ) -> str | None:
-    """Why WeCom would refuse a reply now, or None when it allows one.
-
-    WeCom lets a kf account answer only within 48 hours of the customer's last message and at
-    most 5 times until the customer writes again (then the count starts over).
-    """
-    if now - last_customer_message_at > REPLY_WINDOW:
+    """:func:`reply_window_rule` in words (for logs and errors), or None when WeCom allows it."""
+    rule = reply_window_rule(last_customer_message_at, now, sent_since)
+    if rule == "expired":
         return (
             "the customer's last message was more than 48 hours ago; "
             "WeCom allows replies only within 48 hours"
         )
-    if sent_since >= REPLIES_PER_WINDOW:
+    if rule == "exhausted":
         return (
             f"{sent_since} replies were already sent since the customer's last message; "
             f"WeCom allows at most {REPLIES_PER_WINDOW} until the customer writes again"
