@@ -570,39 +570,51 @@ def sheets_for(
 # --- writers ---------------------------------------------------------------------------------
 
 
-def _local(value: datetime) -> datetime:
-    """An instant as a naive local time to the second (spreadsheets have no time zones)."""
-    return value.astimezone(ZoneInfo(get_settings().timezone)).replace(tzinfo=None, microsecond=0)
+class _Cells:
+    """Cell values of one export: enums translated, booleans yes/no, local times to the second.
 
+    Built once per export, so the time zone, yes/no and each enum member's label are looked up
+    once, not for each of the ~2 million cells of a 100,000-row export.
+    """
 
-def _plain(value: Any, loc: Localizer) -> Any:
-    """A cell value both writers share: enums translated, booleans yes/no, local times."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return loc.gettext(N_("Yes")) if value else loc.gettext(N_("No"))
-    if isinstance(value, Enum):
-        return loc.label(value)
-    if isinstance(value, datetime):
-        return _local(value)
-    return value
+    def __init__(self, loc: Localizer) -> None:
+        self._loc = loc
+        self._tz = ZoneInfo(get_settings().timezone)
+        self._no_yes = (loc.gettext(N_("No")), loc.gettext(N_("Yes")))
+        self._labels: dict[Enum, str] = {}
 
+    def plain(self, value: Any) -> Any:
+        """The value both writers share (spreadsheets have no time zones: naive local times)."""
+        kind = type(value)
+        if value is None or kind is str or kind is int or kind is float:
+            return value
+        if kind is bool:
+            return self._no_yes[value]
+        if isinstance(value, datetime):
+            return value.astimezone(self._tz).replace(tzinfo=None, microsecond=0)
+        if isinstance(value, Enum):
+            text = self._labels.get(value)
+            if text is None:
+                text = self._labels[value] = self._loc.label(value)
+            return text
+        return value
 
-def csv_cell(value: Any, loc: Localizer) -> str:
-    value = _plain(value, loc)
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, float):
-        return f"{value:g}"
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    def csv(self, value: Any) -> str:
+        value = self.plain(value)
+        if value is None:
+            return ""
+        if isinstance(value, datetime):
+            return value.strftime("%Y-%m-%d %H:%M")
+        if isinstance(value, float):
+            return f"{value:g}"
+        text = str(value)
+        return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 async def stream_csv(db: Database, sheets: Sequence[Sheet], loc: Localizer) -> AsyncIterator[bytes]:
     """UTF-8 CSV with a byte-order mark; several tables are separated by a blank line."""
     yield BOM.encode()
+    cell = _Cells(loc).csv
     async with db.sessionmaker() as session:
         for index, sheet in enumerate(sheets):
             buffer = io.StringIO()
@@ -616,12 +628,12 @@ async def stream_csv(db: Database, sheets: Sequence[Sheet], loc: Localizer) -> A
             async for batch in sheet.batches(session):
                 buffer = io.StringIO()
                 writer = csv.writer(buffer, lineterminator="\r\n")
-                writer.writerows([csv_cell(v, loc) for v in row] for row in batch)
+                writer.writerows([cell(v) for v in row] for row in batch)
                 yield buffer.getvalue().encode()
 
 
-def _xlsx_rows(book: XlsxStream, rows: Sequence[Sequence[Any]], loc: Localizer) -> bytes:
-    return book.rows([[_plain(v, loc) for v in row] for row in rows])
+def _xlsx_rows(book: XlsxStream, rows: Sequence[Sequence[Any]], cells: _Cells) -> bytes:
+    return book.rows([[cells.plain(v) for v in row] for row in rows])
 
 
 def _sheet_title(text: str, used: set[str]) -> str:
@@ -640,11 +652,12 @@ async def stream_xlsx(
     """An .xlsx whose bytes leave batch by batch (see :mod:`.xlsx_stream`): no temporary file."""
     used: set[str] = set()
     book = XlsxStream([_sheet_title(loc.gettext(sheet.title), used) for sheet in sheets])
+    cells = _Cells(loc)
     async with db.sessionmaker() as session:
         for sheet in sheets:
             yield book.begin_sheet([loc.gettext(h) for h in sheet.headers], sheet.widths)
             async for batch in sheet.batches(session):
-                if chunk := await asyncio.to_thread(_xlsx_rows, book, batch, loc):
+                if chunk := await asyncio.to_thread(_xlsx_rows, book, batch, cells):
                     yield chunk
     yield book.close()
 
