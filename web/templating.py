@@ -48,6 +48,9 @@ def build_environment() -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # Checking every template file's mtime on each use (a board page includes the card
+        # template once per card) is for editing templates: only with KEFU_DEBUG.
+        auto_reload=get_settings().debug,
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda message, **kw: i18n.gettext(message, **kw),
