@@ -93,7 +93,6 @@ class Settings:
     retrain_after_labels: int
     portal_rate_limit: int
     # Live chat: the first-response target a waiting chat is escalated after (seconds).
-    chat_first_response_seconds: int
     description_max_length: int
     argon2_time_cost: int
     argon2_memory_kib: int
@@ -173,7 +172,6 @@ def _load() -> Settings:
         base_url=(_env("KEFU_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
         retrain_after_labels=_env_int("KEFU_RETRAIN_AFTER_LABELS", 20),
         portal_rate_limit=_env_int("KEFU_PORTAL_RATE_LIMIT", 10),
-        chat_first_response_seconds=_env_int("KEFU_CHAT_FIRST_RESPONSE_SECONDS", 30),
         description_max_length=_env_int("KEFU_DESCRIPTION_MAX_LENGTH", 5000),
         argon2_time_cost=_env_int("KEFU_ARGON2_TIME_COST", 3),
         argon2_memory_kib=_env_int("KEFU_ARGON2_MEMORY_KIB", 65536),

@@ -51,6 +51,18 @@ def test_all_bad_fields_are_reported_at_once() -> None:
     assert set(caught.value.fields) == {"fr_urgent", "res_high", "level_vip", "ack", "ladder"}
 
 
+def test_the_chat_target_is_whole_seconds_and_defaults_to_30() -> None:
+    config, _ = settings.parse_policy(default_form(chat="45"))
+    assert config["chat_first_response_seconds"] == 45
+    # A form from before the field (or an emptied field) keeps the seed's 30 seconds.
+    assert settings.parse_policy(default_form())[0]["chat_first_response_seconds"] == 30
+    assert settings.parse_policy(default_form(chat=" "))[0]["chat_first_response_seconds"] == 30
+    for bad in ("0", "-5", "1.5", "3601", "半分钟"):
+        with pytest.raises(ValidationFailed) as caught:
+            settings.parse_policy(default_form(chat=bad))
+        assert set(caught.value.fields) == {"chat"}
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.chat_conversation import ChatConversation
 from models.enums import ChatStatus
 from models.services.reports.summary import Period
-from models.settings import get_settings
+from models.services.sla import policy as sla
 from models.user import User
 
 
@@ -54,7 +54,7 @@ def _median(values: list[float]) -> float | None:
 async def chat_figures(
     session: AsyncSession, period: Period, department_id: int | None = None
 ) -> ChatFigures:
-    target = get_settings().chat_first_response_seconds
+    target = (await sla.load_rules(session)).policy.chat_first_response_seconds
     query = select(
         ChatConversation.status,
         ChatConversation.started_at,

@@ -25,6 +25,7 @@ from models.services.common.errors import N_, Forbidden, ValidationFailed
 from models.services.sla import policy as sla
 from models.services.sla.deadlines import (
     DEFAULT_CALENDAR,
+    DEFAULT_CHAT_FIRST_RESPONSE_SECONDS,
     DEFAULT_SILENCE,
     BusinessCalendar,
     SlaPolicy,
@@ -37,6 +38,7 @@ MAX_TARGET_MINUTES = 366 * 24 * 60
 MAX_LADDER_RUNGS = 10
 MAX_RUNG_MINUTES = 7 * 24 * 60
 MAX_DATES = 400
+MAX_CHAT_SECONDS = 3600
 # A customer gets at least an hour to answer "solved / not solved".
 MIN_SILENCE_MINUTES = 60
 _SPLIT = re.compile(r"[\s,，;；]+")
@@ -53,7 +55,7 @@ def _policy_fields() -> tuple[str, ...]:
     for name in targets:
         names += [name, f"{name}_b"]
     names += [f"level_{lv}" for lv in CustomerLevel]
-    names.append("ladder")
+    names += ["ladder", "chat"]
     return tuple(names)
 
 
@@ -84,6 +86,7 @@ class PolicyForm:
     by_type: list[TargetField]
     levels: list[tuple[str, CustomerLevel, str]]  # field, level, percent
     ladder: str
+    chat_seconds: str
     updated_at: Any
 
 
@@ -137,6 +140,7 @@ async def policy_form(session: AsyncSession) -> PolicyForm:
             for lv in CustomerLevel
         ],
         ladder=", ".join(str(m) for m in rules.escalation_ladder),
+        chat_seconds=str(p.chat_first_response_seconds),
         updated_at=row.updated_at if row else None,
     )
 
@@ -193,6 +197,13 @@ def parse_policy(values: Mapping[str, str]) -> tuple[dict[str, Any], list[int]]:
             errors[f"level_{level}"] = N_("Enter a percentage from 1 to 1000.")
         else:
             levels[str(level)] = int(raw)
+    chat = DEFAULT_CHAT_FIRST_RESPONSE_SECONDS  # left out: a form from before the field
+    raw_chat = (values.get("chat") or "").strip()
+    if raw_chat:
+        if raw_chat.isdigit() and 1 <= int(raw_chat) <= MAX_CHAT_SECONDS:
+            chat = int(raw_chat)
+        else:
+            errors["chat"] = N_("Enter whole seconds, from 1 to 3600.")
     try:
         ladder = parse_ladder(values.get("ladder") or "")
     except ValueError:
@@ -208,6 +219,7 @@ def parse_policy(values: Mapping[str, str]) -> tuple[dict[str, Any], list[int]]:
         "resolution_by_type": {k: t.to_config() for k, t in by_type.items() if t},
         "level_percent": levels,
         "confirmation_silence": silence.to_config(),
+        "chat_first_response_seconds": chat,
     }
     try:
         policy = SlaPolicy.from_config(config)

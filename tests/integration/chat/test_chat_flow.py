@@ -22,6 +22,7 @@ from models.services.common.errors import ValidationFailed
 from models.ticket import Ticket
 from models.user import User
 from tests.conftest import sign_in
+from tests.integration.sla.test_sla_helpers import policy_form
 from tests.integration.triage_support import htmx_headers
 
 pytestmark = pytest.mark.usefixtures("reference")
@@ -429,6 +430,46 @@ async def test_a_chat_unanswered_past_30_seconds_is_escalated_once_to_the_leads(
             (await session.scalars(select(User.id).where(User.role.in_(("lead", "admin"))))).all()
         )
         assert recipients and recipients <= leads
+
+
+async def test_the_chat_target_comes_from_the_sla_policy(client: Any, db: Any, clock: Any) -> None:
+    """An admin who sets 2 minutes at /admin/sla moves the escalation and the KPI's target."""
+    from datetime import timedelta
+
+    from models.clock import utcnow
+    from models.notification import Notification
+
+    await sign_in(client, "admin", "kefu-admin")
+    page = await client.get("/admin/sla")
+    assert 'name="chat"' in page.text and 'value="30"' in page.text
+    form = policy_form(chat="120")
+    saved = await client.post(
+        "/admin/sla/policy", data=form, headers=await htmx_headers(client, "/admin/sla")
+    )
+    assert saved.status_code == 200, saved.text[:500]
+    refused = await client.post(
+        "/admin/sla/policy",
+        data={**form, "chat": "0"},
+        headers=await htmx_headers(client, "/admin/sla"),
+    )
+    assert refused.status_code == 422
+
+    key = await make_widget(db, department_id=None)
+    await set_capacity(db, "agent", 0)  # online, but no room: the chat waits
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    visitor = Visitor(client, key)
+    assert (await visitor.send("有人吗？")).status_code == 201
+    start = utcnow()
+    async with unit_of_work(db) as session:
+        assert await conversations.escalate_waiting(session, start + timedelta(seconds=90)) == 0
+    async with unit_of_work(db) as session:
+        assert await conversations.escalate_waiting(session, start + timedelta(seconds=121)) == 1
+    async with db.sessionmaker() as session:
+        told = (
+            await session.scalars(select(Notification).where(Notification.kind == "escalation"))
+        ).all()
+        assert told and all(n.params.get("target") == 120 for n in told)
 
 
 async def test_the_kpi_dashboard_shows_chat_first_response_per_agent(

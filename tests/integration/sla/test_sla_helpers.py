@@ -21,6 +21,7 @@ from models.services.common.actor import Actor
 from models.services.customers import registry
 from models.services.escalation import engine
 from models.services.sla import policy
+from models.services.sla.deadlines import DEFAULT_POLICY
 from models.services.tickets import commands, surveys
 from models.sla_action import SlaAction
 from models.ticket import Ticket
@@ -210,3 +211,31 @@ async def first_close_after(db: Any, moment: datetime) -> datetime:
 def duplicates(items: Sequence[Any]) -> list[Any]:
     seen: set[Any] = set()
     return [i for i in items if i in seen or seen.add(i)]  # type: ignore[func-returns-value]
+
+
+def policy_form(**changes: str) -> dict[str, str]:
+    """The default policy as the form posts it, with some fields changed."""
+    p = DEFAULT_POLICY
+    form: dict[str, str] = {}
+
+    def put(name: str, target: Any) -> None:
+        if target is None:
+            form[name] = ""
+            return
+        form[name] = str(target.minutes)
+        if target.business:
+            form[f"{name}_b"] = "1"
+
+    for key, target in p.first_response.items():
+        put(f"fr_{key}", target)
+    put("ack", p.acknowledgement)
+    put("rem", p.urgent_reminder)
+    for key, target in p.resolution.items():
+        put(f"res_{key}", target)
+    for key in ("consultation", "problem", "complaint", "after_sales"):
+        put(f"type_{key}", p.resolution_by_type.get(key))
+    for level, percent in p.level_percent.items():
+        form[f"level_{level}"] = str(percent)
+    form["ladder"] = "60, 120, 240"
+    form.update(changes)
+    return {k: v for k, v in form.items() if v is not None}
