@@ -798,7 +798,6 @@ def _industries_for(template: str) -> list[str]:
 def generate(per_category: int = PER_CATEGORY, seed: int = SEED) -> list[dict[str, str]]:
     """Return ``per_category`` distinct rows per type, interleaved, deterministically."""
     rng = random.Random(seed)
-    rows: list[dict[str, str]] = []
     seen: set[str] = set()
     pools: dict[str, list[tuple[str, list[str]]]] = {
         cat: [(_TAG.sub("", t), _industries_for(t)) for t in templates]
@@ -808,49 +807,50 @@ def generate(per_category: int = PER_CATEGORY, seed: int = SEED) -> list[dict[st
         for template, industries in pool:
             if not industries:
                 raise ValueError(f"no industry defines every slot of {template!r} ({cat})")
-    counts = dict.fromkeys(pools, 0)
+
+    def written(cat: str) -> tuple[str, list[str]]:
+        pool = pools[cat]
+        return pool[rng.randrange(len(pool))]
+
+    rows = _rows(rng, seen, per_category, written)
+    composed = per_category * PER_CATEGORY_COMPOSED // PER_CATEGORY
+    return rows + _rows(rng, seen, composed, lambda cat: _composed(rng, cat))
+
+
+def _composed(rng: random.Random, cat: str) -> tuple[str, list[str]]:
+    """A shared frame around one of the type's actions, and the industries that fill it."""
+    frame = rng.choice(FRAMES)
+    actions = ACTIONS[cat]
+    do, doing = actions[rng.randrange(len(actions))]
+    if cat == "consultation" and rng.random() < 0.25:
+        frame = rng.choice(QUESTION_FRAMES)
+        do, doing = GENERAL_ACTIONS[rng.randrange(len(GENERAL_ACTIONS))]
+    template = frame.replace("{doing}", doing).replace("{do}", do)
+    return template, _industries_for(template)
+
+
+def _rows(
+    rng: random.Random,
+    seen: set[str],
+    per_category: int,
+    draw: Callable[[str], tuple[str, list[str]]],
+) -> list[dict[str, str]]:
+    """``per_category`` new distinct rows per type, interleaved: each from the template
+    ``draw(type)`` gives, in one of its industries, wrapped and noised."""
+    rows: list[dict[str, str]] = []
+    counts = dict.fromkeys(TEMPLATES, 0)
     attempts = 0
     while min(counts.values()) < per_category:
         attempts += 1
         if attempts > per_category * 40:
             raise RuntimeError("too many duplicate rows; add templates or lower per_category")
-        for cat, pool in pools.items():
+        for cat in counts:
             if counts[cat] >= per_category:
                 continue
-            template, industries = pool[rng.randrange(len(pool))]
+            template, industries = draw(cat)
             industry = rng.choice(industries)
             slots = _slots(rng, VOCAB[industry])
             text = _noise(_wrap(template, rng, slots), rng)
-            key = re.sub(r"\W+", " ", text.lower()).strip()
-            if key in seen:
-                continue
-            seen.add(key)
-            counts[cat] += 1
-            rows.append({"text": text, "category": cat, "lang": "en", "industry": industry})
-    rows.extend(_composed(rng, seen, per_category * PER_CATEGORY_COMPOSED // PER_CATEGORY))
-    return rows
-
-
-def _composed(rng: random.Random, seen: set[str], per_category: int) -> list[dict[str, str]]:
-    """``per_category`` rows per type of a shared frame around one of the type's actions."""
-    rows: list[dict[str, str]] = []
-    counts = dict.fromkeys(ACTIONS, 0)
-    attempts = 0
-    while min(counts.values()) < per_category:
-        attempts += 1
-        if attempts > per_category * 40:
-            raise RuntimeError("too many duplicate composed rows; add frames or actions")
-        for cat, actions in ACTIONS.items():
-            if counts[cat] >= per_category:
-                continue
-            frame = rng.choice(FRAMES)
-            do, doing = actions[rng.randrange(len(actions))]
-            if cat == "consultation" and rng.random() < 0.25:
-                frame = rng.choice(QUESTION_FRAMES)
-                do, doing = GENERAL_ACTIONS[rng.randrange(len(GENERAL_ACTIONS))]
-            template = frame.replace("{doing}", doing).replace("{do}", do)
-            industry = rng.choice(_industries_for(template))
-            text = _noise(_wrap(template, rng, _slots(rng, VOCAB[industry])), rng)
             key = re.sub(r"\W+", " ", text.lower()).strip()
             if key in seen:
                 continue

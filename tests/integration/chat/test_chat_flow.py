@@ -399,77 +399,71 @@ async def test_an_admin_sets_up_a_widget_and_gets_its_embed_code(client: Any, db
     assert agent_page.headers["x-frame-options"] == "DENY"
 
 
-async def test_a_chat_unanswered_past_30_seconds_is_escalated_once_to_the_leads(
-    client: Any, db: Any, clock: Any
-) -> None:
-    from datetime import timedelta
-
+async def waiting_chat(client: Any, db: Any) -> Any:
+    """A visitor's chat that waits (the only agent online has no room); when it started."""
     from models.clock import utcnow
-    from models.notification import Notification
 
     key = await make_widget(db, department_id=None)
-    await set_capacity(db, "agent", 0)  # online, but no room: the chat waits
+    await set_capacity(db, "agent", 0)
     await sign_in(client, "agent", "kefu-agent")
     await available(client)
     visitor = Visitor(client, key)
     assert (await visitor.send("有人吗？急！")).status_code == 201
-    start = utcnow()
-    async with unit_of_work(db) as session:
-        assert await conversations.escalate_waiting(session, start + timedelta(seconds=20)) == 0
-    async with unit_of_work(db) as session:
-        assert await conversations.escalate_waiting(session, start + timedelta(seconds=31)) == 1
-    async with unit_of_work(db) as session:
-        assert await conversations.escalate_waiting(session, start + timedelta(seconds=90)) == 0
+    return utcnow()
+
+
+async def escalations(db: Any, start: Any, *after_seconds: int) -> list[int]:
+    """How many chats each run of the escalation finds, ``after_seconds`` past ``start``."""
+    from datetime import timedelta
+
+    found = []
+    for seconds in after_seconds:
+        async with unit_of_work(db) as session:
+            now = start + timedelta(seconds=seconds)
+            found.append(await conversations.escalate_waiting(session, now))
+    return found
+
+
+async def escalation_notices(db: Any) -> list[Any]:
+    from models.notification import Notification
+
     async with db.sessionmaker() as session:
-        told = (
-            await session.scalars(select(Notification).where(Notification.kind == "escalation"))
-        ).all()
-        assert told and all(n.params.get("target") == 30 for n in told)
-        recipients = {n.user_id for n in told}
+        query = select(Notification).where(Notification.kind == "escalation")
+        return list((await session.scalars(query)).all())
+
+
+async def test_a_chat_unanswered_past_30_seconds_is_escalated_once_to_the_leads(
+    client: Any, db: Any, clock: Any
+) -> None:
+    start = await waiting_chat(client, db)
+    assert await escalations(db, start, 20, 31, 90) == [0, 1, 0]
+    told = await escalation_notices(db)
+    assert told and all(n.params.get("target") == 30 for n in told)
+    async with db.sessionmaker() as session:
         leads = set(
             (await session.scalars(select(User.id).where(User.role.in_(("lead", "admin"))))).all()
         )
-        assert recipients and recipients <= leads
+    recipients = {n.user_id for n in told}
+    assert recipients and recipients <= leads
 
 
 async def test_the_chat_target_comes_from_the_sla_policy(client: Any, db: Any, clock: Any) -> None:
-    """An admin who sets 2 minutes at /admin/sla moves the escalation and the KPI's target."""
-    from datetime import timedelta
-
-    from models.clock import utcnow
-    from models.notification import Notification
-
+    """An admin who sets 2 minutes at /admin/sla moves the chat escalation."""
     await sign_in(client, "admin", "kefu-admin")
     page = await client.get("/admin/sla")
     assert 'name="chat"' in page.text and 'value="30"' in page.text
     form = policy_form(chat="120")
-    saved = await client.post(
-        "/admin/sla/policy", data=form, headers=await htmx_headers(client, "/admin/sla")
-    )
+    headers = await htmx_headers(client, "/admin/sla")
+    saved = await client.post("/admin/sla/policy", data=form, headers=headers)
     assert saved.status_code == 200, saved.text[:500]
-    refused = await client.post(
-        "/admin/sla/policy",
-        data={**form, "chat": "0"},
-        headers=await htmx_headers(client, "/admin/sla"),
-    )
+    refused = await client.post("/admin/sla/policy", data={**form, "chat": "0"}, headers=headers)
     assert refused.status_code == 422
+    assert "3600" in refused.text
 
-    key = await make_widget(db, department_id=None)
-    await set_capacity(db, "agent", 0)  # online, but no room: the chat waits
-    await sign_in(client, "agent", "kefu-agent")
-    await available(client)
-    visitor = Visitor(client, key)
-    assert (await visitor.send("有人吗？")).status_code == 201
-    start = utcnow()
-    async with unit_of_work(db) as session:
-        assert await conversations.escalate_waiting(session, start + timedelta(seconds=90)) == 0
-    async with unit_of_work(db) as session:
-        assert await conversations.escalate_waiting(session, start + timedelta(seconds=121)) == 1
-    async with db.sessionmaker() as session:
-        told = (
-            await session.scalars(select(Notification).where(Notification.kind == "escalation"))
-        ).all()
-        assert told and all(n.params.get("target") == 120 for n in told)
+    start = await waiting_chat(client, db)
+    assert await escalations(db, start, 90, 121) == [0, 1]
+    told = await escalation_notices(db)
+    assert told and all(n.params.get("target") == 120 for n in told)
 
 
 async def test_the_kpi_dashboard_shows_chat_first_response_per_agent(
