@@ -4,7 +4,9 @@ and a real ``kefu web`` subprocess."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -21,14 +23,19 @@ BENCH_DIR = REPO_ROOT / "var" / "bench"
 
 
 def scratch_database_url(name: str) -> str:
-    """A fresh SQLite file per benchmark, or KEFU_BENCH_DATABASE_URL when set (PostgreSQL)."""
+    """A fresh SQLite file for this run, or KEFU_BENCH_DATABASE_URL when set (PostgreSQL).
+
+    The file name carries a random part, so two benchmarks running at once (say a long 1M run
+    and a short one) never share or delete each other's database; it is removed when the
+    process exits.
+    """
     url = os.environ.get("KEFU_BENCH_DATABASE_URL")
     if url:
         return url
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    path: Path = BENCH_DIR / f"{name}.db"
+    path: Path = BENCH_DIR / f"{name}-{secrets.token_hex(4)}.db"
     for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
+        atexit.register(Path(str(path) + suffix).unlink, missing_ok=True)
     return f"sqlite+aiosqlite:///{path}"
 
 
