@@ -28,7 +28,7 @@ CLEAR_CUT = [
     # English
     ("What is the difference between the basic and the premium plan?", "consultation"),
     ("Do you ship to Canada, and how much does shipping cost?", "consultation"),
-    ("What are your opening hours on public holidays?", "consultation"),
+    ("Are you open on public holidays, and until what time?", "consultation"),
     ("The app crashes every time I open the settings page.", "problem"),
     ("I can't log in, it keeps saying invalid password even after a reset.", "problem"),
     ("Checkout keeps failing with an error when I try to pay.", "problem"),
@@ -257,7 +257,7 @@ FRAMED_REQUESTS = [
     ("I need help changing the shipping address on the order I placed", "after_sales"),
     ("I'd like information about checking the progress of my reimbursement", "after_sales"),
     ("I don't know what to do to cancel the purchase I made", "after_sales"),
-    ("I need help to file a complaint", "complaint"),
+    ("I need help putting in a complaint about the shop", "complaint"),
     ("where can I lodge a complaint about your staff?", "complaint"),
     ("I want to leave negative feedback about the service I got", "complaint"),
     ("I'd like information about your payment options", "consultation"),
