@@ -5,6 +5,8 @@ copied from the training data. Invariance: names, numbers and identifiers do not
 type. Direction: adding a demand for accountability moves a fault report towards complaint.
 """
 
+import re
+
 import pytest
 
 from triage import CATEGORIES
@@ -273,3 +275,17 @@ def test_request_frames_do_not_decide_the_type(
 ) -> None:
     (prediction,) = predict(lexical_model, [text])
     assert prediction.category == expected, prediction.probabilities
+
+
+def test_no_case_is_a_bootstrap_row(bootstrap: list) -> None:
+    """The cases measure generalization only if the model never saw them: none may be a
+    training row (compared with case, spacing and punctuation folded)."""
+
+    def folded(text: str) -> str:
+        return re.sub(r"\W+", " ", text.lower()).strip()
+
+    seen = {folded(example.text) for example in bootstrap}
+    cases = [text for text, _ in CLEAR_CUT + FRAMED_REQUESTS]
+    cases += OWN_ORDER_QUESTIONS + POLITE_FAULTS
+    cases += [text for pair in OWN_VERSUS_GENERAL for text in pair]
+    assert [text for text in cases if folded(text) in seen] == []
