@@ -531,7 +531,7 @@ class WeComClient:
 
         ``msgid`` is the caller's own id for the message (WeCom echoes it), so a retried send
         can be recognised. WeCom refuses outside the reply window: see
-        :func:`reply_window_refusal`.
+        :func:`reply_window_rule`.
         """
         if not content.strip():
             raise ValueError("a WeCom text message needs content")
