@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, utcnow
@@ -30,6 +30,9 @@ class ChatConversation(IdMixin, Base):
         ForeignKey("wecom_accounts.id", ondelete="SET NULL"), index=True
     )
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    # Started by a visitor whose email or phone the site signed (see chat widgets' identity
+    # secret): only such conversations follow the customer to another browser.
+    identity_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)

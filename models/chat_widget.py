@@ -30,4 +30,7 @@ class ChatWidget(IdMixin, Base):
     # The sites allowed to embed it (space-separated origins); empty: any site.
     allowed_origins: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The key a site signs its signed-in customer's email or phone with (HMAC-SHA256), so the
+    # widget may show them their earlier chats from any browser; encrypted. None: not set up.
+    identity_secret_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

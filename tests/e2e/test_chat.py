@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Iterator
+from html import escape as html_escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -35,11 +36,12 @@ ANSWER = "您好，请先试试重新配对；不行的话我们给您换新。"
 class HostSite:
     """A company's page on another origin, embedding the widget with the one script tag."""
 
-    def __init__(self, kefu: str, key: str, lang: str) -> None:
+    def __init__(self, kefu: str, key: str, lang: str, attrs: dict[str, str]) -> None:
+        extra = "".join(f" {name}='{html_escape(value)}'" for name, value in attrs.items())
         html = (
             "<!doctype html><html><head><meta charset='utf-8'><title>ACME</title>"
             f"<script src='{kefu}/static/chat/loader.js' data-widget='{key}' "
-            f"data-lang='{lang}' async></script></head>"
+            f"data-lang='{lang}'{extra} async></script></head>"
             "<body><h1>ACME 耳机旗舰店</h1></body></html>"
         ).encode()
 
@@ -67,8 +69,8 @@ class HostSite:
 def host_site(live_server: str) -> Iterator[Any]:
     sites: list[HostSite] = []
 
-    def open_site(key: str, lang: str = "zh-CN") -> str:
-        site = HostSite(live_server, key, lang)
+    def open_site(key: str, lang: str = "zh-CN", attrs: dict[str, str] | None = None) -> str:
+        site = HostSite(live_server, key, lang, attrs or {})
         sites.append(site)
         return site.url
 
@@ -290,3 +292,52 @@ async def test_with_the_cap_reached_a_visitor_sees_their_place_in_the_queue(
     await second_page.screenshot(path=screenshot_path("chat-widget-queue-390"))
     queue = agent.locator("[data-testid=chat-queue] [data-testid=chat-item]")
     await expect(queue).to_contain_text("第二位顾客的问题")
+
+
+def signed_in(secret: str, email: str, name: str) -> dict[str, str]:
+    """The script tag's attributes for a customer signed in on the company's site."""
+    return {
+        "data-user-email": email,
+        "data-user-name": name,
+        "data-user-hash": widgets.sign_identity(secret, email),
+    }
+
+
+async def test_a_signed_in_customer_sees_earlier_chats_anywhere_and_a_new_sign_in_starts_afresh(
+    db: Database, new_page: Any, host_site: Any
+) -> None:
+    key = await make_widget(db)
+    async with db.sessionmaker() as session:
+        secret = widgets.identity_secret(await widgets.by_key(session, key))
+        assert secret is not None
+    agent = await new_page()
+    await open_inbox(agent, "agent")
+    alice = host_site(key, attrs=signed_in(secret, "alice@example.com", "王丽"))
+
+    laptop = await new_page()
+    frame = await open_widget(laptop, alice)
+    await expect(frame.locator(".kc-who")).to_be_hidden()  # the site said who she is
+    await frame.locator("[data-testid=chat-widget-input]").fill(QUESTION)
+    await frame.locator("[data-testid=chat-widget-input]").press("Enter")
+    lines = frame.locator("[data-testid=chat-widget-lines]")
+    await expect(lines).to_contain_text("已接入会话")
+    await frame.locator("[data-testid=chat-widget-end]").click()
+    await expect(lines).to_contain_text("会话已结束")
+    row = await conversation(db)
+    assert row.identity_verified and row.status is ChatStatus.ENDED
+
+    # Her phone: a browser that never chatted shows her earlier chat, marked as earlier.
+    phone = await new_page()
+    await phone.set_viewport_size({"width": 390, "height": 844})
+    on_phone = await open_widget(phone, alice)
+    history = on_phone.locator("[data-testid=chat-widget-lines] .kc-history")
+    await expect(history.filter(has_text=QUESTION)).to_have_count(1)
+    await expect(history.first).to_have_text("历史会话")
+    await phone.screenshot(path=screenshot_path("chat-widget-signed-in-history-390"))
+
+    # On the laptop another customer signs in, then signs out: neither sees her chat.
+    bob = host_site(key, attrs=signed_in(secret, "bob@example.com", "Bob"))
+    for site in (bob, host_site(key)):
+        frame = await open_widget(laptop, site)
+        await expect(frame.locator("[data-testid=chat-widget-compose]")).to_be_visible()
+        await expect(frame.locator("[data-testid=chat-widget-lines]")).not_to_contain_text(QUESTION)

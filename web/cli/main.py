@@ -339,6 +339,7 @@ def run_all(host: str, port: int) -> None:
     import signal
     import subprocess
 
+    from models.services.chat import widgets
     from models.services.demo.seed import demo_logins as untouched_demo_logins
 
     settings = get_settings()
@@ -361,6 +362,12 @@ def run_all(host: str, port: int) -> None:
     click.echo(f"Customer portal: http://{host}:{port}/portal")
     logins = run(lambda: _with_session(untouched_demo_logins))  # none unless a demo install
     if logins:
+        chat = run(lambda: _with_session(widgets.all_widgets))
+        if chat:
+            click.echo(
+                f"Live chat widget (sign in as admin): http://{host}:{port}/admin/chat/"
+                f"{chat[0].id}/preview"
+            )
         click.echo("Demo logins (username / password):")
     for account in logins:
         click.echo(f"  {account.role.value:<6} {account.username:<8} {account.password}")

@@ -31,10 +31,16 @@ from web.views.events import stream
 from web.views.portal import client_ip
 
 VISITOR_HEADER = "x-kefu-visitor"
+# The signed-in customer the embedding site vouched for (see widgets' signed identities).
+IDENTITY_HEADER = "x-kefu-identity"
 
 
 def _secret(request: Request[Any, Any, Any]) -> str:
     return request.headers.get(VISITOR_HEADER, "")
+
+
+def _identity(request: Request[Any, Any, Any], widget: Any) -> widgets.IdentityCheck:
+    return widgets.check_identity(widget, request.headers.get(IDENTITY_HEADER, ""))
 
 
 def _locale(widget: Any, raw: str) -> str:
@@ -134,7 +140,13 @@ class ChatApiController(Controller):
         after: FromQuery[int] = 0,
     ) -> dict[str, Any]:
         widget = await widgets.by_key(db_session, key)
-        view = await chat.visitor_view(db_session, widget, _secret(request), after=max(0, after))
+        view = await chat.visitor_view(
+            db_session,
+            widget,
+            _secret(request),
+            after=max(0, after),
+            identity=_identity(request, widget),
+        )
         return view.as_json()
 
     @post("/messages", status_code=201)
@@ -158,6 +170,7 @@ class ChatApiController(Controller):
                 upload=upload,
             ),
             public_id=data.conversation or None,
+            identity=_identity(request, widget),
         )
         return {"conversation": conversation.public_id, "line": line.as_json()}
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath
+from litestar.plugins.htmx import ClientRefresh, HTMXRequest
 from litestar.response import Redirect, Response, Template
 
 from models.services.admin.users import list_departments
@@ -149,6 +150,7 @@ class ChatWidgetAdminController(Controller):
                 "values": values if values is not None else _values(editing),
                 "errors": errors or {},
                 "base_url": str(request.base_url).rstrip("/"),
+                "identity_secret": widgets.identity_secret(editing) if editing else None,
                 "wecom_accounts": await wecom_channel.account_rows(db_session),
                 "wecom_values": wecom_values
                 or {"base_url": wecom_channel.DEFAULT_BASE_URL, "is_active": "on"},
@@ -211,6 +213,20 @@ class ChatWidgetAdminController(Controller):
                 status=exc.status_code,
             )
         return Redirect("/admin/chat", status_code=303)
+
+    @post("/{widget_id:int}/identity-secret")
+    async def renew_identity_secret(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        actor: CurrentActor,
+        widget_id: FromPath[int],
+    ) -> Response[Any]:
+        """A new key for signed identities (the site must sign with it from now on)."""
+        await widgets.renew_identity_secret(db_session, actor, widget_id)
+        if request.htmx:
+            return ClientRefresh()
+        return Redirect(f"/admin/chat/{widget_id}#identity", status_code=303)
 
     @get("/{widget_id:int}/preview")
     async def preview(self, db_session: DbSession, widget_id: FromPath[int]) -> Template:

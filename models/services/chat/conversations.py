@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.attachment import Attachment
@@ -29,6 +29,7 @@ from models.base import utcnow
 from models.chat_conversation import ChatConversation
 from models.chat_message import ChatMessage
 from models.chat_widget import ChatWidget
+from models.customer import Customer
 from models.db import record_event, record_job
 from models.enums import Channel, ChatAuthor, ChatStatus, FollowUpMethod, Role, TicketStatus
 from models.services.admin.users import actor_for
@@ -38,6 +39,7 @@ from models.services.common.actor import Actor
 from models.services.common.crypto import token_hash
 from models.services.common.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models.services.common.jobs import wecom_send_job
+from models.services.customers import registry
 from models.services.notify import notifications
 from models.services.sla import policy as sla
 from models.services.tickets import attachments, commands, intake, messages, surveys
@@ -114,6 +116,8 @@ class VisitorView:
     survey_token: str | None = None
     survey_answered: bool = False
     history: list[Line] = field(default_factory=list)
+    # "verified", "invalid" (the site's signature did not check: treated as anonymous), "none".
+    identity: str = "none"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +131,7 @@ class VisitorView:
             "agent_read_seq": self.agent_read_seq,
             "survey": bool(self.survey_token) and not self.survey_answered,
             "history": [line.as_json() for line in self.history],
+            "identity": self.identity,
         }
 
 
@@ -487,13 +492,35 @@ async def suggestions(
 
 
 async def visitor_view(
-    session: AsyncSession, widget: ChatWidget, secret: str, *, after: int = 0
+    session: AsyncSession,
+    widget: ChatWidget,
+    secret: str,
+    *,
+    after: int = 0,
+    identity: widgets.IdentityCheck = widgets.ANONYMOUS,
 ) -> VisitorView:
-    """The widget's state for this browser: its latest conversation after ``after``."""
+    """The widget's state for this browser: its latest conversation after ``after``, and on
+    a fresh load the earlier chats of this browser (and of the signed-in customer)."""
     conversation = await _visitor_conversation(session, widget, secret)
     open_now = await is_open(session, widget)
+    history: list[Line] = []
+    if after == 0:
+        history = await _history(
+            session,
+            widget,
+            visitor_hash(secret),
+            identity.verified,
+            current=conversation.id if conversation else None,
+        )
     if conversation is None or conversation.status is ChatStatus.LEFT_MESSAGE:
-        return VisitorView(open=open_now, conversation=None, status=None, lines=[])
+        return VisitorView(
+            open=open_now,
+            conversation=None,
+            status=None,
+            lines=[],
+            history=history,
+            identity=identity.state,
+        )
     position = minutes = None
     if conversation.status is ChatStatus.QUEUED:
         position = await queue_position(session, conversation)
@@ -503,9 +530,6 @@ async def visitor_view(
         agent = await session.get(User, conversation.agent_id)
         agent_name = agent.display_name if agent else None
     token, answered = await _survey(session, conversation)
-    history: list[Line] = []
-    if after == 0:
-        history = await _history(session, widget, conversation)
     return VisitorView(
         open=open_now,
         conversation=conversation.public_id,
@@ -518,30 +542,51 @@ async def visitor_view(
         survey_token=token,
         survey_answered=answered,
         history=history,
+        identity=identity.state,
     )
 
 
 async def _history(
-    session: AsyncSession, widget: ChatWidget, current: ChatConversation
+    session: AsyncSession,
+    widget: ChatWidget,
+    digest: str | None,
+    identity: widgets.Identity | None,
+    *,
+    current: int | None = None,
 ) -> list[Line]:
-    """The same browser's earlier conversations on this widget (the last five), oldest first."""
-    earlier = (
-        await session.scalars(
-            select(ChatConversation.id)
-            .where(
-                ChatConversation.widget_id == widget.id,
-                ChatConversation.visitor_hash == current.visitor_hash,
-                ChatConversation.id != current.id,
-                ChatConversation.status == ChatStatus.ENDED,
-            )
-            .order_by(ChatConversation.started_at.desc())
-            .limit(5)
+    """Earlier ended conversations on this widget (the last five), oldest first: this
+    browser's, and those a signed identity of the same customer started in any browser."""
+    mine = [ChatConversation.visitor_hash == digest]
+    customer = await _identified_customer(session, identity)
+    if customer is not None:
+        records = select(Customer.id).where(
+            or_(Customer.id == customer, Customer.merged_into_id == customer)
         )
+        mine.append(ChatConversation.customer_id.in_(records) & ChatConversation.identity_verified)
+    query = select(ChatConversation.id).where(
+        ChatConversation.widget_id == widget.id,
+        or_(*mine),
+        ChatConversation.status == ChatStatus.ENDED,
+    )
+    if current is not None:
+        query = query.where(ChatConversation.id != current)
+    earlier = (
+        await session.scalars(query.order_by(ChatConversation.started_at.desc()).limit(5))
     ).all()
     found: list[Line] = []
     for conversation_id in reversed(earlier):
         found.extend(line for line in await lines(session, conversation_id) if line.text)
     return found
+
+
+async def _identified_customer(
+    session: AsyncSession, identity: widgets.Identity | None
+) -> int | None:
+    """The customer a signed identity names (the record kept, if it was merged)."""
+    if identity is None:
+        return None
+    customer = await registry.find_by_contact(session, phone=identity.phone, email=identity.email)
+    return customer.id if customer is not None else None
 
 
 async def _survey(session: AsyncSession, conversation: ChatConversation) -> tuple[str | None, bool]:
@@ -570,6 +615,7 @@ async def _start(
     name: str = "",
     phone: str = "",
     email: str = "",
+    verified: bool = False,
 ) -> ChatConversation:
     """A new conversation, and its ticket, from the visitor's first message."""
     public_id = new_public_id()
@@ -583,7 +629,8 @@ async def _start(
             phone=phone or None,
             email=email or None,
             allowed_channels=(Channel.ONLINE_CHAT,),
-            match_names=True,
+            # A typed contact under another name may be someone else; a signed one is not.
+            match_names=not verified,
         ),
     )
     ticket = await commands.route_new(
@@ -599,6 +646,7 @@ async def _start(
         widget_id=widget.id,
         visitor_hash=digest,
         customer_id=result.customer_id,
+        identity_verified=verified,
         ticket_id=ticket.id,
         department_id=widget.department_id or ticket.department_id,
         status=ChatStatus.QUEUED,
@@ -634,9 +682,11 @@ async def visitor_post(
     message: VisitorMessage,
     *,
     public_id: str | None = None,
+    identity: widgets.IdentityCheck = widgets.ANONYMOUS,
 ) -> tuple[ChatConversation, Line]:
     """The visitor sends a message (or a file): the first one starts a conversation, if the
-    chat is open; a retry with the same client id returns the stored message."""
+    chat is open; a retry with the same client id returns the stored message. A signed
+    identity decides who the customer is (what the visitor typed does not)."""
     digest = visitor_hash(secret)
     limit = get_settings().portal_rate_limit * MESSAGE_FACTOR
     await ratelimit.check(redis, "chat-message", digest, limit)
@@ -654,15 +704,17 @@ async def visitor_post(
         if not await is_open(session, widget):
             raise Conflict(OFFLINE)
         first = text or (prepared[0].filename if prepared else "")
+        signed = identity.verified
         conversation = await _start(
             session,
             widget,
             digest,
             first,
             locale=message.locale,
-            name=message.name,
-            phone=message.phone,
-            email=message.email,
+            name=signed.name if signed else message.name,
+            phone=(signed.phone or "") if signed else message.phone,
+            email=(signed.email or "") if signed else message.email,
+            verified=signed is not None,
         )
     else:
         repeated = await _existing(session, conversation, client_id)

@@ -2,15 +2,27 @@
 
 A widget is open when it is active, inside its business hours and at least one agent who
 may take its chats is available; otherwise the visitor gets a leave-a-message form.
+
+**Signed identities.** A site whose customers sign in can tell the widget who is chatting, so
+they see their earlier chats from any browser: the script tag carries their email (or phone)
+and ``data-user-hash``, the HMAC-SHA256 of exactly that value under the widget's identity
+secret, computed on the site's server. A visitor's own word is never enough: someone typing
+another person's email must not read that person's chats, so an unsigned or mis-signed
+identity is treated as anonymous (the same browser still sees its own history).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import json
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -20,6 +32,7 @@ from models.chat_widget import ChatWidget
 from models.department import Department
 from models.services.common import audit
 from models.services.common.actor import Actor
+from models.services.common.crypto import normalize_email, normalize_phone
 from models.services.common.errors import N_, NotFound, ValidationFailed
 
 LANGUAGES = ("zh-CN", "en")
@@ -123,7 +136,11 @@ async def save(
     """Create a widget (with a new public key) or change one; audited."""
     values = await _check(session, data)
     if widget_id is None:
-        widget = ChatWidget(key=secrets.token_urlsafe(12), **values)
+        widget = ChatWidget(
+            key=secrets.token_urlsafe(12),
+            identity_secret_enc=_seal(new_identity_secret()),
+            **values,
+        )
         session.add(widget)
         await session.flush()
         action = "chat_widget_created"
@@ -183,3 +200,108 @@ def within_hours(hours: dict[str, Any] | None, now: datetime) -> bool:
 def greeting(widget: ChatWidget, locale: str) -> str:
     text = widget.greeting_en if locale == "en" else widget.greeting_zh
     return text or widget.greeting_zh or widget.greeting_en
+
+
+# --- signed identities ------------------------------------------------------------------------
+
+IDENTITY_MAX = 2048  # the encoded identity's length (a header)
+IDENTITY_NAME_MAX = NAME_MAX
+
+
+def new_identity_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def _seal(value: str) -> str:
+    from models.services.customers import registry
+
+    return registry.current_cipher().encrypt(value)
+
+
+def identity_secret(widget: ChatWidget) -> str | None:
+    """The widget's identity secret in plain text (for the admin page and the check)."""
+    from models.services.customers import registry
+
+    return registry.decrypt(widget.identity_secret_enc) if widget.identity_secret_enc else None
+
+
+async def renew_identity_secret(session: AsyncSession, actor: Actor, widget_id: int) -> ChatWidget:
+    """A new identity secret: identities the site signed with the old one stop verifying."""
+    widget = await get(session, widget_id)
+    widget.identity_secret_enc = _seal(new_identity_secret())
+    audit.record(
+        session,
+        actor,
+        entity_type="chat_widget",
+        entity_id=widget.id,
+        action="chat_widget_identity_secret_renewed",
+        after={"name": widget.name},
+    )
+    return widget
+
+
+def sign_identity(secret: str, value: str) -> str:
+    """What the site's server computes: HMAC-SHA256 of the email (or phone), hex."""
+    return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A visitor the site vouched for: exactly one normalized contact, and a name hint."""
+
+    email: str | None
+    phone: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class IdentityCheck:
+    state: Literal["none", "verified", "invalid"]
+    identity: Identity | None = None
+
+    @property
+    def verified(self) -> Identity | None:
+        return self.identity if self.state == "verified" else None
+
+
+ANONYMOUS = IdentityCheck("none")
+_INVALID = IdentityCheck("invalid")
+
+
+def encode_identity(fields: dict[str, str]) -> str:
+    """The loader's encoding of the script tag's data-user-* values (base64url of JSON)."""
+    raw = json.dumps(fields, ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def check_identity(widget: ChatWidget, encoded: str) -> IdentityCheck:
+    """The identity the frame passes on, checked against the widget's secret.
+
+    The signed value is the email when one is given, else the phone, exactly as the site
+    wrote it; the other contact is ignored (unsigned, it could point at anyone)."""
+    if not encoded:
+        return ANONYMOUS
+    secret = identity_secret(widget)
+    if secret is None or len(encoded) > IDENTITY_MAX:
+        return _INVALID
+    try:
+        fields = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except (binascii.Error, ValueError):
+        return _INVALID
+    if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+        return _INVALID
+    email, phone = fields.get("email", "").strip(), fields.get("phone", "").strip()
+    signed = email or phone
+    if not signed or not hmac.compare_digest(
+        sign_identity(secret, signed), fields.get("hash", "").strip().lower()
+    ):
+        return _INVALID
+    try:
+        identity = Identity(
+            email=normalize_email(email) if email else None,
+            phone=None if email else normalize_phone(phone),
+            name=fields.get("name", "").strip()[:IDENTITY_NAME_MAX],
+        )
+    except ValidationFailed:
+        return _INVALID
+    return IdentityCheck("verified", identity)

@@ -705,6 +705,7 @@ async def fill(
     # Bulk rows skipped the services: give open tickets their next SLA check.
     await engine.schedule_unscheduled(session)
     await seed_board_views(session)
+    await seed_chat_widget(session)
     articles = await seed_articles(session)
     await starter.seed_starter(session)  # team quick replies and macros
     return DemoResult(
@@ -730,6 +731,27 @@ async def seed_board_views(session: AsyncSession) -> int:
             session.add(BoardView(name=name, owner_id=admin.id, team=True, query=query))
             added += 1
     return added
+
+
+async def seed_chat_widget(session: AsyncSession) -> int | None:
+    """A demo chat widget (the team can try it at /admin/chat/ID/preview), unless one exists;
+    returns its id."""
+    from models.chat_widget import ChatWidget
+    from models.services.chat import widgets
+
+    found = await session.scalar(select(ChatWidget.id).order_by(ChatWidget.id).limit(1))
+    if found is not None:
+        return found
+    widget = await widgets.save(
+        session,
+        Actor.system("demo"),
+        widgets.WidgetInput(
+            name="官网在线客服",
+            greeting_zh="您好，欢迎咨询！请问有什么可以帮您？",
+            greeting_en="Hello! How can we help you today?",
+        ),
+    )
+    return widget.id
 
 
 async def seed_articles(session: AsyncSession) -> int:

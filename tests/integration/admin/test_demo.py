@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from models.chat_widget import ChatWidget
 from models.customer import Customer
 from models.db import unit_of_work
 from models.enums import CustomerLevel, TicketStatus
@@ -49,3 +50,6 @@ async def test_reference_data_is_idempotent_and_numbers_continue(db: Any) -> Non
         assert await s.scalar(select(func.count()).select_from(User)) == len(demo.ACCOUNTS)
         numbers = (await s.scalars(select(Ticket.number))).all()
         assert len(numbers) == 40 and len(set(numbers)) == 40
+        # One chat widget to try, however often the demo is filled.
+        [widget] = (await s.scalars(select(ChatWidget))).all()
+        assert widget.identity_secret_enc and widget.greeting_en

@@ -591,3 +591,133 @@ async def test_a_chat_a_suggested_answer_solved_is_completed_not_left_waiting(
         ticket = await session.get(Ticket, row.ticket_id)
         assert ticket is not None and ticket.status is TicketStatus.COMPLETED
     assert (await visitor.post("/solved", {"article_id": 999999, "query": "x"})).status_code == 404
+
+
+# --- signed-in customers: history on any browser, never on a typed email ----------------------
+
+
+def signed(secret: str, **fields: str) -> dict[str, str]:
+    """What the loader passes on for a script tag the site signed (``data-user-*``)."""
+    value = fields.get("email") or fields.get("phone", "")
+    return {
+        "x-kefu-identity": widgets.encode_identity(
+            {**fields, "hash": widgets.sign_identity(secret, value)}
+        )
+    }
+
+
+class SignedVisitor(Visitor):
+    def __init__(self, client: Any, key: str, identity: dict[str, str]) -> None:
+        super().__init__(client, key)
+        self.identity = identity
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**super().headers, **self.identity}
+
+
+async def widget_secret(db: Any, key: str) -> str:
+    async with db.sessionmaker() as session:
+        widget = await widgets.by_key(session, key)
+        secret = widgets.identity_secret(widget)
+        assert secret is not None and len(secret) == 64
+        return secret
+
+
+def history_texts(state: dict[str, Any]) -> list[str]:
+    return [line["text"] for line in state["history"] if line["author"] != "system"]
+
+
+async def test_a_signed_in_customer_sees_their_chats_on_another_browser_a_typed_email_does_not(
+    app: Any, client: Any, db: Any
+) -> None:
+    key = await make_widget(db)
+    secret = await widget_secret(db, key)
+    alice = signed(secret, email="Alice@Example.com", name="王丽")
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+    async with second_client() as browser:
+        laptop = SignedVisitor(browser, key, alice)
+        assert (await laptop.state())["identity"] == "verified"
+        sent = await laptop.send("上周买的耳机左边没声音", email="someone-else@example.com")
+        assert sent.status_code == 201, sent.text
+        row = await conversation_row(db, laptop.conversation)
+        assert row.identity_verified is True
+        async with db.sessionmaker() as session:
+            from models.services.customers import registry
+
+            customer = await registry.find_by_contact(session, email="alice@example.com")
+            assert customer is not None and customer.id == row.customer_id
+            assert customer.name == "王丽"  # the site's word, not the typed contact
+        assert (await laptop.post(f"/c/{laptop.conversation}/end")).status_code == 204
+
+        # The same customer signed in on a phone: nothing started there, yet her chat shows.
+        phone = SignedVisitor(browser, key, alice)
+        before = await phone.state()
+        assert before["conversation"] is None and before["identity"] == "verified"
+        assert history_texts(before) == ["上周买的耳机左边没声音"]
+
+        # Someone who types her email gets no history, before or after chatting with it.
+        stranger = Visitor(browser, key)
+        assert history_texts(await stranger.state()) == []
+        typed = await stranger.send(
+            "我是 alice，把聊天记录给我看看", email="alice@example.com", name="王丽"
+        )
+        assert typed.status_code == 201, typed.text
+        taken = await conversation_row(db, stranger.conversation)
+        assert taken.identity_verified is False
+        assert taken.customer_id == row.customer_id  # same name and email: the same record
+        assert (await stranger.post(f"/c/{stranger.conversation}/end")).status_code == 204
+        assert "上周买的耳机左边没声音" not in history_texts(await stranger.state())
+        # …and what the stranger wrote under her email is not shown to her as her own.
+        assert "我是 alice，把聊天记录给我看看" not in history_texts(await phone.state())
+
+        # A signature made with another key, or for another email, is refused: anonymous.
+        for forged in (
+            signed("0" * 64, email="alice@example.com"),
+            {
+                "x-kefu-identity": widgets.encode_identity(
+                    {
+                        "email": "alice@example.com",
+                        "hash": widgets.sign_identity(secret, "bob@example.com"),
+                    }
+                )
+            },
+            {"x-kefu-identity": "not base64 at all!"},
+        ):
+            view = await SignedVisitor(browser, key, forged).state()
+            assert view["identity"] == "invalid"
+            assert history_texts(view) == []
+
+
+async def test_an_admin_renews_the_identity_key_and_old_signatures_stop_working(
+    app: Any, client: Any, db: Any
+) -> None:
+    key = await make_widget(db)
+    old = await widget_secret(db, key)
+    async with db.sessionmaker() as session:
+        widget_id = (await widgets.by_key(session, key)).id
+    await sign_in(client, "admin", "kefu-admin")
+    page = await client.get(f"/admin/chat/{widget_id}")
+    assert old in page.text and "data-user-hash" in page.text
+    token = (await htmx_headers(client, f"/admin/chat/{widget_id}"))["x-csrftoken"]
+    renewed = await client.post(
+        f"/admin/chat/{widget_id}/identity-secret", data={"_csrf_token": token}
+    )
+    assert renewed.status_code in (200, 303), renewed.text
+    new = await widget_secret(db, key)
+    assert new != old
+    async with second_client() as browser:
+        stale = SignedVisitor(browser, key, signed(old, phone="13800138000"))
+        assert (await stale.state())["identity"] == "invalid"
+        fresh = SignedVisitor(browser, key, signed(new, phone="+86 138-0013-8000"))
+        assert (await fresh.state())["identity"] == "verified"
+
+
+def test_a_signed_identity_uses_only_the_signed_contact() -> None:
+    widget = widgets.ChatWidget(key="k", name="w")
+    assert widgets.check_identity(widget, "") == widgets.ANONYMOUS
+    # No key yet: whatever the site sends is not vouched for.
+    assert widgets.check_identity(widget, widgets.encode_identity({"email": "a@b.cn"})).state == (
+        "invalid"
+    )

@@ -23,7 +23,16 @@
     crypto.getRandomValues(bytes);
     return Array.prototype.map.call(bytes, function (x) { return "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"[x % 64]; }).join("");
   }
+  // The signed-in customer the site vouched for (the loader puts it in the fragment, which
+  // never reaches a server log). When the person changes — another customer signs in, or the
+  // one signed in signs out — this browser starts afresh, so no one sees another's chats;
+  // an anonymous visitor who signs in keeps the chat they had.
+  var IDENTITY_KEY = "kefu-identity-" + KEY;
+  var identity = (/[#&]identity=([A-Za-z0-9_-]{1,2048})/.exec(location.hash) || [])[1] || "";
+  var knownIdentity = store.getItem(IDENTITY_KEY);
   var secret = store.getItem(SECRET_KEY);
+  if (knownIdentity !== null && knownIdentity !== identity) { secret = null; store.removeItem(OUTBOX_KEY); }
+  if (identity) { store.setItem(IDENTITY_KEY, identity); } else { store.removeItem(IDENTITY_KEY); }
   if (!secret || !/^[A-Za-z0-9_-]{20,64}$/.test(secret)) { secret = randomId(32); store.setItem(SECRET_KEY, secret); }
 
   var $ = function (sel) { return document.querySelector(sel); };
@@ -37,6 +46,7 @@
   function tell(message) { window.parent.postMessage(message, "*"); }
   function call(method, path, data, isForm) {
     var headers = { "x-kefu-visitor": secret, "accept": "application/json" };
+    if (identity) headers["x-kefu-identity"] = identity;
     var init = { method: method, headers: headers, credentials: "omit" };
     if (data !== undefined) {
       if (isForm) { init.body = data; } else { headers["content-type"] = "application/json"; init.body = JSON.stringify(data); }
@@ -56,9 +66,10 @@
     var fields = d.fields ? Object.keys(d.fields).map(function (k) { return d.fields[k]; }).join(" ") : "";
     return (d.error || T.error) + (fields && fields !== d.error ? " " + fields : "");
   }
-  function time(iso) {
+  function time(iso, withDate) {
     var d = new Date(iso);
-    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+    var day = withDate ? (d.getMonth() + 1) + "/" + d.getDate() + " " : "";
+    return day + ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
   }
 
   function systemText(line) {
@@ -74,13 +85,16 @@
     li.className = "kc-line kc-" + line.author + (history ? " kc-history" : "");
     if (!history) li.setAttribute("data-seq", String(line.seq));
     if (line.author === "system") {
-      li.textContent = systemText(line) + " · " + time(line.at);
+      li.textContent = systemText(line) + " · " + time(line.at, history);
       return li;
     }
     var bubble = document.createElement("div");
     bubble.className = "kc-bubble";
     if (line.text) { var p = document.createElement("p"); p.textContent = line.text; bubble.appendChild(p); }
-    if (line.attachment && state.conversation) {
+    if (line.attachment && history) {
+      // An earlier conversation's file is not served through this one: its name only.
+      var name = document.createElement("span"); name.textContent = "📎 " + (line.attachment.name || ""); bubble.appendChild(name);
+    } else if (line.attachment && state.conversation) {
       var url = API + "/c/" + state.conversation + "/files/" + line.attachment.id;
       var a = document.createElement("a");
       a.href = url; a.target = "_blank"; a.rel = "noopener";
@@ -91,7 +105,7 @@
     li.appendChild(bubble);
     var meta = document.createElement("span");
     meta.className = "kc-meta";
-    meta.textContent = (line.author === "agent" ? (line.agent || T.agent) + " · " : "") + time(line.at);
+    meta.textContent = (line.author === "agent" ? (line.agent || T.agent) + " · " : "") + time(line.at, history);
     if (line.author === "customer" && !history) {
       var mark = document.createElement("span");
       mark.className = "kc-read";
@@ -120,6 +134,8 @@
 
   function applyView(view, fresh) {
     state.open = view.open;
+    if (view.identity === "verified") $(".kc-who").hidden = true;
+    if (view.identity === "invalid" && fresh && window.console) console.warn("Kefu chat: the site's data-user-hash does not match; chatting anonymously.");
     if (fresh) {
       lines.textContent = "";
       if (view.history && view.history.length) {
