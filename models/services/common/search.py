@@ -16,8 +16,10 @@ the customer's name or number — or when its digits are part of the customer's 
   digits anywhere.
 
 **The index.** Each field's words become terms: every Chinese character and every pair of
-neighbouring characters (bigrams), and every Latin word's prefixes up to
-:data:`PREFIX_MAX` characters. Terms are stored as 64-bit hashes, per ticket
+neighbouring characters (bigrams), and every Latin word's (or digit run's) prefixes up to
+:data:`PREFIX_MAX` characters, then at the lengths in :data:`LONG_PREFIXES` — so a ticket,
+order or customer number finds its few tickets through one term, instead of every ticket
+whose number starts with the same year and month. Terms are stored as 64-bit hashes, per ticket
 (:data:`ticket_search_terms`) and per customer (name, number and phone, so a changed
 phone rewrites one customer's rows). The phone contributes keyed hashes (HMAC under the
 contact keyring, like the contact lookup hashes) of each of its digit substrings of at
@@ -26,6 +28,8 @@ least :data:`PHONE_PART_MIN` digits — never the digits themselves.
 **The lookup.** A query's terms must all be present (AND); where they do not say the whole
 phrase (more than one term, or a word longer than the prefixes kept), the candidates are
 checked against the normalized text kept beside the terms, which is exactly the rule above.
+When the query has a long word, its long prefix is rare: the lookup starts from that term's
+few rows and probes the others (instead of reading every row of a common one like "task").
 The phone needs no check: the whole digit query is one term, present only when the phone
 contains it.
 """
@@ -39,7 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, or_, select, union
+from sqlalchemy import Select, delete, exists, func, insert, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -53,7 +57,9 @@ from models.search_index import (
 from models.services.common.crypto import Cipher
 from models.ticket import Ticket
 
-PREFIX_MAX = 6  # longest Latin-word prefix kept as a term; longer query words are checked
+PREFIX_MAX = 6  # every Latin-word prefix up to this length is a term
+# Longer words also keep these prefixes; a query word uses the longest one it reaches.
+LONG_PREFIXES = (8, 10, 12, 16, 20, 24, 32)
 PHONE_PART_MIN = 4  # shortest phone fragment that finds a customer
 PHONE_KIND = "phone-part"
 _PHONE_QUERY = re.compile(r"^[\d\s\-+().]+$")
@@ -102,9 +108,23 @@ def term_id(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), signed=True)
 
 
-def _text_terms(tokens: Sequence[str], *, query: bool) -> set[str]:
+def prefix_lengths(n: int) -> list[int]:
+    """The prefix lengths indexed for a word of ``n`` characters."""
+    return [*range(1, min(n, PREFIX_MAX) + 1), *(k for k in LONG_PREFIXES if k <= n)]
+
+
+def longest_prefix(n: int) -> int:
+    """The longest indexed prefix of a word of ``n`` characters (what a query looks up)."""
+    return n if n <= PREFIX_MAX else max(k for k in (PREFIX_MAX, *LONG_PREFIXES) if k <= n)
+
+
+def _text_terms(tokens: Sequence[str], *, query: bool, long_only: bool = False) -> set[str]:
     terms: set[str] = set()
     for i, token in enumerate(tokens):
+        if long_only:
+            if not _single(token[0]):
+                terms.update("p:" + token[:k] for k in LONG_PREFIXES if k <= len(token))
+            continue
         if _single(token[0]):
             following = tokens[i + 1] if i + 1 < len(tokens) else ""
             pair = bool(following) and _single(following[0])
@@ -115,17 +135,18 @@ def _text_terms(tokens: Sequence[str], *, query: bool) -> set[str]:
             if not query or not (pair or (previous and _single(previous[0]))):
                 terms.add("u:" + token)
         elif query:
-            terms.add("p:" + token[:PREFIX_MAX])
+            terms.add("p:" + token[: longest_prefix(len(token))])
         else:
-            terms.update("p:" + token[:k] for k in range(1, min(len(token), PREFIX_MAX) + 1))
+            terms.update("p:" + token[:k] for k in prefix_lengths(len(token)))
     return terms
 
 
-def text_terms(fields: Iterable[str | None]) -> set[int]:
-    """The index terms of some fields (each field on its own: no pair spans two fields)."""
+def text_terms(fields: Iterable[str | None], *, long_only: bool = False) -> set[int]:
+    """The index terms of some fields (each field on its own: no pair spans two fields);
+    ``long_only``: only the prefixes longer than :data:`PREFIX_MAX` (a migration's backfill)."""
     terms: set[str] = set()
     for f in fields:
-        terms |= _text_terms(words(f), query=False)
+        terms |= _text_terms(words(f), query=False, long_only=long_only)
     return {term_id(t) for t in terms}
 
 
@@ -238,6 +259,8 @@ class Query:
     terms: tuple[int, ...]  # all must be present
     exact: bool  # the terms alone say the phrase (no check against the text needed)
     phone: tuple[int, ...]  # keyed hashes of the digit fragment under every key (any)
+    # A rare term to start from (a long word's long prefix); None: read all terms' rows.
+    driver: int | None = None
 
 
 def parse(q: str, cipher: Cipher) -> Query | None:
@@ -245,7 +268,12 @@ def parse(q: str, cipher: Cipher) -> Query | None:
     tokens = words(q)
     terms = tuple(sorted(term_id(t) for t in _text_terms(tokens, query=True)))
     single_cjk = all(_single(t[0]) for t in tokens) and len(tokens) <= 2
-    exact = len(terms) == 1 and (single_cjk or (len(tokens) == 1 and len(tokens[0]) <= PREFIX_MAX))
+    single_word = len(tokens) == 1 and longest_prefix(len(tokens[0])) == len(tokens[0])
+    exact = len(terms) == 1 and (single_cjk or single_word)
+    longest = max((t for t in tokens if not _single(t[0])), key=len, default="")
+    driver = None
+    if len(terms) > 1 and len(longest) > PREFIX_MAX:
+        driver = term_id("p:" + longest[: longest_prefix(len(longest))])
     phone: tuple[int, ...] = ()
     text = unicodedata.normalize("NFKC", q).strip()
     if _PHONE_QUERY.match(text):
@@ -254,12 +282,18 @@ def parse(q: str, cipher: Cipher) -> Query | None:
             phone = tuple(_hash_id(h) for h in cipher.blind_indexes(PHONE_KIND, digits))
     if not terms and not phone:
         return None
-    return Query(" ".join(tokens), terms, exact, phone)
+    return Query(" ".join(tokens), terms, exact, phone, driver)
 
 
 def _matching(table: Any, key: Any, text_model: Any, text_key: Any, query: Query) -> Select[Any]:
     if len(query.terms) == 1:
         found = select(key).where(table.c.term == query.terms[0])
+    elif query.driver is not None:
+        found = select(key).where(table.c.term == query.driver)
+        for other in query.terms:
+            if other != query.driver:
+                probe = table.alias()
+                found = found.where(exists().where(probe.c.term == other, probe.c[key.name] == key))
     else:
         found = (
             select(key)

@@ -267,6 +267,13 @@ def queries(tickets: dict[int, Row], people: dict[int, Person]) -> list[str]:
             found.append(
                 rng.choice([row.order_number, row.order_number[3:7], row.order_number[3:]])
             )
+    for _ in range(15):
+        # A ticket number cut anywhere: every length of the long prefixes and between them.
+        row = rng.choice(rows)
+        found.append(row.number[: rng.randint(5, len(row.number))])
+        found.append(row.number[4 : rng.randint(9, len(row.number))])
+        found.append(f"{row.number[4:]} {rng.choice(['task', 'refund', '退款'])}")
+    found += ["replacement", "replacemen", "replaced", "screenshots"]
     for _ in range(20):
         phone = rng.choice(list(people.values())).phone
         start = rng.randrange(len(phone) - 4)
@@ -295,6 +302,26 @@ async def test_index_finds_what_the_row_scan_finds(db: Any, corpus: Any) -> None
 def test_words_normalize_width_case_and_split_scripts() -> None:
     assert search.words("申请Ｒｅｆｕｎｄ，iPhone15!") == ["申", "请", "refund", "iphone", "15"]
     assert search.body(["退款", None, "TASK2026"]) == " 退 款 \n task 2026 "
+
+
+def test_long_words_keep_long_prefixes_and_the_backfill_computes_the_same() -> None:
+    fields = ("TASK202612040001", "申请 Refund", None)
+    long = {search.term_id("p:" + "202612040001"[:k]) for k in (8, 10, 12)}
+    assert search.text_terms(fields, long_only=True) == long
+    fresh = search.text_terms(fields)
+    assert long < fresh
+    # Migration 0021 reads the kept text, not the rows: the same words, the same terms.
+    kept = search.body(fields).split("\n")
+    assert search.text_terms(kept) == fresh
+    assert search.text_terms(kept, long_only=True) == long
+    # A query word uses the longest prefix it reaches; a long word drives a phrase lookup.
+    cipher = Cipher((generate_key(),))
+    query = search.parse("TASK2026120400", cipher)
+    assert query is not None and not query.exact
+    assert query.driver == search.term_id("p:2026120400")
+    digits = search.parse("2026120400", cipher)  # also a phone fragment
+    assert digits is not None and digits.exact and digits.driver is None
+    assert digits.terms == (search.term_id("p:2026120400"),)
 
 
 async def test_an_edited_title_is_found_by_its_new_words(db: Any, reference: Any) -> None:
