@@ -41,10 +41,13 @@ log = logging.getLogger(__name__)
 EVENTS_KEY = "kefu_events"
 JOBS_KEY = "kefu_jobs"
 WRITTEN_KEY = "kefu_written_tables"
-# What the problem summary, the KPI dashboard and their exports read.
+# What the problem summary, the KPI dashboard, the department matrix and their exports read
+# (the matrix's filters also read customers' levels and collaborators).
 REPORT_TABLES = frozenset(
     {
         "tickets",
+        "customers",
+        "ticket_collaborators",
         "surveys",
         "follow_ups",
         "users",

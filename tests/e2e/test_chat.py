@@ -321,6 +321,11 @@ async def test_a_signed_in_customer_sees_earlier_chats_anywhere_and_a_new_sign_i
     await frame.locator("[data-testid=chat-widget-input]").press("Enter")
     lines = frame.locator("[data-testid=chat-widget-lines]")
     await expect(lines).to_contain_text("已接入会话")
+    # The agent sees the site vouched for her, under her record's name.
+    await agent.locator("[data-testid=chat-mine] [data-testid=chat-item]").click()
+    pane = agent.locator("[data-testid=chat-pane]")
+    await expect(pane.locator("h2")).to_contain_text("王丽")
+    await expect(pane.locator("[data-testid=chat-identity-verified]")).to_have_text("已验证")
     await frame.locator("[data-testid=chat-widget-end]").click()
     await expect(lines).to_contain_text("会话已结束")
     row = await conversation(db)

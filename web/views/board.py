@@ -21,6 +21,7 @@ from models.enums import CustomerLevel, Priority, RequestType, TicketStatus
 from models.services.admin import users
 from models.services.common import ids
 from models.services.common.errors import N_, ValidationFailed
+from models.services.reports import cache
 from models.services.sla.deadlines import SlaState
 from models.services.tickets import board, bulk, views
 from web.deps import CurrentActor, DbSession
@@ -286,7 +287,10 @@ class BoardController(Controller):
         self, request: HTMXRequest, db_session: DbSession, actor: CurrentActor
     ) -> Template:
         filters = parse_filters(request.query_params)
-        rows = await board.matrix(db_session, actor, filters)
+        state = request.app.state
+        rows = await cache.matrix(
+            db_session, state.redis, state.settings.event_channel, actor, filters
+        )
         return Template(
             "board/matrix.html",
             context=board_context(

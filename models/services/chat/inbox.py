@@ -88,6 +88,8 @@ class ChatView:
     can_accept: bool
     started_at: datetime
     first_response_seconds: int | None
+    # The site signed who the customer is (a typed name or contact is only their word).
+    identity_verified: bool = False
     earlier: list[EarlierTicket] = field(default_factory=list)
     colleagues: list[Colleague] = field(default_factory=list)
     departments: list[Colleague] = field(default_factory=list)
@@ -297,6 +299,7 @@ async def chat_view(
         can_accept=conversation.status is ChatStatus.QUEUED,
         started_at=conversation.started_at,
         first_response_seconds=first,
+        identity_verified=conversation.identity_verified,
         earlier=earlier,
         colleagues=colleagues,
         departments=departments,

@@ -1,4 +1,5 @@
-"""The problem summary and the KPI dashboard, cached in Redis and invalidated exactly.
+"""The problem summary, the KPI dashboard and the department matrix, cached in Redis and
+invalidated exactly.
 
 Computing them reads every ticket of two periods (hundreds of milliseconds at 100,000 tickets);
 leads open them again and again while nothing changed. Every committed transaction that wrote
@@ -27,8 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
 from models.db import reports_generation_key
+from models.services.common.actor import Actor
 from models.services.reports import kpi
 from models.services.reports import summary as reports
+from models.services.tickets import board
+from models.services.tickets.board import BoardFilters, MatrixRow
 
 log = logging.getLogger(__name__)
 
@@ -112,4 +116,26 @@ async def dashboard(
         "kpi",
         parts,
         lambda: kpi.dashboard(session, a, b, department_id=department_id, now=minute),
+    )
+
+
+async def matrix(
+    session: AsyncSession,
+    redis: Any,
+    channel: str,
+    actor: Actor,
+    filters: BoardFilters,
+    *,
+    now: datetime | None = None,
+) -> list[MatrixRow]:
+    """:func:`board.matrix` at the start of the current minute (its overdue counts depend on
+    the clock), cached per viewer's scope and filters."""
+    minute = _minute(now)
+    parts = (actor.user_id, actor.role, actor.department_id, filters, minute.isoformat())
+    return await cached(
+        redis,
+        channel,
+        "matrix",
+        parts,
+        lambda: board.matrix(session, actor, filters, now=minute),
     )

@@ -1,4 +1,5 @@
-"""The cached problem summary and KPI dashboard always equal a full recomputation.
+"""The cached problem summary, KPI dashboard and department matrix always equal a full
+recomputation.
 
 Random moves, type changes, surveys, merges and new tickets go through the services in units
 of work that publish to Redis, as the web and the worker do; after each, the cached figures of
@@ -16,11 +17,13 @@ import pytest
 from sqlalchemy import select
 
 from models.base import utcnow
+from models.customer import Customer
 from models.db import reports_generation_key, unit_of_work
-from models.enums import Channel, RequestType, TicketStatus
+from models.enums import Channel, CustomerLevel, RequestType, TicketStatus
+from models.services.customers import registry
 from models.services.reports import cache, kpi
 from models.services.reports import summary as reports
-from models.services.tickets import commands, surveys
+from models.services.tickets import board, commands, surveys
 from models.settings import get_settings
 from models.survey import Survey
 from models.ticket import Ticket
@@ -37,6 +40,16 @@ NEXT_STEP = {
     TicketStatus.AWAITING_CONFIRMATION: TicketStatus.COMPLETED,
     TicketStatus.COMPLETED: TicketStatus.CLOSED,
 }
+
+
+# The department matrix as a lead and an agent see it: everything, VIP customers' tickets
+# (levels change below), the viewer's own, and a search.
+MATRIX_FILTERS = (
+    board.BoardFilters(),
+    board.BoardFilters(level=CustomerLevel.VIP),
+    board.BoardFilters(mine=True),
+    board.BoardFilters(q="问题"),
+)
 
 
 def this_month() -> reports.Period:
@@ -65,6 +78,13 @@ async def check_equal(db: Any, redis: Any) -> None:
             hit_board = await cache.dashboard(s, redis, channel, a, a.previous(), now=now)
             fresh_board = await kpi.dashboard(s, a, a.previous(), now=minute)
         assert hit_board == fresh_board, a
+    people = await actors(db)
+    for who in ("admin", "agent"):
+        for filters in MATRIX_FILTERS:
+            async with db.sessionmaker() as s:
+                hit_matrix = await cache.matrix(s, redis, channel, people[who], filters, now=now)
+                fresh_matrix = await board.matrix(s, people[who], filters, now=minute)
+            assert hit_matrix == fresh_matrix, (who, filters)
 
 
 async def test_cached_figures_equal_a_recomputation_after_random_changes(
@@ -79,7 +99,7 @@ async def test_cached_figures_equal_a_recomputation_after_random_changes(
     await check_equal(db, redis)
     for step in range(24):
         before = await generation(redis)
-        op = rng.choice(["move", "type", "survey", "merge", "create"])
+        op = rng.choice(["move", "type", "survey", "merge", "create", "level"])
         async with unit_of_work(db, redis, channel) as s:
             live = [
                 t
@@ -88,6 +108,11 @@ async def test_cached_figures_equal_a_recomputation_after_random_changes(
             ]
             ticket = rng.choice(live)
             status = TicketStatus(ticket.status)
+            if op == "level":
+                owner = await s.get(Customer, ticket.customer_id)
+                assert owner is not None
+                other_levels = [lv for lv in CustomerLevel if lv != owner.level]
+                await commands.change_customer_level(s, lead, owner.id, rng.choice(other_levels))
             if op == "move" and status in NEXT_STEP:
                 await commands.move(
                     s, lead, ticket.id, NEXT_STEP[status], expected_version=None, resolution="ok"
@@ -135,6 +160,28 @@ async def test_cached_figures_equal_a_recomputation_after_random_changes(
                 )
         assert await generation(redis) > before, f"step {step} ({op}) did not invalidate"
         await check_equal(db, redis)
+
+
+async def test_a_change_to_customers_alone_refreshes_the_matrix_filtered_by_level(
+    db: Any, redis: Any
+) -> None:
+    made = await march_dataset(db)
+    channel = get_settings().event_channel
+    admin = (await actors(db))["admin"]
+    vip = board.BoardFilters(level=CustomerLevel.VIP)
+    async with db.sessionmaker() as s:
+        before = await cache.matrix(s, redis, channel, admin, vip)
+        ticket = await s.get(Ticket, next(iter(made.values())).ticket_id)
+        assert ticket is not None
+    async with unit_of_work(db, redis, channel) as s:
+        # The customer record alone (no ticket row is written).
+        await registry.set_level(s, admin, ticket.customer_id, CustomerLevel.VIP)
+    async with db.sessionmaker() as s:
+        after = await cache.matrix(s, redis, channel, admin, vip)
+        assert after == await board.matrix(
+            s, admin, vip, now=utcnow().replace(second=0, microsecond=0)
+        )
+    assert sum(r.total for r in after) > sum(r.total for r in before)
 
 
 async def test_reading_reports_keeps_the_cache_and_redis_going_away_does_not_matter(
