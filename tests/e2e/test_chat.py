@@ -346,3 +346,30 @@ async def test_a_signed_in_customer_sees_earlier_chats_anywhere_and_a_new_sign_i
         frame = await open_widget(laptop, site)
         await expect(frame.locator("[data-testid=chat-widget-compose]")).to_be_visible()
         await expect(frame.locator("[data-testid=chat-widget-lines]")).not_to_contain_text(QUESTION)
+
+
+async def test_a_signed_in_customer_leaves_a_message_with_nothing_but_the_message(
+    db: Database, new_page: Any, host_site: Any
+) -> None:
+    key = await make_widget(db)  # nobody online
+    async with db.sessionmaker() as session:
+        secret = widgets.identity_secret(await widgets.by_key(session, key))
+        assert secret is not None
+    customer = await new_page("en-US")
+    frame = await open_widget(
+        customer, host_site(key, lang="en", attrs=signed_in(secret, "ann@example.com", "Ann Lee"))
+    )
+    # The admin wrote a Chinese greeting only: an English visitor gets the English default.
+    await expect(frame.locator("[data-testid=chat-greeting]")).to_have_text(
+        "Hello! How can we help you?"
+    )
+    leave = frame.locator("[data-testid=chat-widget-leave]")
+    await expect(leave).to_be_visible()
+    await expect(leave.locator("input[name=email]")).to_be_hidden()
+    await expect(leave.locator("input[name=name]")).to_be_hidden()
+    await leave.locator("textarea[name=text]").fill("My headphones stopped charging.")
+    await leave.locator("button[type=submit]").click()
+    await expect(frame.locator("[data-testid=chat-widget-left]")).to_contain_text(
+        "Your message was registered as"
+    )
+    await customer.screenshot(path=screenshot_path("chat-widget-signed-in-left-message-en"))

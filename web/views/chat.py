@@ -255,6 +255,7 @@ class ChatApiController(Controller):
                 text=data.text,
                 locale=_locale(widget, data.locale),
             ),
+            identity=_identity(request, widget),
         )
         return {"number": ticket.number}
 

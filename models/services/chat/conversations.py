@@ -802,24 +802,32 @@ class LeftMessage:
 
 
 async def leave_message(
-    session: AsyncSession, redis: Any, widget: ChatWidget, secret: str, data: LeftMessage
+    session: AsyncSession,
+    redis: Any,
+    widget: ChatWidget,
+    secret: str,
+    data: LeftMessage,
+    *,
+    identity: widgets.IdentityCheck = widgets.ANONYMOUS,
 ) -> Ticket:
-    """Off hours or nobody online: the message becomes a ticket, answered by phone or email."""
+    """Off hours or nobody online: the message becomes a ticket, answered by phone or email
+    (a signed-in customer's, when the site vouched for them: they need not type it)."""
     digest = visitor_hash(secret)
     await ratelimit.check(redis, "chat-leave", digest, get_settings().portal_rate_limit)
     text = clean(data.text)
+    signed = identity.verified
     result = await intake.register_inquiry(
         session,
         CHAT,
         intake.InquiryInput(
             description=text,
             channel=Channel.ONLINE_CHAT.value,
-            name=data.name,
-            phone=data.phone,
-            email=data.email,
+            name=(data.name.strip() or signed.name or "—") if signed else data.name,
+            phone=(signed.phone or "") if signed else data.phone,
+            email=(signed.email or "") if signed else data.email,
             allowed_channels=(Channel.ONLINE_CHAT,),
             require_contact=True,
-            match_names=True,
+            match_names=signed is None,
         ),
     )
     ticket = await commands.route_new(
@@ -833,6 +841,7 @@ async def leave_message(
             visitor_hash=digest,
             customer_id=result.customer_id,
             ticket_id=ticket.id,
+            identity_verified=signed is not None,
             department_id=widget.department_id,
             status=ChatStatus.LEFT_MESSAGE,
             locale=data.locale,

@@ -198,8 +198,9 @@ def within_hours(hours: dict[str, Any] | None, now: datetime) -> bool:
 
 
 def greeting(widget: ChatWidget, locale: str) -> str:
-    text = widget.greeting_en if locale == "en" else widget.greeting_zh
-    return text or widget.greeting_zh or widget.greeting_en
+    """The greeting in the visitor's language; empty (the frame's own greeting, localized)
+    when the admin wrote none in it — a visitor is not greeted in a language not theirs."""
+    return widget.greeting_en if locale == "en" else widget.greeting_zh
 
 
 # --- signed identities ------------------------------------------------------------------------

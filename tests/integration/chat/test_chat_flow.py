@@ -721,3 +721,26 @@ def test_a_signed_identity_uses_only_the_signed_contact() -> None:
     assert widgets.check_identity(widget, widgets.encode_identity({"email": "a@b.cn"})).state == (
         "invalid"
     )
+
+
+async def test_a_signed_in_customer_leaves_a_message_without_typing_a_contact(
+    app: Any, client: Any, db: Any
+) -> None:
+    key = await make_widget(db)  # nobody online: the widget takes messages
+    secret = await widget_secret(db, key)
+    visitor = SignedVisitor(client, key, signed(secret, phone="13900139000", name="李雷"))
+    left = await visitor.post("/leave", {"text": "请明天上午回电"})
+    assert left.status_code == 201, left.text
+    async with db.sessionmaker() as session:
+        from models.customer import Customer
+        from models.services.customers import registry
+
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == left.json()["number"]))
+        assert ticket is not None
+        customer = await session.get(Customer, ticket.customer_id)
+        assert customer is not None and customer.name == "李雷"
+        found = await registry.find_by_contact(session, phone="13900139000")
+        assert found is not None and found.id == customer.id
+    # Without the site's word the same form still needs a contact.
+    anonymous = await Visitor(client, key).post("/leave", {"name": "李雷", "text": "请回电"})
+    assert anonymous.status_code == 422

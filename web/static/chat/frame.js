@@ -134,7 +134,12 @@
 
   function applyView(view, fresh) {
     state.open = view.open;
-    if (view.identity === "verified") $(".kc-who").hidden = true;
+    if (view.identity === "verified") {
+      // The site said who this is: no "who are you" fields, here or on the message form.
+      $(".kc-who").hidden = true;
+      leave.querySelectorAll(".kc-contact").forEach(function (el) { el.hidden = true; });
+      leave.elements.name.required = false;
+    }
     if (view.identity === "invalid" && fresh && window.console) console.warn("Kefu chat: the site's data-user-hash does not match; chatting anonymously.");
     if (fresh) {
       lines.textContent = "";
