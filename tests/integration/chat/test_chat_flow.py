@@ -714,13 +714,55 @@ async def test_an_admin_renews_the_identity_key_and_old_signatures_stop_working(
         assert (await fresh.state())["identity"] == "verified"
 
 
-def test_a_signed_identity_uses_only_the_signed_contact() -> None:
+def test_a_signed_identity_uses_only_the_signed_contact(db: Any) -> None:
+    from models.services.customers import registry
+
     widget = widgets.ChatWidget(key="k", name="w")
     assert widgets.check_identity(widget, "") == widgets.ANONYMOUS
     # No key yet: whatever the site sends is not vouched for.
     assert widgets.check_identity(widget, widgets.encode_identity({"email": "a@b.cn"})).state == (
         "invalid"
     )
+    secret = widgets.new_identity_secret()
+    widget.identity_secret_enc = registry.current_cipher().encrypt(secret)
+
+    def check(**fields: str) -> widgets.IdentityCheck:
+        return widgets.check_identity(widget, widgets.encode_identity(fields))
+
+    # The email is what is signed; a phone beside it is not vouched for, so it is dropped.
+    both = check(
+        email=" Ann@Example.com",
+        phone="13800138000",
+        name="Ann",
+        hash=widgets.sign_identity(secret, "Ann@Example.com"),
+    )
+    assert both.verified == widgets.Identity(email="ann@example.com", phone=None, name="Ann")
+    # A phone alone is signed as written, and normalized after the check.
+    phone = check(
+        phone="+86 138 0013 8000", hash=widgets.sign_identity(secret, "+86 138 0013 8000")
+    )
+    assert phone.verified == widgets.Identity(email=None, phone="13800138000", name="")
+    # Signing the phone does not vouch for an email sent beside it.
+    assert (
+        check(
+            email="ann@example.com",
+            phone="13800138000",
+            hash=widgets.sign_identity(secret, "13800138000"),
+        ).state
+        == "invalid"
+    )
+    # Malformed: not JSON, not an object, not strings, a contact that is not one, too long.
+    for raw in (
+        "%%%",
+        widgets.encode_identity({"email": "x"})[:-3] + "!!!",
+        "WzEsMiwzXQ",  # [1,2,3]
+        widgets.encode_identity({"email": "ann@example.com", "hash": 1}),  # type: ignore[dict-item]
+        widgets.encode_identity(
+            {"email": "not-an-email", "hash": widgets.sign_identity(secret, "not-an-email")}
+        ),
+        "a" * (widgets.IDENTITY_MAX + 1),
+    ):
+        assert widgets.check_identity(widget, raw).state == "invalid", raw
 
 
 async def test_a_signed_in_customer_leaves_a_message_without_typing_a_contact(
