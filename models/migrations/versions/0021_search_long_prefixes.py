@@ -58,9 +58,8 @@ def _insert_new(bind: sa.Connection, target: sa.TableClause) -> sa.Executable:
     """An insert that skips rows already present (both dialects say ON CONFLICT DO NOTHING)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    if bind.dialect.name == "postgresql":
-        return postgresql.insert(target).on_conflict_do_nothing()
-    return sqlite.insert(target).on_conflict_do_nothing()
+    insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+    return insert(target).on_conflict_do_nothing()
 
 
 def downgrade() -> None:

@@ -34,6 +34,7 @@ from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.crypto import normalize_email, normalize_phone
 from models.services.common.errors import N_, NotFound, ValidationFailed
+from models.services.customers import registry
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -138,7 +139,7 @@ async def save(
     if widget_id is None:
         widget = ChatWidget(
             key=secrets.token_urlsafe(12),
-            identity_secret_enc=_seal(new_identity_secret()),
+            identity_secret_enc=registry.current_cipher().encrypt(new_identity_secret()),
             **values,
         )
         session.add(widget)
@@ -213,23 +214,15 @@ def new_identity_secret() -> str:
     return secrets.token_hex(32)
 
 
-def _seal(value: str) -> str:
-    from models.services.customers import registry
-
-    return registry.current_cipher().encrypt(value)
-
-
 def identity_secret(widget: ChatWidget) -> str | None:
     """The widget's identity secret in plain text (for the admin page and the check)."""
-    from models.services.customers import registry
-
     return registry.decrypt(widget.identity_secret_enc) if widget.identity_secret_enc else None
 
 
 async def renew_identity_secret(session: AsyncSession, actor: Actor, widget_id: int) -> ChatWidget:
     """A new identity secret: identities the site signed with the old one stop verifying."""
     widget = await get(session, widget_id)
-    widget.identity_secret_enc = _seal(new_identity_secret())
+    widget.identity_secret_enc = registry.current_cipher().encrypt(new_identity_secret())
     audit.record(
         session,
         actor,
