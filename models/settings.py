@@ -32,6 +32,13 @@ def _env_bool(name: str, default: bool) -> bool:
     return raw.lower() in {"1", "true", "yes", "on"}
 
 
+def _retrieval_model(raw: str | None) -> str | None:
+    """KEFU_RETRIEVAL_MODEL: unset → multilingual-e5-small; "same" → the classifier's model."""
+    if not raw:
+        return "multilingual-e5-small"
+    return None if raw.lower() == "same" else raw
+
+
 def _env_int(name: str, default: int) -> int:
     raw = _env(name)
     return int(raw) if raw else default
@@ -113,6 +120,9 @@ class Settings:
     # Where embeddings of the shipped bootstrap corpus are kept (KEFU_EMBEDDING_CACHE_DIR):
     # keyed by embedder and data digest, so processes (and installations) may share one.
     embedding_cache: Path | None = None
+    # Embedding model of knowledge-base retrieval (KEFU_RETRIEVAL_MODEL): multilingual by
+    # default; None ("same") uses the classifier's (KEFU_EMBEDDING_MODEL) for both.
+    retrieval_model: str | None = "multilingual-e5-small"
 
     @property
     def is_sqlite(self) -> bool:
@@ -163,6 +173,7 @@ def _load() -> Settings:
         secret_key=secret,
         encryption_keys=keys,
         embedding_model=_env("KEFU_EMBEDDING_MODEL") or None,
+        retrieval_model=_retrieval_model(_env("KEFU_RETRIEVAL_MODEL")),
         timezone=_env("KEFU_TIMEZONE") or "Asia/Shanghai",
         default_locale=_env("KEFU_DEFAULT_LOCALE") or "zh_CN",
         queue_name=_env("KEFU_QUEUE") or "kefu:queue",

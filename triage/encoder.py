@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import uuid
@@ -101,12 +102,15 @@ class Encoder:
         texts: Sequence[str],
         progress: Progress | None = None,
         needed: Sequence[bool] | None = None,
+        *,
+        passage: bool = False,
     ) -> np.ndarray | None:
         """Embed many texts in batches (None without an embedder); ``progress(done)``.
 
         ``needed`` (aligned with ``texts``) leaves rows out: their vectors are zeros — for
         rows whose dense features the pipeline zeroes anyway (:func:`triage.pipeline.
         dense_needed`), so the result trains and predicts exactly as the full encoding would.
+        ``passage``: the texts are documents (knowledge-base articles), not queries.
         """
         embedder = await self.embedder()
         if embedder is None:
@@ -117,7 +121,8 @@ class Encoder:
         for start in range(0, len(rows), BULK_BATCH):
             chunk = rows[start : start + BULK_BATCH]
             vectors = await loop.run_in_executor(
-                self._executor, embedder.encode, [texts[i] for i in chunk]
+                self._executor,
+                functools.partial(embedder.encode, [texts[i] for i in chunk], passage=passage),
             )
             result[chunk] = vectors
             if progress is not None:  # reported in rows of ``texts``, skipped ones included
@@ -159,7 +164,7 @@ class Encoder:
             lock.close()
 
     async def encode_one(self, text: str) -> np.ndarray | None:
-        """Embed one text, batched with whatever other callers are embedding right now."""
+        """Embed one text (a query), batched with whatever other callers are embedding now."""
         embedder = await self.embedder()
         if embedder is None:
             return None

@@ -334,6 +334,7 @@ class HybridIndex:
         *,
         method: Method = "fusion",
         dense_floor: float | None = None,
+        anchored: bool = False,
     ) -> list[Hit]:
         """The ``k`` best articles for ``query``.
 
@@ -341,10 +342,15 @@ class HybridIndex:
         query's :meth:`dense_weight` (:func:`fuse_scores`); "bm25" and "dense" rank by one
         side alone (for evaluation). ``dense_floor``: cosine similarities below it count as
         no dense match (the article must then match lexically to be returned).
+        ``anchored``: a query that shares no term with any article finds nothing — a string
+        of unknown words ("zxqv wplk") still has dense neighbours, and a multilingual model
+        scores them about as high as real paraphrases.
         """
         if k <= 0 or not self.ids:
             return []
         lexical = self.lexical_scores(query) if method != "dense" else None
+        if anchored and lexical is not None and not lexical.any():
+            return []
         dense = self.dense_scores(query_embedding) if method != "bm25" else None
         if method == "dense":
             if dense is None:

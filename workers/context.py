@@ -1,8 +1,9 @@
 """The worker's loaded models, held in the arq ``ctx`` (never in module globals).
 
 One :class:`TriageRuntime` per process holds what is expensive to load — the sentence
-embedder (a :class:`triage.encoder.Encoder`), the current classifier, the knowledge-base
-index — and loads each once: the embedder on first use, the classifier again only when
+embedders (:class:`triage.encoder.Encoder`: the classifier's and, unless settings make them
+one, the multilingual one of knowledge-base retrieval), the current classifier, the
+knowledge-base index — and loads each once: an embedder on first use, the classifier again only when
 another version becomes current, the index again only when the published articles change.
 Loading, training and indexing are the services' work (:mod:`models.services.knowledge.
 lifecycle`, :mod:`models.services.knowledge.kb`); the runtime passes them what it holds and
@@ -13,6 +14,8 @@ worker's event loop stays free for other jobs meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +24,8 @@ from models.db import Database
 from models.services.knowledge import kb, lifecycle
 from models.settings import Settings
 from triage.encoder import Encoder
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,21 +46,31 @@ class Analysis:
 
 
 class TriageRuntime:
-    """Embedder, current classifier and KB index of one process (see the module doc)."""
+    """Embedders, current classifier and KB index of one process (see the module doc).
+
+    ``embedder`` / ``retrieval_embedder`` hand over models already loaded (tests, benchmarks).
+    """
 
     def __init__(
         self,
         settings: Settings,
         *,
         embedder: Embedder | None = None,
+        retrieval_embedder: Embedder | None = None,
         loader: Callable[[str | None], Embedder] | None = None,
     ) -> None:
         self.settings = settings
         self.encoder = Encoder(settings.embedding_model, embedder=embedder, loader=loader)
+        self.retrieval = (
+            Encoder(settings.retrieval_model, embedder=retrieval_embedder, loader=loader)
+            if settings.retrieval_model is not None
+            else self.encoder
+        )
         self.model: lifecycle.LoadedModel | None = None
         self.model_lock = asyncio.Lock()
         self.kb: kb.KbIndex | None = None
         self.kb_lock = asyncio.Lock()
+        self._backlog: asyncio.Task[int] | None = None
 
     # --- the classifier -------------------------------------------------------------------
 
@@ -87,18 +102,44 @@ class TriageRuntime:
         prediction = (await asyncio.to_thread(predict, loaded.model, [text], matrix))[0]
         return Analysis(vector, await self.encoder.name(), prediction, loaded.version)
 
+    @property
+    def retrieval_apart(self) -> bool:
+        """Whether knowledge-base search embeds with a model of its own (so an inquiry's
+        classification embedding cannot serve it)."""
+        return self.retrieval is not self.encoder
+
     # --- the knowledge base ---------------------------------------------------------------
 
     async def kb_index(self, db: Database, redis: Any = None) -> kb.KbIndex:
-        """The index of published articles, rebuilt only when they changed."""
+        """The index of published articles, rebuilt only when they changed (or when the
+        articles it lacked vectors for have been embedded in the background)."""
         async with db.sessionmaker() as session:
             stamp = await kb.index_stamp(session)
-        if self.kb is not None and self.kb.stamp == stamp:
+        if self._current(stamp):
+            assert self.kb is not None
             return self.kb
         async with self.kb_lock:
-            if self.kb is None or self.kb.stamp != stamp:
-                self.kb = await kb.load_index(db, self.encoder, redis, stamp)
+            if not self._current(stamp):
+                self.kb = await kb.load_index(db, self.retrieval, redis, stamp)
+                if not self.kb.complete and (self._backlog is None or self._backlog.done()):
+                    self._backlog = asyncio.create_task(self._embed_backlog(db))
+            assert self.kb is not None
             return self.kb
+
+    def _current(self, stamp: str) -> bool:
+        if self.kb is None or self.kb.stamp != stamp:
+            return False
+        # An incomplete index is rebuilt once its background embedding has finished.
+        return self.kb.complete or self._backlog is None or not self._backlog.done()
+
+    async def _embed_backlog(self, db: Database) -> int:
+        """Embed the articles the index lacked vectors for, a few at a time (searches share
+        the encoder's thread meanwhile)."""
+        try:
+            return await kb.embed_articles(db, self.retrieval, batch=kb.BACKLOG_BATCH, shuffle=True)
+        except Exception:  # the next index build starts it again
+            log.exception("embedding the knowledge base's backlog failed")
+            return 0
 
     async def embed_articles(
         self,
@@ -108,7 +149,7 @@ class TriageRuntime:
         progress: Progress | None = None,
     ) -> int:
         """Embed published articles lacking a current embedding; returns how many."""
-        return await kb.embed_articles(db, self.encoder, redis, article_ids, progress)
+        return await kb.embed_articles(db, self.retrieval, redis, article_ids, progress)
 
     async def search(
         self,
@@ -118,17 +159,30 @@ class TriageRuntime:
         *,
         locale: str | None = None,
         for_people: bool = True,
-        embedding: np.ndarray | None = None,
+        analysis: Analysis | None = None,
+        dense: bool = True,
     ) -> list[kb.Hit]:
-        """Hybrid knowledge-base search (the query is embedded here unless given)."""
+        """Hybrid knowledge-base search. The query is embedded here, unless ``analysis`` (of
+        the same text) holds its embedding by the retrieval embedder already; ``dense``
+        False ranks lexically (no embedding at all)."""
         from triage.text import latin_share
 
         index = await self.kb_index(db)
-        dense_used = not index.index.dense_latin_only or latin_share(query) > 0
-        if embedding is None and index.index.embeddings is not None and dense_used:
-            embedding = await self.encoder.encode_one(query)
+        dense_used = dense and (not index.index.dense_latin_only or latin_share(query) > 0)
+        embedding = None
+        if index.embedder is not None and dense_used:
+            if analysis is not None and analysis.embedder_name == index.embedder.name:
+                embedding = analysis.embedding
+            else:
+                embedding = await self.retrieval.encode_one(query)
         return kb.search(index, query, embedding, k, locale=locale, for_people=for_people)
 
     async def close(self) -> None:
         """Stop background tasks (the worker's shutdown)."""
+        if self._backlog is not None and not self._backlog.done():
+            self._backlog.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._backlog
         await self.encoder.close()
+        if self.retrieval is not self.encoder:
+            await self.retrieval.close()

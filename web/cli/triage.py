@@ -63,13 +63,17 @@ class _Bar:
         self.bar.__exit__(*exc)
 
 
-async def _open() -> tuple[Database, Encoder]:
-    """The database and an encoder (the embedder loads on first use) for one command."""
+async def _open(*, retrieval: bool = False) -> tuple[Database, Encoder]:
+    """The database and an encoder (the embedder loads on first use) for one command: the
+    classifier's, or with ``retrieval`` the knowledge base's."""
     from models.db import Database
     from triage.encoder import Encoder
 
     settings = get_settings()
-    return Database(settings.database_url), Encoder(settings.embedding_model)
+    model = settings.embedding_model
+    if retrieval and settings.retrieval_model is not None:
+        model = settings.retrieval_model
+    return Database(settings.database_url), Encoder(model)
 
 
 async def _close(db: Database, encoder: Encoder) -> None:
@@ -258,7 +262,7 @@ def kb_import(source: Path) -> None:
         raise click.ClickException(str(exc)) from exc
 
     async def work() -> tuple[Any, int]:
-        db, encoder = await _open()
+        db, encoder = await _open(retrieval=True)
         try:
             async with unit_of_work(db) as session:
                 result = await kb.upsert_articles(session, Actor.system("cli"), items)
@@ -294,8 +298,14 @@ def kb_evaluate(file: Path, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
 
     async def work() -> dict[str, Any]:
-        db, encoder = await _open()
+        db, encoder = await _open(retrieval=True)
         try:
+            name = await encoder.name()
+            if name is not None:  # every article first, so that dense ranks them all
+                async with db.sessionmaker() as session:
+                    todo = await kb.missing_embeddings(session, name)
+                with _Bar("embedding articles", len(todo)) as progress:
+                    await kb.embed_articles(db, encoder, None, None, progress)
             index = await kb.load_index(db, encoder)
             async with db.sessionmaker() as session:
                 names = await kb.external_ids(session)

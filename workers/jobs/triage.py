@@ -2,9 +2,10 @@
 
 ``triage_ticket`` (job id ``triage:<id>``) classifies one inquiry and writes the result
 through :func:`models.services.tickets.triage.apply_triage`, which re-checks the ticket inside
-its transaction: a second run changes nothing. ``retrain_classifier`` (job id
-``retrain:<version id>``) trains a queued model version. ``classifier_sweep`` (cron) is the
-safety net for lost or stuck trainings.
+its transaction: a second run changes nothing. ``suggest_ticket`` (``suggest-ticket:<id>``)
+then ranks its knowledge-base suggestions again with the retrieval embedder.
+``retrain_classifier`` (job id ``retrain:<version id>``) trains a queued model version.
+``classifier_sweep`` (cron) is the safety net for lost or stuck trainings.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from models.base import utcnow
 from models.db import unit_of_work
 from models.enums import RequestType
 from models.services.common import jobs
-from models.services.common.errors import Conflict
+from models.services.common.errors import Conflict, NotFound
 from models.services.knowledge import lifecycle
 from models.services.tickets import triage
 from workers.context import TriageRuntime
@@ -38,7 +39,13 @@ async def triage_ticket(ctx: dict[str, Any], ticket_id: int) -> dict[str, Any]:
     if pending is None:
         return {"ticket_id": ticket_id, "applied": False}
     analysis = await runtime.analyze(db, pending.text)
-    hits = await runtime.search(db, pending.text, SUGGESTIONS, embedding=analysis.embedding)
+    # With a retrieval embedder of its own (the default), the ticket is classified and routed
+    # with a lexical ranking first, and ``suggest_ticket`` ranks again by meaning after: in a
+    # burst, classifying every inquiry comes before the second embedding of each.
+    deferred = runtime.retrieval_apart
+    hits = await runtime.search(
+        db, pending.text, SUGGESTIONS, analysis=analysis, dense=not deferred
+    )
     verdict = triage.Classification(
         RequestType(analysis.prediction.category),
         analysis.prediction.confidence,
@@ -54,10 +61,28 @@ async def triage_ticket(ctx: dict[str, Any], ticket_id: int) -> dict[str, Any]:
                 utcnow(),
                 embedding=analysis.embedding,
                 embedding_model=analysis.embedder_name,
+                refine_suggestions=deferred,
             )
     except Conflict as exc:  # someone changed the ticket meanwhile: try again shortly
         raise Retry(defer=2) from exc
     return result.as_dict()
+
+
+async def suggest_ticket(ctx: dict[str, Any], ticket_id: int) -> dict[str, Any]:
+    """Rank knowledge-base articles for a triaged ticket with the retrieval embedder."""
+    runtime: TriageRuntime = ctx["triage"]
+    db, settings = ctx["db"], ctx["settings"]
+    async with db.sessionmaker() as session:
+        text = await triage.ticket_text(session, ticket_id)
+    if text is None:
+        return {"ticket_id": ticket_id, "suggestions": None}
+    hits = await runtime.search(db, text, SUGGESTIONS)
+    try:
+        async with unit_of_work(db, ctx.get("redis"), settings.event_channel) as session:
+            stored = await triage.refine_suggestions(session, ticket_id, hits)
+    except NotFound:  # deleted meanwhile
+        return {"ticket_id": ticket_id, "suggestions": None}
+    return {"ticket_id": ticket_id, "suggestions": stored}
 
 
 async def retrain_classifier(ctx: dict[str, Any], version_id: int) -> dict[str, Any]:
@@ -81,6 +106,7 @@ async def classifier_sweep(ctx: dict[str, Any]) -> dict[str, int]:
 # labels added since the last one (large imports are trained by the CLI, synchronously).
 FUNCTIONS: list[Any] = [
     func(triage_ticket, name=jobs.TRIAGE_TICKET),
+    func(suggest_ticket, name=jobs.SUGGEST_TICKET),
     func(retrain_classifier, name=jobs.RETRAIN_CLASSIFIER, max_tries=1),
     classifier_sweep,
 ]

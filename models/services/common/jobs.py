@@ -16,6 +16,7 @@ from models.db import Job
 
 # The worker's function names.
 TRIAGE_TICKET = "triage_ticket"
+SUGGEST_TICKET = "suggest_ticket"
 RETRAIN_CLASSIFIER = "retrain_classifier"
 EMBED_ARTICLES = "embed_articles"
 SEND_MAIL = "send_mail"
@@ -55,6 +56,22 @@ def embed_job(article_ids: Sequence[int] | None = None, now: datetime | None = N
     key = ",".join(map(str, ids[:20])) if ids else "all"
     stamp = (now or utcnow()).timestamp()
     return Job(EMBED_ARTICLES, {"article_ids": ids or None}, job_id=f"embed:{key}:{stamp:.0f}")
+
+
+#: A suggest-ticket job waits this long, so that inquiries registered meanwhile are triaged
+#: first (the queue runs jobs in the order they are due).
+SUGGEST_TICKET_DEFER = 1.0
+
+
+def suggest_ticket_job(ticket_id: int) -> Job:
+    """Rank knowledge-base articles for one triaged ticket with the retrieval embedder
+    (unique per ticket while queued or running), after :data:`SUGGEST_TICKET_DEFER`."""
+    return Job(
+        SUGGEST_TICKET,
+        {"ticket_id": ticket_id},
+        job_id=f"suggest-ticket:{ticket_id}",
+        defer_seconds=SUGGEST_TICKET_DEFER,
+    )
 
 
 def send_mail_job(mail_id: int, *, again: str | None = None) -> Job:

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import math
+import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from triage.vectors import from_bytes, to_bytes
 if TYPE_CHECKING:
     import numpy as np
 
+    from triage.embedder import Embedder
     from triage.encoder import Encoder, Progress
     from triage.retrieval import HybridIndex, Method
 
@@ -52,13 +54,18 @@ BODY_MAX = 50_000
 # The web waits this long for the worker's answer, then ranks lexically itself.
 SUGGEST_TIMEOUT = 1.5
 SUGGEST_EXPIRES = timedelta(seconds=10)  # a suggest job not started by then is dropped
-# Dense neighbours shown to people must be at least this similar (cosine) — the dense ranking
-# ranks every article, so without a floor any query would "find" something.
-DENSE_FLOOR = 0.3
+# Dense neighbours shown to people must be at least as similar (cosine) as the embedder's
+# floor (``Embedder.dense_floor``) — the dense ranking ranks every article, so without a floor
+# any query would "find" something.
 # Articles in another language than the visitor's rank a little lower.
 OTHER_LOCALE_FACTOR = 0.85
 TICKET_SUGGESTIONS = 3
 STORE_BATCH = 256  # article embeddings stored per transaction
+# Building an index embeds this many missing articles while searches wait; a longer backlog
+# (a new embedding model: e5 takes 0.1-0.4 s of one core per article) is embedded in the
+# background, BACKLOG_BATCH at a time, so a query waits for one small batch at most.
+INLINE_EMBED = 64
+BACKLOG_BATCH = 4
 
 
 # --- authoring -----------------------------------------------------------------------------
@@ -537,27 +544,40 @@ async def embed_articles(
     redis: Any = None,
     article_ids: Sequence[int] | None = None,
     progress: Progress | None = None,
+    *,
+    batch: int = STORE_BATCH,
+    shuffle: bool = False,
 ) -> int:
     """Embed published articles lacking a current embedding; returns how many.
 
-    Stored as it goes (:data:`STORE_BATCH` a transaction), so an interrupted run resumes.
+    Stored as it goes (``batch`` articles a transaction), so an interrupted run resumes.
+    ``shuffle`` (a backlog embedded by several workers at once): each takes the articles in
+    an order of its own and skips those another has embedded meanwhile.
     """
     name = await encoder.name()
     if name is None:
         return 0
     async with db.sessionmaker() as session:
         todo = await missing_embeddings(session, name, article_ids)
-    for start in range(0, len(todo), STORE_BATCH):
-        chunk = todo[start : start + STORE_BATCH]
-        vectors = await encoder.encode([text for _, text in chunk])
-        assert vectors is not None
-        async with unit_of_work(db, redis, get_settings().event_channel) as session:
-            await store_embeddings(
-                session, dict(zip([i for i, _ in chunk], vectors, strict=True)), name
-            )
+    if shuffle:
+        random.shuffle(todo)
+    done = 0
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        if shuffle:
+            async with db.sessionmaker() as session:
+                chunk = await missing_embeddings(session, name, [i for i, _ in chunk])
+        if chunk:
+            vectors = await encoder.encode([text for _, text in chunk], passage=True)
+            assert vectors is not None
+            async with unit_of_work(db, redis, get_settings().event_channel) as session:
+                await store_embeddings(
+                    session, dict(zip([i for i, _ in chunk], vectors, strict=True)), name
+                )
+            done += len(chunk)
         if progress is not None:
-            await progress(start + len(chunk))
-    return len(todo)
+            await progress(min(len(todo), start + batch))
+    return done
 
 
 # --- retrieval -----------------------------------------------------------------------------
@@ -603,19 +623,41 @@ async def index_rows(session: AsyncSession, limit: int | None = None) -> list[In
 
 @dataclass
 class KbIndex:
-    """A built retrieval index over published articles, with the stamp it was built from."""
+    """A built retrieval index over published articles, with the stamp it was built from
+    and the embedder whose vectors it holds (None: lexical only)."""
 
     stamp: str
     index: HybridIndex
     locales: dict[int, str]
+    embedder: Embedder | None = None
+    #: False while some published article still lacks a vector from the encoder's model (the
+    #: index is then lexical until they are embedded).
+    complete: bool = True
+
+    def dense_floor(self, query: str) -> float | None:
+        """The cosine a dense neighbour of ``query`` shown to people must reach."""
+        return self.embedder.dense_floor(query) if self.embedder is not None else None
 
 
-def build_index(rows: Sequence[IndexRow], embeddings: np.ndarray | None, stamp: str) -> KbIndex:
-    """Index ``rows`` (``embeddings[i]`` belongs to ``rows[i]``; None: lexical only)."""
+def build_index(
+    rows: Sequence[IndexRow],
+    embeddings: np.ndarray | None,
+    stamp: str,
+    embedder: Embedder | None = None,
+) -> KbIndex:
+    """Index ``rows`` (``embeddings[i]`` belongs to ``rows[i]``, made by ``embedder``; None:
+    lexical only). A multilingual embedder's dense side counts in every script."""
     from triage.retrieval import HybridIndex
 
-    index = HybridIndex.build([(r.id, r.title, _plain(r.body)) for r in rows], embeddings)
-    return KbIndex(stamp, index, {r.id: r.locale for r in rows})
+    multilingual = embedder is not None and embedder.multilingual
+    index = HybridIndex.build(
+        [(r.id, r.title, _plain(r.body)) for r in rows],
+        embeddings,
+        dense_latin_only=not multilingual,
+    )
+    return KbIndex(
+        stamp, index, {r.id: r.locale for r in rows}, embedder if embeddings is not None else None
+    )
 
 
 def stored_embeddings(rows: Sequence[IndexRow], model_name: str | None) -> np.ndarray | None:
@@ -634,21 +676,35 @@ def stored_embeddings(rows: Sequence[IndexRow], model_name: str | None) -> np.nd
 
 
 async def load_index(
-    db: Database, encoder: Encoder, redis: Any = None, stamp: str | None = None
+    db: Database,
+    encoder: Encoder,
+    redis: Any = None,
+    stamp: str | None = None,
+    *,
+    inline: int | None = None,
 ) -> KbIndex:
     """A fresh index of the published articles (hybrid when the encoder has an embedder).
 
-    Articles still missing an embedding are embedded (and stored) on the way. ``stamp`` is
+    Up to ``inline`` articles still missing an embedding are embedded (and stored) on the
+    way; with more (a new embedding model, a large import) the index is lexical and says
+    it is not :attr:`~KbIndex.complete`: the caller embeds them in the background
+    (:func:`embed_articles`) rather than keep searches waiting. ``stamp`` is
     :func:`index_stamp` as the caller read it before deciding to rebuild (read here if None).
     """
     if stamp is None:
         async with db.sessionmaker() as session:
             stamp = await index_stamp(session)
-    await embed_articles(db, encoder, redis)
+    embedder = await encoder.embedder()
+    if embedder is not None:
+        async with db.sessionmaker() as session:
+            todo = await missing_embeddings(session, embedder.name)
+        if len(todo) <= (INLINE_EMBED if inline is None else inline):
+            await embed_articles(db, encoder, redis)
     async with db.sessionmaker() as session:
         rows = await index_rows(session)
-    vectors = stored_embeddings(rows, await encoder.name())
-    built = await asyncio.to_thread(build_index, rows, vectors, stamp)
+    vectors = stored_embeddings(rows, embedder.name if embedder else None)
+    built = await asyncio.to_thread(build_index, rows, vectors, stamp, embedder)
+    built.complete = embedder is None or vectors is not None or not rows
     log.info(
         "knowledge-base index built: %d articles (%s)",
         len(rows),
@@ -675,8 +731,9 @@ def search(
 ) -> list[Hit]:
     """The best articles for ``query``.
 
-    ``for_people`` (portal, drawer): a query needs two retrieval terms, dense neighbours must
-    pass :data:`DENSE_FLOOR`, and articles in the visitor's ``locale`` rank slightly higher.
+    ``for_people`` (portal, drawer): a query needs two retrieval terms and one term that some
+    article uses, dense neighbours must pass the embedder's floor
+    (:meth:`KbIndex.dense_floor`), and articles in the visitor's ``locale`` rank slightly higher.
     Without it (offline evaluation) this is the plain ranking of ``method`` ("fusion", or
     "bm25" / "dense" alone).
     """
@@ -692,7 +749,13 @@ def search(
         ]
     if len(set(terms(query))) < 2:
         return []
-    hits = index.search(query, query_embedding, max(100, k), dense_floor=DENSE_FLOOR)
+    hits = index.search(
+        query,
+        query_embedding,
+        max(100, k),
+        dense_floor=kb_index.dense_floor(query),
+        anchored=True,
+    )
     scored = [(int(h.id), float(h.score)) for h in hits]  # type: ignore[call-overload]
     if locale:
         scored = sorted(
@@ -881,7 +944,15 @@ async def record_deflection(
 async def replace_ticket_suggestions(
     session: AsyncSession, ticket_id: int, hits: Sequence[Hit]
 ) -> None:
-    """Store a ticket's top suggestions (replacing earlier ones) and count them as shown."""
+    """Store a ticket's top suggestions (replacing earlier ones) and count those not already
+    shown for it as shown."""
+    shown = set(
+        (
+            await session.scalars(
+                select(TicketSuggestion.article_id).where(TicketSuggestion.ticket_id == ticket_id)
+            )
+        ).all()
+    )
     await session.execute(delete(TicketSuggestion).where(TicketSuggestion.ticket_id == ticket_id))
     ids = [h.article_id for h in hits]
     published = (
@@ -910,10 +981,10 @@ async def replace_ticket_suggestions(
                 score=hit.score if math.isfinite(hit.score) else 0.0,
             )
         )
-    if published:
+    if published - shown:
         await session.execute(
             update(Article)
-            .where(Article.id.in_(published))
+            .where(Article.id.in_(published - shown))
             .values(suggested_count=Article.suggested_count + 1, updated_at=Article.updated_at)
         )
 

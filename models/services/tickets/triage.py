@@ -25,9 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from models.customer import Customer
+from models.db import record_job
 from models.enums import CustomerLevel, Priority, RequestType, TicketStatus, TypeSource
 from models.label import Label
 from models.model_version import ModelVersion
+from models.services.common import jobs
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, NotFound
 from models.services.common.priority import PRIORITY_ORDER, compute_priority
@@ -78,6 +80,26 @@ async def pending_ticket(session: AsyncSession, ticket_id: int) -> PendingTicket
     if row is None or row.triaged_at is not None:
         return None
     return PendingTicket(row.id, row.description or row.title)
+
+
+async def ticket_text(session: AsyncSession, ticket_id: int) -> str | None:
+    """The text a ticket is triaged and searched by (None: no such ticket)."""
+    row = (
+        await session.execute(
+            select(Ticket.title, Ticket.description).where(Ticket.id == ticket_id)
+        )
+    ).one_or_none()
+    return None if row is None else row.description or row.title
+
+
+async def refine_suggestions(
+    session: AsyncSession, ticket_id: int, suggestions: Sequence[kb.Hit]
+) -> int:
+    """Replace a triaged ticket's suggestions with a better ranking; how many are stored."""
+    if await session.get(Ticket, ticket_id) is None:
+        raise NotFound(N_("Ticket not found."))
+    await kb.replace_ticket_suggestions(session, ticket_id, suggestions)
+    return len(suggestions)
 
 
 def _term_set(text: str) -> set[str]:
@@ -175,8 +197,13 @@ async def apply_triage(
     *,
     embedding: np.ndarray | None = None,
     embedding_model: str | None = None,
+    refine_suggestions: bool = False,
 ) -> TriageResult:
     """Write one ticket's triage: type, priority, department, deadlines, suggestions, repeat.
+
+    ``refine_suggestions``: ``suggestions`` are a first, lexical ranking; a job ranks again
+    with the retrieval embedder (:func:`refine_suggestions`) once the worker gets to it, so
+    a burst of inquiries is classified and routed first.
 
     A type a person already set is kept (the model never overrides a person); the priority
     only rises (urgency × customer level × complaint); the department is set only if none was
@@ -221,6 +248,8 @@ async def apply_triage(
         now,
     )
     await kb.replace_ticket_suggestions(session, ticket.id, suggestions)
+    if refine_suggestions:
+        record_job(session, jobs.suggest_ticket_job(ticket.id))
     if embedding is not None and embedding_model:
         stored = await session.get(TicketEmbedding, ticket.id)
         if stored is None:

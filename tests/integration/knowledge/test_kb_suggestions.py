@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +16,7 @@ from models.services.demo import seed
 from models.services.knowledge import kb
 from models.settings import get_settings
 from tests.integration.triage_support import running_worker, triage_runtime, worker_thread
+from triage.embedder import E5_MODEL
 
 pytestmark = pytest.mark.usefixtures("reference")
 
@@ -47,7 +49,9 @@ async def test_the_worker_embeds_published_articles(
     async with db.sessionmaker() as s:
         rows = (await s.execute(select(Article.embedding, Article.embedding_model))).all()
     assert all(r.embedding and len(r.embedding) == 384 * 4 for r in rows)
-    assert {r.embedding_model for r in rows} == {await runtime.encoder.name()}
+    # Articles are embedded by retrieval's multilingual model, not the classifier's.
+    assert {r.embedding_model for r in rows} == {E5_MODEL}
+    assert await runtime.retrieval.name() == E5_MODEL != await runtime.encoder.name()
 
 
 async def test_a_chinese_query_finds_the_chinese_article_through_the_worker(
@@ -88,6 +92,58 @@ async def test_an_english_paraphrase_is_found_with_dense_retrieval(
     assert any("password" in titles[f.article_id].lower() for f in found), [
         titles[f.article_id] for f in found
     ]
+
+
+async def test_a_backlog_of_articles_is_embedded_in_the_background(
+    db: Any, articles: dict[str, int], runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new embedding model (an upgrade) or a large import leaves many articles without
+    vectors: searches are answered lexically at once while the worker embeds them, and the
+    index turns hybrid when they are all done."""
+    monkeypatch.setattr(kb, "INLINE_EMBED", 10)
+    assert len(articles) > 10
+    first = await runtime.kb_index(db)
+    assert not first.complete and first.index.embeddings is None
+    hits = await runtime.search(db, "退款多久能到账", 3)
+    assert hits and hits[0].article_id == articles["zh-002"], "answered lexically meanwhile"
+    for _ in range(600):
+        index = await runtime.kb_index(db)
+        if index.complete:
+            break
+        await asyncio.sleep(0.5)
+    assert index.complete and index.index.embeddings is not None
+    assert index.index.embeddings.shape[0] == len(articles)
+    async with db.sessionmaker() as s:
+        assert await kb.missing_embeddings(s, E5_MODEL) == []
+    assert (await runtime.search(db, "冰箱坏了能派人来看看吗", 1))[0].article_id == articles[
+        "zh-006"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected", "lexical_first"),
+    [
+        ("冰箱坏了能派人来看看吗", "zh-006", "zh-002"),  # 上门维修; lexically: 退款到账
+        ("钱啥时候能回到我卡上", "zh-002", "zh-035"),  # 退款多久能到账
+    ],
+)
+async def test_a_chinese_paraphrase_is_found_by_meaning(
+    db: Any,
+    redis: Any,
+    articles: dict[str, int],
+    runtime: Any,
+    query: str,
+    expected: str,
+    lexical_first: str,
+) -> None:
+    """The worker's multilingual embedder finds what a customer means in Chinese where the
+    words alone point elsewhere (which is all the web's fallback can do)."""
+    await runtime.embed_articles(db)
+    async with running_worker(runtime), db.sessionmaker() as s:
+        found = await kb.suggest_for_portal(s, query, "zh_CN", 3, redis=redis, wait=60)
+        lexical = await kb.lexical_suggestions(s, query, "zh_CN", 3)
+    assert found and found[0].article_id == articles[expected]
+    assert lexical and lexical[0].article_id == articles[lexical_first]
 
 
 async def test_without_a_worker_the_web_answers_lexically_within_its_timeout(

@@ -250,3 +250,45 @@ async def test_drawer_shows_the_stored_suggestions_and_counts_a_click(
         assert article.updated_at == updated_at, "a click is not an edit"
     drawer = await client.get(f"/tickets/{ticket_id}", headers={"HX-Request": "true"})
     assert f'hx-get="/tickets/{ticket_id}/suggestions"' in drawer.text
+
+
+async def _suggested(db: Any, ticket_id: int) -> list[str]:
+    async with db.sessionmaker() as s:
+        rows = await s.execute(
+            select(Article.external_id)
+            .join(TicketSuggestion, TicketSuggestion.article_id == Article.id)
+            .where(TicketSuggestion.ticket_id == ticket_id)
+            .order_by(TicketSuggestion.rank)
+        )
+        return [r[0] for r in rows]
+
+
+async def test_triage_classifies_first_and_ranks_suggestions_by_meaning_after(
+    db: Any, redis: Any, runtime: Any
+) -> None:
+    """With retrieval's own embedder (the default), the triage job classifies and routes
+    with a lexical ranking and queues ``suggest-ticket``, which ranks by meaning; an article
+    shown by both rankings is counted as shown once."""
+    async with unit_of_work(db) as s:
+        await seed.seed_articles(s)
+    await runtime.embed_articles(db)
+    customer = await make_customer(db, "冯女士")
+    ticket_id = await make_ticket(db, redis, customer, "冰箱坏了能派人来看看吗")
+
+    result = await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
+    lexical = await _suggested(db, ticket_id)
+    queued = {
+        m.decode() if isinstance(m, bytes) else m
+        for m in await redis.zrange(get_settings().queue_name, 0, -1)
+    }
+    assert result["applied"] and (await _ticket(db, ticket_id)).triaged_at is not None
+    assert lexical and lexical[0] != "zh-006", "words alone point elsewhere"
+    assert f"suggest-ticket:{ticket_id}" in queued
+
+    await burst(runtime)  # the queued triage job (a no-op now) and the suggest-ticket job
+    refined = await _suggested(db, ticket_id)
+    assert refined[0] == "zh-006", refined  # 如何预约上门维修？
+    async with db.sessionmaker() as s:
+        counts = dict((await s.execute(select(Article.external_id, Article.suggested_count))).all())
+    for article in set(lexical) | set(refined):
+        assert counts[article] == 1, (article, lexical, refined)

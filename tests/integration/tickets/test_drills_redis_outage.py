@@ -196,9 +196,13 @@ async def test_redis_dies_and_returns_empty_mid_burst(
         _, key = await api_keys.create(s, Actor.system("drill"), "drill")
     staff = await staff_client(web.url)
     worker = WorkerProcess(
-        # Lexical triage (no embedding model): this drill is about Redis, and the first
-        # training run of an embedding pipeline takes minutes on a busy machine.
-        {"KEFU_REDIS_URL": private_redis.url, "KEFU_EMBEDDING_MODEL": str(NO_EMBEDDER)},
+        # Lexical triage and retrieval (no embedding model): this drill is about Redis, and
+        # the first training run of an embedding pipeline takes minutes on a busy machine.
+        {
+            "KEFU_REDIS_URL": private_redis.url,
+            "KEFU_EMBEDDING_MODEL": str(NO_EMBEDDER),
+            "KEFU_RETRIEVAL_MODEL": "same",
+        },
         worker_log,
     )
     worker.start()
