@@ -680,12 +680,10 @@ async def load_index(
     encoder: Encoder,
     redis: Any = None,
     stamp: str | None = None,
-    *,
-    inline: int | None = None,
 ) -> KbIndex:
     """A fresh index of the published articles (hybrid when the encoder has an embedder).
 
-    Up to ``inline`` articles still missing an embedding are embedded (and stored) on the
+    Up to :data:`INLINE_EMBED` articles still missing an embedding are embedded (and stored) on the
     way; with more (a new embedding model, a large import) the index is lexical and says
     it is not :attr:`~KbIndex.complete`: the caller embeds them in the background
     (:func:`embed_articles`) rather than keep searches waiting. ``stamp`` is
@@ -698,7 +696,7 @@ async def load_index(
     if embedder is not None:
         async with db.sessionmaker() as session:
             todo = await missing_embeddings(session, embedder.name)
-        if len(todo) <= (INLINE_EMBED if inline is None else inline):
+        if len(todo) <= INLINE_EMBED:
             await embed_articles(db, encoder, redis)
     async with db.sessionmaker() as session:
         rows = await index_rows(session)
