@@ -6,7 +6,7 @@
   runtime already warm) triages them all: inquiries per second, and the ratio to the raw
   batched encode rate.
 * ``steady``: inquiries registered at a steady 10 per second for a while (default 30 s) while
-  a worker runs on its own thread and event loop (as its own process would): the latency from
+  a worker runs in its own process (``kefu worker``), as in production: the latency from
   registration to classification (``triaged_at - created_at``), p50/p95.
 * ``suggest``: 10,000 published articles (the seed knowledge base plus synthetic articles
   built from it and the bootstrap messages), embedded; portal suggestions through the worker
@@ -26,10 +26,12 @@ import asyncio
 import contextlib
 import os
 import random
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -116,35 +118,22 @@ def _worker(runtime: Any, **overrides: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _worker_thread(embedder: Any) -> Iterator[Any]:
-    """A worker on its own thread and loop (like a separate process), sharing the embedder."""
-    from workers.context import TriageRuntime
-
-    state: dict[str, Any] = {}
-    ready = threading.Event()
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        runtime = TriageRuntime(get_settings(), embedder=embedder)
-        worker = _worker(runtime, handle_signals=False)
-        task = loop.create_task(worker.main())
-        state.update(loop=loop, task=task, worker=worker, runtime=runtime)
-        ready.set()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            loop.run_until_complete(task)
-        loop.run_until_complete(worker.close())
-        loop.run_until_complete(runtime.close())
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(30)
+def _worker_process() -> Iterator[subprocess.Popen[bytes]]:
+    """``kefu worker`` as its own process, on the benchmark's settings (environment): as in
+    production, where inquiries are registered by web processes, not by the worker's."""
+    kefu = Path(sys.executable).with_name("kefu")
+    log = (BENCH_DIR / "triage-worker.log").open("wb")
+    process = subprocess.Popen([str(kefu), "worker"], stdout=log, stderr=subprocess.STDOUT)
     try:
-        yield state
+        yield process
     finally:
-        state["loop"].call_soon_threadsafe(state["task"].cancel)
-        thread.join(120)
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
 
 
 async def _encode_rates(embedder: Any, texts: list[str]) -> dict[str, Any]:
@@ -194,14 +183,13 @@ async def _burst(
 
 
 async def _steady(
-    db: Database, redis: Any, embedder: Any, customers: list[int], texts: list[str], seconds: int
+    db: Database, redis: Any, customers: list[int], texts: list[str], seconds: int
 ) -> dict[str, Any]:
     ids: list[int] = []
-    with _worker_thread(embedder) as state:
-        runtime = state["runtime"]
-        # warm the thread's runtime (model, index) before measuring
+    with _worker_process():
+        # warm the worker (models, index) before measuring
         warm = await _register(db, redis, customers[0], texts[0])
-        for _ in range(600):
+        for _ in range(3000):
             async with db.sessionmaker() as session:
                 if (await session.get(Ticket, warm)).triaged_at is not None:  # type: ignore[union-attr]
                     break
@@ -228,7 +216,6 @@ async def _steady(
             if not left:
                 break
             await asyncio.sleep(0.2)
-        del runtime
     async with db.sessionmaker() as session:
         rows = (
             await session.execute(
@@ -272,7 +259,7 @@ def _synthetic_articles(n: int, messages: list[dict[str, Any]]) -> list[dict[str
 
 
 async def _suggest(
-    db: Database, redis: Any, runtime: Any, embedder: Any, n: int, messages: list[dict[str, Any]]
+    db: Database, redis: Any, runtime: Any, n: int, messages: list[dict[str, Any]]
 ) -> dict[str, Any]:
     now = utcnow()
     rows = _synthetic_articles(n, messages)
@@ -311,7 +298,7 @@ async def _suggest(
         await runtime.search(db, q, 3, locale="zh_CN")
         search_ms.append((time.perf_counter() - t) * 1000)
     portal_ms, fallback_ms, answered = [], [], 0
-    with _worker_thread(embedder) as state:
+    with _worker_process():
         warm = await redis.enqueue_job("suggest", query="预热", locale="zh_CN", k=1)
         await warm.result(timeout=1800)
         for q in queries:
@@ -320,7 +307,6 @@ async def _suggest(
                 found = await kb.suggest_for_portal(session, q, "zh_CN", 3, redis=redis)
             portal_ms.append((time.perf_counter() - t) * 1000)
             answered += bool(found)
-        del state
     for q in queries[:50]:
         t = time.perf_counter()
         async with db.sessionmaker() as session:
@@ -416,13 +402,12 @@ async def run() -> dict[str, Any]:
         results["steady"] = await _steady(
             db,
             redis,
-            embedder,
             customers,
             burst_texts,
             _size("KEFU_BENCH_TRIAGE_STEADY_SECONDS", 30),
         )
         results["suggest"] = await _suggest(
-            db, redis, runtime, embedder, _size("KEFU_BENCH_TRIAGE_ARTICLES", 10_000), messages
+            db, redis, runtime, _size("KEFU_BENCH_TRIAGE_ARTICLES", 10_000), messages
         )
         results["retrain"] = await _retrain(
             db, runtime, _size("KEFU_BENCH_TRIAGE_LABELS", 10_000), messages

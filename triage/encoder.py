@@ -18,6 +18,7 @@ import fcntl
 import functools
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,9 @@ class Encoder:
 
     ``model`` is the embedding model to load (``None``: the packaged default); ``embedder``
     hands over one already loaded (tests, benchmarks) and ``loader`` replaces
-    :func:`triage.embedder.load_embedder`.
+    :func:`triage.embedder.load_embedder`. ``nice`` > 0 runs the encoding thread at that
+    lower CPU priority (Linux keeps one per thread): for work that may wait while other work
+    of the process, or of the machine, needs the cores.
     """
 
     def __init__(
@@ -54,13 +57,18 @@ class Encoder:
         *,
         embedder: Embedder | None = None,
         loader: Callable[[str | None], Embedder] | None = None,
+        nice: int = 0,
     ) -> None:
         self._model = model
         self._embedder = embedder
         self._ready = embedder is not None
         self._loader = loader
         self._lock = asyncio.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="embedder",
+            initializer=functools.partial(_lower_priority, nice) if nice > 0 else None,
+        )
         self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
         self._batcher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -207,6 +215,13 @@ class Encoder:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _lower_priority(nice: int) -> None:
+    """Give the calling thread the CPU priority ``nice`` (where the system has thread
+    priorities; elsewhere the thread keeps the process's)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 def _load_cached(path: Path, rows: int) -> np.ndarray | None:

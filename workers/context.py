@@ -27,6 +27,12 @@ from triage.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
+#: CPU priority of the retrieval embedder's thread. Its work (ranking a triaged ticket's
+#: suggestions by meaning, embedding articles, a portal or chat query) costs several times
+#: the classifier's per text; at a lower priority it yields the cores to classification and
+#: to the web processes when they are short, and runs at full speed when they are not.
+RETRIEVAL_NICE = 10
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -62,7 +68,12 @@ class TriageRuntime:
         self.settings = settings
         self.encoder = Encoder(settings.embedding_model, embedder=embedder, loader=loader)
         self.retrieval = (
-            Encoder(settings.retrieval_model, embedder=retrieval_embedder, loader=loader)
+            Encoder(
+                settings.retrieval_model,
+                embedder=retrieval_embedder,
+                loader=loader,
+                nice=RETRIEVAL_NICE,
+            )
             if settings.retrieval_model is not None
             else self.encoder
         )

@@ -161,3 +161,35 @@ def test_rows_the_language_gate_zeroes_are_not_encoded(
     with_real = features.transform(make_inputs(texts[:1], real))
     with_zeros = features.transform(make_inputs(texts[:1], np.zeros_like(real)))
     assert abs(with_real - with_zeros).max() == 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="thread priorities are Linux's")
+def test_an_encoder_may_run_at_a_lower_cpu_priority(embedder: Embedder) -> None:
+    """The worker's retrieval encoder yields the cores to classification when they are short:
+    its thread runs at the ``nice`` it was given; the default one at the process's own."""
+    import asyncio
+    import os
+    import threading
+
+    from triage.encoder import Encoder
+
+    class _Priority:
+        name, dim = "priority-probe", 1
+
+        def encode(self, texts: list[str], **options: bool) -> np.ndarray:
+            nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            return np.full((len(texts), 1), float(nice), dtype=np.float32)
+
+    async def nice_of(encoder: Encoder) -> float:
+        try:
+            vector = await encoder.encode_one("x")
+            assert vector is not None
+            return float(vector[0])
+        finally:
+            await encoder.close()
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    lowered = asyncio.run(nice_of(Encoder(embedder=_Priority(), nice=10)))  # type: ignore[arg-type]
+    default = asyncio.run(nice_of(Encoder(embedder=_Priority())))  # type: ignore[arg-type]
+    assert lowered == max(own, 10)
+    assert default == own

@@ -943,15 +943,18 @@ async def replace_ticket_suggestions(
     session: AsyncSession, ticket_id: int, hits: Sequence[Hit]
 ) -> None:
     """Store a ticket's top suggestions (replacing earlier ones) and count those not already
-    shown for it as shown."""
-    shown = set(
+    shown for it as shown. A ranking that names the same articles in the same order as the
+    stored one writes nothing (the worker's second, by-meaning ranking often agrees with the
+    first, and on SQLite every write waits for the database's one writer)."""
+    current = list(
         (
             await session.scalars(
-                select(TicketSuggestion.article_id).where(TicketSuggestion.ticket_id == ticket_id)
+                select(TicketSuggestion.article_id)
+                .where(TicketSuggestion.ticket_id == ticket_id)
+                .order_by(TicketSuggestion.rank)
             )
         ).all()
     )
-    await session.execute(delete(TicketSuggestion).where(TicketSuggestion.ticket_id == ticket_id))
     ids = [h.article_id for h in hits]
     published = (
         set(
@@ -966,11 +969,11 @@ async def replace_ticket_suggestions(
         if ids
         else set()
     )
-    rank = 0
-    for hit in hits:
-        if hit.article_id not in published:
-            continue
-        rank += 1
+    kept = [hit for hit in hits if hit.article_id in published]
+    if [hit.article_id for hit in kept] == current:
+        return
+    await session.execute(delete(TicketSuggestion).where(TicketSuggestion.ticket_id == ticket_id))
+    for rank, hit in enumerate(kept, start=1):
         session.add(
             TicketSuggestion(
                 ticket_id=ticket_id,
@@ -979,10 +982,10 @@ async def replace_ticket_suggestions(
                 score=hit.score if math.isfinite(hit.score) else 0.0,
             )
         )
-    if published - shown:
+    if fresh := published - set(current):
         await session.execute(
             update(Article)
-            .where(Article.id.in_(published - shown))
+            .where(Article.id.in_(fresh))
             .values(suggested_count=Article.suggested_count + 1, updated_at=Article.updated_at)
         )
 

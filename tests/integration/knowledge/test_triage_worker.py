@@ -292,3 +292,37 @@ async def test_triage_classifies_first_and_ranks_suggestions_by_meaning_after(
         counts = dict((await s.execute(select(Article.external_id, Article.suggested_count))).all())
     for article in set(lexical) | set(refined):
         assert counts[article] == 1, (article, lexical, refined)
+
+
+async def test_a_ranking_equal_to_the_stored_one_writes_nothing(db: Any, redis: Any) -> None:
+    """The by-meaning ranking often names the articles the first one named, in its order:
+    then nothing is rewritten (each write waits for SQLite's one writer); another order
+    replaces the rows, and an article already shown is not counted again."""
+    from models.services.knowledge.kb import Hit
+    from models.services.tickets import triage
+
+    async with unit_of_work(db) as s:
+        await seed.seed_articles(s)
+        ids = list((await s.scalars(select(Article.id).order_by(Article.id).limit(3))).all())
+    customer = await make_customer(db, "冯女士")
+    ticket_id = await make_ticket(db, redis, customer, "冰箱坏了能派人来看看吗")
+
+    async def store(order: list[int], score: float) -> list[tuple[int, float]]:
+        async with unit_of_work(db) as s:
+            await triage.refine_suggestions(s, ticket_id, [Hit(i, score) for i in order])
+        async with db.sessionmaker() as s:
+            rows = await s.execute(
+                select(TicketSuggestion.article_id, TicketSuggestion.score)
+                .where(TicketSuggestion.ticket_id == ticket_id)
+                .order_by(TicketSuggestion.rank)
+            )
+            return [(r[0], r[1]) for r in rows]
+
+    first = await store(ids, 1.0)
+    assert first == [(i, 1.0) for i in ids]
+    assert await store(ids, 2.0) == first, "the same ranking keeps the stored rows"
+    swapped = [ids[1], ids[0], ids[2]]
+    assert await store(swapped, 3.0) == [(i, 3.0) for i in swapped], "another order rewrites"
+    async with db.sessionmaker() as s:
+        counts = (await s.scalars(select(Article.suggested_count).where(Article.id.in_(ids)))).all()
+    assert sorted(counts) == [1, 1, 1]
