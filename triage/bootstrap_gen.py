@@ -449,6 +449,10 @@ AFTER_SALES: Final = [
     "I'd like to switch my {sub} to the (yearly|monthly) (one|billing)",
     "Where can I download the invoice for my (last|latest) {order}?",
     "help me get a refund for the {item} i sent back",
+    "How much longer will my refund for {order} {no} take?",
+    "how long until I get my money back for the {item} I returned?",
+    "How do I find out when my refund for {order} {no} will (arrive|come through)?",
+    "Can you tell me how many more days my refund will take? I cancelled {period}.",
 ]
 
 # --- composed requests: a type-independent frame around an action of one type ---------------

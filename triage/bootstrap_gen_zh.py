@@ -700,6 +700,32 @@ _ACCOUNTABILITY: Final = (
     "，已经第{n}次了，太过分了，要赔偿",
     "，客服还爱答不理的，投诉你们",
 )
+# Venting at the company with no fix asked for: a complaint (guideline C, "public venting"),
+# where the same fault with a request to fix it is a problem (rule 2, ``_FIX_IT``).
+_VENTING: Final = (
+    "，以后再也不买了",
+    "，再也不会来了",
+    "，什么破服务",
+    "，太失望了",
+    "，差评",
+    "，真是垃圾",
+    "，坑人",
+    "，这就是你们的服务？",
+    "，无语，拉黑了",
+    "，再也不用你们家了",
+    "，越来越差了",
+    "，以后不会再选你们了",
+    "，果断差评",
+    "，服务太烂了",
+    "，已经卸载了",
+    "，账号注销，换别家",
+    "，劝大家别买",
+    "，什么破平台",
+    "，取关了",
+    "，以后绕道走",
+    "，真是够了，不推荐",
+    "，心寒",
+)
 _FIX_IT: Final = (
     "，赶紧修好",
     "，快点处理",
@@ -1001,6 +1027,8 @@ def generate(per_type: int = PER_TYPE, seed: int = SEED) -> list[dict[str, str]]
                 fault = rng.choice(_INTENTS[industry]["problem"])
                 tail = _ACCOUNTABILITY if category == "complaint" else _FIX_IT
                 core = fault + rng.choice(tail)
+            elif category == "complaint" and made % 6 == 1:
+                core = rng.choice(_INTENTS[industry]["problem"]) + rng.choice(_VENTING)
             elif category == "after_sales" and made % 4 == 0:
                 core = rng.choice(_PROGRESS)
             text = _row(rng, category, industry, core, draws)
