@@ -48,19 +48,34 @@ async def _written(engine: AsyncEngine) -> list[str]:
         return list((await conn.scalars(text("SELECT who FROM log ORDER BY id"))).all())
 
 
-async def test_writers_commit_in_the_order_they_arrived(engine: AsyncEngine) -> None:
+async def test_writers_commit_in_the_order_they_arrived(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A writer arrives when its first write statement asks for the turn: record that order
+    # (connecting and the read before it take the thread pool a varying time under load).
+    arrived: list[str] = []
+    take_turn = db._take_turn
+
+    async def recorded(lock: asyncio.Lock) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        arrived.append(task.get_name())
+        await take_turn(lock)
+
+    monkeypatch.setattr(db, "_take_turn", recorded)
     sessions = async_sessionmaker(engine)
     order: list[str] = []
-    first = asyncio.create_task(_write(sessions, "w0", order, hold=0.3))
+    first = asyncio.create_task(_write(sessions, "w0", order, hold=0.3), name="w0")
     await asyncio.sleep(0.05)
     waiting = []
     for i in range(1, 9):  # arriving while w0 writes: SQLite's busy handler would pick at random
-        waiting.append(asyncio.create_task(_write(sessions, f"w{i}", order, hold=0.01)))
+        who = f"w{i}"
+        waiting.append(asyncio.create_task(_write(sessions, who, order, hold=0.01), name=who))
         await asyncio.sleep(0.02)
     await asyncio.gather(first, *waiting)
-    expected = [f"w{i}" for i in range(9)]
-    assert order == expected
-    assert await _written(engine) == expected
+    assert sorted(arrived) == [f"w{i}" for i in range(9)] and arrived[0] == "w0"
+    assert order == arrived
+    assert await _written(engine) == arrived
 
 
 async def test_a_failed_writer_passes_the_turn_on(engine: AsyncEngine) -> None:
