@@ -164,7 +164,7 @@ def test_rows_the_language_gate_zeroes_are_not_encoded(
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="thread priorities are Linux's")
-def test_an_encoder_may_run_at_a_lower_cpu_priority(embedder: Embedder) -> None:
+def test_an_encoder_may_run_at_a_lower_cpu_priority() -> None:
     """The worker's retrieval encoder yields the cores to classification when they are short:
     its thread runs at the ``nice`` it was given; the default one at the process's own."""
     import asyncio
