@@ -172,6 +172,21 @@ async def fill_demo(url: str, tickets: int) -> dict[str, Any]:
         await db.dispose()
 
 
+async def count_tickets(url: str) -> int:
+    """How many tickets ``url`` holds (a database filled by an earlier run)."""
+    from sqlalchemy import func, select
+
+    from models.db import Database
+    from models.ticket import Ticket
+
+    db = Database(url)
+    try:
+        async with db.sessionmaker() as session:
+            return int(await session.scalar(select(func.count()).select_from(Ticket)) or 0)
+    finally:
+        await db.dispose()
+
+
 async def pending_cards(url: str, count: int, username: str = "lead") -> list[tuple[int, int]]:
     """(id, version) of pending tickets ``username`` can take, read through the board service."""
     from sqlalchemy import select

@@ -45,6 +45,7 @@ import httpx
 from bench.common import (
     BENCH_DIR,
     claim_redis_db,
+    count_tickets,
     fill_demo,
     free_port,
     pending_cards,
@@ -96,6 +97,10 @@ class Options:
     export_samples: int = 2
     workers: int = 2
     only: tuple[str, ...] = ENDPOINTS
+    # The database already holds the tickets (a fill kept from an earlier run, migrated to
+    # the current schema): measure on it as it is. Its keys come from KEFU_SECRET_KEY and
+    # KEFU_ENCRYPTION_KEY, which must be the ones it was filled with.
+    filled: bool = False
 
 
 @dataclass
@@ -612,6 +617,9 @@ async def measure(options: Options) -> dict[str, Any]:
         "KEFU_SECRET_KEY": secrets.token_urlsafe(48),
         "KEFU_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     }
+    if options.filled:
+        env["KEFU_SECRET_KEY"] = os.environ["KEFU_SECRET_KEY"]
+        env["KEFU_ENCRYPTION_KEY"] = os.environ["KEFU_ENCRYPTION_KEY"]
     load_start = [round(x, 2) for x in os.getloadavg()]
     figures: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -631,9 +639,13 @@ async def measure(options: Options) -> dict[str, Any]:
     try:
         with _environment(env):
             get_settings()
-            print(f"filling {options.tickets:,} tickets into {figures['database']}", flush=True)
-            figures.update(await fill_demo(url, options.tickets))
-            print(f"  filled in {figures['fill_seconds']} s", flush=True)
+            if options.filled:
+                figures["tickets"] = await count_tickets(url)
+                print(f"measuring on {figures['tickets']:,} tickets already filled", flush=True)
+            else:
+                print(f"filling {options.tickets:,} tickets into {figures['database']}", flush=True)
+                figures.update(await fill_demo(url, options.tickets))
+                print(f"  filled in {figures['fill_seconds']} s", flush=True)
             moves_needed = int(60 * options.duration) + options.samples + WARMUP
             fx = await _fixtures(url, moves_needed if "move" in options.only else 0)
             log = BENCH_DIR / f"{owner}-web.log"
@@ -743,7 +755,15 @@ def parse(argv: list[str]) -> tuple[Options, Path]:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated: " + ",".join(ENDPOINTS))
     parser.add_argument("--results", type=Path, default=HERE / "results.json")
+    parser.add_argument(
+        "--filled",
+        action="store_true",
+        help="--database-url already holds the tickets (migrated; KEFU_SECRET_KEY and "
+        "KEFU_ENCRYPTION_KEY set to its keys): measure without filling",
+    )
     args = parser.parse_args(argv)
+    if args.filled and not args.database_url:
+        parser.error("--filled needs --database-url")
     only: tuple[str, ...] = ENDPOINTS
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -761,6 +781,7 @@ def parse(argv: list[str]) -> tuple[Options, Path]:
         export_samples=args.export_samples,
         workers=args.workers,
         only=only,
+        filled=args.filled,
     )
     return options, args.results
 

@@ -82,24 +82,26 @@ class Ticket(IdMixin, Base):
     order_number: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[Channel] = mapped_column()
 
-    request_type: Mapped[RequestType | None] = mapped_column(index=True)
+    request_type: Mapped[RequestType | None] = mapped_column(index=True, active_history=True)
     type_source: Mapped[TypeSource | None] = mapped_column()
     type_confidence: Mapped[float | None] = mapped_column(Float)
     model_version: Mapped[str | None] = mapped_column(String(40))
     triaged_at: Mapped[datetime | None]
 
     urgency: Mapped[Urgency] = mapped_column(default=Urgency.NORMAL)
-    priority: Mapped[Priority] = mapped_column(default=Priority.MEDIUM)
+    priority: Mapped[Priority] = mapped_column(default=Priority.MEDIUM, active_history=True)
     # 0 = urgent … 3 = low; customer level breaks ties inside a priority (VIP first).
     priority_rank: Mapped[int] = mapped_column(Integer, default=2)
-    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id"), active_history=True
+    )
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
-    status: Mapped[TicketStatus] = mapped_column(default=TicketStatus.PENDING)
+    status: Mapped[TicketStatus] = mapped_column(default=TicketStatus.PENDING, active_history=True)
     first_response_due: Mapped[datetime | None]
     acknowledge_due: Mapped[datetime | None]
-    resolution_due: Mapped[datetime | None]
+    resolution_due: Mapped[datetime | None] = mapped_column(active_history=True)
     reminder_due: Mapped[datetime | None]
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -107,8 +109,8 @@ class Ticket(IdMixin, Base):
     assigned_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     first_responded_at: Mapped[datetime | None]
-    resolved_at: Mapped[datetime | None]
-    closed_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None] = mapped_column(active_history=True)
+    closed_at: Mapped[datetime | None] = mapped_column(active_history=True)
     # SLA clock pauses while awaiting the customer's confirmation.
     paused_since: Mapped[datetime | None]
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0)
@@ -128,7 +130,9 @@ class Ticket(IdMixin, Base):
     is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
     repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     # A duplicate merged into another ticket (closed; its number and links lead there).
-    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id"), active_history=True
+    )
     # Portal tracking: only a hash of the unguessable token is kept.
     tracking_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -137,6 +141,8 @@ class Ticket(IdMixin, Base):
 
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     __mapper_args__ = {"version_id_col": version}
+    # (active_history on the columns the kept board counts are keyed on: models.ticket_count
+    # reads each one's value before a change, loaded or not.)
 
     customer: Mapped[Customer] = relationship(lazy="raise")
     department: Mapped[Department | None] = relationship(lazy="raise")
@@ -172,12 +178,14 @@ Index(
 )
 # The KPI throughput: tickets resolved in a period.
 Index("ix_tickets_resolved_at", Ticket.resolved_at)
-# The department matrix and the column counts read every ticket on the boards: this covers
-# every column they look at (the SLA state's included), so they never touch the table.
+# The department matrix and the column counts, when they count tickets rather than read the
+# kept counts, read every ticket on the boards: this covers every column they look at (the
+# SLA state's included), so they never touch the table. State first: the matrix's open work
+# past its deadline reads only the open states' part.
 Index(
     "ix_tickets_matrix",
-    Ticket.department_id,
     Ticket.status,
+    Ticket.department_id,
     Ticket.priority,
     Ticket.paused_since,
     Ticket.first_responded_at,

@@ -82,6 +82,15 @@ def db_downgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
+@db.command("recount")
+def db_recount() -> None:
+    """Count the board's tickets again (after editing tickets outside Kefu, e.g. in SQL)."""
+    from models.services.tickets import counts
+
+    run(lambda: _with_session(counts.rebuild))
+    click.echo("board counts rebuilt")
+
+
 @main.group()
 def user() -> None:
     """Staff accounts."""

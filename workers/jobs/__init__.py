@@ -6,7 +6,18 @@ import functools
 import logging
 from typing import Any
 
-from workers.jobs import assignment, attachments, backup, chat, kb, mail, notify, sla, triage
+from workers.jobs import (
+    assignment,
+    attachments,
+    backup,
+    chat,
+    counts,
+    kb,
+    mail,
+    notify,
+    sla,
+    triage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +27,8 @@ CRON_JOBS: list[Any] = []
 CRON_JOBS += backup.CRON_JOBS  # weekly backup, Sunday 03:00 local time
 FUNCTIONS += sla.FUNCTIONS + notify.FUNCTIONS
 CRON_JOBS += sla.CRON_JOBS  # the SLA tick, every minute
+FUNCTIONS += counts.FUNCTIONS
+CRON_JOBS += counts.CRON_JOBS  # fold the board-count changes, every minute
 FUNCTIONS += triage.FUNCTIONS + kb.FUNCTIONS  # triage_ticket, retrain_classifier, suggest …
 CRON_JOBS += triage.CRON_JOBS  # classifier sweep, every 10 minutes
 FUNCTIONS += mail.FUNCTIONS  # poll_mailboxes, send_mail

@@ -53,6 +53,7 @@ from models.services.common.priority import compute_priority, priority_rank
 from models.services.escalation import engine
 from models.services.replies import starter
 from models.services.sla.deadlines import DEFAULT_CALENDAR, DEFAULT_POLICY, compute_deadlines
+from models.services.tickets import counts as kept_counts
 from models.settings import REPO_ROOT, get_settings
 from models.sla_policy import BusinessCalendar, SlaPolicy
 from models.survey import Survey
@@ -702,8 +703,9 @@ async def fill(
         progress("follow-ups", len(follow_rows))
         progress("surveys", len(survey_rows))
 
-    # Bulk rows skipped the services: give open tickets their next SLA check.
+    # Bulk rows skipped the services: give open tickets their next SLA check, count the boards.
     await engine.schedule_unscheduled(session)
+    await kept_counts.rebuild(session)
     await seed_board_views(session)
     await seed_chat_widget(session)
     articles = await seed_articles(session)

@@ -57,6 +57,7 @@ from models.services.customers import registry
 from models.services.sla import policy
 from models.services.sla.deadlines import SlaState
 from models.services.tickets import assignment, attachments, commands, mentions, surveys
+from models.services.tickets import counts as kept
 from models.services.tickets.attachments import AttachmentView
 from models.services.tickets.transitions import ORDER, TRANSITIONS, refusal, targets
 from models.ticket import CLOSED_RECENCY, COMPLETED_RECENCY, Ticket, ticket_collaborators
@@ -220,6 +221,11 @@ def sla_clause(state: SlaState, now: datetime) -> ColumnElement[bool]:
     if state is SlaState.MET:
         return and_(is_done, Ticket.resolution_due.is_not(None), done_at <= Ticket.resolution_due)
     return or_(and_(running, due.is_(None)), and_(is_done, Ticket.resolution_due.is_(None)))
+
+
+def _keyed(filters: BoardFilters) -> bool:
+    """Whether the kept counts answer these filters (models.ticket_count's key)."""
+    return not (filters.mine or filters.level or filters.sla_state or filters.q.strip())
 
 
 def _needs_customer(filters: BoardFilters) -> bool:
@@ -445,8 +451,18 @@ async def counts(
     statuses: Sequence[TicketStatus] = ORDER,
     now: datetime | None = None,
 ) -> dict[TicketStatus, int]:
-    """Tickets per state under the filters: one grouped query on the indexed status column."""
+    """Tickets per state under the filters: the kept counts when the filters are the ones they
+    are keyed on (department, type, priority), else one grouped query on the board index."""
     now = now or utcnow()
+    if _keyed(filters):
+        return await kept.by_state(
+            session,
+            statuses,
+            department_id=filters.department_id,
+            unrouted=filters.unrouted,
+            request_type=filters.request_type,
+            priority=filters.priority,
+        )
     stmt = select(Ticket.status, func.count()).select_from(Ticket)
     if _needs_customer(filters):
         stmt = stmt.join(Customer, Customer.id == Ticket.customer_id)
@@ -1100,6 +1116,52 @@ def _follow_up_entry(
 # --- the department matrix -------------------------------------------------------------------
 
 
+_MatrixFigures = dict[tuple[int | None, TicketStatus], tuple[int, int, int]]
+"""(department id or None, state) → (tickets, overdue, pressing)."""
+
+
+async def _counted_matrix_figures(
+    session: AsyncSession, actor: Actor, scope: BoardFilters, now: datetime
+) -> _MatrixFigures:
+    """Every figure from one grouped pass over the tickets (filters the counts are not keyed on)."""
+    breached = sla_clause(SlaState.BREACHED, now)
+    pressing = Ticket.priority.in_(kept.PRESSING)
+    stmt = select(
+        Ticket.department_id,
+        Ticket.status,
+        func.count(),
+        func.sum(case((breached, 1), else_=0)),
+        func.sum(case((pressing, 1), else_=0)),
+    ).select_from(Ticket)
+    if _needs_customer(scope):
+        stmt = stmt.join(Customer, Customer.id == Ticket.customer_id)
+    stmt = _filtered(stmt, actor, scope, now).group_by(Ticket.status, Ticket.department_id)
+    return {
+        (dept, TicketStatus(status)): (int(n), int(late or 0), int(hot or 0))
+        for dept, status, n, late, hot in (await session.execute(stmt)).all()
+    }
+
+
+async def _kept_matrix_figures(
+    session: AsyncSession, actor: Actor, scope: BoardFilters, now: datetime
+) -> _MatrixFigures:
+    """Counts, pressing and late-finished work from the kept counts; only the open work past
+    its deadline now depends on the clock, and is counted over the open tickets."""
+    found = await kept.figures(session, request_type=scope.request_type, priority=scope.priority)
+    stmt = select(Ticket.department_id, Ticket.status, func.count()).where(
+        Ticket.status.in_(policy.OPEN_STATES), sla_clause(SlaState.BREACHED, now)
+    )
+    stmt = _filtered(stmt, actor, scope, now).group_by(Ticket.status, Ticket.department_id)
+    overdue = {
+        (dept, TicketStatus(status)): int(n)
+        for dept, status, n in (await session.execute(stmt)).all()
+    }
+    return {
+        key: (entry.count, overdue.get(key, 0) + entry.finished_late, entry.pressing)
+        for key, entry in found.items()
+    }
+
+
 @dataclass(frozen=True)
 class MatrixCell:
     status: TicketStatus
@@ -1134,23 +1196,11 @@ async def matrix(
 ) -> list[MatrixRow]:
     """Departments × states: counts, overdue and pressing tickets, links to the board."""
     now = now or utcnow()
-    breached = sla_clause(SlaState.BREACHED, now)
-    pressing = Ticket.priority.in_((Priority.URGENT, Priority.HIGH))
-    stmt = select(
-        Ticket.department_id,
-        Ticket.status,
-        func.count(),
-        func.sum(case((breached, 1), else_=0)),
-        func.sum(case((pressing, 1), else_=0)),
-    ).select_from(Ticket)
-    if _needs_customer(filters):
-        stmt = stmt.join(Customer, Customer.id == Ticket.customer_id)
     scope = replace(filters, department_id=None, unrouted=False, sla_state=None)
-    stmt = _filtered(stmt, actor, scope, now).group_by(Ticket.department_id, Ticket.status)
-    figures: dict[tuple[int | None, TicketStatus], tuple[int, int, int]] = {
-        (dept, TicketStatus(status)): (int(n), int(late or 0), int(hot or 0))
-        for dept, status, n, late, hot in (await session.execute(stmt)).all()
-    }
+    if _keyed(scope):
+        figures = await _kept_matrix_figures(session, actor, scope, now)
+    else:
+        figures = await _counted_matrix_figures(session, actor, scope, now)
     departments: list[DepartmentName | None] = [
         DepartmentName(d.id, d.name_zh, d.name_en)
         for d in (await session.scalars(select(Department).order_by(Department.code))).all()
