@@ -180,12 +180,12 @@ Index(
 Index("ix_tickets_resolved_at", Ticket.resolved_at)
 # The department matrix and the column counts, when they count tickets rather than read the
 # kept counts, read every ticket on the boards: this covers every column they look at (the
-# SLA state's included), so they never touch the table. State first: the matrix's open work
-# past its deadline reads only the open states' part.
+# SLA state's included), so they never touch the table. (Not state first: SQLite then chose
+# it over ix_tickets_board for a column's page and sorted the column, 0.9 s at 1M tickets.)
 Index(
     "ix_tickets_matrix",
-    Ticket.status,
     Ticket.department_id,
+    Ticket.status,
     Ticket.priority,
     Ticket.paused_since,
     Ticket.first_responded_at,

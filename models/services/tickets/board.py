@@ -1135,7 +1135,7 @@ async def _counted_matrix_figures(
     ).select_from(Ticket)
     if _needs_customer(scope):
         stmt = stmt.join(Customer, Customer.id == Ticket.customer_id)
-    stmt = _filtered(stmt, actor, scope, now).group_by(Ticket.status, Ticket.department_id)
+    stmt = _filtered(stmt, actor, scope, now).group_by(Ticket.department_id, Ticket.status)
     return {
         (dept, TicketStatus(status)): (int(n), int(late or 0), int(hot or 0))
         for dept, status, n, late, hot in (await session.execute(stmt)).all()
@@ -1146,14 +1146,17 @@ async def _kept_matrix_figures(
     session: AsyncSession, actor: Actor, scope: BoardFilters, now: datetime
 ) -> _MatrixFigures:
     """Counts, pressing and late-finished work from the kept counts; only the open work past
-    its deadline now depends on the clock, and is counted over the open tickets."""
+    its deadline depends on the clock, and is counted over the tickets. (As a sum over the
+    covering index: a WHERE on the open states led SQLite without statistics to a state-first
+    index and a table read per open ticket.)"""
     found = await kept.figures(session, request_type=scope.request_type, priority=scope.priority)
-    stmt = select(Ticket.department_id, Ticket.status, func.count()).where(
-        Ticket.status.in_(policy.OPEN_STATES), sla_clause(SlaState.BREACHED, now)
-    )
-    stmt = _filtered(stmt, actor, scope, now).group_by(Ticket.status, Ticket.department_id)
+    open_late = and_(Ticket.status.in_(policy.OPEN_STATES), sla_clause(SlaState.BREACHED, now))
+    stmt = select(
+        Ticket.department_id, Ticket.status, func.sum(case((open_late, 1), else_=0))
+    ).select_from(Ticket)
+    stmt = _filtered(stmt, actor, scope, now).group_by(Ticket.department_id, Ticket.status)
     overdue = {
-        (dept, TicketStatus(status)): int(n)
+        (dept, TicketStatus(status)): int(n or 0)
         for dept, status, n in (await session.execute(stmt)).all()
     }
     return {
