@@ -129,19 +129,23 @@ async def test_kept_counts_equal_a_count_of_the_tickets(
         ticket = rng.choice(live)
         status = TicketStatus(ticket.status)
         targets = [t for (src, t) in TRANSITIONS if src is status]
+
+        async def move_on(s: Any, ticket_id: int = ticket.id, targets: Any = targets) -> None:
+            await commands.move(
+                s,
+                lead,
+                ticket_id,
+                rng.choice(targets),
+                expected_version=None,
+                resolution="已为客户解决。",
+            )
+
         try:
             async with unit_of_work(db) as s:
                 if op == "create":
                     ids.append(await make_ticket(db, reference, text=f"工单 new {step}"))
                 elif op == "move" and targets:
-                    await commands.move(
-                        s,
-                        lead,
-                        ticket.id,
-                        rng.choice(targets),
-                        expected_version=None,
-                        resolution="已为客户解决。",
-                    )
+                    await move_on(s)
                 elif op == "type":
                     await commands.change_type(
                         s, lead, ticket.id, rng.choice(list(RequestType)), expected_version=None
@@ -172,24 +176,10 @@ async def test_kept_counts_equal_a_count_of_the_tickets(
                 elif op == "savepoint" and targets:
                     with pytest.raises(RuntimeError):
                         async with s.begin_nested():
-                            await commands.move(
-                                s,
-                                lead,
-                                ticket.id,
-                                rng.choice(targets),
-                                expected_version=None,
-                                resolution="已为客户解决。",
-                            )
+                            await move_on(s)
                             raise RuntimeError("changed my mind")
                 elif op == "fails" and targets:
-                    await commands.move(
-                        s,
-                        lead,
-                        ticket.id,
-                        rng.choice(targets),
-                        expected_version=None,
-                        resolution="已为客户解决。",
-                    )
+                    await move_on(s)
                     raise RuntimeError("the request failed after the move")
                 elif op == "fold":
                     await kept.fold(s)
