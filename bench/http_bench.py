@@ -725,12 +725,15 @@ def table(figures: dict[str, Any]) -> str:
 
 
 def save(figures: dict[str, Any], path: Path, *, partial: bool = False) -> None:
-    """Merge the figures into ``path`` under "http" (SQLite) or "http_postgresql", keeping
-    every other key. A ``partial`` run (``--only``) replaces only the endpoints it measured,
-    each stamped with its run's time, database, size and load, and keeps the rest of the last
-    full run on the same database."""
+    """Merge the figures into ``path`` under "http" (SQLite) or "http_postgresql" ("http_1m",
+    "http_1m_postgresql" from a million tickets up), keeping every other key. A ``partial`` run
+    (``--only``) replaces only the endpoints it measured, each stamped with its run's time,
+    database, size and load, and keeps the rest of the last full run on the same database and
+    scale."""
     results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    key = "http" if figures["database"] == "sqlite" else f"http_{figures['database']}"
+    key = "http_1m" if figures["tickets"] >= 1_000_000 else "http"
+    if figures["database"] != "sqlite":
+        key += f"_{figures['database']}"
     if partial and "endpoints" in results.get(key, {}):
         stamp = {
             k: figures[k] for k in ("measured_at", "database", "tickets", "load_average_at_start")

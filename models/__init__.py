@@ -39,7 +39,7 @@ from models.sla_policy import BusinessCalendar, SlaPolicy
 from models.suggestion import Deflection, TicketSuggestion
 from models.survey import Survey
 from models.ticket import Ticket, ticket_collaborators
-from models.ticket_count import TicketCount, TicketCountChange
+from models.ticket_count import TicketCount, TicketCountChange, TicketDueCount
 from models.ticket_embedding import TicketEmbedding
 from models.user import User
 from models.user_session import UserSession
@@ -90,6 +90,7 @@ __all__ = [
     "Ticket",
     "TicketCount",
     "TicketCountChange",
+    "TicketDueCount",
     "TicketEmbedding",
     "TicketSearchText",
     "TicketSuggestion",

@@ -99,7 +99,7 @@ class Ticket(IdMixin, Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     status: Mapped[TicketStatus] = mapped_column(default=TicketStatus.PENDING, active_history=True)
-    first_response_due: Mapped[datetime | None]
+    first_response_due: Mapped[datetime | None] = mapped_column(active_history=True)
     acknowledge_due: Mapped[datetime | None]
     resolution_due: Mapped[datetime | None] = mapped_column(active_history=True)
     reminder_due: Mapped[datetime | None]
@@ -108,11 +108,11 @@ class Ticket(IdMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     assigned_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
-    first_responded_at: Mapped[datetime | None]
+    first_responded_at: Mapped[datetime | None] = mapped_column(active_history=True)
     resolved_at: Mapped[datetime | None] = mapped_column(active_history=True)
     closed_at: Mapped[datetime | None] = mapped_column(active_history=True)
     # SLA clock pauses while awaiting the customer's confirmation.
-    paused_since: Mapped[datetime | None]
+    paused_since: Mapped[datetime | None] = mapped_column(active_history=True)
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0)
     paused_business_seconds: Mapped[int] = mapped_column(Integer, default=0)
     overdue_since: Mapped[datetime | None]

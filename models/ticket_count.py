@@ -1,6 +1,12 @@
 """Kept board counts: how many tickets are on the boards per department, state, priority,
-request type and "finished late", so a column count or a matrix cell is a sum over a few
-hundred rows instead of a count over every ticket (a million, on a large installation).
+request type, "finished late" and the day open work falls due, so a column count or a matrix
+cell is a sum over a few hundred rows instead of a count over every ticket (a million, on a
+large installation).
+
+Only the open work past its deadline depends on the clock: ``ticket_due_counts`` keeps the
+open work whose clock runs per UTC day its deadline falls on (a separate table, so the counts
+every board and move reads stay a few hundred rows), the work due before today is a sum of
+those and only today's part is counted over the tickets (through the deadline indexes).
 
 Every flush that inserts, changes or deletes a :class:`~models.ticket.Ticket` through the ORM
 — the one write path, ticket registration, merges — appends the difference it makes to
@@ -17,7 +23,7 @@ A merged duplicate is on no board and is not counted.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Boolean, Integer, String, event, insert, inspect
@@ -30,6 +36,9 @@ from models.ticket import Ticket
 DONE = frozenset({TicketStatus.COMPLETED, TicketStatus.CLOSED})
 NO_DEPARTMENT = 0  # the key of tickets not routed yet (department ids start at 1)
 NO_TYPE = ""  # the key of tickets not classified yet
+NOT_RUNNING = 0  # the due day of work with no running clock (done, paused or no deadline)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 class CountKey(NamedTuple):
@@ -38,6 +47,21 @@ class CountKey(NamedTuple):
     priority: Priority
     request_type: str
     late: bool  # finished after the resolution deadline (done states only)
+    due_day: int  # open, running work: the UTC day (since 1970-01-01) its card's deadline is on
+
+    def counted(self) -> tuple[int, TicketStatus, Priority, str, bool]:
+        """The key in ``ticket_counts``."""
+        return (self.department_key, self.status, self.priority, self.request_type, self.late)
+
+    def due(self) -> tuple[int, TicketStatus, Priority, str, int] | None:
+        """The key in ``ticket_due_counts`` (None: no running clock)."""
+        if self.due_day == NOT_RUNNING:
+            return None
+        return (self.department_key, self.status, self.priority, self.request_type, self.due_day)
+
+
+COUNT_COLUMNS = ("department_key", "status", "priority", "request_type", "late")
+DUE_COLUMNS = ("department_key", "status", "priority", "request_type", "due_day")
 
 
 class TicketCount(Base):
@@ -53,8 +77,21 @@ class TicketCount(Base):
     n: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class TicketDueCount(Base):
+    """The folded counts of open work whose clock runs, by the UTC day it falls due."""
+
+    __tablename__ = "ticket_due_counts"
+
+    department_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[TicketStatus] = mapped_column(primary_key=True)
+    priority: Mapped[Priority] = mapped_column(primary_key=True)
+    request_type: Mapped[str] = mapped_column(String(24), primary_key=True)
+    due_day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class TicketCountChange(Base):
-    """A difference not folded yet (+n or -n tickets under a key)."""
+    """A difference not folded yet (+n or -n tickets under a key; folded into both tables)."""
 
     __tablename__ = "ticket_count_changes"
 
@@ -64,6 +101,7 @@ class TicketCountChange(Base):
     priority: Mapped[Priority] = mapped_column()
     request_type: Mapped[str] = mapped_column(String(24))
     late: Mapped[bool] = mapped_column(Boolean)
+    due_day: Mapped[int] = mapped_column(Integer, server_default="0")
     n: Mapped[int] = mapped_column(Integer)
 
 
@@ -82,17 +120,46 @@ def finished_late(
     return done_at is None or done_at > resolution_due
 
 
+def utc_day(instant: datetime) -> int:
+    """The UTC day an instant falls on, counted from 1970-01-01 (day 0)."""
+    return (instant - EPOCH) // DAY
+
+
+def running_due(
+    status: TicketStatus,
+    paused_since: datetime | None,
+    first_responded_at: datetime | None,
+    first_response_due: datetime | None,
+    resolution_due: datetime | None,
+) -> datetime | None:
+    """The deadline a card's clock runs to (mirrors ``sla.policy.card_state``): none for done
+    or paused work; the first response while unanswered, if it is the sooner."""
+    if status in DONE or paused_since is not None:
+        return None
+    if first_responded_at is None and first_response_due is not None:
+        return min(first_response_due, resolution_due) if resolution_due else first_response_due
+    return resolution_due
+
+
 def count_key(values: dict[str, Any]) -> CountKey | None:
     """The key a ticket with these column values is counted under (None: merged, uncounted)."""
     if values["merged_into_id"] is not None:
         return None
     status = TicketStatus(values["status"])
+    due = running_due(
+        status,
+        values["paused_since"],
+        values["first_responded_at"],
+        values["first_response_due"],
+        values["resolution_due"],
+    )
     return CountKey(
         values["department_id"] or NO_DEPARTMENT,
         status,
         Priority(values["priority"]),
         str(values["request_type"] or NO_TYPE),
         finished_late(status, values["resolution_due"], values["resolved_at"], values["closed_at"]),
+        utc_day(due) if due else NOT_RUNNING,
     )
 
 
@@ -105,6 +172,9 @@ KEY_COLUMNS = (
     "resolution_due",
     "resolved_at",
     "closed_at",
+    "paused_since",
+    "first_responded_at",
+    "first_response_due",
 )
 
 

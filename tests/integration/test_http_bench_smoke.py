@@ -69,5 +69,10 @@ async def test_http_bench_smoke(
     assert saved["benchmarks"] == {"board": {"n": 1}} and saved[other] == {"kept": 1}
     key = "http" if backend == "sqlite" else "http_postgresql"
     assert saved[key]["endpoints"]["move"]["errors"] == 0
+    # A million-ticket run goes beside the 100k one, not over it.
+    http_bench.save({**figures, "tickets": 1_000_000}, results)
+    saved = json.loads(results.read_text(encoding="utf-8"))
+    scaled = "http_1m" if backend == "sqlite" else "http_1m_postgresql"
+    assert saved[scaled]["tickets"] == 1_000_000 and saved[key]["tickets"] == figures["tickets"]
     table = http_bench.table(figures)
     assert "board" in table and "move" in table and "errors: 0" in table

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from sqlalchemy import (
-    Float,
     Select,
     and_,
     case,
@@ -29,10 +28,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
 
 from models.base import UTCDateTime, utcnow
 from models.customer import Customer
@@ -61,6 +58,7 @@ from models.services.tickets import counts as kept
 from models.services.tickets.attachments import AttachmentView
 from models.services.tickets.transitions import ORDER, TRANSITIONS, refusal, targets
 from models.ticket import CLOSED_RECENCY, COMPLETED_RECENCY, Ticket, ticket_collaborators
+from models.ticket_count import utc_day
 from models.user import User
 
 PAGE_SIZE = 25
@@ -169,44 +167,16 @@ class BoardFilters:
         return bool({k: v for k, v in self.params().items() if (k, v) != ("department", "all")})
 
 
-class _epoch(FunctionElement[float]):
-    """Seconds of an instant on a linear scale (only differences are meaningful)."""
-
-    type = Float()
-    name = "kefu_epoch"
-    inherit_cache = True
-
-
-@compiles(_epoch, "sqlite")
-def _epoch_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"(julianday({compiler.process(element.clauses, **kw)}) * 86400.0)"
-
-
-@compiles(_epoch)
-def _epoch_default(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"extract(epoch from {compiler.process(element.clauses, **kw)})"
-
-
-def _effective_due() -> ColumnElement[Any]:
-    """The deadline a card's clock shows: the first response while unanswered, if sooner."""
-    first_sooner = and_(
-        Ticket.first_responded_at.is_(None),
-        Ticket.first_response_due.is_not(None),
-        or_(Ticket.resolution_due.is_(None), Ticket.first_response_due < Ticket.resolution_due),
-    )
-    return case((first_sooner, Ticket.first_response_due), else_=Ticket.resolution_due)
-
-
 def sla_clause(state: SlaState, now: datetime) -> ColumnElement[bool]:
     """SQL for "the card shows this SLA state at ``now``" (mirrors :func:`sla.card_state`)."""
     now_value = literal(now, UTCDateTime())
     is_open = Ticket.status.in_(policy.OPEN_STATES)
     is_done = Ticket.status.in_(DONE_STATES)
     running = and_(is_open, Ticket.paused_since.is_(None))
-    due = _effective_due()
+    due = kept.effective_due()
     done_at = func.coalesce(Ticket.resolved_at, Ticket.closed_at, now_value)
-    left = _epoch(due) - _epoch(now_value)
-    allowance = _epoch(due) - _epoch(Ticket.created_at)
+    left = kept.epoch(due) - kept.epoch(now_value)
+    allowance = kept.epoch(due) - kept.epoch(Ticket.created_at)
     at_risk = and_(allowance > 0, left <= allowance * AT_RISK_FRACTION)
     upcoming = and_(running, due.is_not(None), due >= now_value)
     if state is SlaState.BREACHED:
@@ -1143,24 +1113,19 @@ async def _counted_matrix_figures(
 
 
 async def _kept_matrix_figures(
-    session: AsyncSession, actor: Actor, scope: BoardFilters, now: datetime
+    session: AsyncSession, scope: BoardFilters, now: datetime
 ) -> _MatrixFigures:
-    """Counts, pressing and late-finished work from the kept counts; only the open work past
-    its deadline depends on the clock, and is counted over the tickets. (As a sum over the
-    covering index: a WHERE on the open states led SQLite without statistics to a state-first
-    index and a table read per open ticket.)"""
-    found = await kept.figures(session, request_type=scope.request_type, priority=scope.priority)
-    open_late = and_(Ticket.status.in_(policy.OPEN_STATES), sla_clause(SlaState.BREACHED, now))
-    stmt = select(
-        Ticket.department_id, Ticket.status, func.sum(case((open_late, 1), else_=0))
-    ).select_from(Ticket)
-    stmt = _filtered(stmt, actor, scope, now).group_by(Ticket.department_id, Ticket.status)
-    overdue = {
-        (dept, TicketStatus(status)): int(n or 0)
-        for dept, status, n in (await session.execute(stmt)).all()
-    }
+    """Every figure from the kept counts (only today's deadlines are read off the tickets)."""
+    kind, priority = scope.request_type, scope.priority
+    found = await kept.figures(session, request_type=kind, priority=priority)
+    earlier = await kept.due_before(session, utc_day(now), request_type=kind, priority=priority)
+    today = await kept.overdue_today(session, now, request_type=kind, priority=priority)
     return {
-        key: (entry.count, overdue.get(key, 0) + entry.finished_late, entry.pressing)
+        key: (
+            entry.count,
+            earlier.get(key, 0) + today.get(key, 0) + entry.finished_late,
+            entry.pressing,
+        )
         for key, entry in found.items()
     }
 
@@ -1201,7 +1166,7 @@ async def matrix(
     now = now or utcnow()
     scope = replace(filters, department_id=None, unrouted=False, sla_state=None)
     if _keyed(scope):
-        figures = await _kept_matrix_figures(session, actor, scope, now)
+        figures = await _kept_matrix_figures(session, scope, now)
     else:
         figures = await _counted_matrix_figures(session, actor, scope, now)
     departments: list[DepartmentName | None] = [

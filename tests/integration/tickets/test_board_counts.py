@@ -1,10 +1,12 @@
 """The kept board counts always equal a count of the tickets themselves.
 
 Random creates, moves (reopening done work included), type, priority and department changes,
-merges, bulk moves, a savepoint rolled back and a transaction that fails go through the
-services; after each step the kept figures (folded or not) are compared with the tickets
-counted one by one in Python, and the board's column counts and the department matrix with the
-same figures counted in SQL over the tickets.
+merges, bulk moves, first responses, deadline extensions, a savepoint rolled back and a
+transaction that fails go through the services; after each step the kept figures (folded or
+not) are compared with the tickets counted one by one in Python, and the board's column counts
+and the department matrix with the same figures counted in SQL over the tickets — the matrix at
+several instants, so open work falls past its deadline earlier today, on earlier days and not
+yet.
 """
 
 from __future__ import annotations
@@ -62,11 +64,21 @@ def figures_of(matrix: list[board.MatrixRow]) -> list[Any]:
     ]
 
 
+# The matrix is compared at these instants from now: nothing due yet, first responses due
+# earlier today or yesterday, resolution deadlines days and weeks ago.
+LATER = [
+    timedelta(0),
+    timedelta(hours=3),
+    timedelta(hours=30),
+    timedelta(days=4),
+    timedelta(days=40),
+]
+
+
 async def check(db: Any, lead: Any, reference: dict[str, int]) -> None:
     expected = await recounted(db)
     async with db.sessionmaker() as s:
         assert await kept.figures(s) == expected
-        now = utcnow()
         for filters in (
             board.BoardFilters(),
             board.BoardFilters(department_id=reference["SUPPORT"]),
@@ -77,12 +89,14 @@ async def check(db: Any, lead: Any, reference: dict[str, int]) -> None:
             # The same filters plus one the counts are not keyed on, which matches every
             # ticket here (a text every ticket holds), count the tickets themselves.
             counted = board.BoardFilters(**{**filters.__dict__, "q": "工单"})
-            assert await board.counts(s, lead, filters, now=now) == await board.counts(
-                s, lead, counted, now=now
+            assert await board.counts(s, lead, filters, now=utcnow()) == await board.counts(
+                s, lead, counted, now=utcnow()
             ), filters
-            kept_matrix = await board.matrix(s, lead, filters, now=now)
-            counted_matrix = await board.matrix(s, lead, counted, now=now)
-            assert figures_of(kept_matrix) == figures_of(counted_matrix), filters
+            for later in LATER:
+                now = utcnow() + later
+                kept_matrix = await board.matrix(s, lead, filters, now=now)
+                counted_matrix = await board.matrix(s, lead, counted, now=now)
+                assert figures_of(kept_matrix) == figures_of(counted_matrix), (filters, later)
 
 
 @pytest.mark.parametrize("seed", [7, 2026])
@@ -115,6 +129,8 @@ async def test_kept_counts_equal_a_count_of_the_tickets(
                 "department",
                 "merge",
                 "bulk",
+                "respond",
+                "extend",
                 "savepoint",
                 "fails",
                 "fold",
@@ -173,6 +189,15 @@ async def test_kept_counts_equal_a_count_of_the_tickets(
                         chosen,
                         bulk.BulkAction(bulk.BulkKind.MOVE, status=TicketStatus.IN_PROGRESS),
                     )
+                elif op == "respond":
+                    row = await commands.get(s, ticket.id)
+                    async with write.change(s, lead, row) as edit:
+                        edit.set("first_responded_at", None if row.first_responded_at else utcnow())
+                elif op == "extend":
+                    row = await commands.get(s, ticket.id)
+                    async with write.change(s, lead, row) as edit:
+                        days = rng.choice([-20, -2, 1, 3])  # a past deadline too
+                        edit.set("extension_seconds", row.extension_seconds + days * 86400)
                 elif op == "savepoint" and targets:
                     with pytest.raises(RuntimeError):
                         async with s.begin_nested():

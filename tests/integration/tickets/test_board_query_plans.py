@@ -2,10 +2,10 @@
 
 Speed itself is measured in bench/; these tests pin the plans that make it: SQLite (which
 keeps no statistics unless ANALYZE runs) must read the done columns in index order instead of
-sorting them, the column counts and the matrix off the kept counts when they can, and otherwise
-off the covering index. PostgreSQL chooses
-its plans from statistics (on a handful of test rows it rightly scans the table), so there the
-tests only check that the same indexes exist.
+sorting them, the column counts and the matrix off the kept counts when they can (and the open
+work that fell due today off the deadline indexes), and otherwise off the covering index.
+PostgreSQL chooses its plans from statistics (on a handful of test rows it rightly scans the
+table), so there the tests only check that the same indexes exist.
 """
 
 from __future__ import annotations
@@ -107,9 +107,12 @@ async def test_the_board_and_reports_use_their_indexes(
     assert any("ix_tickets_completed_order" in p for p in column_plans)
     kept_counts = [s for s, _ in plans if "ticket_counts" in s]
     assert len(kept_counts) == 2, kept_counts  # the unfiltered board's counts and matrix
-    overdue, counts, matrix = [p for s, p in plans if "GROUP BY tickets" in s]
-    # The open work past its deadline: off the matrix index, as the counted matrix.
-    assert "ix_tickets_matrix" in overdue, overdue
+    # The open work past its deadline today: off the two deadline indexes.
+    (today,) = [p for s, p in plans if "first_response_due >=" in s]
+    assert "ix_tickets_first_response_due" in today and "ix_tickets_resolution_due" in today
+    counts, matrix = [
+        p for s, p in plans if "GROUP BY tickets" in s and "first_response_due >=" not in s
+    ]
     assert any(name in counts for name in BOARD_INDEXES), counts  # a partial (board) index
     assert "ix_tickets_matrix" in matrix, matrix
 
@@ -120,8 +123,11 @@ async def test_the_board_and_reports_use_their_indexes(
         await conn.exec_driver_sql("ANALYZE")
     await db.engine.dispose()
     analyzed = await _plans(db, load)
-    overdue, counts, matrix = [p for s, p in analyzed if "GROUP BY tickets" in s]
-    assert "ix_tickets_matrix" in overdue, overdue
+    # (Today's deadlines are not pinned here: on these few rows the statistics rightly prefer
+    # reading the table; on 100,000 they pick the two deadline indexes.)
+    counts, matrix = [
+        p for s, p in analyzed if "GROUP BY tickets" in s and "first_response_due >=" not in s
+    ]
     assert any(name in counts for name in BOARD_INDEXES), counts
     assert "ix_tickets_matrix" in matrix, matrix
 
