@@ -16,6 +16,10 @@ checked: anything but 2xx/3xx is an error, counted and sampled in the figures. T
 (every ticket, CSV and XLSX) are timed one at a time to the first byte and to the end. Then
 the server's RSS (master and workers), and the board's c8 throughput with one worker and two.
 
+The matrix, KPI and summary rows are what a lead meets when nothing changed since the last
+view (the cached figures); their ``*_fresh`` rows are the first view after a change: before
+each request the reports' generation moves on, as every committed write does.
+
     python -m bench http                                  # everything, 100,000 tickets
     python -m bench http --tickets 2000 --duration 3 --only board,move
 """
@@ -82,8 +86,15 @@ ENDPOINTS = (
     "export_csv",
     "export_xlsx",
     "workers",
+    "matrix_fresh",
+    "kpi_fresh",
+    "summary_fresh",
 )
-GROUPS = {"search": ("search_zh", "search_phone", "search_number"), "export": ENDPOINTS[12:14]}
+GROUPS = {
+    "search": ("search_zh", "search_phone", "search_number"),
+    "export": ("export_csv", "export_xlsx"),
+    "fresh": ("matrix_fresh", "kpi_fresh", "summary_fresh"),
+}
 ERROR_SAMPLES = 5
 
 
@@ -250,6 +261,16 @@ def _get(path: str, htmx_page: str | None = None) -> Call:
         tally.check(f"GET {path}", await client.get(path, headers=headers))
 
     return call
+
+
+def _after_change(call: Call, changed: Callable[[], Awaitable[Any]]) -> Call:
+    """``call`` as the first view after a change: the reports' generation moves on first."""
+
+    async def fresh(client: httpx.AsyncClient, tally: Tally) -> None:
+        await changed()
+        await call(client, tally)
+
+    return fresh
 
 
 def _drawer(ticket_ids: list[int]) -> Call:
@@ -536,7 +557,9 @@ async def _endpoint(
     }
 
 
-async def _measure_all(server: Server, fx: Fixtures, options: Options) -> dict[str, Any]:
+async def _measure_all(
+    server: Server, fx: Fixtures, options: Options, changed: Callable[[], Awaitable[Any]]
+) -> dict[str, Any]:
     from models.services.reports import summary as reports
 
     wanted = set(options.only)
@@ -556,6 +579,8 @@ async def _measure_all(server: Server, fx: Fixtures, options: Options) -> dict[s
         "intake": _intake(),
         "api": _api(fx.api_key),
     }
+    for name in ("matrix", "kpi", "summary"):
+        reads[f"{name}_fresh"] = _after_change(reads[name], changed)
     out: dict[str, Any] = {}
     for name in ENDPOINTS:
         if name not in wanted:
@@ -596,6 +621,9 @@ async def _measure_all(server: Server, fx: Fixtures, options: Options) -> dict[s
 
 async def measure(options: Options) -> dict[str, Any]:
     """Fill, serve, time; the figures (JSON-ready)."""
+    import redis.asyncio as aioredis
+
+    from models.db import reports_generation_key
     from models.settings import get_settings
 
     started = time.perf_counter()
@@ -649,10 +677,16 @@ async def measure(options: Options) -> dict[str, Any]:
             moves_needed = int(60 * options.duration) + options.samples + WARMUP
             fx = await _fixtures(url, moves_needed if "move" in options.only else 0)
             log = BENCH_DIR / f"{owner}-web.log"
+            generations = aioredis.Redis.from_url(redis_url)
+            generation_key = reports_generation_key(env["KEFU_EVENT_CHANNEL"])
+
+            async def changed() -> Any:
+                return await generations.incr(generation_key)
+
             up = time.perf_counter()
             async with Server(options.workers, log) as server:
                 print(f"  kefu web up, 8 signed in: {time.perf_counter() - up:.1f} s", flush=True)
-                figures["endpoints"] = await _measure_all(server, fx, options)
+                figures["endpoints"] = await _measure_all(server, fx, options, changed)
                 if "workers" in options.only:
                     tally = Tally()
                     figures["board_c8_by_workers"] = {
@@ -669,6 +703,7 @@ async def measure(options: Options) -> dict[str, Any]:
                     )
                 figures["board_c8_by_workers"]["errors"] = tally.errors
             log.unlink(missing_ok=True)
+            await generations.aclose()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
         if claimed:

@@ -20,6 +20,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import ConnectionPool
 
 from models.db import Database
+from models.i18n import SUPPORTED, translations
 from models.services.knowledge.kb import LexicalIndexCache
 from models.settings import Settings, ensure_runtime_files
 from web import i18n
@@ -80,6 +81,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # The lexical fallback index for portal suggestions, rebuilt when articles change.
         app.state.kb_lexical = LexicalIndexCache()
         app.state.redis = redis_pool(settings)
+        # The catalogs are compiled once per process: here, not in the first request.
+        for locale in SUPPORTED:
+            translations(locale)
         try:
             yield
         finally:

@@ -1,6 +1,7 @@
 """``python -m bench http`` in smoke mode: a small demo on the run's database, the real
-``kefu web`` (one worker), the board and a move for a second each. The harness must produce
-its figures with every answer a success (a refused move or a failed sign-in is an error)."""
+``kefu web`` (one worker), the board, a move and the matrix after a change for a second each.
+The harness must produce its figures with every answer a success (a refused move or a failed
+sign-in is an error)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from bench import http_bench
 async def test_http_bench_smoke(
     db: Any, redis: Any, database_url: str, backend: str, tmp_path: Path
 ) -> None:
-    options, _ = http_bench.parse(["--only", "board,move", "--duration", "1"])
+    options, _ = http_bench.parse(["--only", "board,move,matrix_fresh", "--duration", "1"])
     if backend == "sqlite":
         # Its own file: the harness ANALYZEs what it fills, and statistics left in the run's
         # database would change the plans the tests after this one see.
@@ -31,14 +32,14 @@ async def test_http_bench_smoke(
         workers=1,
         only=options.only,
     )
-    assert options.only == ("board", "move")
+    assert options.only == ("board", "move", "matrix_fresh")
 
     figures = await http_bench.measure(options)
 
     assert figures["tickets"] == 200
     assert figures["database"] == backend
     assert figures["errors"] == 0, figures["endpoints"]
-    assert set(figures["endpoints"]) == {"board", "move"}
+    assert set(figures["endpoints"]) == {"board", "move", "matrix_fresh"}
     for name, endpoint in figures["endpoints"].items():
         assert endpoint["errors"] == 0, (name, endpoint)
         assert endpoint["c1"]["n"] == 3
