@@ -64,30 +64,30 @@ COUNT_COLUMNS = ("department_key", "status", "priority", "request_type", "late")
 DUE_COLUMNS = ("department_key", "status", "priority", "request_type", "due_day")
 
 
-class TicketCount(Base):
+class _FoldedKey:
+    """The key columns both folded tables start with (and their count)."""
+
+    department_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[TicketStatus] = mapped_column(primary_key=True)
+    priority: Mapped[Priority] = mapped_column(primary_key=True)
+    request_type: Mapped[str] = mapped_column(String(24), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TicketCount(_FoldedKey, Base):
     """The folded counts: one row per key that has (or had) tickets."""
 
     __tablename__ = "ticket_counts"
 
-    department_key: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[TicketStatus] = mapped_column(primary_key=True)
-    priority: Mapped[Priority] = mapped_column(primary_key=True)
-    request_type: Mapped[str] = mapped_column(String(24), primary_key=True)
     late: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    n: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class TicketDueCount(Base):
+class TicketDueCount(_FoldedKey, Base):
     """The folded counts of open work whose clock runs, by the UTC day it falls due."""
 
     __tablename__ = "ticket_due_counts"
 
-    department_key: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[TicketStatus] = mapped_column(primary_key=True)
-    priority: Mapped[Priority] = mapped_column(primary_key=True)
-    request_type: Mapped[str] = mapped_column(String(24), primary_key=True)
     due_day: Mapped[int] = mapped_column(Integer, primary_key=True)
-    n: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class TicketCountChange(Base):
