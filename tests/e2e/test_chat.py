@@ -165,6 +165,14 @@ async def test_a_customer_chats_from_another_site_while_agents_answer_from_the_i
         files=[{"name": "earphone.png", "mimeType": "image/png", "buffer": png()}]
     )
     await expect(pane.locator("[data-testid=chat-attachment] img")).to_be_visible()
+    # ... and the customer sees the picture they sent, not an empty bubble.
+    own = lines.locator(".kc-customer .kc-bubble img")
+    await expect(own).to_be_visible()
+    width = await own.evaluate(
+        "img => img.complete ? img.naturalWidth : new Promise(ok => {"
+        " img.onload = () => ok(img.naturalWidth); img.onerror = () => ok(0); })"
+    )
+    assert width == 40
     await customer.screenshot(path=screenshot_path("chat-widget-customer"))
     await agent.screenshot(path=screenshot_path("chat-inbox-agent"))
 
