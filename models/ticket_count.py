@@ -132,8 +132,8 @@ def running_due(
     first_response_due: datetime | None,
     resolution_due: datetime | None,
 ) -> datetime | None:
-    """The deadline a card's clock runs to (mirrors ``sla.policy.card_state``): none for done
-    or paused work; the first response while unanswered, if it is the sooner."""
+    """The deadline a card's clock runs to (``sla.policy.card_state`` reads it too): none for
+    done or paused work; the first response while unanswered, if it is the sooner."""
     if status in DONE or paused_since is not None:
         return None
     if first_responded_at is None and first_response_due is not None:

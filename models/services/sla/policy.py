@@ -33,6 +33,7 @@ from models.services.sla.deadlines import (
 from models.sla_policy import BusinessCalendar as CalendarRow
 from models.sla_policy import SlaPolicy as PolicyRow
 from models.ticket import Ticket
+from models.ticket_count import running_due
 
 _CACHE_KEY = "kefu_sla_rules"
 OPEN_STATES = (TicketStatus.PENDING, TicketStatus.IN_PROGRESS, TicketStatus.AWAITING_CONFIRMATION)
@@ -145,9 +146,13 @@ def card_state(ticket: Ticket, now: datetime) -> SlaStatus:
     if ticket.paused_since is not None:
         return SlaStatus(SlaState.OK, None)
     # The first response is the sharper deadline until someone has answered.
-    due = ticket.resolution_due
-    if ticket.first_responded_at is None and ticket.first_response_due is not None:
-        due = min(ticket.first_response_due, due) if due else ticket.first_response_due
+    due = running_due(
+        ticket.status,
+        ticket.paused_since,
+        ticket.first_responded_at,
+        ticket.first_response_due,
+        ticket.resolution_due,
+    )
     return sla_state(due, now, done=False, started_at=ticket.created_at)
 
 

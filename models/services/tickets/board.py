@@ -172,7 +172,7 @@ def sla_clause(state: SlaState, now: datetime) -> ColumnElement[bool]:
     now_value = literal(now, UTCDateTime())
     is_open = Ticket.status.in_(policy.OPEN_STATES)
     is_done = Ticket.status.in_(DONE_STATES)
-    running = and_(is_open, Ticket.paused_since.is_(None))
+    running = kept.running()
     due = kept.effective_due()
     done_at = func.coalesce(Ticket.resolved_at, Ticket.closed_at, now_value)
     left = kept.epoch(due) - kept.epoch(now_value)

@@ -41,6 +41,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from models.base import UTCDateTime
 from models.enums import Priority, RequestType, TicketStatus
+from models.services.sla.policy import OPEN_STATES
 from models.ticket import Ticket
 from models.ticket_count import (
     COUNT_COLUMNS,
@@ -59,7 +60,6 @@ from models.ticket_count import (
 )
 
 PRESSING = (Priority.URGENT, Priority.HIGH)
-OPEN = tuple(status for status in TicketStatus if status not in DONE)
 
 
 # --- instants in SQL -------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def _day_default(element: Any, compiler: Any, **kw: Any) -> str:
 
 def running() -> ColumnElement[bool]:
     """Open work whose clock runs (not waiting for the customer)."""
-    return and_(Ticket.status.in_(OPEN), Ticket.paused_since.is_(None))
+    return and_(Ticket.status.in_(OPEN_STATES), Ticket.paused_since.is_(None))
 
 
 def effective_due() -> ColumnElement[Any]:
