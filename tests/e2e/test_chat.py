@@ -101,7 +101,13 @@ async def open_inbox(page: Any, username: str) -> None:
     await sign_in(page, username, "kefu-agent")
     await page.goto("/chat")
     await expect(page.locator("body")).to_have_attribute("data-live-stream", "open")
-    await page.locator("[data-testid=chat-available]").check()
+    # The box ticks before the server has it: wait for the answer to the switch, so the
+    # agent counts as online (for offers and for colleagues' transfer lists) from here on.
+    async with page.expect_response(
+        lambda r: r.url.endswith("/chat/availability") and r.request.method == "POST"
+    ) as answer:
+        await page.locator("[data-testid=chat-available]").check()
+    assert (await answer.value).ok
     await expect(page.locator("[data-testid=chat-available]")).to_be_checked()
 
 

@@ -213,8 +213,11 @@ async def test_two_web_processes_and_two_workers_are_one_installation(
             await sign_in(agent, "agent", "kefu-agent")
             await agent.goto(f"{web_b}/chat")
             await expect(agent.locator("body")).to_have_attribute("data-live-stream", "open")
-            await agent.locator("[data-testid=chat-available]").check()
-            await expect(agent.locator("[data-testid=chat-available]")).to_be_checked()
+            async with agent.expect_response(
+                lambda r: r.url.endswith("/chat/availability") and r.request.method == "POST"
+            ) as answer:
+                await agent.locator("[data-testid=chat-available]").check()
+            assert (await answer.value).ok
             visitor_context = await browser.new_context(locale="zh-CN")
             contexts.append(visitor_context)
             visitor_context.set_default_timeout(20_000)
