@@ -17,8 +17,11 @@ checked: anything but 2xx/3xx is an error, counted and sampled in the figures. T
 the server's RSS (master and workers), and the board's c8 throughput with one worker and two.
 
 The matrix, KPI and summary rows are what a lead meets when nothing changed since the last
-view (the cached figures); their ``*_fresh`` rows are the first view after a change: before
-each request the reports' generation moves on, as every committed write does.
+view (the cached figures); their ``*_fresh`` rows are the first view after a change to a ticket
+registered today (a move, an assignment, a reply): before each request the reports' generation
+and today's day counter move on, as such a committed write does. ``summary_new`` follows a new
+inquiry (today's texts change too, so the topics are worked out again), ``*_cold`` a change the
+reports cannot place (every day is read from the database again).
 
     python -m bench http                                  # everything, 100,000 tickets
     python -m bench http --tickets 2000 --duration 3 --only board,move
@@ -89,11 +92,15 @@ ENDPOINTS = (
     "matrix_fresh",
     "kpi_fresh",
     "summary_fresh",
+    "summary_new",
+    "kpi_cold",
+    "summary_cold",
 )
 GROUPS = {
     "search": ("search_zh", "search_phone", "search_number"),
     "export": ("export_csv", "export_xlsx"),
-    "fresh": ("matrix_fresh", "kpi_fresh", "summary_fresh"),
+    "fresh": ("matrix_fresh", "kpi_fresh", "summary_fresh", "summary_new"),
+    "cold": ("kpi_cold", "summary_cold"),
 }
 ERROR_SAMPLES = 5
 
@@ -263,11 +270,15 @@ def _get(path: str, htmx_page: str | None = None) -> Call:
     return call
 
 
-def _after_change(call: Call, changed: Callable[[], Awaitable[Any]]) -> Call:
-    """``call`` as the first view after a change: the reports' generation moves on first."""
+Change = Callable[[str], Awaitable[Any]]
+
+
+def _after_change(call: Call, changed: Change, what: str) -> Call:
+    """``call`` as the first view after a change (``what``: "today", "new" or "all"): the
+    counters such a committed write moves on are moved first."""
 
     async def fresh(client: httpx.AsyncClient, tally: Tally) -> None:
-        await changed()
+        await changed(what)
         await call(client, tally)
 
     return fresh
@@ -558,7 +569,7 @@ async def _endpoint(
 
 
 async def _measure_all(
-    server: Server, fx: Fixtures, options: Options, changed: Callable[[], Awaitable[Any]]
+    server: Server, fx: Fixtures, options: Options, changed: Change
 ) -> dict[str, Any]:
     from models.services.reports import summary as reports
 
@@ -580,7 +591,10 @@ async def _measure_all(
         "api": _api(fx.api_key),
     }
     for name in ("matrix", "kpi", "summary"):
-        reads[f"{name}_fresh"] = _after_change(reads[name], changed)
+        reads[f"{name}_fresh"] = _after_change(reads[name], changed, "today")
+    reads["summary_new"] = _after_change(reads["summary"], changed, "new")
+    for name in ("kpi", "summary"):
+        reads[f"{name}_cold"] = _after_change(reads[name], changed, "all")
     out: dict[str, Any] = {}
     for name in ENDPOINTS:
         if name not in wanted:
@@ -623,8 +637,9 @@ async def measure(options: Options) -> dict[str, Any]:
     """Fill, serve, time; the figures (JSON-ready)."""
     import redis.asyncio as aioredis
 
-    from models.db import reports_generation_key
+    from models.db import report_days_key, reports_generation_key
     from models.settings import get_settings
+    from models.ticket_count import utc_day
 
     started = time.perf_counter()
     url = options.database_url or scratch_database_url("http")
@@ -679,9 +694,14 @@ async def measure(options: Options) -> dict[str, Any]:
             log = BENCH_DIR / f"{owner}-web.log"
             generations = aioredis.Redis.from_url(redis_url)
             generation_key = reports_generation_key(env["KEFU_EVENT_CHANNEL"])
+            days_key = report_days_key(env["KEFU_EVENT_CHANNEL"])
 
-            async def changed() -> Any:
-                return await generations.incr(generation_key)
+            async def changed(what: str) -> Any:
+                today = utc_day(datetime.now(UTC))
+                fields = {"today": [f"{today}"], "new": [f"{today}", f"t{today}"], "all": ["all"]}
+                await generations.incr(generation_key)
+                for name in fields[what]:
+                    await generations.hincrby(days_key, name, 1)
 
             up = time.perf_counter()
             async with Server(options.workers, log) as server:

@@ -1,5 +1,6 @@
 """The domain rows. Rules over them live in :mod:`models.services`."""
 
+from models import report_days  # noqa: F401  (its flush listener notes the reports' days)
 from models.api_key import ApiKey
 from models.article import Article
 from models.assignment_settings import AssignmentSettings

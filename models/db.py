@@ -6,7 +6,9 @@ unreachable after a commit, the work is not lost — the sweeper finds it again.
 
 Every session also notes which tables it wrote (flushed objects and bulk statements); a
 committed write to a table the reports read bumps the reports' generation in Redis, which is
-what keeps their cache exact (:mod:`models.services.reports.cache`).
+what keeps their cache exact (:mod:`models.services.reports.cache`). Finer: the UTC days whose
+tickets' report figures a transaction changed are bumped one by one, so the reports' per-day
+figures recompute only those days (:mod:`models.services.reports.days`).
 """
 
 from __future__ import annotations
@@ -64,6 +66,38 @@ def reports_generation_key(channel: str) -> str:
     return f"{channel}:reports-generation"
 
 
+# The UTC days (days since 1970-01-01) whose tickets' report figures the transaction changed:
+# the day each changed ticket was registered on, and the days it was resolved on before and
+# after. Noted as the fields of a Redis hash: "<day>" for the figures, "t<day>" for the texts
+# the topics come from, "all" when it cannot tell (every day's figures are recomputed).
+REPORT_DAYS_KEY = "kefu_report_days"
+ALL_DAYS = -1
+# A bulk statement on these tables changes report figures unless its caller says it does not
+# (``execution_options(report_days=False)``: it writes only bookkeeping the reports never read,
+# or its caller marked the days itself with :func:`mark_report_days`).
+REPORT_DAY_TABLES = frozenset({"tickets", "surveys"})
+# Deleting rows of these can change what other rows report (foreign keys set to NULL).
+REPORT_DAY_DELETES = frozenset({"tickets", "surveys", "users", "departments"})
+
+
+def report_days_key(channel: str) -> str:
+    """The Redis hash of per-UTC-day counters (field ``all``: every day at once)."""
+    return f"{channel}:reports-days"
+
+
+def mark_report_days(session: Session | AsyncSession, days: Any, *, texts: bool = False) -> None:
+    """Note days whose report figures (and, with ``texts``, tickets' texts or types) this
+    transaction changes; their counters move on once it commits."""
+    fields: set[str] = session.info.setdefault(REPORT_DAYS_KEY, set())
+    for day in days:
+        if day == ALL_DAYS:
+            fields.add("all")
+            continue
+        fields.add(str(day))
+        if texts:
+            fields.add(f"t{day}")
+
+
 @event.listens_for(Session, "after_flush")
 def _note_flushed_tables(session: Session, _flush: UOWTransaction) -> None:
     written = {
@@ -82,6 +116,11 @@ def _note_bulk_tables(state: ORMExecuteState) -> None:
         if table is not None:
             session = state.session
             session.info.setdefault(WRITTEN_KEY, set()).add(table.name)
+            marked = state.execution_options.get("report_days", True)
+            if (table.name in REPORT_DAY_TABLES and marked) or (
+                state.is_delete and table.name in REPORT_DAY_DELETES
+            ):
+                mark_report_days(session, (ALL_DAYS,))
 
 
 # --- SQLite: a process's writers queue in the process, not in SQLite's busy handler -----------
@@ -242,6 +281,7 @@ async def flush_side_effects(session: AsyncSession, redis: Any, channel: str) ->
     events = session.info.pop(EVENTS_KEY, [])
     jobs: list[Job] = session.info.pop(JOBS_KEY, [])
     written: set[str] = session.info.pop(WRITTEN_KEY, set())
+    days: set[str] = session.info.pop(REPORT_DAYS_KEY, set())
     if redis is None:
         return
     if written & REPORT_TABLES:
@@ -249,6 +289,7 @@ async def flush_side_effects(session: AsyncSession, redis: Any, channel: str) ->
             await redis.incr(reports_generation_key(channel))
         except Exception:  # cached report figures then live out their expiry
             log.warning("could not bump the reports generation", exc_info=True)
+    await _bump_report_days(redis, channel, days)
     for payload in events:
         try:
             await redis.publish(channel, json.dumps(payload, default=str))
@@ -266,10 +307,35 @@ async def flush_side_effects(session: AsyncSession, redis: Any, channel: str) ->
             log.warning("could not enqueue %s", job.function, exc_info=True)
 
 
+# A bump that could not be made (Redis away at that moment) is made as "every day" by the next
+# commit of this process that reaches Redis; a process that ends first leaves the per-day
+# figures to their expiry (:data:`models.services.reports.days.TTL`).
+_missed_day_bumps: set[str] = set()
+
+
+async def _bump_report_days(redis: Any, channel: str, days: set[str]) -> None:
+    if channel in _missed_day_bumps:
+        days = {"all"}
+    if not days:
+        return
+    fields = ["all"] if "all" in days else sorted(days)
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for name in fields:
+                pipe.hincrby(report_days_key(channel), name, 1)
+            await pipe.execute()
+    except Exception:
+        _missed_day_bumps.add(channel)
+        log.warning("could not bump the reports' days", exc_info=True)
+    else:
+        _missed_day_bumps.discard(channel)
+
+
 def discard_side_effects(session: AsyncSession) -> None:
     session.info.pop(EVENTS_KEY, None)
     session.info.pop(JOBS_KEY, None)
     session.info.pop(WRITTEN_KEY, None)
+    session.info.pop(REPORT_DAYS_KEY, None)
 
 
 @asynccontextmanager

@@ -10,6 +10,10 @@ under the new number. What depends on the clock (this week's bar, the business h
 period still running) is computed at the start of the current minute and cached for that
 minute only; a period that has ended does not depend on the clock at all.
 
+Underneath, the summary and the dashboard add up per-day figures that are cached the same way
+per day (:mod:`models.services.reports.days`): after a write, only the days it changed are read
+from the database again.
+
 Without Redis the figures are computed every time. Entries expire after :data:`TTL`, which also
 bounds how long a write that could not bump the counter (Redis away at that moment, or a
 command-line change made without Redis) can leave figures behind.
@@ -29,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.base import utcnow
 from models.db import reports_generation_key
 from models.services.common.actor import Actor
-from models.services.reports import kpi
+from models.services.reports import days, kpi
 from models.services.reports import summary as reports
 from models.services.tickets import board
 from models.services.tickets.board import BoardFilters, MatrixRow
@@ -93,7 +97,13 @@ async def problem_summary(
         channel,
         "summary",
         parts,
-        lambda: reports.problem_summary(session, period, department_id=department_id, now=minute),
+        lambda: reports.problem_summary(
+            session,
+            period,
+            department_id=department_id,
+            now=minute,
+            store=days.Store(redis, channel),
+        ),
     )
 
 
@@ -115,7 +125,9 @@ async def dashboard(
         channel,
         "kpi",
         parts,
-        lambda: kpi.dashboard(session, a, b, department_id=department_id, now=minute),
+        lambda: kpi.dashboard(
+            session, a, b, department_id=department_id, now=minute, store=days.Store(redis, channel)
+        ),
     )
 
 

@@ -31,7 +31,7 @@ from models.kpi_target import KpiTarget
 from models.services.common import audit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, Forbidden, ValidationFailed
-from models.services.reports import summary
+from models.services.reports import days, summary
 
 
 class Unit(StrEnum):
@@ -249,9 +249,10 @@ async def period_kpis(
     *,
     department_id: int | None = None,
     now: datetime | None = None,
+    store: days.Store | None = None,
 ) -> PeriodKpis:
-    figures = await summary.period_figures(session, period, department_id)
-    flow = await summary.throughput(session, period, department_id, now=now)
+    figures = await summary.period_figures(session, period, department_id, store=store)
+    flow = await summary.throughput(session, period, department_id, now=now, store=store)
     return PeriodKpis(period, figures, flow, values_of(figures, flow, goals))
 
 
@@ -262,11 +263,12 @@ async def dashboard(
     *,
     department_id: int | None = None,
     now: datetime | None = None,
+    store: days.Store | None = None,
 ) -> Dashboard:
     """Period A against period B (e.g. after and before a process change), KPI by KPI."""
     now = now or utcnow()
     goals = await targets(session)
-    first = await period_kpis(session, a, goals, department_id=department_id, now=now)
-    second = await period_kpis(session, b, goals, department_id=department_id, now=now)
+    first = await period_kpis(session, a, goals, department_id=department_id, now=now, store=store)
+    second = await period_kpis(session, b, goals, department_id=department_id, now=now, store=store)
     rows = [Comparison(k, goals[k.key], first.values[k.key], second.values[k.key]) for k in KPIS]
     return Dashboard(first, second, rows, goals, department_id)

@@ -13,29 +13,32 @@ What the figures mean (the page and the exports say the same):
   response time** from registration to the first response.
 * **Satisfied** means all three scores ≥ 4; a **low** survey has any score ≤ 3.
 
-Aggregation happens in SQL (one grouped query per figure family), so the report stays fast at
-100,000 tickets; sums rather than averages come back so totals over types are exact.
+Aggregation happens in SQL, one grouped query per figure family and run of days; each day's
+sums are cached and computed again only when a write changed that day
+(:mod:`models.services.reports.days`). Sums rather than averages come back, so totals over
+days, types and agents are exact.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
 from models.enums import RequestType
 from models.services.common import ids
 from models.services.common.errors import N_, ValidationFailed
+from models.services.reports import days
 from models.services.sla import policy
 from models.settings import get_settings
-from models.survey import Survey
 from models.ticket import Ticket
 from models.user import User
 from triage import topics
@@ -417,19 +420,6 @@ class Throughput:
         return self.resolved / hours if hours > 0 else None
 
 
-def _seconds(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
-    """``later - earlier`` in seconds, in SQL (NULL when either is NULL)."""
-    if dialect == "sqlite":
-        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-    return func.extract("epoch", later) - func.extract("epoch", earlier)
-
-
-def _dialect(session: AsyncSession) -> str:
-    bind = session.bind
-    assert bind is not None
-    return bind.dialect.name
-
-
 def cohort(period: Period, department_id: int | None = None) -> ColumnElement[bool]:
     """Tickets registered in the period (and of the department, when given); a duplicate
     merged into another ticket is not counted (its primary is)."""
@@ -449,19 +439,15 @@ def _f(value: Any) -> float:
 
 @dataclass
 class _Cube:
-    """One period's tickets aggregated by (request type, assignee, week) in a single scan."""
+    """One period's tickets aggregated by request type, by assignee and by week."""
 
     by_type: dict[RequestType | None, Figures]
     by_agent: dict[int | None, Figures]
     weekly: WeeklySeries
 
 
-def _bucket(edges: list[datetime]) -> ColumnElement[Any]:
-    """The index of the [edge, next edge) bucket a ticket's registration falls in."""
-    inner = edges[1:-1]
-    if not inner:
-        return literal(0)
-    return case(*[(Ticket.created_at < edge, i) for i, edge in enumerate(inner)], else_=len(inner))
+def _ours(department: int | None, department_id: int | None) -> bool:
+    return not department_id or department == department_id
 
 
 async def _cube(
@@ -469,116 +455,83 @@ async def _cube(
     period: Period,
     department_id: int | None,
     edges: list[datetime] | None = None,
+    *,
+    store: days.Store | None = None,
 ) -> _Cube:
-    """Ticket figures per type, per assignee and per week, and the surveys' scores."""
+    """Ticket figures per type, per assignee and per week (``edges``: the weeks' bounds), with
+    the surveys' scores, added up from the figures of the period's days."""
     edges = edges or [period.start, period.end]
-    dialect = _dialect(session)
-    rows = (
-        select(
-            Ticket.request_type.label("rt"),
-            Ticket.assignee_id.label("aid"),
-            _bucket(edges).label("wk"),
-            Ticket.resolved_at.label("resolved"),
-            Ticket.first_responded_at.label("responded"),
-            _seconds(Ticket.resolved_at, Ticket.created_at, dialect).label("handling"),
-            _seconds(Ticket.first_responded_at, Ticket.created_at, dialect).label("response"),
-            case((Ticket.is_repeat.is_(True), 1), else_=0).label("repeat"),
-        )
-        .where(cohort(period, department_id))
-        .subquery()
-    )
-    stmt = select(
-        rows.c.rt,
-        rows.c.aid,
-        rows.c.wk,
-        func.count(),
-        func.count(rows.c.resolved),
-        func.sum(rows.c.handling),
-        func.count(rows.c.responded),
-        func.sum(rows.c.response),
-        func.sum(rows.c.repeat),
-    ).group_by(rows.c.rt, rows.c.aid, rows.c.wk)
-    n = len(edges) - 1
-    by_type: dict[RequestType | None, Figures] = {}
-    by_agent: dict[int | None, Figures] = {}
-    counts: dict[RequestType | None, list[int]] = {rt: [0] * n for rt in RequestType}
-    for (
-        rt,
-        aid,
-        wk,
-        count,
-        resolved,
-        handling,
-        responded,
-        response,
-        repeats,
-    ) in await session.execute(stmt):
-        key = RequestType(rt) if rt else None
-        figures = Figures(
-            count=int(count),
-            resolved=int(resolved),
-            handling_seconds=_f(handling),
-            responded=int(responded),
-            response_seconds=_f(response),
-            repeats=int(repeats or 0),
-        )
-        by_type[key] = by_type.get(key, Figures()) + figures
-        by_agent[aid] = by_agent.get(aid, Figures()) + figures
-        counts.setdefault(key, [0] * n)[int(wk)] += int(count)
-    scores = (
-        select(
-            Ticket.request_type,
-            Ticket.assignee_id,
-            Survey.speed_score,
-            Survey.solution_score,
-            Survey.attitude_score,
-            func.count(Survey.id),
-        )
-        .join(Ticket, Ticket.id == Survey.ticket_id)
-        .where(
-            cohort(period, department_id),
-            Survey.submitted_at.is_not(None),
-            Survey.speed_score.is_not(None),
-            Survey.solution_score.is_not(None),
-            Survey.attitude_score.is_not(None),
-        )
-        .group_by(
-            Ticket.request_type,
-            Ticket.assignee_id,
-            Survey.speed_score,
-            Survey.solution_score,
-            Survey.attitude_score,
-        )
-    )
-    for rt, aid, speed, solution, attitude, count in await session.execute(scores):
-        key = RequestType(rt) if rt else None
-        answered = Figures(
-            satisfaction=Satisfaction.of(
-                int(speed or 0), int(solution or 0), int(attitude or 0), int(count)
-            )
-        )
-        by_type[key] = by_type.get(key, Figures()) + answered
-        by_agent[aid] = by_agent.get(aid, Figures()) + answered
     zone = ZoneInfo(period.tz)
+    week_starts = [edge.astimezone(zone).date() for edge in edges[1:-1]]
+    per_day = await days.figures(
+        session, store, "cohort", period.tz, period.first_day, period.last_day, week_starts
+    )
+    n = len(edges) - 1
+    # Plain sums first, one Figures per type and per agent at the end.
+    by_type: dict[RequestType | None, tuple[Any, ...]] = {}
+    by_agent: dict[int | None, tuple[Any, ...]] = {}
+    counts: dict[RequestType | None, list[int]] = {rt: [0] * n for rt in RequestType}
+    for day in sorted(per_day):
+        week = bisect_right(week_starts, day)
+        for (dept, rt, aid), values in per_day[day].items():
+            if _ours(dept, department_id):
+                kind = RequestType(rt) if rt else None
+                by_type[kind] = days.plus(by_type.get(kind), values)
+                by_agent[aid] = days.plus(by_agent.get(aid), values)
+                counts.setdefault(kind, [0] * n)[week] += values[0]
     weekly = WeeklySeries(
         starts=[edge.astimezone(zone).date() for edge in edges[:-1]], counts=counts
     )
-    return _Cube(by_type, by_agent, weekly)
+    return _Cube(
+        {key: _figures(sums) for key, sums in by_type.items()},
+        {key: _figures(sums) for key, sums in by_agent.items()},
+        weekly,
+    )
+
+
+def _figures(sums: tuple[Any, ...]) -> Figures:
+    """A cohort cell's sums (:data:`days.Cohort`) as figures."""
+    count, resolved, handling, responded, response, repeats = sums[: days.TICKET_SUMS]
+    answered, speed, solution, attitude, *rest = sums[days.TICKET_SUMS :]
+    distribution = tuple(tuple(rest[i : i + 5]) for i in (0, 5, 10))
+    return Figures(
+        count=count,
+        resolved=resolved,
+        handling_seconds=handling,
+        responded=responded,
+        response_seconds=response,
+        repeats=repeats,
+        satisfaction=Satisfaction(
+            answered=answered,
+            sums=(speed, solution, attitude),
+            distribution=distribution,
+            satisfied=rest[15],
+            low=rest[16],
+        ),
+    )
 
 
 async def figures_by_type(
-    session: AsyncSession, period: Period, department_id: int | None = None
+    session: AsyncSession,
+    period: Period,
+    department_id: int | None = None,
+    *,
+    store: days.Store | None = None,
 ) -> dict[RequestType | None, Figures]:
     """Figures per request type (None = unclassified) for the period's cohort."""
-    return (await _cube(session, period, department_id)).by_type
+    return (await _cube(session, period, department_id, store=store)).by_type
 
 
 async def period_figures(
-    session: AsyncSession, period: Period, department_id: int | None = None
+    session: AsyncSession,
+    period: Period,
+    department_id: int | None = None,
+    *,
+    store: days.Store | None = None,
 ) -> Figures:
     """All of the period's tickets together."""
     total = Figures()
-    for figures in (await figures_by_type(session, period, department_id)).values():
+    for figures in (await figures_by_type(session, period, department_id, store=store)).values():
         total += figures
     return total
 
@@ -627,10 +580,15 @@ async def _agent_rows(
 
 
 async def agent_rows(
-    session: AsyncSession, period: Period, department_id: int | None = None
+    session: AsyncSession,
+    period: Period,
+    department_id: int | None = None,
+    *,
+    store: days.Store | None = None,
 ) -> list[AgentSummary]:
     """Per assignee: tickets assigned, resolved ("handled"), handling time, satisfaction."""
-    return await _agent_rows(session, (await _cube(session, period, department_id)).by_agent)
+    cube = await _cube(session, period, department_id, store=store)
+    return await _agent_rows(session, cube.by_agent)
 
 
 async def weekly_counts(
@@ -639,10 +597,11 @@ async def weekly_counts(
     department_id: int | None = None,
     *,
     now: datetime | None = None,
+    store: days.Store | None = None,
 ) -> WeeklySeries:
     """Tickets registered per local week (Monday first) and request type, up to now."""
     edges = week_bounds(period, now or utcnow())
-    return (await _cube(session, period, department_id, edges)).weekly
+    return (await _cube(session, period, department_id, edges, store=store)).weekly
 
 
 async def type_topics(
@@ -651,33 +610,38 @@ async def type_topics(
     department_id: int | None = None,
     *,
     limit: int = TOP_TOPICS,
+    store: days.Store | None = None,
 ) -> dict[RequestType, list[topics.Topic]]:
     """The most frequent problems of each request type, with the previous period's counts."""
     previous = period.previous()
-    current_flag = case((Ticket.created_at >= period.start, 1), else_=0).label("cur")
-    both = and_(
-        Ticket.created_at >= previous.start,
-        Ticket.created_at < period.end,
-        Ticket.request_type.is_not(None),
-        Ticket.merged_into_id.is_(None),
-    )
-    if department_id:
-        both = and_(both, Ticket.department_id == department_id)
-    text = func.substr(Ticket.description, 1, topics.TEXT_LIMIT).label("text")
-    inner = select(Ticket.request_type.label("rt"), text, current_flag).where(both).subquery()
-    stmt = select(inner.c.rt, inner.c.text, inner.c.cur, func.count()).group_by(
-        inner.c.rt, inner.c.text, inner.c.cur
-    )
-    docs: dict[str, dict[str, list[int]]] = {}  # by the type's stored value
-    for request_type, text, is_current, count in await session.execute(stmt):
-        slot = docs.setdefault(request_type, {}).setdefault(text, [0, 0])
-        slot[0 if is_current else 1] += int(count)
-    return {
-        RequestType(request_type): topics.remembered_top_topics(
-            [topics.Doc(text, cur, prev) for text, (cur, prev) in by_text.items()], limit=limit
+
+    async def compute() -> dict[RequestType, list[topics.Topic]]:
+        per_day = await days.figures(
+            session,
+            store,
+            "texts",
+            period.tz,
+            previous.first_day,
+            period.last_day,
+            [period.first_day],
         )
-        for request_type, by_text in docs.items()
-    }
+        docs: dict[str, dict[str, list[int]]] = {}  # by the type's stored value
+        for day, texts in per_day.items():
+            slot_index = 0 if day >= period.first_day else 1
+            for (dept, request_type, text), count in texts.items():
+                if _ours(dept, department_id):
+                    slot = docs.setdefault(request_type, {}).setdefault(text, [0, 0])
+                    slot[slot_index] += count
+        return {
+            RequestType(request_type): topics.remembered_top_topics(
+                [topics.Doc(text, cur, prev) for text, (cur, prev) in sorted(by_text.items())],
+                limit=limit,
+            )
+            for request_type, by_text in sorted(docs.items())
+        }
+
+    span = (period.tz, previous.first_day, period.last_day)
+    return await days.remembered(store, "topics", (period, department_id, limit), span, compute)
 
 
 async def problem_summary(
@@ -687,19 +651,23 @@ async def problem_summary(
     department_id: int | None = None,
     with_topics: bool = True,
     now: datetime | None = None,
+    store: days.Store | None = None,
 ) -> ProblemSummary:
     """Everything the problem summary page (and its XLSX export) shows for one period."""
     previous = period.previous()
-    cube = await _cube(session, period, department_id, week_bounds(period, now or utcnow()))
+    edges = week_bounds(period, now or utcnow())
+    cube = await _cube(session, period, department_id, edges, store=store)
     rows, total = type_rows(cube.by_type)
     return ProblemSummary(
         period=period,
         previous=previous,
         rows=rows,
         total=total,
-        previous_total=await period_figures(session, previous, department_id),
+        previous_total=await period_figures(session, previous, department_id, store=store),
         agents=await _agent_rows(session, cube.by_agent),
-        topics=await type_topics(session, period, department_id) if with_topics else {},
+        topics=(
+            await type_topics(session, period, department_id, store=store) if with_topics else {}
+        ),
         weekly=cube.weekly,
         department_id=department_id,
     )
@@ -711,24 +679,22 @@ async def throughput(
     department_id: int | None = None,
     *,
     now: datetime | None = None,
+    store: days.Store | None = None,
 ) -> Throughput:
     """Tickets resolved in the period, the people who resolved them, and the open hours."""
     now = now or utcnow()
-    clause = and_(
-        Ticket.resolved_at >= period.start,
-        Ticket.resolved_at < period.end,
-        Ticket.merged_into_id.is_(None),
+    per_day = await days.figures(
+        session, store, "resolved", period.tz, period.first_day, period.last_day
     )
-    if department_id:
-        clause = and_(clause, Ticket.department_id == department_id)
-    resolved, agents = (
-        await session.execute(
-            select(func.count(Ticket.id), func.count(Ticket.assignee_id.distinct())).where(clause)
-        )
-    ).one()
+    by_agent: dict[int | None, int] = {}
+    for (dept, aid), count in days.merged(per_day.values()).items():
+        if _ours(dept, department_id):
+            by_agent[aid] = by_agent.get(aid, 0) + count
+    resolved = sum(by_agent.values())
+    agents = sum(1 for aid, count in by_agent.items() if aid is not None and count)
     calendar = (await policy.load_rules(session)).calendar
     until = min(period.end, now)
     hours = 0.0
     if until > period.start:
         hours = calendar.between(period.start, until, business=True).total_seconds() / 3600
-    return Throughput(resolved=int(resolved), agents=int(agents), business_hours=hours)
+    return Throughput(resolved=resolved, agents=agents, business_hours=hours)

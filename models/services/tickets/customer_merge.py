@@ -43,7 +43,10 @@ async def merge(
     for ticket in tickets:
         await commands.reassign_customer(session, actor, ticket, primary)
     await session.execute(
-        update(Survey).where(Survey.customer_id == duplicate.id).values(customer_id=primary.id)
+        update(Survey)
+        .where(Survey.customer_id == duplicate.id)
+        .values(customer_id=primary.id)
+        .execution_options(report_days=False)  # the reports do not read whose survey it is
     )
     await registry.repoint_marks(session, duplicate, primary)
     registry.absorb(session, actor, duplicate, primary)

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
-from models.db import record_event
+from models.db import ALL_DAYS, mark_report_days, record_event
 from models.enums import RequestType
 from models.services.common import audit
 from models.services.common.actor import Actor
@@ -35,6 +35,7 @@ from models.services.customers import registry
 from models.settings import get_settings
 from models.survey import Survey
 from models.ticket import Ticket
+from models.ticket_count import utc_day
 
 log = logging.getLogger(__name__)
 
@@ -321,11 +322,16 @@ async def _record(
             submitted_at=now,
             recorded_by_id=recorded_by_id,
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, report_days=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         # Someone else submitted (or the link expired) between our read and our write.
         raise Conflict(N_("This survey has already been answered. Thank you!"))
+    # The reports count the answer on the day its ticket was registered.
+    registered = await session.scalar(
+        select(Ticket.created_at).where(Ticket.id == survey.ticket_id)
+    )
+    mark_report_days(session, [utc_day(registered)] if registered else [ALL_DAYS])
     await session.refresh(survey)
     scores = {"speed": answer.speed, "solution": answer.solution, "attitude": answer.attitude}
     audit.record(

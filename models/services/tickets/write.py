@@ -238,6 +238,7 @@ async def mark_overdue(
         .where(table.c.id.in_(list(first)), table.c.overdue_since.is_(None))
         .values(overdue_since=now)
         .returning(table.c.id)
+        .execution_options(report_days=False)
     )
     flagged = sorted(row[0] for row in rows)
     for ticket_id in flagged:
@@ -271,6 +272,7 @@ async def reschedule_sla(session: AsyncSession, updates: list[dict[str, Any]]) -
         update(table)
         .where(table.c.id == bindparam("tid"), table.c.version == bindparam("ver"))
         .values(sla_next_at=bindparam("nxt"))
+        .execution_options(report_days=False)
     )
     await session.execute(stmt, updates)
 
@@ -299,6 +301,7 @@ async def clear_customer_reply(
         .where(table.c.id == ticket_id, table.c.customer_replied_at == seen)
         .values(customer_replied_at=None)
         .returning(table.c.id)
+        .execution_options(report_days=False)
     )
     if rows.first() is None:
         return False

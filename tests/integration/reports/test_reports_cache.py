@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from models.base import utcnow
 from models.customer import Customer
-from models.db import reports_generation_key, unit_of_work
+from models.db import flush_side_effects, report_days_key, reports_generation_key, unit_of_work
 from models.enums import Channel, CustomerLevel, RequestType, TicketStatus
 from models.services.customers import registry
 from models.services.reports import cache, kpi
@@ -63,6 +63,15 @@ async def generation(redis: Any) -> int:
     return int(await redis.get(reports_generation_key(get_settings().event_channel)) or 0)
 
 
+async def every_day_moved(redis: Any) -> int:
+    """How often "every day's figures" was bumped (a bulk change the reports cannot place)."""
+    return int(await redis.hget(report_days_key(get_settings().event_channel), "all") or 0)
+
+
+async def day_entries(redis: Any) -> set[bytes]:
+    return set(await redis.keys("*reports-day:*"))
+
+
 async def check_equal(db: Any, redis: Any) -> None:
     channel = get_settings().event_channel
     now = utcnow()
@@ -99,6 +108,7 @@ async def test_cached_figures_equal_a_recomputation_after_random_changes(
     await check_equal(db, redis)
     for step in range(24):
         before = await generation(redis)
+        everything = await every_day_moved(redis)
         op = rng.choice(["move", "type", "survey", "merge", "create", "level"])
         async with unit_of_work(db, redis, channel) as s:
             live = [
@@ -159,7 +169,74 @@ async def test_cached_figures_equal_a_recomputation_after_random_changes(
                     s, lead, ticket.id, rng.choice(other), expected_version=None
                 )
         assert await generation(redis) > before, f"step {step} ({op}) did not invalidate"
+        # Each change names its days: no step makes every day's figures be computed again.
+        assert await every_day_moved(redis) == everything, f"step {step} ({op})"
         await check_equal(db, redis)
+
+
+async def test_after_a_change_only_the_days_of_the_changed_ticket_are_read_again(
+    db: Any, redis: Any
+) -> None:
+    made = await march_dataset(db)
+    channel = get_settings().event_channel
+    lead = (await actors(db))["admin"]
+    async with db.sessionmaker() as s:
+        await cache.problem_summary(s, redis, channel, MARCH)
+        await cache.dashboard(s, redis, channel, MARCH, MARCH.previous())
+    cached = await day_entries(redis)
+    assert len(cached) == 3 * (29 + 31)  # February and March: cohort, resolved, texts
+    t2 = made["t2"].ticket_id  # registered 5 March, resolved 6 March
+    async with unit_of_work(db, redis, channel) as s:
+        await commands.change_type(s, lead, t2, RequestType.COMPLAINT, expected_version=None)
+    async with db.sessionmaker() as s:
+        hit = await cache.problem_summary(s, redis, channel, MARCH)
+        assert hit == await reports.problem_summary(s, MARCH)
+        complaints = next(r for r in hit.rows if r.request_type is RequestType.COMPLAINT)
+        assert complaints.count >= 1
+    again = {key.decode().split(":reports-day:")[1] for key in await day_entries(redis) - cached}
+    # Days are marked in UTC: t2 was registered on 5 March 09:00 and resolved on 6 March 09:00
+    # Beijing time, UTC days 5 and 6 March, which the local days 5–7 March overlap.
+    days = {entry.split(":")[3] for entry in again}
+    assert "2024-03-05" in days and days <= {"2024-03-05", "2024-03-06", "2024-03-07"}, again
+    assert {entry.split(":")[1] for entry in again} == {"cohort", "texts"}, again
+
+
+async def test_a_change_whose_day_bump_was_lost_makes_the_next_commit_refresh_every_day(
+    db: Any, redis: Any
+) -> None:
+    made = await march_dataset(db)
+    someone = await customer(db, name="王五", phone="13700001111", email=None)
+    channel = get_settings().event_channel
+    lead = (await actors(db))["admin"]
+    async with db.sessionmaker() as s:
+        before = await cache.problem_summary(s, redis, channel, MARCH)
+    everything = await every_day_moved(redis)
+    # Redis is away when this change commits: its days cannot be bumped.
+    async with db.sessionmaker() as s:
+        await commands.change_type(
+            s, lead, made["t1"].ticket_id, RequestType.AFTER_SALES, expected_version=None
+        )
+        await s.commit()
+        await flush_side_effects(s, _UnreachableRedis(), channel)
+    # The whole-page entry expires or moves on meanwhile; the next commit of this process
+    # that reaches Redis bumps every day, so no day keeps the lost change's figures.
+    await redis.incr(reports_generation_key(channel))
+    async with db.sessionmaker() as s:
+        stale = await cache.problem_summary(s, redis, channel, MARCH)
+    assert stale == before  # the day entries cannot know yet
+    async with unit_of_work(db, redis, channel) as s:
+        await commands.create(
+            s,
+            lead,
+            commands.TicketInput(
+                customer_id=someone, description="另一个问题", channel=Channel.PHONE
+            ),
+        )
+    assert await every_day_moved(redis) == everything + 1
+    async with db.sessionmaker() as s:
+        hit = await cache.problem_summary(s, redis, channel, MARCH)
+        assert hit == await reports.problem_summary(s, MARCH)
+    assert hit != before
 
 
 async def test_a_change_to_customers_alone_refreshes_the_matrix_filtered_by_level(
@@ -214,4 +291,13 @@ class _UnreachableRedis:
         raise ConnectionError("Redis is away")
 
     async def set(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise ConnectionError("Redis is away")
+
+    async def incr(self, _key: str) -> Any:
+        raise ConnectionError("Redis is away")
+
+    async def hmget(self, *_args: Any) -> Any:
+        raise ConnectionError("Redis is away")
+
+    def pipeline(self, *_args: Any, **_kwargs: Any) -> Any:
         raise ConnectionError("Redis is away")
