@@ -104,10 +104,18 @@ def _query(params: Mapping[str, str], keys: Sequence[str]) -> str:
     return urlencode({k: params[k] for k in keys if params.get(k)})
 
 
+def topic_columns(found: Mapping[RequestType, Any]) -> list[tuple[RequestType, str, Any]]:
+    """The topics section: every request type, with its most frequent problems."""
+    return [(rt, _type_label(rt), found.get(rt, [])) for rt in RequestType]
+
+
 def summary_context(
-    summary: reports.ProblemSummary, departments: Sequence[Any], today: date
+    summary: reports.ProblemSummary,
+    departments: Sequence[Any],
+    today: date,
+    topics: Mapping[RequestType, Any] | None = None,
 ) -> dict[str, Any]:
-    """The problem summary page's view-model."""
+    """The problem summary page's view-model (``topics`` None: the page loads them after)."""
     period_params = {**summary.period.params(), "department": str(summary.department_id or "")}
     query = _query(period_params, [*PERIOD_KEYS, "department"])
     weekly = summary.weekly
@@ -133,7 +141,7 @@ def summary_context(
         "satisfaction": charts.stacked_bars(
             [(key, gettext(text), distribution[i]) for i, (key, text) in enumerate(DIMENSIONS)]
         ),
-        "topics": [(rt, _type_label(rt), summary.topics.get(rt, [])) for rt in RequestType],
+        "topics": None if topics is None else topic_columns(topics),
         "exports": [
             (gettext(text), f"/exports/{record}.csv?{query}", f"/exports/{record}.xlsx?{query}")
             for record, text in EXPORTS
@@ -257,19 +265,38 @@ class ReportController(Controller):
     async def index(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         params = dict(request.query_params)
         period = reports.period_from_params(params)
+        department_id = reports.department_from_params(params)
         state = request.app.state
+        redis, channel = state.redis, state.settings.event_channel
+        # The figures now; the topics too when they are known, else the page fetches them
+        # (after new inquiries, working them out takes the longest).
         summary = await cache.problem_summary(
+            db_session, redis, channel, period, department_id=department_id, with_topics=False
+        )
+        found = await cache.topics(
+            db_session, redis, channel, period, department_id=department_id, known_only=True
+        )
+        departments = await users.list_departments(db_session)
+        return Template(
+            "reports/index.html",
+            context=summary_context(summary, departments, reports.today_local(), found),
+        )
+
+    @get("/topics")
+    async def topics(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
+        """The summary's "most frequent problems" section, for the page that lacked it."""
+        params = dict(request.query_params)
+        period = reports.period_from_params(params)
+        state = request.app.state
+        found = await cache.topics(
             db_session,
             state.redis,
             state.settings.event_channel,
             period,
             department_id=reports.department_from_params(params),
         )
-        departments = await users.list_departments(db_session)
-        return Template(
-            "reports/index.html",
-            context=summary_context(summary, departments, reports.today_local()),
-        )
+        assert found is not None
+        return Template("reports/partials/_topics.html", context={"topics": topic_columns(found)})
 
     @get("/kpi")
     async def kpi_page(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:

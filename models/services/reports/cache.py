@@ -32,11 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
 from models.db import reports_generation_key
+from models.enums import RequestType
 from models.services.common.actor import Actor
 from models.services.reports import days, kpi
 from models.services.reports import summary as reports
 from models.services.tickets import board
 from models.services.tickets.board import BoardFilters, MatrixRow
+from triage.topics import Topic
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +90,11 @@ async def problem_summary(
     *,
     department_id: int | None = None,
     now: datetime | None = None,
+    with_topics: bool = True,
 ) -> reports.ProblemSummary:
     """:func:`reports.problem_summary` at the start of the current minute, cached."""
     minute = _minute(now)
-    parts = (period, department_id, _clock_part((period,), minute))
+    parts = (period, department_id, with_topics, _clock_part((period,), minute))
     return await cached(
         redis,
         channel,
@@ -102,9 +105,27 @@ async def problem_summary(
             period,
             department_id=department_id,
             now=minute,
+            with_topics=with_topics,
             store=days.Store(redis, channel),
         ),
     )
+
+
+async def topics(
+    session: AsyncSession,
+    redis: Any,
+    channel: str,
+    period: reports.Period,
+    *,
+    department_id: int | None = None,
+    known_only: bool = False,
+) -> dict[RequestType, list[Topic]] | None:
+    """The period's most frequent problems (:func:`reports.type_topics`), cached under the
+    counters of its texts; with ``known_only``, None unless they are cached."""
+    store = days.Store(redis, channel)
+    if known_only:
+        return await reports.known_topics(period, department_id, store=store)
+    return await reports.type_topics(session, period, department_id, store=store)
 
 
 async def dashboard(

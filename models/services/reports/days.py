@@ -375,11 +375,14 @@ async def remembered(
     parts: tuple[Any, ...],
     span: tuple[str, date, date],
     compute: Callable[[], Awaitable[T]],
-) -> T:
+    *,
+    peek: bool = False,
+) -> T | None:
     """``compute()``, cached as a whole under the counters of the texts of the days in
-    ``span`` (timezone, first, last): what is worked out from those texts alone (topics)."""
+    ``span`` (timezone, first, last): what is worked out from those texts alone (topics).
+    With ``peek``, only what is cached (None when it would have to be computed)."""
     if store is None or store.redis is None:
-        return await compute()
+        return None if peek else await compute()
     tz, first, last = span
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     fields = ["all", *sorted({f"t{u}" for day in days for u in _utc_days(tz, day)})]
@@ -390,12 +393,14 @@ async def remembered(
         hit = await store.redis.get(key)
     except Exception:
         log.warning("reports' %s cache unavailable", name, exc_info=True)
-        return await compute()
+        return None if peek else await compute()
     if hit is not None:
         try:
             return pickle.loads(hit)  # type: ignore[no-any-return]
         except Exception:
             log.info("unreadable cached %s", name)
+    if peek:
+        return None
     value = await compute()
     try:
         await store.redis.set(key, pickle.dumps(value), ex=TTL)

@@ -640,8 +640,41 @@ async def type_topics(
             for request_type, by_text in sorted(docs.items())
         }
 
-    span = (period.tz, previous.first_day, period.last_day)
-    return await days.remembered(store, "topics", (period, department_id, limit), span, compute)
+    found = await days.remembered(
+        store, "topics", _topics_parts(period, department_id, limit), _topics_span(period), compute
+    )
+    assert found is not None
+    return found
+
+
+def _topics_parts(period: Period, department_id: int | None, limit: int) -> tuple[Any, ...]:
+    return (period, department_id, limit)
+
+
+def _topics_span(period: Period) -> tuple[str, date, date]:
+    return (period.tz, period.previous().first_day, period.last_day)
+
+
+async def known_topics(
+    period: Period,
+    department_id: int | None = None,
+    *,
+    limit: int = TOP_TOPICS,
+    store: days.Store,
+) -> dict[RequestType, list[topics.Topic]] | None:
+    """:func:`type_topics` when they are cached and still exact, else None (not worked out)."""
+
+    async def unknown() -> dict[RequestType, list[topics.Topic]]:
+        raise AssertionError("peeked")
+
+    return await days.remembered(
+        store,
+        "topics",
+        _topics_parts(period, department_id, limit),
+        _topics_span(period),
+        unknown,
+        peek=True,
+    )
 
 
 async def problem_summary(

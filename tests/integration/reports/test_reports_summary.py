@@ -178,10 +178,22 @@ async def test_report_page_shows_the_figures_and_charts(db: Any, client: Any, da
     html = response.text
     assert "问题汇总" in html and "2024-03" in html
     assert html.count("<svg") == 3  # donut, weekly lines, satisfaction bars
-    assert "物流延迟" in html
     assert "14.0" in html and "48.0" in html  # problem / complaint average handling hours
     assert "66.7%" in html  # resolution rate 4 / 6
     assert "/exports/tickets.xlsx?period=month&amp;month=2024-03" in html
+    # The topics were not worked out yet: the page fetches them after the figures ...
+    assert "物流延迟" not in html and "正在归纳高频问题" in html
+    assert 'hx-get="/reports/topics?period=month&amp;month=2024-03' in html
+    section = await client.get(
+        "/reports/topics?period=month&month=2024-03", headers={"accept-language": "zh-CN"}
+    )
+    assert section.status_code == 200
+    assert "物流延迟" in section.text and "<html" not in section.text
+    # ... and once they are known, the page shows them at once.
+    again = await client.get(
+        "/reports/?period=month&month=2024-03", headers={"accept-language": "zh-CN"}
+    )
+    assert "物流延迟" in again.text and "正在归纳高频问题" not in again.text
     english = await client.get(
         "/reports/?period=quarter&quarter=2024-Q1", headers={"accept-language": "en"}
     )
@@ -203,13 +215,15 @@ async def test_report_page_shows_the_figures_and_charts(db: Any, client: Any, da
 )
 async def test_bad_period_is_a_localized_422(client: Any, query: str) -> None:
     await sign_in(client, "lead", "kefu-lead")
-    response = await client.get(f"/reports/?{query}", headers={"accept-language": "zh-CN"})
-    assert response.status_code == 422
-    assert "请修改标出的字段" in response.text
+    for path in ("/reports/", "/reports/topics"):
+        response = await client.get(f"{path}?{query}", headers={"accept-language": "zh-CN"})
+        assert response.status_code == 422, path
+        assert "请修改标出的字段" in response.text
 
 
 async def test_agents_may_not_see_reports(client: Any) -> None:
     await sign_in(client, "agent", "kefu-agent")
     assert (await client.get("/reports/")).status_code == 403
     assert (await client.get("/reports/kpi")).status_code == 403
+    assert (await client.get("/reports/topics")).status_code == 403
     assert (await client.get("/exports/tickets.csv")).status_code == 403
