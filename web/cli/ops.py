@@ -69,6 +69,24 @@ def backup_command(output: Path | None, keep: int | None) -> None:
             click.echo(f"  removed old backup {removed.name}")
 
 
+def _forget_cached_reports(redis_url: str, channel: str) -> None:
+    """The cached report figures describe the database before the restore: move every
+    counter they are kept under on."""
+    import redis as redis_lib
+
+    from models.db import report_days_key, reports_generation_key
+
+    try:
+        client = redis_lib.Redis.from_url(redis_url, socket_connect_timeout=2)
+        client.incr(reports_generation_key(channel))
+        client.hincrby(report_days_key(channel), "all", 1)
+        client.close()
+    except Exception:
+        click.echo(
+            "warning: Redis unreachable: cached report figures expire within 6 hours", err=True
+        )
+
+
 @click.command("restore")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite a database that already holds data")
@@ -94,6 +112,7 @@ def restore_command(path: Path, force: bool) -> None:
         )
     except DomainError as exc:
         raise _fail(exc) from exc
+    _forget_cached_reports(settings.redis_url, settings.event_channel)
     manifest = result.manifest
     click.echo(
         f"restored the backup of {manifest.created_at} (Kefu {manifest.kefu_version}): "

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 import models
-from models.db import Database, unit_of_work
+from models.db import Database, report_days_key, unit_of_work
 from models.enums import Channel, CustomerLevel, FollowUpMethod, Role, TicketStatus
 from models.services.admin import backup
 from models.services.common.actor import Actor
@@ -329,8 +329,12 @@ async def _cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
     return process.returncode or 0, out.decode()
 
 
-async def test_cli_backup_then_restore(db: Database, scratch_url: str, workdir: Path) -> None:
+async def test_cli_backup_then_restore(
+    db: Database, scratch_url: str, workdir: Path, redis: Any
+) -> None:
     numbers = await _make_history(db)
+    days_key = report_days_key(get_settings().event_channel)
+    every_day = int(await redis.hget(days_key, "all") or 0)
     code, out = await _cli("backup", "--output", str(workdir / "out"), env={})
     assert code == 0, out
     folder = next((workdir / "out").iterdir())
@@ -341,6 +345,8 @@ async def test_cli_backup_then_restore(db: Database, scratch_url: str, workdir: 
     assert code == 0, out
     assert "every count matches the manifest" in out
     assert await _counts(scratch_url) == backup.Manifest.read(folder).tables
+    # Cached report figures described the database before: every day is read again.
+    assert int(await redis.hget(days_key, "all") or 0) == every_day + 1
 
     code, out = await _cli("restore", str(folder), env=target_env)
     assert code == 1 and "not empty" in out and "--force" in out
