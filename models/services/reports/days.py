@@ -65,7 +65,6 @@ EPOCH_DATE = date(1970, 1, 1)
 #   texts: {(department, type, text): tickets}
 TICKET_SUMS = 6
 LIKERT = (1, 2, 3, 4, 5)
-NO_SURVEYS = (0,) * 21
 Key3 = tuple[int | None, str | None, int | None]
 Cohort = dict[Key3, tuple[Any, ...]]
 Resolved = dict[tuple[int | None, int | None], int]
@@ -141,11 +140,19 @@ def _registered(edges: list[datetime]) -> ColumnElement[bool]:
 
 
 async def scan_cohort(session: AsyncSession, edges: list[datetime]) -> list[Cohort]:
-    """The figures of the tickets registered on each day between the edges."""
+    """The figures of the tickets registered on each day between the edges, with the answered
+    surveys about them (one pass: a ticket has at most one survey)."""
     bind = session.bind
     assert bind is not None
     dialect = bind.dialect.name
     days: list[Cohort] = [{} for _ in edges[:-1]]
+    answered = and_(
+        Survey.ticket_id == Ticket.id,
+        Survey.submitted_at.is_not(None),
+        Survey.speed_score.is_not(None),
+        Survey.solution_score.is_not(None),
+        Survey.attitude_score.is_not(None),
+    )
     rows = (
         select(
             Ticket.department_id.label("dept"),
@@ -157,10 +164,16 @@ async def scan_cohort(session: AsyncSession, edges: list[datetime]) -> list[Coho
             _seconds(Ticket.resolved_at, Ticket.created_at, dialect).label("handling"),
             _seconds(Ticket.first_responded_at, Ticket.created_at, dialect).label("response"),
             case((Ticket.is_repeat.is_(True), 1), else_=0).label("repeat"),
+            Survey.speed_score.label("speed"),
+            Survey.solution_score.label("solution"),
+            Survey.attitude_score.label("attitude"),
         )
+        .select_from(Ticket)
+        .outerjoin(Survey, answered)
         .where(_registered(edges))
         .subquery()
     )
+    given = (rows.c.speed, rows.c.solution, rows.c.attitude)
     groups = (rows.c.dept, rows.c.rt, rows.c.aid, rows.c.day)
     stmt = select(
         *groups,
@@ -170,6 +183,11 @@ async def scan_cohort(session: AsyncSession, edges: list[datetime]) -> list[Coho
         func.count(rows.c.responded),
         func.sum(rows.c.response),
         func.sum(rows.c.repeat),
+        func.count(rows.c.speed),
+        *(func.sum(score) for score in given),
+        *(func.sum(case((score == value, 1), else_=0)) for score in given for value in LIKERT),
+        func.sum(case((and_(*(score >= 4 for score in given)), 1), else_=0)),
+        func.sum(case((or_(*(score <= 3 for score in given)), 1), else_=0)),
     ).group_by(*groups)
     for (
         dept,
@@ -182,6 +200,7 @@ async def scan_cohort(session: AsyncSession, edges: list[datetime]) -> list[Coho
         responded,
         response,
         repeats,
+        *rest,
     ) in await session.execute(stmt):
         days[int(day)][(dept, _kind(rt), aid)] = (
             int(count),
@@ -190,35 +209,8 @@ async def scan_cohort(session: AsyncSession, edges: list[datetime]) -> list[Coho
             int(responded),
             float(response or 0.0),
             int(repeats or 0),
-            *NO_SURVEYS,
+            *(int(n or 0) for n in rest),
         )
-    day = day_index(Ticket.created_at, edges)
-    given = (Survey.speed_score, Survey.solution_score, Survey.attitude_score)
-    scores = (
-        select(
-            day,
-            Ticket.department_id,
-            Ticket.request_type,
-            Ticket.assignee_id,
-            func.count(Survey.id),
-            *(func.sum(score) for score in given),
-            *(func.sum(case((score == value, 1), else_=0)) for score in given for value in LIKERT),
-            func.sum(case((and_(*(score >= 4 for score in given)), 1), else_=0)),
-            func.sum(case((or_(*(score <= 3 for score in given)), 1), else_=0)),
-        )
-        .join(Ticket, Ticket.id == Survey.ticket_id)
-        .where(
-            _registered(edges),
-            Survey.submitted_at.is_not(None),
-            *(score.is_not(None) for score in given),
-        )
-        .group_by(day, Ticket.department_id, Ticket.request_type, Ticket.assignee_id)
-    )
-    for index, dept, rt, aid, *answered in await session.execute(scores):
-        key = (dept, _kind(rt), aid)
-        cells = days[int(index)]
-        empty = (0, 0, 0.0, 0, 0.0, 0)
-        cells[key] = (*cells.get(key, empty)[:TICKET_SUMS], *(int(n or 0) for n in answered))
     return days
 
 
