@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 TTL = 6 * 3600  # seconds
 FORMAT = 1  # part of every key: figures stored by another version of this module are not read
-RUN = 92  # days per query (the bucket expression is a binary search over their midnights)
+RUN = 92  # days per query at most (a quarter: bounds one query's groups and bucket expression)
 T = TypeVar("T")
 EPOCH_DATE = date(1970, 1, 1)
 
@@ -72,7 +72,7 @@ Texts = dict[tuple[int | None, str, str], int]
 
 
 def midnights(tz: str, first: date, count: int) -> list[datetime]:
-    """The local midnights starting ``count`` days from ``first``, and the one after them."""
+    """The local midnights of ``count`` days from ``first`` on, and the one after the last."""
     zone = ZoneInfo(tz)
     return [datetime.combine(first + timedelta(days=i), time(), zone) for i in range(count + 1)]
 
