@@ -42,8 +42,8 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -502,9 +502,13 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
         reset_settings()
 
 
-def _registrar(url: str, redis: Any, channel: str) -> Callable[[], Awaitable[None]]:
+@asynccontextmanager
+async def _registrar(
+    url: str, redis: Any, channel: str
+) -> AsyncIterator[Callable[[], Awaitable[None]]]:
     """A new inquiry registered and classified through the services, as the intake and the
-    worker would (its commit moves the reports' counters on)."""
+    worker would (its commit moves the reports' counters on), by the demo lead for the demo's
+    first customer."""
     from sqlalchemy import func, select
 
     from models.db import Database, unit_of_work
@@ -515,16 +519,17 @@ def _registrar(url: str, redis: Any, channel: str) -> Callable[[], Awaitable[Non
     from models.user import User
 
     db = Database(url)
+    async with db.sessionmaker() as session:
+        lead = await session.scalar(select(User).where(User.username == "lead"))
+        customer = await session.scalar(select(func.min(Ticket.customer_id)))
+    assert lead is not None and customer is not None
+    actor = users.actor_for(lead)
     count = 0
 
     async def register() -> None:
         nonlocal count
         count += 1
         async with unit_of_work(db, redis, channel) as session:
-            lead = await session.scalar(select(User).where(User.username == "lead"))
-            customer = await session.scalar(select(func.min(Ticket.customer_id)))
-            assert lead is not None and customer is not None
-            actor = users.actor_for(lead)
             ticket, _ = await commands.create(
                 session,
                 actor,
@@ -538,7 +543,10 @@ def _registrar(url: str, redis: Any, channel: str) -> Callable[[], Awaitable[Non
                 session, actor, ticket.id, RequestType.PROBLEM, expected_version=None
             )
 
-    return register
+    try:
+        yield register
+    finally:
+        await db.dispose()
 
 
 async def _fixtures(url: str, cards_wanted: int) -> Fixtures:
@@ -759,34 +767,36 @@ async def measure(options: Options) -> dict[str, Any]:
             generation_key = reports_generation_key(env["KEFU_EVENT_CHANNEL"])
             days_key = report_days_key(env["KEFU_EVENT_CHANNEL"])
 
-            registered = _registrar(url, generations, env["KEFU_EVENT_CHANNEL"])
+            async with _registrar(url, generations, env["KEFU_EVENT_CHANNEL"]) as registered:
 
-            async def changed(what: str) -> Any:
-                if what == "new":  # a real inquiry, classified: new text for the topics
-                    return await registered()
-                await generations.incr(generation_key)
-                field = "all" if what == "all" else str(utc_day(datetime.now(UTC)))
-                await generations.hincrby(days_key, field, 1)
+                async def changed(what: str) -> Any:
+                    if what == "new":  # a real inquiry, classified: new text for the topics
+                        return await registered()
+                    await generations.incr(generation_key)
+                    field = "all" if what == "all" else str(utc_day(datetime.now(UTC)))
+                    await generations.hincrby(days_key, field, 1)
 
-            up = time.perf_counter()
-            async with Server(options.workers, log) as server:
-                print(f"  kefu web up, 8 signed in: {time.perf_counter() - up:.1f} s", flush=True)
-                figures["endpoints"] = await _measure_all(server, fx, options, changed)
-                if "workers" in options.only:
-                    tally = Tally()
-                    figures["board_c8_by_workers"] = {
-                        str(options.workers): await _closed_loop(
-                            _get(WORKERS_BOARD), server.clients, tally, options.duration
-                        )
-                    }
-                assert server.process is not None
-                figures["server"] = _rss_mib(server.process.pid)
-            if "workers" in options.only and options.workers != 1:
-                async with Server(1, log) as single:
-                    figures["board_c8_by_workers"]["1"] = await _closed_loop(
-                        _get(WORKERS_BOARD), single.clients, tally, options.duration
+                up = time.perf_counter()
+                async with Server(options.workers, log) as server:
+                    print(
+                        f"  kefu web up, 8 signed in: {time.perf_counter() - up:.1f} s", flush=True
                     )
-                figures["board_c8_by_workers"]["errors"] = tally.errors
+                    figures["endpoints"] = await _measure_all(server, fx, options, changed)
+                    if "workers" in options.only:
+                        tally = Tally()
+                        figures["board_c8_by_workers"] = {
+                            str(options.workers): await _closed_loop(
+                                _get(WORKERS_BOARD), server.clients, tally, options.duration
+                            )
+                        }
+                    assert server.process is not None
+                    figures["server"] = _rss_mib(server.process.pid)
+                if "workers" in options.only and options.workers != 1:
+                    async with Server(1, log) as single:
+                        figures["board_c8_by_workers"]["1"] = await _closed_loop(
+                            _get(WORKERS_BOARD), single.clients, tally, options.duration
+                        )
+                    figures["board_c8_by_workers"]["errors"] = tally.errors
             log.unlink(missing_ok=True)
             await generations.aclose()
     finally:

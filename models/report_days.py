@@ -76,10 +76,13 @@ def _note_report_days(session: Session, _flush: UOWTransaction) -> None:
             state = inspect(obj)
             new = obj in session.new
             whole = new or obj in session.deleted
-            if whole or any(state.attrs[n].history.has_changes() for n in FIGURES):
-                days |= ticket_days(state, new=new)
-            if whole or any(state.attrs[n].history.has_changes() for n in TEXTS):
-                texts |= ticket_days(state, new=new)
+            figures = whole or any(state.attrs[n].history.has_changes() for n in FIGURES)
+            text = whole or any(state.attrs[n].history.has_changes() for n in TEXTS)
+            counted = ticket_days(state, new=new) if figures or text else set()
+            if figures:
+                days |= counted
+            if text:
+                texts |= counted
         elif isinstance(obj, Survey):
             state = inspect(obj)
             ids = _values(state, "ticket_id", new=obj in session.new)

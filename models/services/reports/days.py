@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 
 from models.db import report_days_key
+from models.services.tickets.counts import epoch
 from models.survey import Survey
 from models.ticket import Ticket
 from models.ticket_count import utc_day
@@ -124,17 +125,12 @@ def day_index(column: Any, edges: list[datetime]) -> ColumnElement[Any]:
     return search(0, len(edges) - 1)
 
 
-def _seconds(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
-    """``later - earlier`` in seconds, in SQL (NULL when either is NULL)."""
-    if dialect == "sqlite":
-        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-    return func.extract("epoch", later) - func.extract("epoch", earlier)
-
-
-def _registered(edges: list[datetime]) -> ColumnElement[bool]:
+def registered(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """Tickets registered in ``[start, end)``; a duplicate merged into another ticket is not
+    counted (its primary is)."""
     return and_(
-        Ticket.created_at >= edges[0],
-        Ticket.created_at < edges[-1],
+        Ticket.created_at >= start,
+        Ticket.created_at < end,
         Ticket.merged_into_id.is_(None),
     )
 
@@ -142,9 +138,6 @@ def _registered(edges: list[datetime]) -> ColumnElement[bool]:
 async def scan_cohort(session: AsyncSession, edges: list[datetime]) -> list[Cohort]:
     """The figures of the tickets registered on each day between the edges, with the answered
     surveys about them (one pass: a ticket has at most one survey)."""
-    bind = session.bind
-    assert bind is not None
-    dialect = bind.dialect.name
     days: list[Cohort] = [{} for _ in edges[:-1]]
     answered = and_(
         Survey.ticket_id == Ticket.id,
@@ -161,8 +154,8 @@ async def scan_cohort(session: AsyncSession, edges: list[datetime]) -> list[Coho
             day_index(Ticket.created_at, edges).label("day"),
             Ticket.resolved_at.label("resolved"),
             Ticket.first_responded_at.label("responded"),
-            _seconds(Ticket.resolved_at, Ticket.created_at, dialect).label("handling"),
-            _seconds(Ticket.first_responded_at, Ticket.created_at, dialect).label("response"),
+            (epoch(Ticket.resolved_at) - epoch(Ticket.created_at)).label("handling"),
+            (epoch(Ticket.first_responded_at) - epoch(Ticket.created_at)).label("response"),
             case((Ticket.is_repeat.is_(True), 1), else_=0).label("repeat"),
             Survey.speed_score.label("speed"),
             Survey.solution_score.label("solution"),
@@ -170,7 +163,7 @@ async def scan_cohort(session: AsyncSession, edges: list[datetime]) -> list[Coho
         )
         .select_from(Ticket)
         .outerjoin(Survey, answered)
-        .where(_registered(edges))
+        .where(registered(edges[0], edges[-1]))
         .subquery()
     )
     given = (rows.c.speed, rows.c.solution, rows.c.attitude)
@@ -243,7 +236,7 @@ async def scan_texts(session: AsyncSession, edges: list[datetime]) -> list[Texts
             Ticket.request_type.label("rt"),
             text,
         )
-        .where(_registered(edges), Ticket.request_type.is_not(None))
+        .where(registered(edges[0], edges[-1]), Ticket.request_type.is_not(None))
         .subquery()
     )
     groups = (inner.c.day, inner.c.dept, inner.c.rt, inner.c.text)
@@ -289,6 +282,17 @@ async def _scan(session: AsyncSession, kind: str, tz: str, days: list[date]) -> 
     return found
 
 
+async def _between_cuts(
+    session: AsyncSession, kind: str, tz: str, first: date, last: date, cuts: Iterable[date]
+) -> dict[date, Any]:
+    """The figures between ``cuts`` added up, under the first day of each stretch."""
+    starts = [first, *sorted({cut for cut in cuts if first < cut <= last})]
+    zone = ZoneInfo(tz)
+    edges = [datetime.combine(day, time(), zone) for day in starts]
+    edges.append(datetime.combine(last + timedelta(days=1), time(), zone))
+    return dict(zip(starts, await SCANS[kind](session, edges), strict=True))
+
+
 def _utc_days(tz: str, day: date) -> list[int]:
     start, end = midnights(tz, day, 1)
     return sorted({utc_day(start), utc_day(end - timedelta(microseconds=1))})
@@ -314,16 +318,13 @@ async def figures(
     """Each day's ``kind`` figures from ``first`` to ``last``: cached days from Redis, the rest
     (changed since, or never asked for) from the database, then cached.
 
-    Without a cache, the days between ``cuts`` come back added up, under the first of them
-    (one query over fewer groups: the caller needs no finer split than its cuts).
+    Without a cache (none, or Redis away), the days between ``cuts`` come back added up,
+    under the first of them (one query over fewer groups: the caller needs no finer split
+    than its cuts).
     """
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     if store is None or store.redis is None:
-        starts = [first, *sorted({cut for cut in cuts if first < cut <= last})]
-        zone = ZoneInfo(tz)
-        edges = [datetime.combine(day, time(), zone) for day in starts]
-        edges.append(datetime.combine(last + timedelta(days=1), time(), zone))
-        return dict(zip(starts, await SCANS[kind](session, edges), strict=True))
+        return await _between_cuts(session, kind, tz, first, last, cuts)
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     redis, channel = store.redis, store.channel
     prefix = "t" if kind == "texts" else ""
     overlaps = {day: [f"{prefix}{u}" for u in _utc_days(tz, day)] for day in days}
@@ -339,7 +340,7 @@ async def figures(
         hits = await redis.mget(list(keys.values()))
     except Exception:  # Redis away: the figures are computed, the page still answers
         log.warning("reports' day cache unavailable", exc_info=True)
-        return await _scan(session, kind, tz, days)
+        return await _between_cuts(session, kind, tz, first, last, cuts)
     found: dict[date, Any] = {}
     for day, hit in zip(days, hits, strict=True):
         if hit is not None:
@@ -366,15 +367,13 @@ async def remembered(
     name: str,
     parts: tuple[Any, ...],
     span: tuple[str, date, date],
-    compute: Callable[[], Awaitable[T]],
-    *,
-    peek: bool = False,
+    compute: Callable[[], Awaitable[T]] | None,
 ) -> T | None:
     """``compute()``, cached as a whole under the counters of the texts of the days in
     ``span`` (timezone, first, last): what is worked out from those texts alone (topics).
-    With ``peek``, only what is cached (None when it would have to be computed)."""
+    Without ``compute``, only what is cached (None when it would have to be worked out)."""
     if store is None or store.redis is None:
-        return None if peek else await compute()
+        return None if compute is None else await compute()
     tz, first, last = span
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     fields = ["all", *sorted({f"t{u}" for day in days for u in _utc_days(tz, day)})]
@@ -385,13 +384,13 @@ async def remembered(
         hit = await store.redis.get(key)
     except Exception:
         log.warning("reports' %s cache unavailable", name, exc_info=True)
-        return None if peek else await compute()
+        return None if compute is None else await compute()
     if hit is not None:
         try:
             return pickle.loads(hit)  # type: ignore[no-any-return]
         except Exception:
             log.info("unreadable cached %s", name)
-    if peek:
+    if compute is None:
         return None
     value = await compute()
     try:

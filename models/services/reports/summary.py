@@ -423,18 +423,10 @@ class Throughput:
 def cohort(period: Period, department_id: int | None = None) -> ColumnElement[bool]:
     """Tickets registered in the period (and of the department, when given); a duplicate
     merged into another ticket is not counted (its primary is)."""
-    clause = and_(
-        Ticket.created_at >= period.start,
-        Ticket.created_at < period.end,
-        Ticket.merged_into_id.is_(None),
-    )
+    clause = days.registered(period.start, period.end)
     if department_id:
         clause = and_(clause, Ticket.department_id == department_id)
     return clause
-
-
-def _f(value: Any) -> float:
-    return float(value) if value is not None else 0.0
 
 
 @dataclass
@@ -663,18 +655,11 @@ async def known_topics(
     store: days.Store,
 ) -> dict[RequestType, list[topics.Topic]] | None:
     """:func:`type_topics` when they are cached and still exact, else None (not worked out)."""
-
-    async def unknown() -> dict[RequestType, list[topics.Topic]]:
-        raise AssertionError("peeked")
-
-    return await days.remembered(
-        store,
-        "topics",
-        _topics_parts(period, department_id, limit),
-        _topics_span(period),
-        unknown,
-        peek=True,
+    parts = _topics_parts(period, department_id, limit)
+    found: dict[RequestType, list[topics.Topic]] | None = await days.remembered(
+        store, "topics", parts, _topics_span(period), None
     )
+    return found
 
 
 async def problem_summary(
