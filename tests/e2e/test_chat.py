@@ -234,6 +234,29 @@ async def test_a_customer_chats_from_another_site_while_agents_answer_from_the_i
             5,
         )
 
+    # Writing again after the chat ended starts a new chat: the widget shows it as the first
+    # (the ended chat's lines above it), an agent gets it, and it is filed under the same
+    # customer, so the agent sees the first chat's ticket among the earlier inquiries.
+    again = "还有一个问题：耳机盒子也有划痕"
+    box = frame.locator("[data-testid=chat-widget-input]")
+    await box.fill(again)
+    await box.press("Enter")
+    current = lines.locator(".kc-line[data-seq]:not(.kc-history)")  # confirmed, this chat's
+    await expect(current.filter(has_text=again)).to_have_count(1)
+    await expect(current.filter(has_text="已接入会话")).to_have_count(1)
+    await expect(current.filter(has_text=QUESTION)).to_have_count(0)
+    await expect(lines.locator(".kc-customer").filter(has_text=again)).to_have_count(1)
+    second = await conversation(db)
+    assert second.id != row.id and second.customer_id == row.customer_id
+    taker = colleague if second.agent_id == emma.id else agent
+    item = taker.locator("[data-testid=chat-mine] [data-testid=chat-item]").filter(has_text=again)
+    await item.click()
+    earlier = taker.locator("[data-testid=chat-pane] .chat-earlier")
+    async with db.sessionmaker() as session:
+        first_ticket = await session.get(Ticket, row.ticket_id)
+        assert first_ticket is not None
+    await expect(earlier).to_contain_text(first_ticket.number)
+
 
 async def test_with_nobody_online_the_widget_takes_a_message(
     db: Database, new_page: Any, host_site: Any

@@ -605,6 +605,20 @@ async def _survey(session: AsyncSession, conversation: ChatConversation) -> tupl
     return surveys.token_for(survey), False
 
 
+async def returning_customer(session: AsyncSession, *where: Any) -> int | None:
+    """The customer of the newest earlier conversation matching ``where`` (the same browser,
+    the same WeChat user), followed through customer merges; None for a first chat."""
+    known = await session.scalar(
+        select(ChatConversation.customer_id)
+        .where(*where, ChatConversation.customer_id.is_not(None))
+        .order_by(ChatConversation.id.desc())
+        .limit(1)
+    )
+    if known is None:
+        return None
+    return await registry.merged_target(session, known) or known
+
+
 async def _start(
     session: AsyncSession,
     widget: ChatWidget,
@@ -617,8 +631,17 @@ async def _start(
     email: str = "",
     verified: bool = False,
 ) -> ChatConversation:
-    """A new conversation, and its ticket, from the visitor's first message."""
+    """A new conversation, and its ticket, from the visitor's first message. A visitor who
+    says nothing about who they are is, in the same browser, the customer of their earlier
+    chats; a typed contact is matched as on the portal, a signed one decides."""
     public_id = new_public_id()
+    known = None
+    if not (verified or name.strip() or phone.strip() or email.strip()):
+        known = await returning_customer(
+            session,
+            ChatConversation.widget_id == widget.id,
+            ChatConversation.visitor_hash == digest,
+        )
     result = await intake.register_inquiry(
         session,
         CHAT,
@@ -628,6 +651,7 @@ async def _start(
             name=name.strip() or f"{'Visitor' if locale == 'en' else '访客'} {public_id[:6]}",
             phone=phone or None,
             email=email or None,
+            customer_id=known,
             allowed_channels=(Channel.ONLINE_CHAT,),
             # A typed contact under another name may be someone else; a signed one is not.
             match_names=not verified,

@@ -341,15 +341,10 @@ async def _start(
     session: AsyncSession, account: WeComAccount, message: KfMessage, text: str
 ) -> ChatConversation:
     """A WeChat user's new conversation: the same customer as their earlier ones."""
-    known = await session.scalar(
-        select(ChatConversation.customer_id)
-        .where(
-            ChatConversation.wecom_account_id == account.id,
-            ChatConversation.external_userid == message.external_userid,
-            ChatConversation.customer_id.is_not(None),
-        )
-        .order_by(ChatConversation.id.desc())
-        .limit(1)
+    known = await conversations.returning_customer(
+        session,
+        ChatConversation.wecom_account_id == account.id,
+        ChatConversation.external_userid == message.external_userid,
     )
     result = await intake.register_inquiry(
         session,

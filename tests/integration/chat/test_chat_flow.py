@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from models.chat_conversation import ChatConversation
 from models.chat_message import ChatMessage
+from models.customer import Customer
 from models.db import unit_of_work
 from models.enums import Channel, ChatStatus, TicketStatus
 from models.followup import FollowUp
@@ -340,6 +341,39 @@ async def test_an_unanswered_chat_the_visitor_ends_keeps_every_message_on_the_ti
             select(func.count(ChatMessage.id)).where(ChatMessage.conversation_id == row.id)
         )
         assert count == 3  # two messages and the end
+
+
+async def test_a_returning_visitor_is_the_same_customer_unless_they_say_who_they_are(
+    app: Any, client: Any, db: Any
+) -> None:
+    key = await make_widget(db)
+    await sign_in(client, "agent", "kefu-agent")
+    await available(client)
+
+    async def chat(visitor: Visitor, text: str, **who: str) -> ChatConversation:
+        visitor.conversation = ""
+        assert (await visitor.send(text, **who)).status_code == 201
+        row = await conversation_row(db, visitor.conversation)
+        assert (await visitor.post(f"/c/{visitor.conversation}/end")).status_code == 204
+        return row
+
+    browser = Visitor(client, key)
+    first = await chat(browser, "耳机左边没声音")
+    again = await chat(browser, "耳机盒子有划痕")
+    assert again.id != first.id and again.customer_id == first.customer_id
+    # Another browser saying nothing is someone else.
+    other = await chat(Visitor(client, key), "发票怎么开")
+    assert other.customer_id != first.customer_id
+    # A contact typed in the same browser is matched like on the portal, not assumed.
+    typed = await chat(browser, "我要退货", name="李雷", phone="13812345678")
+    assert typed.customer_id not in {first.customer_id, other.customer_id}
+    # A customer merged away: the browser's next chat goes to the record it was merged into.
+    async with unit_of_work(db) as session:
+        merged = await session.get(Customer, typed.customer_id)
+        assert merged is not None
+        merged.merged_into_id = first.customer_id
+    after = await chat(browser, "退货地址是哪里")
+    assert after.customer_id == first.customer_id
 
 
 async def test_widget_settings_are_checked(db: Any) -> None:

@@ -131,6 +131,14 @@
     });
   }
   function scroll() { lines.scrollTop = lines.scrollHeight; }
+  // Another conversation (a new chat after one ended): the lines shown so far stay as
+  // history, and the new one's lines, numbered from 1 again, are not mistaken for them.
+  function switchTo(id) {
+    if (!id || id === state.conversation) return;
+    lines.querySelectorAll("[data-seq]").forEach(function (li) { li.removeAttribute("data-seq"); li.classList.add("kc-history"); });
+    state.conversation = id; state.lastSeq = 0; state.agentRead = 0; state.readSent = 0;
+    connect();
+  }
 
   function applyView(view, fresh) {
     state.open = view.open;
@@ -151,7 +159,7 @@
         view.history.forEach(function (l) { lines.appendChild(render(l, true)); });
       }
     }
-    if (view.conversation && view.conversation !== state.conversation) { state.conversation = view.conversation; state.lastSeq = 0; connect(); }
+    switchTo(view.conversation);
     (view.lines || []).forEach(add);
     state.status = view.status;
     state.agentRead = Math.max(state.agentRead, view.agent_read_seq || 0);
@@ -247,7 +255,7 @@
         saveOutbox(outbox().filter(function (x) { return x.client_id !== item.client_id; }));
         li.remove();
         var line = res.data.line; line.client_id = item.client_id;
-        if (res.data.conversation !== state.conversation) { state.conversation = res.data.conversation; connect(); }
+        switchTo(res.data.conversation);
         add(line); scroll();
         refresh(false);
         flushOutbox();
@@ -306,7 +314,7 @@
     call("POST", "/messages", form, true).then(function (res) {
       fileInput.value = "";
       if (!res.ok) { showError(compose, errorText(res)); return; }
-      if (res.data.conversation !== state.conversation) { state.conversation = res.data.conversation; connect(); }
+      switchTo(res.data.conversation);
       add(res.data.line); scroll(); refresh(false);
     }).catch(function () { fileInput.value = ""; showError(compose, T.failed); });
   });
