@@ -36,6 +36,7 @@ GATE_TWO_FACTOR = "/account/2fa"
 PUBLIC_PATHS = (
     "/login",
     "/static/",
+    "/assets/",
     "/portal",
     "/survey/",
     "/api/",
@@ -48,6 +49,7 @@ PUBLIC_PATHS = (
 # Never read the staff session: anonymous surfaces and machine clients.
 SESSIONLESS_PATHS = (
     "/static/",
+    "/assets/",
     "/portal",
     "/survey/",
     "/api/",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +17,24 @@ from models.settings import REPO_ROOT, get_settings
 from web import i18n
 
 TEMPLATE_DIR: Path = REPO_ROOT / "templates"
+STATIC_DIR: Path = Path(__file__).parent / "static"
+# Versioned asset URLs: /assets/<file>?v=<its content hash>, cached by browsers for a year.
+# A new release changes the hash of every file it changes, so no one runs yesterday's
+# scripts against today's pages; /static/<file> stays for what others link to (the chat
+# loader) and is revalidated as usual.
+ASSETS_PATH = "/assets"
+
+
+@cache
+def _content_hash(path: str) -> str:
+    return hashlib.sha256((STATIC_DIR / path).read_bytes()).hexdigest()[:12]
+
+
+def static_url(path: str) -> str:
+    """The versioned URL of a file under web/static (hashed once per process; with
+    KEFU_DEBUG on every use, so an edited file is picked up as templates are)."""
+    digest = _content_hash.__wrapped__(path) if get_settings().debug else _content_hash(path)
+    return f"{ASSETS_PATH}/{path}?v={digest}"
 
 
 def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -61,6 +81,7 @@ def build_environment() -> Environment:
         get_locale=i18n.get_locale,
         LANGUAGE_NAMES=i18n.LANGUAGE_NAMES,
         attachment_limit=_attachment_limit,
+        static_url=static_url,
     )
     env.filters.update(localtime=localtime, duration=duration, t=_translate_enum)
     return env

@@ -3,6 +3,7 @@ script, no contact details in the access log, owner-only files for data at rest.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import stat
@@ -21,6 +22,7 @@ from web.headers import ACCESS_LOGGER, ContactRedactingFilter, install_access_lo
 pytestmark = pytest.mark.usefixtures("reference")
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+STATIC = Path(__file__).resolve().parents[3] / "web" / "static"
 
 
 def _assert_headers(response: Any) -> None:
@@ -55,6 +57,31 @@ async def test_schema_pages_load_nothing_from_third_party_hosts(client: Any) -> 
         assert "cdn" not in response.text.lower() and "<script" not in response.text.lower()
         assert "fonts.googleapis" not in response.text
     assert (await client.get("/schema/openapi.json")).json()["info"]["title"] == "Kefu API"
+
+
+async def test_pages_link_versioned_assets_a_release_cannot_leave_stale(client: Any) -> None:
+    """Every script and stylesheet a page links carries its content's hash and is cached for
+    a year: a new release's changed file has a new URL, so no browser runs yesterday's
+    script against today's page. The unversioned /static/ URL stays for what others embed."""
+    await sign_in(client, "agent", "kefu-agent")
+    linked: set[str] = set()
+    for path in ("/board", "/chat", "/portal"):
+        page = (await client.get(path)).text
+        assert 'src="/static/' not in page and 'href="/static/' not in page, path
+        linked.update(re.findall(r'(?:src|href)="(/assets/[^"]+)"', page))
+    client.cookies.clear()
+    # The portal, the survey and the chat widget's frame load them without a session.
+    assert any("/assets/js/board.js?v=" in url for url in linked), linked
+    for url in linked:
+        name, version = url.removeprefix("/assets/").split("?v=")
+        body = (STATIC / name).read_bytes()
+        assert version == hashlib.sha256(body).hexdigest()[:12], url
+        response = await client.get(url.replace("&amp;", "&"))
+        assert response.status_code == 200 and response.content == body, url
+        cache = response.headers["cache-control"]
+        assert "max-age=31536000" in cache and "immutable" in cache, cache
+    loader = await client.get("/static/chat/loader.js")
+    assert loader.status_code == 200 and "immutable" not in loader.headers.get("cache-control", "")
 
 
 def test_templates_have_no_inline_script_or_event_handlers() -> None:
