@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from arq.connections import ArqRedis
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import CacheControlHeader, State
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
@@ -28,7 +28,7 @@ from web.errors import EXCEPTION_HANDLERS
 from web.headers import add_security_headers, install_access_log_filter
 from web.inputs import input_middleware
 from web.security import session_middleware
-from web.templating import ASSETS_PATH, STATIC_DIR, template_config
+from web.templating import STATIC_DIR, template_config
 from web.views import ROUTE_HANDLERS
 from web.views.attachments import body_limit
 
@@ -93,14 +93,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *ROUTE_HANDLERS,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], include_in_schema=False
-            ),
-            # The same files under versioned URLs (templating.static_url): never stale.
-            create_static_files_router(
-                path=ASSETS_PATH,
-                directories=[STATIC_DIR],
-                name="assets",
-                include_in_schema=False,
-                cache_control=CacheControlHeader(max_age=31_536_000, public=True, immutable=True),
             ),
         ],
         lifespan=[lifespan],

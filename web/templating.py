@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,16 +25,30 @@ STATIC_DIR: Path = Path(__file__).parent / "static"
 ASSETS_PATH = "/assets"
 
 
-@cache
-def _content_hash(path: str) -> str:
-    return hashlib.sha256((STATIC_DIR / path).read_bytes()).hexdigest()[:12]
+def static_file(path: str) -> Path | None:
+    """The file under web/static that ``path`` names, or None (missing, or outside it)."""
+    root = STATIC_DIR.resolve()
+    found = (root / path.lstrip("/")).resolve()
+    return found if found.is_relative_to(root) and found.is_file() else None
+
+
+@lru_cache(maxsize=512)
+def _hash_of(found: Path, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(found.read_bytes()).hexdigest()[:12]
+
+
+def content_hash(found: Path) -> str:
+    """A file's version: the start of its content's SHA-256 (read again when it changes)."""
+    info = found.stat()
+    return _hash_of(found, info.st_mtime_ns, info.st_size)
 
 
 def static_url(path: str) -> str:
-    """The versioned URL of a file under web/static (hashed once per process; with
-    KEFU_DEBUG on every use, so an edited file is picked up as templates are)."""
-    digest = _content_hash.__wrapped__(path) if get_settings().debug else _content_hash(path)
-    return f"{ASSETS_PATH}/{path}?v={digest}"
+    """The versioned URL of a file under web/static."""
+    found = static_file(path)
+    if found is None:
+        raise FileNotFoundError(path)
+    return f"{ASSETS_PATH}/{path}?v={content_hash(found)}"
 
 
 def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

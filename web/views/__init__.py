@@ -5,6 +5,7 @@ from typing import Any
 from web.views.accounts import AccountController
 from web.views.admin import AdminController
 from web.views.api import InquiryApiController
+from web.views.assets import ROUTES as ASSET_ROUTES
 from web.views.assignment import AssignmentController, DutyController
 from web.views.attachments import (
     AttachmentController,
@@ -68,6 +69,7 @@ ROUTE_HANDLERS: list[Any] = [
     TicketMailController,
     RepliesController,
     *CHAT_ROUTES,
+    *ASSET_ROUTES,
     ChatInboxController,
     ChatWidgetAdminController,
 ]

@@ -80,6 +80,13 @@ async def test_pages_link_versioned_assets_a_release_cannot_leave_stale(client: 
         assert response.status_code == 200 and response.content == body, url
         cache = response.headers["cache-control"]
         assert "max-age=31536000" in cache and "immutable" in cache, cache
+    # A hash that is not the file's (a newer page reaching an older process mid-upgrade):
+    # the file is served but not kept under that URL.
+    other = await client.get("/assets/js/board.js?v=000000000000")
+    assert other.status_code == 200 and other.headers["cache-control"] == "no-cache"
+    assert other.content == (STATIC / "js" / "board.js").read_bytes()
+    for missing in ("/assets/js/nothing.js", "/assets/..%2F..%2Fmodels%2Fsettings.py", "/assets/"):
+        assert (await client.get(missing)).status_code == 404, missing
     loader = await client.get("/static/chat/loader.js")
     assert loader.status_code == 200 and "immutable" not in loader.headers.get("cache-control", "")
 
