@@ -33,10 +33,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import sys
 import unicodedata
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -462,12 +464,29 @@ class _Group:
         return self.current + self.previous
 
 
+# Texts seen in earlier reports, normalized and analysed: a report recomputed after a few new
+# inquiries analyses only those (most of its time went to analysing every text again). Bounded:
+# a month's distinct texts of every type, both periods, and then some.
+ANALYSED_TEXTS = 16_000
+
+
+@lru_cache(maxsize=ANALYSED_TEXTS)
+def _normalized(text: str) -> str:
+    return normalize(text)
+
+
+@lru_cache(maxsize=ANALYSED_TEXTS)
+def _analysed(key: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    tokens, keys = analyse(key)
+    return tuple(sys.intern(t) for t in tokens), frozenset(sys.intern(k) for k in keys)
+
+
 def _merge(docs: Iterable[Doc]) -> list[_Group]:
     groups: dict[str, _Group] = {}
     for doc in docs:
         if doc.current <= 0 and doc.previous <= 0:
             continue
-        key = normalize(doc.text or "")
+        key = _normalized(doc.text or "")
         if not key:
             continue
         group = groups.get(key)
@@ -478,8 +497,8 @@ def _merge(docs: Iterable[Doc]) -> list[_Group]:
         group.current += doc.current
         group.previous += doc.previous
     for group in groups.values():
-        tokens, keys = analyse(group.text)
-        group.tokens, group.keys = tokens, frozenset(keys)
+        tokens, keys = _analysed(group.text)
+        group.tokens, group.keys = list(tokens), keys
     return sorted(groups.values(), key=lambda g: (-g.weight, g.text))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from triage import topics
 from triage.topics import Doc, features, phrases, top_topics
 
 LOGISTICS = [
@@ -219,3 +220,18 @@ def test_remembered_topics_equal_a_fresh_computation_and_follow_every_change() -
     assert module.remembered_top_topics(edited, limit=3) == top_topics(edited, limit=3)
     assert module.remembered_top_topics(ALL, limit=1) == top_topics(ALL, limit=1)
     assert len(module._memo) == 4
+
+
+def test_texts_analysed_for_an_earlier_report_give_the_same_topics() -> None:
+    """A report worked out again after a new inquiry reuses the analysis of the texts it
+    already saw, and comes out as it would from scratch."""
+    grown = [*ALL, *REFUND_TICKETS, *ENGLISH_TICKETS]
+    topics._normalized.cache_clear()
+    topics._analysed.cache_clear()
+    before = top_topics(ALL, limit=5)
+    after = top_topics(grown, limit=5)
+    assert topics._analysed.cache_info().hits >= len(ALL) - 2  # identical texts merge
+    topics._normalized.cache_clear()
+    topics._analysed.cache_clear()
+    assert top_topics(ALL, limit=5) == before
+    assert top_topics(grown, limit=5) == after
