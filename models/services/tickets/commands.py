@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -182,7 +182,22 @@ async def create(
     return ticket, token
 
 
+# What get() loads with a ticket; a ticket this session already holds with all of them
+# loaded is returned as it is (a drawer asked for it three times, 5 statements each).
+_WITH = ("customer", "assignee", "department", "collaborators")
+
+
 async def get(session: AsyncSession, ticket_id: int, *, for_update: bool = False) -> Ticket:
+    if not for_update:
+        held = session.identity_map.get(session.identity_key(Ticket, ticket_id))
+        if isinstance(held, Ticket):
+            state = inspect(held)
+            if (
+                not state.expired
+                and not state.expired_attributes
+                and state.unloaded.isdisjoint(_WITH)
+            ):
+                return held
     stmt = (
         select(Ticket)
         .where(Ticket.id == ticket_id)
