@@ -706,7 +706,8 @@ async def _measure_all(
 
 async def measure(options: Options) -> dict[str, Any]:
     """Fill, serve, time; the figures (JSON-ready)."""
-    import redis.asyncio as aioredis
+    from arq import create_pool
+    from arq.connections import RedisSettings
 
     from models.db import report_days_key, reports_generation_key
     from models.settings import get_settings
@@ -763,7 +764,9 @@ async def measure(options: Options) -> dict[str, Any]:
             moves_needed = int(60 * options.duration) + options.samples + WARMUP
             fx = await _fixtures(url, moves_needed if "move" in options.only else 0)
             log = BENCH_DIR / f"{owner}-web.log"
-            generations = aioredis.Redis.from_url(redis_url)
+            # An arq pool: the registrar's commits enqueue triage as the intake's do (into this
+            # run's own Redis database, where no worker takes them).
+            generations = await create_pool(RedisSettings.from_dsn(redis_url))
             generation_key = reports_generation_key(env["KEFU_EVENT_CHANNEL"])
             days_key = report_days_key(env["KEFU_EVENT_CHANNEL"])
 
@@ -774,7 +777,7 @@ async def measure(options: Options) -> dict[str, Any]:
                         return await registered()
                     await generations.incr(generation_key)
                     field = "all" if what == "all" else str(utc_day(datetime.now(UTC)))
-                    await generations.hincrby(days_key, field, 1)
+                    await generations.hincrby(days_key, field, 1)  # type: ignore[misc]
 
                 up = time.perf_counter()
                 async with Server(options.workers, log) as server:

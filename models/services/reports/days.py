@@ -139,8 +139,18 @@ async def scan_cohort(session: AsyncSession, edges: list[datetime]) -> list[Coho
     """The figures of the tickets registered on each day between the edges, with the answered
     surveys about them (one pass: a ticket has at most one survey)."""
     days: list[Cohort] = [{} for _ in edges[:-1]]
+    # The id range of those tickets bounds the surveys to read: ids grow with registration
+    # time, so PostgreSQL reads a day's surveys instead of hashing every survey ever answered
+    # (0.23 s for a day of 23,000 tickets at 1M). Exact whatever the ids: a bound, not a filter.
+    # (``id + 0``: over a bare min(id) PostgreSQL walks the primary key from one end until a
+    # row falls in the range — 0.5 s at 1M — instead of reading the range's rows.)
+    span = select(func.min(Ticket.id + 0), func.max(Ticket.id + 0))
+    low, high = (await session.execute(span.where(registered(edges[0], edges[-1])))).one()
+    if low is None:
+        return days
     answered = and_(
         Survey.ticket_id == Ticket.id,
+        Survey.ticket_id.between(low, high),
         Survey.submitted_at.is_not(None),
         Survey.speed_score.is_not(None),
         Survey.solution_score.is_not(None),

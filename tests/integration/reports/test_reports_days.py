@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from models.db import unit_of_work
-from models.enums import Channel
+from models.enums import Channel, TicketStatus
 from models.services.reports import days
 from models.services.tickets import commands
 from models.ticket import Ticket
-from tests.integration.reports_data import actors, customer
+from tests.integration.reports_data import actors, customer, make_ticket
 
 pytestmark = pytest.mark.usefixtures("reference")
 
@@ -89,3 +89,38 @@ async def test_each_ticket_counts_on_its_local_day(
     )
     assert +got_registered == expected_registered
     assert +got_resolved == expected_resolved
+
+
+async def test_surveys_count_whatever_order_the_ids_run_in(db: Any) -> None:
+    """The day's surveys are read within the id range of the day's tickets: a ticket
+    registered later under a lower id (an import, a clock put right) still brings its
+    survey, and a survey of a ticket outside the days does not count."""
+    someone = await customer(db)
+    tz = "Asia/Shanghai"
+    first = date(2024, 3, 8)
+    zone = ZoneInfo(tz)
+    # Ids rise while the registration days fall: the last ticket made is the earliest.
+    made = []
+    for i, day in enumerate((3, 2, 1, 0, -1)):
+        when = datetime.combine(first + timedelta(days=day), time(10), zone)
+        made.append(
+            await make_ticket(
+                db,
+                customer_id=someone,
+                description=f"屏幕碎了 {i}",
+                request_type=None,
+                assignee=None,
+                created=when,
+                resolved=when + timedelta(hours=2),
+                status=TicketStatus.COMPLETED,
+                scores=(5 - i % 3, 4, 3 + i % 2),
+            )
+        )
+    edges = days.midnights(tz, first, 4)  # 8–11 March: the one on the 7th is outside
+    async with db.sessionmaker() as s:
+        cohort = await days.scan_cohort(s, edges)
+    cells = [cell for day in cohort for cell in day.values()]
+    assert sum(c[0] for c in cells) == 4  # tickets
+    assert sum(c[6] for c in cells) == 4  # answered surveys
+    assert sum(c[7] for c in cells) == (5 + 4 + 3 + 5)  # speed, the 7th's (4) left out
+    assert [sum(c[6] for c in day.values()) for day in cohort] == [1, 1, 1, 1]
