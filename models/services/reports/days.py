@@ -8,11 +8,16 @@ committed transaction moves on the counters of the days whose tickets it changed
 (:mod:`models.report_days`, :func:`models.db.flush_side_effects`), so after one ticket moves,
 the next view reads one day from the database and every other day from the cache.
 
-Exactness: a day's figures are stored under the counters read *before* they were computed (a
-write committed meanwhile has moved a counter on already); a bulk statement that may change any
-day moves the ``all`` counter, which is part of every key. A bump that failed (Redis away)
-becomes an ``all`` bump at the process's next commit; entries also expire after :data:`TTL`.
-Without Redis every day is computed.
+Exactness: a day's figures are stored with the counters read *before* they were computed (a
+write committed meanwhile has moved a counter on already) and read back only while the counters
+are still those; a bulk statement that may change any day moves the ``all`` counter, which is
+part of every stamp. A bump that failed (Redis away) becomes an ``all`` bump at the process's
+next commit. Without Redis every day is computed.
+
+Memory: one entry per kind, time zone and day (a newer stamp overwrites the older figures, so
+views after every change leave nothing behind), each kept :data:`TTL` after it was last
+written — long enough that the first view of a morning or after a weekend finds the past
+days, which seldom change, still there.
 """
 
 from __future__ import annotations
@@ -51,8 +56,8 @@ from triage import topics
 
 log = logging.getLogger(__name__)
 
-TTL = 6 * 3600  # seconds
-FORMAT = 1  # part of every key: figures stored by another version of this module are not read
+TTL = 7 * 86400  # seconds
+FORMAT = 2  # part of every key: figures stored by another version of this module are not read
 RUN = 92  # days per query at most (a quarter: bounds one query's groups and bucket expression)
 T = TypeVar("T")
 EPOCH_DATE = date(1970, 1, 1)
@@ -342,10 +347,9 @@ async def figures(
     try:
         counters = await redis.hmget(report_days_key(channel), fields)
         moved = dict(zip(fields, (int(c or 0) for c in counters), strict=True))
+        stamps = {day: ":".join(str(moved[u]) for u in ["all", *overlaps[day]]) for day in days}
         keys = {
-            day: f"{channel}:reports-day:{FORMAT}:{kind}:{tz}:{day.isoformat()}:{moved['all']}:"
-            + ":".join(str(moved[u]) for u in overlaps[day])
-            for day in days
+            day: f"{channel}:reports-day:{FORMAT}:{kind}:{tz}:{day.isoformat()}" for day in days
         }
         hits = await redis.mget(list(keys.values()))
     except Exception:  # Redis away: the figures are computed, the page still answers
@@ -355,9 +359,12 @@ async def figures(
     for day, hit in zip(days, hits, strict=True):
         if hit is not None:
             try:
-                found[day] = pickle.loads(hit)
+                stamp, value = pickle.loads(hit)
             except Exception:  # unreadable: computed again below
                 log.info("unreadable cached %s figures of %s", kind, day)
+                continue
+            if stamp == stamps[day]:
+                found[day] = value
     missing = [day for day in days if day not in found]
     if missing:
         computed = await _scan(session, kind, tz, missing)
@@ -365,7 +372,7 @@ async def figures(
         try:
             async with redis.pipeline(transaction=False) as pipe:
                 for day, value in computed.items():
-                    pipe.set(keys[day], pickle.dumps(value), ex=TTL)
+                    pipe.set(keys[day], pickle.dumps((stamps[day], value)), ex=TTL)
                 await pipe.execute()
         except Exception:
             log.warning("could not cache %s figures", kind, exc_info=True)
@@ -389,7 +396,8 @@ async def remembered(
     fields = ["all", *sorted({f"t{u}" for day in days for u in _utc_days(tz, day)})]
     try:
         counters = await store.redis.hmget(report_days_key(store.channel), fields)
-        digest = hashlib.sha256(repr((parts, span, counters)).encode()).hexdigest()[:32]
+        stamp = hashlib.sha256(repr(counters).encode()).hexdigest()[:32]
+        digest = hashlib.sha256(repr((parts, span)).encode()).hexdigest()[:32]
         key = f"{store.channel}:reports-{name}:{FORMAT}:{digest}"
         hit = await store.redis.get(key)
     except Exception:
@@ -397,14 +405,16 @@ async def remembered(
         return None if compute is None else await compute()
     if hit is not None:
         try:
-            return pickle.loads(hit)  # type: ignore[no-any-return]
+            stored, value = pickle.loads(hit)
+            if stored == stamp:
+                return value  # type: ignore[no-any-return]
         except Exception:
             log.info("unreadable cached %s", name)
     if compute is None:
         return None
     value = await compute()
     try:
-        await store.redis.set(key, pickle.dumps(value), ex=TTL)
+        await store.redis.set(key, pickle.dumps((stamp, value)), ex=TTL)
     except Exception:
         log.warning("could not cache %s", name, exc_info=True)
     return value

@@ -68,8 +68,10 @@ async def every_day_moved(redis: Any) -> int:
     return int(await redis.hget(report_days_key(get_settings().event_channel), "all") or 0)
 
 
-async def day_entries(redis: Any) -> set[bytes]:
-    return set(await redis.keys("*reports-day:*"))
+async def day_entries(redis: Any) -> dict[bytes, bytes]:
+    """The cached day figures: one entry per kind, time zone and day, by key."""
+    keys = sorted(await redis.keys("*reports-day:*"))
+    return dict(zip(keys, await redis.mget(keys), strict=True)) if keys else {}
 
 
 async def check_equal(db: Any, redis: Any) -> None:
@@ -193,7 +195,10 @@ async def test_after_a_change_only_the_days_of_the_changed_ticket_are_read_again
         assert hit == await reports.problem_summary(s, MARCH)
         complaints = next(r for r in hit.rows if r.request_type is RequestType.COMPLAINT)
         assert complaints.count >= 1
-    again = {key.decode().split(":reports-day:")[1] for key in await day_entries(redis) - cached}
+    after = await day_entries(redis)
+    # Written again in place: still one entry per kind and day, nothing left behind.
+    assert after.keys() == cached.keys()
+    again = {key.decode().split(":reports-day:")[1] for key in after if after[key] != cached[key]}
     # Days are marked in UTC: t2 was registered on 5 March 09:00 and resolved on 6 March 09:00
     # Beijing time, UTC days 5 and 6 March, which the local days 5–7 March overlap.
     days = {entry.split(":")[3] for entry in again}
