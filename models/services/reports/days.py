@@ -16,8 +16,8 @@ next commit. Without Redis every day is computed.
 
 Memory: one entry per kind, time zone and day (a newer stamp overwrites the older figures, so
 views after every change leave nothing behind), each kept :data:`TTL` after it was last
-written — long enough that the first view of a morning or after a weekend finds the past
-days, which seldom change, still there.
+written — long enough that the first view of a morning finds the past days, which seldom
+change, still there.
 """
 
 from __future__ import annotations
@@ -56,7 +56,10 @@ from triage import topics
 
 log = logging.getLogger(__name__)
 
-TTL = 7 * 86400  # seconds
+# Seconds an entry lives after it was last written: long enough that a lead's first view of
+# the day finds the past days cached; short enough to bound how long a change whose counter
+# bump was lost for good (a process gone between its commit and Redis) can stay unseen.
+TTL = 2 * 86400
 FORMAT = 2  # part of every key: figures stored by another version of this module are not read
 RUN = 92  # days per query at most (a quarter: bounds one query's groups and bucket expression)
 T = TypeVar("T")
