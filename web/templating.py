@@ -43,12 +43,20 @@ def content_hash(found: Path) -> str:
     return _hash_of(found, info.st_mtime_ns, info.st_size)
 
 
-def static_url(path: str) -> str:
-    """The versioned URL of a file under web/static."""
+def _versioned(path: str) -> str:
     found = static_file(path)
     if found is None:
         raise FileNotFoundError(path)
     return f"{ASSETS_PATH}/{path}?v={content_hash(found)}"
+
+
+_versioned_once = lru_cache(maxsize=256)(_versioned)
+
+
+def static_url(path: str) -> str:
+    """The versioned URL of a file under web/static: worked out once per process (a page
+    links a dozen), each time with KEFU_DEBUG, as templates are checked on disk only then."""
+    return _versioned(path) if get_settings().debug else _versioned_once(path)
 
 
 def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

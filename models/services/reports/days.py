@@ -316,6 +316,19 @@ def _utc_days(tz: str, day: date) -> list[int]:
     return sorted({utc_day(start), utc_day(end - timedelta(microseconds=1))})
 
 
+def _unstamped(hit: bytes | None, stamp: str) -> tuple[bool, Any]:
+    """A cached entry's value, if it was stored under ``stamp`` (else it is stale: False);
+    an unreadable entry counts as stale and is written again."""
+    if hit is None:
+        return False, None
+    try:
+        stored, value = pickle.loads(hit)
+    except Exception:
+        log.info("unreadable cached report figures")
+        return False, None
+    return stored == stamp, value
+
+
 @dataclass(frozen=True)
 class Store:
     """Where the days' figures are cached: Redis (None: nowhere) and the deployment's channel."""
@@ -360,14 +373,9 @@ async def figures(
         return await _between_cuts(session, kind, tz, first, last, cuts)
     found: dict[date, Any] = {}
     for day, hit in zip(days, hits, strict=True):
-        if hit is not None:
-            try:
-                stamp, value = pickle.loads(hit)
-            except Exception:  # unreadable: computed again below
-                log.info("unreadable cached %s figures of %s", kind, day)
-                continue
-            if stamp == stamps[day]:
-                found[day] = value
+        fresh, value = _unstamped(hit, stamps[day])
+        if fresh:
+            found[day] = value
     missing = [day for day in days if day not in found]
     if missing:
         computed = await _scan(session, kind, tz, missing)
@@ -406,13 +414,9 @@ async def remembered(
     except Exception:
         log.warning("reports' %s cache unavailable", name, exc_info=True)
         return None if compute is None else await compute()
-    if hit is not None:
-        try:
-            stored, value = pickle.loads(hit)
-            if stored == stamp:
-                return value  # type: ignore[no-any-return]
-        except Exception:
-            log.info("unreadable cached %s", name)
+    fresh, value = _unstamped(hit, stamp)
+    if fresh:
+        return value  # type: ignore[no-any-return]
     if compute is None:
         return None
     value = await compute()
