@@ -170,13 +170,18 @@ async def _drawer_context(
     opened: bool = False,
     **extra: Any,
 ) -> dict[str, Any]:
+    # Held while both parts read it: the session's identity map keeps only what is referenced,
+    # and the second part would otherwise load the ticket and its relations again.
+    held = await commands.get(session, ticket_id)
     if opened:
         detail = await board.open_ticket(session, actor, ticket_id)
     else:
         detail = await board.ticket_detail(session, actor, ticket_id)
+    composer = await compose.view(session, actor, ticket_id)
+    del held
     return {
         "t": detail,
-        "c": await compose.view(session, actor, ticket_id),
+        "c": composer,
         "me_id": actor.user_id,
         "priorities": list(Priority),
         "request_types": list(RequestType),
