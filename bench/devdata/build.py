@@ -3,7 +3,7 @@
 A dev-time tool, not run by CI. It reads snapshots of public repositories fetched beforehand
 (bare git directories, default /work/.mirror/<owner>+<name>/repo) and writes JSONL files:
 
-  cls_en.jsonl / cls_zh.jsonl     {"text", "category", "source"}
+  cls_en.jsonl / cls_en_shop.jsonl / cls_zh.jsonl  {"text", "category", "source"}
   kb_en.jsonl / queries_en.jsonl  {"id", "title", "body"} / {"query", "relevant_ids"}
   kb_zh.jsonl / queries_zh.jsonl  (same formats)
 
@@ -173,6 +173,135 @@ def abcd_rows(mirrors: Path) -> Iterator[dict[str, str]]:
             }
 
 
+# HINT3 (Haptik): real users' messages to three companies' chatbots, annotated with the bot's
+# intents. Each intent is typed by the guideline; intents that mix types or are not requests
+# (greetings, "talk to an agent", lead capture, COVID delivery pauses) are left out.
+HINT3_MAP: dict[str, dict[str, str]] = {
+    "sofmattress": {
+        **dict.fromkeys(
+            [
+                "DISTRIBUTORS",
+                "EMI",
+                "MATTRESS_COST",
+                "PRODUCT_VARIANTS",
+                "WHAT_SIZE_TO_ORDER",
+                "100_NIGHT_TRIAL_OFFER",
+                "ORTHO_FEATURES",
+                "COD",
+                "ERGO_FEATURES",
+                "COMPARISON",
+                "ABOUT_SOF_MATTRESS",
+                "CHECK_PINCODE",
+                "PILLOWS",
+                "OFFERS",
+                "SIZE_CUSTOMIZATION",
+                "WARRANTY",
+            ],
+            "consultation",
+        ),
+        **dict.fromkeys(
+            ["ORDER_STATUS", "CANCEL_ORDER", "DELAY_IN_DELIVERY", "RETURN_EXCHANGE"], "after_sales"
+        ),
+    },
+    "curekart": {
+        **dict.fromkeys(
+            [
+                "RECOMMEND_PRODUCT",
+                "ORIGINAL_PRODUCT",
+                "CHECK_PINCODE",
+                "EXPIRY_DATE",
+                "STORE_INFORMATION",
+                "FRANCHISE",
+                "MODES_OF_PAYMENTS",
+                "SIDE_EFFECT",
+                "INTERNATIONAL_SHIPPING",
+                "ORDER_TAKING",
+            ],
+            "consultation",
+        ),
+        **dict.fromkeys(
+            [
+                "ORDER_STATUS",
+                "CANCEL_ORDER",
+                "DELAY_IN_PARCEL",
+                "MODIFY_ADDRESS",
+                "REFUNDS_RETURNS_REPLACEMENTS",
+                "ORDER_QUERY",
+            ],
+            "after_sales",
+        ),
+        "PORTAL_ISSUE": "problem",
+    },
+    "powerplay11": {
+        **dict.fromkeys(
+            [
+                "WITHDRAWAL_INTRO",
+                "WITHDRAWAL_TIME",
+                "INSTANT_WITHDRAWAL",
+                "TEAM_DEADLINE",
+                "TAXES_ON_WINNINGS",
+                "WHAT_IF_THERES_A_TIE",
+                "HOW_TO_PLAY",
+                "TYPES_BONUS",
+                "OFFERS_AND_REFERRALS",
+                "WHY_VERIFY",
+                "HOW_POINTS_CALCULATED",
+                "TYPES_CONTESTS",
+                "CASH_BONUS_EXPIRY",
+                "CASH_BONUS",
+                "JOIN_CONTEST",
+                "CHECK_WALLET_BALANCE",
+                "CHECK_DEPOSIT_STATUS",
+            ],
+            "consultation",
+        ),
+        **dict.fromkeys(
+            [
+                "POINTS_NOT_UPDATED",
+                "WRONG_SCORES",
+                "ACCOUNT_BALANCE_DEDUCTED",
+                "CANNOT_SEE_JOINED_CONTESTS",
+                "DEDUCTED_AMOUNT_NOT_RECEIVED",
+                "NO_EMAIL_CONFIRMATION",
+                "PAN_VERIFICATION_FAILED",
+                "WINNINGS",
+                "MATCH_ABANDONED",
+                "LESS_WINNINGS_AMOUNT",
+            ],
+            "problem",
+        ),
+        **dict.fromkeys(["CRITICISM", "FAKE_TEAMS"], "complaint"),
+    },
+}
+# PAYMENT_AND_BILL (curekart) mixes money taken for an order never placed (a failed payment:
+# problem) with duplicate bills for past orders (an invoice for a purchase: after-sales).
+EN_PAYMENT_FAULT = re.compile(r"deduct|debit|not (get )?placed|fail|twice|wrong", re.I)
+EN_INVOICE = re.compile(r"\b(bill|invoice)\b", re.I)
+# A return/refund/cancellation intent row that asks about the policy is a consultation
+# (guideline rule 5): "What's your refund policy", "Do you have exchange policy."
+EN_POLICY = re.compile(r"\bpolic(y|ies)\b", re.I)
+
+
+def hint3_rows(mirrors: Path) -> Iterator[dict[str, str]]:
+    """Chatbot messages of HINT3 v2 (train and test splits), typed by their intent."""
+    for bot, intents in HINT3_MAP.items():
+        for split in ("train", "test"):
+            raw = git_show(mirrors, "hellohaptik/HINT3", f"dataset/v2/{split}/{bot}_{split}.csv")
+            for row in csv.DictReader(io.StringIO(raw.decode("utf-8"))):
+                text, intent = norm(row["sentence"]), row["label"]
+                kind, source = intents.get(intent), f"hint3:{bot}:{intent}"
+                if intent == "PAYMENT_AND_BILL":
+                    source += ":kw"
+                    if EN_PAYMENT_FAULT.search(text):
+                        kind = "problem"
+                    elif EN_INVOICE.search(text):
+                        kind = "after_sales"
+                if kind == "after_sales" and EN_POLICY.search(text):
+                    kind, source = "consultation", source + ":kw"
+                if kind and len(text) >= 3:
+                    yield {"text": text, "category": kind, "source": source}
+
+
 def zh_type(text: str) -> str | None:
     if ZH_COMPLAINT.search(text):
         return "complaint"
@@ -328,9 +457,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--mirrors", type=Path, default=MIRRORS)
     parser.add_argument("--seed", type=int, default=17)
-    parser.add_argument("--only", nargs="*", default=None, help="cls_en cls_zh kb_en kb_zh")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="cls_en cls_en_shop cls_zh kb_en kb_zh"
+    )
     args = parser.parse_args(argv)
-    want = set(args.only or ["cls_en", "cls_zh", "kb_en", "kb_zh"])
+    want = set(args.only or ["cls_en", "cls_en_shop", "cls_zh", "kb_en", "kb_zh"])
     if "cls_en" in want:
         rng = random.Random(args.seed)
         rows = [
@@ -341,6 +472,14 @@ def main(argv: list[str] | None = None) -> None:
         out = balance(rows, CAP_PER_TYPE_EN, rng)
         write_jsonl(args.out / "cls_en.jsonl", out)
         print("cls_en", len(out), Counter(r["category"] for r in out))
+    if "cls_en_shop" in want:
+        # Chatbot messages to online shops and an app; complaints are thin there (13), so the
+        # complaint tweets fill that type.
+        rng = random.Random(args.seed)
+        tweets = [r for r in complaint_tweet_rows(args.mirrors) if r["category"] == "complaint"]
+        out = balance([*hint3_rows(args.mirrors), *tweets], CAP_PER_TYPE_EN, rng)
+        write_jsonl(args.out / "cls_en_shop.jsonl", out)
+        print("cls_en_shop", len(out), Counter(r["category"] for r in out))
     if "cls_zh" in want:
         rng = random.Random(args.seed)
         out = balance([*jddc_rows(args.mirrors), *waimai_rows(args.mirrors)], CAP_PER_TYPE_ZH, rng)
