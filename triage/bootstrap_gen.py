@@ -19,7 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-__all__ = ["OUTPUT", "PER_CATEGORY", "PER_CATEGORY_COMPOSED", "generate", "main"]
+__all__ = [
+    "OUTPUT",
+    "PER_CATEGORY",
+    "PER_CATEGORY_COMPOSED",
+    "PER_CATEGORY_TERSE",
+    "generate",
+    "main",
+]
 
 OUTPUT: Final = Path(__file__).resolve().parent / "data" / "bootstrap_en_gen.jsonl"
 PER_CATEGORY: Final = 680
@@ -663,6 +670,203 @@ GENERAL_ACTIONS: Final = [
 ]
 PER_CATEGORY_COMPOSED: Final = 240
 
+# --- terse messages: what people type into a chat box or a bot ------------------------------
+# Real chat and bot traffic is full of messages of two to six words ("cancel order", "refund
+# status", "payment failed", "worst app"), often in lower case, without punctuation and
+# misspelt. Without them the model has only seen full sentences and a bare "Cancel an order"
+# fell to consultation. The same type rules apply: a bare policy word ("return policy",
+# "warranty period") is a consultation, a bare action on one's own order an after-sales request.
+TERSE: Final[dict[str, list[str]]] = {
+    "consultation": [
+        "(price|cost) of (the|a) {item}",
+        "{item} price?",
+        "how much is the {item}",
+        "is the {item} (available|in stock)",
+        "{item} available in (black|blue|a bigger size)?",
+        "(emi|instalment|installment) options",
+        "do you have (emi|instalments|pay later)",
+        "cash on delivery available?",
+        "cod (available|option)?",
+        "do you deliver (to|in) {place}",
+        "delivery (to|in) {place}?",
+        "(delivery|shipping) (charges|cost|fee)",
+        "how long does delivery take",
+        "(delivery|shipping) time to {place}",
+        "(return|refund|exchange|cancellation) policy",
+        "what is your (return|refund|exchange) policy",
+        "warranty (period|details)",
+        "(is there a|how long is the) warranty on the {item}",
+        "(payment|pay) (methods|options)",
+        "which cards do you accept",
+        "any (offers|discounts|coupons) (today|right now|for new customers)?",
+        "(student|senior|first order) discount?",
+        "(store|shop) near {place}",
+        "(opening|store) hours",
+        "are your products (original|genuine)",
+        "is the {item} (original|genuine|authentic)",
+        "how to (sign up|register|create an account)",
+        "how to (order|place an order|buy) (online|a {item})",
+        "(i want to|looking to|planning to) buy a {item}",
+        "(looking for|need) a (good|new) {item}",
+        "which {item} is (best|better) for me",
+        "difference between the {sub} and the basic plan",
+        "{sub} (price|cost|benefits)",
+        "what does the {sub} include",
+        "free trial (available|for the {sub})?",
+        "do you ship (abroad|internationally|outside the country)",
+        "(customer care|contact|helpline) number",
+        "(what size should i order|size guide)",
+        "how to (become a seller|sell on your site|get a franchise)",
+        "bulk order (discount|price)",
+        "do you (give|issue) (gst|vat|company) invoices",
+        "(minimum order|min order) (amount|value)",
+        "can i pay (with|by) (paypal|upi|card|bank transfer)",
+        "gift cards?",
+        "how does the {sub} work",
+        "(referral|refer and earn) (program|bonus)",
+        "how are (points|rewards) calculated",
+        "how to (redeem|use) (points|rewards|vouchers)",
+        "can i change an {order} after placing it",
+        "can orders be cancelled",
+        "(i want to|i'd like to|how do i|where can i|how to) (leave|write|post) a review",
+        "(i want to|i'd like to|how do i|where can i) (give|send|leave) (feedback|a suggestion)",
+        "(where|how) (can|do) i rate (the|my) {item}",
+        "i (want|would like) to (compliment|thank|praise) (the|your) {person}",
+        "(i want to|how do i) (subscribe|sign up) (to|for) (the|your) newsletter",
+        "how (do|can) i (contact|reach) (customer service|support|you)",
+    ],
+    "problem": [
+        "(can't|cant|cannot|unable to) (log in|login|sign in)",
+        "login (not working|problem|issue|error)",
+        "(account|my account) (locked|blocked|suspended)",
+        "forgot password (and|,) (locked out|can't get in|reset link not working)",
+        "(password reset|reset) link (not working|expired|not coming)",
+        "(otp|verification code|sms code) not (received|coming)",
+        "(verification|confirmation) email not (received|coming)",
+        "payment (failed|not going through|declined|error)",
+        "(card|my card) (declined|not working) at checkout",
+        "(money|amount) (deducted|debited) but {order} not placed",
+        "(charged|debited) twice",
+        "double (charge|payment) on my card",
+        "{app} (not working|not opening|keeps crashing|crashing|down)",
+        "{app} stuck on (loading|the loading screen)",
+        "(error|getting an error) (at|during) checkout",
+        "error (code )?{code}",
+        "(website|site|page) (not loading|down|showing error)",
+        "(coupon|promo code|voucher) not (working|applying|accepted)",
+        "(cannot|can't|unable to) (add to cart|checkout|place order|pay)",
+        "(points|rewards|cashback) not (credited|updated|showing)",
+        "(balance|wallet balance) (wrong|not updated|showing zero)",
+        "(wallet|added) money not (credited|showing)",
+        "(withdrawal|transfer) (failed|stuck|pending for {n} days)",
+        "(can't|cannot|unable to) withdraw (money|my balance)",
+        "(upi|net banking|card) payment failed",
+        "(internet|wifi|broadband) (down|not working) (since morning|for {n} hours)",
+        "no (signal|network|service) (since yesterday|at home)",
+        "tracking page (error|not loading|blank)",
+        "cart (empty|cleared) after (login|paying)",
+        "(notifications|emails) not coming",
+        "(kyc|id|document) verification failed",
+        "(can't|cannot|unable to) (update|change) my (phone number|email|address) in the {app}",
+        "{service} not working",
+        "(link|button) not working",
+        "(wrong|incorrect) (score|points|balance) showing",
+        "(option|button) not visible",
+        "{action} (not working|fails|gives an error)",
+        "(unable to|can't|cannot) {action}",
+        "(i )?(can't|cant|cannot|unable to) pay (for my {order}|online|at checkout)",
+        "(payment|paying) (problem|issue|trouble) (with|for) my {order}",
+        "(trouble|problem|issue) (signing up|registering|with registration)",
+    ],
+    "complaint": [
+        "worst (service|app|company|experience|customer service) ever",
+        "(pathetic|horrible|terrible|disgusting|shocking|appalling) (service|customer service|experience)",
+        "(very|really|so) bad (service|experience)",
+        "you (are|guys are) (cheaters|frauds|scammers|useless|a joke)",
+        "(fraud|scam|cheating|fake) (company|app|website)",
+        "this (app|company|site) is a (scam|fraud)",
+        "your {person} was (rude|abusive|very rude)",
+        "complaint against (your|the) {person}",
+        "(i want to|i'd like to|how do i|how to) (file|lodge|make|raise|register) a complaint",
+        "(register|file|lodge) (a )?complaint",
+        "(i have a|want to make a) complaint",
+        "i want to complain about (your service|the {person}|this company)",
+        "(i want to|let me|need to) speak to (a|your) (manager|supervisor)",
+        "escalate (this|my case|my complaint) (now|please|to a manager)",
+        "nobody (answers|picks up) (the phone|my calls)",
+        "no (reply|response) from customer (care|service) (for|in) {n} days",
+        "customer (service|care|support) is (useless|a joke|hopeless)",
+        "(very|extremely|really) (disappointed|unhappy|upset) with your service",
+        "never (buying|ordering|flying) (from|with) you again",
+        "you('ve| have) lost a customer",
+        "i will (report you|go to consumer court|post this online|tell everyone)",
+        "(i want|i demand) compensation",
+        "compensation for (the delay|my time|this mess)",
+        "(unacceptable|disgraceful) (service|behaviour)",
+        "shame on you",
+        "what a joke of a (company|service)",
+        "{n} (calls|emails) and still no answer, (unacceptable|ridiculous)",
+        "(i am|im) fed up with your (service|company)",
+    ],
+    "after_sales": [
+        "cancel (my|the) {order}",
+        "(i want to|pls|please|need to) cancel my {order}",
+        "cancel {order} {no}",
+        "cancel (order|my order)",
+        "cancellation of my {order}",
+        "(track|tracking) my {order}",
+        "where is my ({order}|{parcel})",
+        "{order} status",
+        "status of my ({order}|{parcel})",
+        "{order} {no} status",
+        "when will my {order} (arrive|be delivered|come)",
+        "when will i (get|receive) my {order}",
+        "has my {order} (shipped|been shipped|been dispatched)",
+        "my {parcel} (is not delivered|not received|didn't arrive|still not here)",
+        "{order} not (received|delivered) yet",
+        "(delivery|parcel|{order}) delayed",
+        "why is my {order} (delayed|late)",
+        "{order} late by {n} days",
+        "still waiting for my {parcel}",
+        "refund status",
+        "where is my refund",
+        "refund not (received|credited) (yet)?",
+        "(i want|need) (a|my) refund",
+        "refund for {order} {no}",
+        "money back for my {order}",
+        "(i want to|how do i|need to) return (the|my) {item}",
+        "return my {item}",
+        "(exchange|replace) (my|the) {item}",
+        "replacement for (the|my) (damaged|broken) {item}",
+        "wrong (item|{item}) delivered, (need|want) (an exchange|a replacement)",
+        "change (the )?delivery address (for|of) my {order}",
+        "update (the )?(shipping|delivery) address on my {order}",
+        "(modify|change|edit) my {order}",
+        "add (an item|one more) to my {order}",
+        "(invoice|bill|receipt) for my {order}",
+        "duplicate (bill|invoice) (for|of) my {order}",
+        "my {item} needs (repair|a repair)",
+        "(book|request) a repair for my {item}",
+        "warranty claim for my {item}",
+        "cancel my {sub}",
+        "stop (the )?auto(-| )renewal (of|on) my {sub}",
+        "reschedule my delivery",
+        "return pickup (not done|didn't happen|missed)",
+        "return label for my {order}",
+        "item missing from my {order}",
+        "(i want|need|get|download) (an|my|the) (invoice|receipt)",
+        "cancel (an|this) order",
+        "what is the status (of my {order})?",
+        "(has|was) it (been )?(shipped|dispatched) (yet)?",
+        "(what's|whats) the tracking (number|id) (for my {order})?",
+        "i have (a query|a question|an issue) (about|with|regarding) my {order}",
+        "how (long|much longer) (until|till) my {order} (arrives|comes)",
+        "when (will|can) i expect my (delivery|{order})",
+        "i (ordered|have ordered) a {item} {period} (and it's not here|still waiting|where is it)",
+    ],
+}
+PER_CATEGORY_TERSE: Final = 400
+
 TEMPLATES: Final[dict[str, list[str]]] = {
     "consultation": CONSULTATION,
     "problem": PROBLEM + PROBLEM_PHYSICAL,
@@ -745,14 +949,19 @@ def _typo(word: str, rng: random.Random) -> str:
     return word[:i] + word[i] + word[i:]
 
 
+def _misspell(text: str, rng: random.Random, times: int) -> str:
+    """``text`` with a typo in ``times`` words picked at random (the same word may be hit twice)."""
+    words = text.split(" ")
+    for _ in range(times):
+        j = rng.randrange(len(words))
+        words[j] = _typo(words[j], rng)
+    return " ".join(words)
+
+
 def _noise(text: str, rng: random.Random) -> str:
     """Chat-style noise, each kind independently and with the same odds for every type."""
     if rng.random() < 0.12:
-        words = text.split(" ")
-        for _ in range(rng.randint(1, 2)):
-            j = rng.randrange(len(words))
-            words[j] = _typo(words[j], rng)
-        text = " ".join(words)
+        text = _misspell(text, rng, rng.randint(1, 2))
     if rng.random() < 0.2:
         text = re.sub(r"[.,!?;:]", "", text)
     if rng.random() < 0.3:
@@ -788,6 +997,33 @@ def _wrap(core: str, rng: random.Random, slots: dict[str, str]) -> str:
     return text
 
 
+CHAT_OPENERS: Final = ["hi", "hello", "hey", "sir", "hi team", "hii", "helo", "good morning"]
+CHAT_CLOSERS: Final = ["pls", "plz", "please", "asap", "??", "?", "thanks", "thank u", "sir"]
+
+
+def _chat_wrap(core: str, rng: random.Random, slots: dict[str, str]) -> str:
+    """A terse message with, now and then, a bare greeting or a closing word (any type)."""
+    parts = [core]
+    if rng.random() < 0.25:
+        parts.insert(0, rng.choice(CHAT_OPENERS))
+    if rng.random() < 0.2:
+        parts.append(rng.choice(CHAT_CLOSERS))
+    return " ".join(_expand(p, rng, slots) for p in parts)
+
+
+def _chat_noise(text: str, rng: random.Random) -> str:
+    """Chat-box noise, heavier than :func:`_noise`: most terse messages are typed in a hurry."""
+    if rng.random() < 0.25:
+        text = _misspell(text, rng, 1)
+    if rng.random() < 0.5:
+        text = re.sub(r"[.,!;:]", "", text)
+    if rng.random() < 0.6:
+        text = text.lower()
+    elif rng.random() < 0.5:
+        text = text[:1].upper() + text[1:]
+    return text
+
+
 _TAG = re.compile(r"^\[([a-z_ ]+)\] ")
 
 
@@ -818,7 +1054,15 @@ def generate(per_category: int = PER_CATEGORY, seed: int = SEED) -> list[dict[st
 
     rows = _rows(rng, seen, per_category, written)
     composed = per_category * PER_CATEGORY_COMPOSED // PER_CATEGORY
-    return rows + _rows(rng, seen, composed, lambda cat: _composed(rng, cat))
+    rows += _rows(rng, seen, composed, lambda cat: _composed(rng, cat))
+    terse = per_category * PER_CATEGORY_TERSE // PER_CATEGORY
+    return rows + _rows(rng, seen, terse, lambda cat: _terse_template(rng, cat), short=True)
+
+
+def _terse_template(rng: random.Random, cat: str) -> tuple[str, list[str]]:
+    """One of the type's terse messages and the industries that fill it."""
+    template = rng.choice(TERSE[cat])
+    return template, _industries_for(template)
 
 
 def _composed(rng: random.Random, cat: str) -> tuple[str, list[str]]:
@@ -838,6 +1082,8 @@ def _rows(
     seen: set[str],
     per_category: int,
     draw: Callable[[str], tuple[str, list[str]]],
+    *,
+    short: bool = False,
 ) -> list[dict[str, str]]:
     """``per_category`` new distinct rows per type, interleaved: each from the template
     ``draw(type)`` gives, in one of its industries, wrapped and noised."""
@@ -854,7 +1100,10 @@ def _rows(
             template, industries = draw(cat)
             industry = rng.choice(industries)
             slots = _slots(rng, VOCAB[industry])
-            text = _noise(_wrap(template, rng, slots), rng)
+            if short:
+                text = _chat_noise(_chat_wrap(template, rng, slots), rng)
+            else:
+                text = _noise(_wrap(template, rng, slots), rng)
             key = re.sub(r"\W+", " ", text.lower()).strip()
             if key in seen:
                 continue

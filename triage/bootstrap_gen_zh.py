@@ -995,6 +995,210 @@ def _row(
     return _noise(rng, draws["noise"](), text).strip()
 
 
+# --- terse messages: what people type into a chat box ----------------------------------------
+# Half of what customers type into a chat window is a few characters long (取消订单, 退款进度,
+# 登录不了, 垃圾服务); the sentences above hardly ever are. Same type rules as everywhere:
+# a bare policy question is a consultation, a bare action on one's own order after-sales.
+_TERSE: Final[dict[str, Sequence[str]]] = {
+    "consultation": (
+        "{item}多少钱",
+        "{item}怎么收费",
+        "{item}有货吗",
+        "{item}是正品吗",
+        "{item}保质期多久",
+        "有优惠吗",
+        "有没有优惠券",
+        "新人有优惠吗",
+        "支持分期吗",
+        "能货到付款吗",
+        "包邮吗",
+        "发什么快递",
+        "一般几天能到",
+        "几天发货",
+        "有没有大一号的",
+        "退货政策是什么",
+        "保修多久",
+        "支持七天无理由吗",
+        "怎么注册",
+        "怎么下单",
+        "在哪里买",
+        "能开发票吗",
+        "能开专票吗",
+        "人工客服几点上班",
+        "客服电话多少",
+        "会员有什么权益",
+        "怎么成为会员",
+        "积分怎么用",
+        "哪款适合我",
+        "支持花呗吗",
+        "可以用微信支付吗",
+        "门店在哪",
+        "营业时间是几点",
+        "能寄到国外吗",
+        "怎么加盟",
+        "{item}怎么用",
+        "{app}在哪下载",
+        "下单后能改地址吗",
+        "订单可以取消吗",
+        "退款一般几天到",
+        "有没有学生价",
+        "我想买{item}",
+        "推荐一款{item}",
+        "想咨询一下{item}",
+        "怎么给好评",
+        "想提个建议",
+    ),
+    "problem": (
+        "登录不了",
+        "登不上去",
+        "账号被锁了",
+        "收不到验证码",
+        "验证码一直不来",
+        "支付失败",
+        "付款失败",
+        "扣了钱订单没生成",
+        "扣款两次",
+        "重复扣款了",
+        "{app}打不开",
+        "{app}闪退",
+        "{app}一直报错",
+        "页面打不开",
+        "网页加载不出来",
+        "优惠券用不了",
+        "下不了单",
+        "提交不了订单",
+        "积分没到账",
+        "余额显示不对",
+        "提现失败",
+        "提现一直没到账",
+        "充值没到账",
+        "绑不了卡",
+        "改不了手机号",
+        "实名认证失败",
+        "宽带断了",
+        "信号很差",
+        "二维码扫不了",
+        "密码重置不了",
+        "{app}卡住了",
+        "付不了款",
+        "登录一直转圈",
+        "{app}显示系统错误",
+        "{item}用不了",
+        "{item}连不上",
+        "无法提现",
+        "无法登录",
+    ),
+    "complaint": (
+        "垃圾服务",
+        "什么破服务",
+        "服务太差了",
+        "态度太差",
+        "客服态度差",
+        "我要投诉",
+        "投诉你们",
+        "怎么投诉",
+        "投诉快递员",
+        "投诉客服",
+        "投诉你们师傅",
+        "要求赔偿",
+        "必须给个说法",
+        "再也不买了",
+        "骗子公司",
+        "太坑了",
+        "坑人",
+        "我要曝光你们",
+        "我要打12315",
+        "找消协去",
+        "叫你们领导来",
+        "找你们经理",
+        "电话一直打不通，什么意思",
+        "给差评",
+        "一星差评",
+        "失望透了",
+        "欺骗消费者",
+        "虚假宣传",
+        "你们就是骗子",
+        "等了{days}天没人管，太过分了",
+        "没人理我是吧",
+        "我要举报你们",
+    ),
+    "after_sales": (
+        "取消订单",
+        "帮我取消订单",
+        "我要取消订单{order}",
+        "订单取消一下",
+        "我要退货",
+        "申请退货",
+        "我要退款",
+        "退款进度",
+        "退款什么时候到账",
+        "退款到哪了",
+        "我要换货",
+        "换个尺码",
+        "我的快递到哪了",
+        "物流到哪了",
+        "查一下物流",
+        "怎么还没发货",
+        "什么时候发货",
+        "快递{days}天没动了",
+        "订单{order}到哪了",
+        "改一下收货地址",
+        "修改地址",
+        "帮我开个发票",
+        "发票开一下",
+        "{item}要维修",
+        "{item}坏了要保修",
+        "退货寄哪里",
+        "上门取件没来",
+        "取消自动续费",
+        "帮我退订会员",
+        "催一下发货",
+        "催单",
+        "我买的{item}想退",
+        "{item}能换一个吗",
+        "订单{order}帮我退款",
+        "补发一下",
+        "帮我查下订单",
+        "订单状态",
+        "发货了吗",
+        "退货运单号填哪",
+    ),
+}
+_TERSE_OPENERS: Final = ("", "", "", "", "你好，", "在吗？", "客服，", "喂，", "你好 ", "亲，")
+_TERSE_CLOSERS: Final = ("", "", "", "", "？", "谢谢", "，急", "！！", "，在线等", "??")
+PER_TYPE_TERSE: Final = 300
+
+
+def _terse_rows(rng: random.Random, seen: set[str]) -> list[dict[str, str]]:
+    """``PER_TYPE_TERSE`` distinct terse rows per type, with an opener/closer and noise drawn
+    alike for every type."""
+    rows: list[dict[str, str]] = []
+    industries = list(INDUSTRIES)
+    for category, cores in _TERSE.items():
+        draws = {
+            "opener": _cycle(rng, _TERSE_OPENERS),
+            "closer": _cycle(rng, _TERSE_CLOSERS),
+            "noise": _cycle(rng, _NOISE),
+        }
+        made = attempts = 0
+        while made < PER_TYPE_TERSE:
+            attempts += 1
+            if attempts > PER_TYPE_TERSE * 40:
+                raise RuntimeError(f"cannot make {PER_TYPE_TERSE} distinct terse {category} rows")
+            industry = rng.choice(industries)
+            core = rng.choice(cores).format(**_slots(rng, industry))
+            text = _noise(rng, draws["noise"](), draws["opener"]() + core + draws["closer"]())
+            if text.strip() in seen:
+                continue
+            seen.add(text.strip())
+            rows.append(
+                {"text": text.strip(), "category": category, "lang": "zh", "industry": industry}
+            )
+            made += 1
+    rng.shuffle(rows)
+    return rows
+
+
 def generate(per_type: int = PER_TYPE, seed: int = SEED) -> list[dict[str, str]]:
     """Return ``per_type`` distinct rows for each request type (deterministic for a seed)."""
     rng = random.Random(seed)
@@ -1038,7 +1242,7 @@ def generate(per_type: int = PER_TYPE, seed: int = SEED) -> list[dict[str, str]]
             rows.append({"text": text, "category": category, "lang": "zh", "industry": industry})
             made += 1
     rng.shuffle(rows)
-    return rows
+    return rows + _terse_rows(rng, seen)
 
 
 def main() -> None:

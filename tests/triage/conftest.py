@@ -138,3 +138,11 @@ def bootstrap_embeddings(
         return vectors
 
     return asyncio.run(encode())
+
+
+@pytest.fixture(scope="session")
+def dense_model(bootstrap: list[Example], bootstrap_embeddings: np.ndarray) -> TrainedModel:
+    """The bootstrap model as the worker trains it: lexical + MiniLM features."""
+    from triage.embedder import DEFAULT_MODEL
+
+    return train(bootstrap, bootstrap_embeddings, embedder_name=DEFAULT_MODEL, seed=0)

@@ -5,11 +5,10 @@ import sys
 import numpy as np
 import pytest
 
-from triage.data import Example
 from triage.embedder import DEFAULT_MODEL, Embedder
 from triage.predict import predict
 from triage.retrieval import HybridIndex
-from triage.train import TrainedModel, train
+from triage.train import TrainedModel
 
 
 def test_importing_triage_does_not_import_torch() -> None:
@@ -46,11 +45,6 @@ def test_embeddings_capture_english_paraphrase(embedder: Embedder) -> None:
         ["I want my money back", "How to request a refund", "Shipping times to Canada"]
     )
     assert query @ near > query @ far
-
-
-@pytest.fixture(scope="module")
-def dense_model(bootstrap: list[Example], bootstrap_embeddings: np.ndarray) -> TrainedModel:
-    return train(bootstrap, bootstrap_embeddings, embedder_name=DEFAULT_MODEL, seed=0)
 
 
 @pytest.mark.parametrize(
