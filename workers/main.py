@@ -94,15 +94,27 @@ async def _abandon(worker: Worker) -> None:
         worker._pool = None
 
 
-async def supervise(*, burst: bool = False, **overrides: Any) -> None:
+async def _warm(ctx: dict[str, Any]) -> None:
+    """Load the current classifier (training the bootstrap model on a fresh installation, about
+    a minute) as soon as the worker runs, instead of in the first inquiry's triage job."""
+    try:
+        model = await ctx["triage"].classifier(ctx["db"])
+        log.info("classifier ready: %s", model.version)
+    except Exception:  # the first triage job tries again and reports its own failure
+        log.exception("could not load the classifier at start")
+
+
+async def supervise(*, burst: bool = False, warm: bool = False, **overrides: Any) -> None:
     """Run the worker, and run it again whenever Redis fails, with backoff; never give up.
 
     arq's own worker exits on a Redis error (and its pool gives up after a few connection
     attempts). Here each failure is logged and a new worker connects after 1 s, 2 s, 4 s …
     (at most ``MAX_BACKOFF_SECONDS``), keeping the loaded models and the database engine in
     one ``ctx``. SIGTERM and SIGINT stop it cleanly; a burst run returns once the queue is empty.
+    ``warm`` loads the classifier in the background once connected (:func:`_warm`).
     """
     ctx: dict[str, Any] = overrides.pop("ctx", {})
+    warming: asyncio.Task[None] | None = None
     delay = 1.0
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -116,6 +128,9 @@ async def supervise(*, burst: bool = False, **overrides: Any) -> None:
             log.info("worker reconnected to Redis")
         delay = 1.0
         await startup(ctx)
+        nonlocal warming
+        if warm and warming is None:
+            warming = asyncio.create_task(_warm(ctx))
 
     try:
         while True:
@@ -145,6 +160,10 @@ async def supervise(*, burst: bool = False, **overrides: Any) -> None:
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
     finally:
+        if warming is not None and not warming.done():
+            warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await warming
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
@@ -156,4 +175,4 @@ async def supervise(*, burst: bool = False, **overrides: Any) -> None:
 def run(*, burst: bool = False) -> None:
     """``kefu worker``: the supervised worker until SIGTERM / SIGINT."""
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-        asyncio.run(supervise(burst=burst))
+        asyncio.run(supervise(burst=burst, warm=not burst))

@@ -346,3 +346,38 @@ async def test_review_queue_lists_most_informative_first_and_a_click_corrects(
     finally:
         monkeypatch.delenv("KEFU_RETRAIN_AFTER_LABELS")
         reset_settings()
+
+
+async def test_a_started_worker_readies_the_classifier_before_the_first_inquiry(
+    db: Any, runtime: Any
+) -> None:
+    """``kefu worker`` trains (or loads) the classifier as it starts, so the first inquiry of a
+    fresh installation does not wait the minute the bootstrap model takes."""
+    import asyncio
+    import time
+
+    from arq.worker import func
+
+    from workers.main import supervise
+
+    async def idle(ctx: dict[str, Any]) -> None:  # arq wants one function; none is queued
+        return None
+
+    worker = asyncio.create_task(
+        supervise(
+            warm=True, functions=[func(idle, name="idle")], cron_jobs=[], ctx={"triage": runtime}
+        )
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while runtime.model is None:
+            assert not worker.done(), "the worker exited"
+            assert time.monotonic() < deadline, "the classifier never became ready"
+            await asyncio.sleep(0.1)
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+    async with db.sessionmaker() as s:
+        current = await lifecycle.current_version(s)
+    assert current == runtime.model.version
+    assert current.startswith("bootstrap")
