@@ -40,19 +40,21 @@ async def runtime() -> AsyncIterator[Any]:
         yield rt
 
 
-def contradicting_labels(per_type: int = 30) -> list[tuple[str, str]]:
+def contradicting_labels(per_type: int = 15) -> list[tuple[str, str]]:
     """Bootstrap messages "corrected" to the next type in turn: labels that contradict the
-    bootstrap corpus (and the guideline) wholesale."""
+    bootstrap corpus (and the guideline) wholesale — ``per_type`` of each type from each of its
+    files, so the contradiction reaches both languages and every kind of row."""
     from triage import CATEGORIES
-    from triage.data import load_bootstrap
+    from triage.data import BOOTSTRAP_DIR, load_examples
 
     shifted = {c: CATEGORIES[(i + 1) % len(CATEGORIES)] for i, c in enumerate(CATEGORIES)}
-    taken: dict[str, int] = {}
     rows = []
-    for example in load_bootstrap():
-        if taken.get(example.category, 0) < per_type:
-            taken[example.category] = taken.get(example.category, 0) + 1
-            rows.append((example.text, shifted[example.category]))
+    for path in sorted(BOOTSTRAP_DIR.glob("bootstrap_*.jsonl")):
+        taken: dict[str, int] = {}
+        for example in load_examples(path):
+            if taken.get(example.category, 0) < per_type:
+                taken[example.category] = taken.get(example.category, 0) + 1
+                rows.append((example.text, shifted[example.category]))
     return rows
 
 
@@ -107,7 +109,7 @@ async def test_a_worse_challenger_is_rejected_and_keeps_its_report(
     client: Any, db: Any, runtime: Any
 ) -> None:
     bootstrap = await runtime.classifier(db)
-    assert await _import(db, contradicting_labels()) == 120
+    assert await _import(db, contradicting_labels()) == 240  # 15 per type and file
 
     outcome = await runtime.retrain(db)
 
