@@ -23,6 +23,7 @@ __all__ = [
     "OUTPUT",
     "PER_CATEGORY",
     "PER_CATEGORY_COMPOSED",
+    "PER_CATEGORY_HELD",
     "PER_CATEGORY_TERSE",
     "generate",
     "main",
@@ -867,6 +868,89 @@ TERSE: Final[dict[str, list[str]]] = {
 }
 PER_CATEGORY_TERSE: Final = 400
 
+# --- held services: accounts, plans, policies and claims ------------------------------------
+# Banks, insurers, telecoms and utilities are written to about something the customer holds
+# rather than a parcel: close my account, switch my plan, file a claim, send my statements, did
+# my payment go through. The order templates above taught none of that wording, and such
+# requests fell to consultation (guideline G): changing, cancelling, claiming on or getting
+# papers for what one holds is after-sales; new business, quotes and one's own figures are
+# consultation; a charge one did not make or a password one cannot use is a problem.
+HELD: Final[dict[str, list[str]]] = {
+    "consultation": [
+        "[insurance] I'd like a quote for (car|home|renters|travel|life) insurance(| for my new car| please)",
+        "[insurance] how much would it cost to insure my (car|house|flat|Toyota|motorbike)?",
+        "[insurance] (can you help me|I'd like to|I want to) (enrol|enroll|sign up) (in|for) one of your (plans|policies)",
+        "[insurance] what does your (basic|premium|family) (plan|policy) cover?",
+        "[insurance] where can I find an agent near (me|{place})?",
+        "[banking fintech] I (want|would like) to open a (savings|checking|current|business) account",
+        "[banking fintech] (how do I|can I) apply for a (loan|credit card|mortgage|business loan)?",
+        "[banking fintech] I'm interested in a (personal|small business|car) loan, what are my options?",
+        "[banking fintech] where is the (nearest|closest) (branch|ATM|cash machine)(| to {place})?",
+        "[banking fintech] what time (do your branches open|does the branch close) on (Saturday|weekdays)?",
+        "[banking fintech] what's the exchange rate (from|between) (dollars|euros|pounds) (to|and) (pesos|yen|dollars)?",
+        "[banking fintech] how long does (a wire transfer|an international transfer|a transfer) take to arrive?",
+        "[banking fintech] what is the daily (withdrawal|ATM|transfer) limit on my account?",
+        "[banking fintech] (can you tell me|what is|I'd like to know) (my|the) (account balance|balance on my savings|balance of my account)",
+        "[banking fintech] how much do I (owe|still owe) on my (credit card|loan|car loan)?",
+        "[banking fintech] (can I see|show me|I'd like to look at) my (recent transactions|transaction history|last few payments)",
+        "[banking fintech] can I deposit cash at (an ATM|the branch|a cash machine)?",
+        "[banking fintech] (how do I|can I) set up online banking?",
+        "[insurance] (what is|can you tell me) my policy number?",
+        "[telecom utilities] do you have a cheaper (plan|tariff) for (students|families|pensioners)?",
+        "[telecom utilities] what (plans|tariffs|packages) do you (offer|have) at the moment?",
+        "[telecom utilities saas] I'm thinking of (signing up|joining), what does the (monthly|yearly) plan include?",
+    ],
+    "problem": [
+        "[banking fintech] there's a (transaction|charge|payment) on my (account|card|statement) (I didn't make|I don't recognise|that I didn't authorise)",
+        "[banking fintech] (I want to|I need to|how do I) dispute a charge of {amount} (on my card|from {day}|)",
+        "[banking fintech] I was charged {amount} but the (receipt|bill) says (less|a different amount), (please correct it|can you fix it)",
+        "[banking fintech] someone (used|has used) my card (without permission|to buy things|online), (what do I do|please help)",
+        "[banking fintech] I think my (account|online banking) (was|has been) (hacked|compromised)",
+        "[banking fintech] I (noticed|saw) a (purchase|withdrawal) I (never made|did not make) on my account {period}",
+        "(I forgot|I've forgotten|I can't remember) my password (and can't log in|for my account|again)",
+        "(reset|I need to reset|please reset) my password, (I can't get in|it doesn't work anymore|it was compromised)",
+        "I need a new password, the old one (doesn't work|was stolen|isn't accepted)",
+        "[insurance telecom utilities] there's a (billing error|mistake) on my (bill|account), I was charged {amount} (too much|twice)",
+        "[insurance telecom utilities] (my|the) (bill|premium) (went up|is wrong) (this month|{period}) and I didn't change anything",
+        "[insurance telecom utilities] I (paid|have paid) my bill but it (still shows|says) (unpaid|overdue)",
+        "[telecom utilities] I was billed for (a service|a plan|extras) I (never ordered|cancelled {period})",
+    ],
+    "complaint": [
+        "[insurance] I want to (complain|make a complaint) about how my claim (was|has been) handled",
+        "[insurance] (my claim has been|I've been) waiting {n} weeks (for my claim|) and nobody calls back, I want (a manager|someone senior|compensation)",
+        "[banking fintech] you charged me (fees|{amount}) without telling me, I want (it back|a refund) and an apology",
+        "[banking fintech] your (branch|phone) staff (were|was) (rude|unhelpful) when I (came in|called) about my account, I want to complain",
+        "[telecom utilities] (this is|that's) the (third|fourth) time my bill is wrong, I want (compensation|to escalate this|a formal complaint logged)",
+        "[telecom utilities insurance] worst (company|provider|insurer) ever, (I'm leaving|I'll report you|I want compensation)",
+        "[banking fintech insurance] I want to file a formal complaint (against|about) your (company|agent|staff)",
+        "[telecom utilities saas] (you keep|your company keeps) (raising|increasing) my (price|bill) without notice, (disgraceful|unacceptable), I want (a refund|compensation)",
+    ],
+    "after_sales": [
+        "[insurance] I (need|want|would like) to (file|make|submit|open) a (claim|life insurance claim|health insurance claim|car insurance claim|home insurance claim|property claim)",
+        "[insurance] (can you help me|please help me|I need help) (to file|filing|with) a claim(| on my policy| for my car)",
+        "[insurance] I (had|was in) (an accident|a car accident|a crash) {period} and (I need to|want to) (report it|file a claim)",
+        "[insurance] (my house|our home|my flat) was (broken into|burgled|flooded|damaged in the storm) {period}, I need to (make|file) a claim",
+        "[insurance] I need (a copy of|proof of|my) (insurance|policy documents|certificate of insurance)(| for my landlord| for the DMV)",
+        "[insurance] I'd like to add (my wife|my son|a dependent|a driver) to my (policy|plan)",
+        "[insurance] (please|I want to) remove (my husband|my daughter|a dependent|a driver) from my (policy|plan)",
+        "[insurance telecom utilities saas] I (want|would like|need) to (change|switch) my (plan|policy|tariff|contract) to (a cheaper one|the basic one|another one|a different one)",
+        "[insurance telecom utilities saas] (how do I|how can I|what do I do to|can you help me) (change|switch|make changes to) my (current plan|policy|insurance policy|tariff|contract)?",
+        "[banking fintech] (how do I|can you|I want to) (raise|lower|change) the (credit limit|overdraft limit) on my (card|account)?",
+        "[insurance telecom utilities saas] (I no longer need|I don't need) my current (plan|policy|package), (please cancel it|can you cancel it|I want to cancel it)",
+        "[insurance telecom utilities saas] (cancel|stop|turn off) the (automatic billing|auto-renewal|automatic payments|direct debit) on my (account|plan|policy)",
+        "[insurance telecom utilities saas banking] I (want|need) to change my (billing preference|billing date|payment method|billing frequency) (to monthly|to quarterly|to my credit card|on my account)",
+        "[banking fintech] I (want|would like|need) to close my (account|savings account|checking account|current account)(| and move the money to another bank| please)",
+        "[banking fintech saas telecom] (please|can you) (delete|close|deactivate) my account, I (don't need it anymore|am moving|switched providers)",
+        "[banking fintech] (send|email) me my (bank|account|loan|credit card) statements for (the last {n} months|{period}|this year)",
+        "[banking fintech insurance telecom utilities] I need a (statement|copy of my bill|copy of my last statement) for (my account|my loan|my records|my accountant)",
+        "[banking fintech insurance telecom utilities] (did|has) my (last|latest) payment (of {amount}|) (go through|been received)?",
+        "[banking fintech insurance telecom utilities] can you check the status of my (last payment|payment from {day}|direct debit)?",
+        "[banking fintech] I (want|need) to (cancel|stop) a (check|cheque|standing order|scheduled payment) I (wrote|set up) {period}",
+        "[banking fintech] I'd like to add (my partner|a user|my business partner) to my account",
+    ],
+}
+PER_CATEGORY_HELD: Final = 200
+
 TEMPLATES: Final[dict[str, list[str]]] = {
     "consultation": CONSULTATION,
     "problem": PROBLEM + PROBLEM_PHYSICAL,
@@ -1056,13 +1140,15 @@ def generate(per_category: int = PER_CATEGORY, seed: int = SEED) -> list[dict[st
     composed = per_category * PER_CATEGORY_COMPOSED // PER_CATEGORY
     rows += _rows(rng, seen, composed, lambda cat: _composed(rng, cat))
     terse = per_category * PER_CATEGORY_TERSE // PER_CATEGORY
-    return rows + _rows(rng, seen, terse, lambda cat: _terse_template(rng, cat), short=True)
+    rows += _rows(rng, seen, terse, lambda cat: _listed(rng, TERSE, cat), short=True)
+    held = per_category * PER_CATEGORY_HELD // PER_CATEGORY
+    return rows + _rows(rng, seen, held, lambda cat: _listed(rng, HELD, cat))
 
 
-def _terse_template(rng: random.Random, cat: str) -> tuple[str, list[str]]:
-    """One of the type's terse messages and the industries that fill it."""
-    template = rng.choice(TERSE[cat])
-    return template, _industries_for(template)
+def _listed(rng: random.Random, templates: dict[str, list[str]], cat: str) -> tuple[str, list[str]]:
+    """One of the type's ``templates`` (tag removed) and the industries that fill it."""
+    template = rng.choice(templates[cat])
+    return _TAG.sub("", template), _industries_for(template)
 
 
 def _composed(rng: random.Random, cat: str) -> tuple[str, list[str]]:

@@ -976,6 +976,17 @@ def _noise(rng: random.Random, kind: str, text: str) -> str:
     return text
 
 
+def _sentence_draws(rng: random.Random) -> dict[str, Callable[[], str]]:
+    """Fresh round-robin draws of the wrappers :func:`_row` puts around a sentence."""
+    return {
+        "opener": _cycle(rng, _OPENERS),
+        "closer": _cycle(rng, _CLOSERS),
+        "channel": _cycle(rng, _CHANNEL),
+        "context": _cycle(rng, _CONTEXT),
+        "noise": _cycle(rng, _NOISE),
+    }
+
+
 def _row(
     rng: random.Random, category: str, industry: str, core: str, draws: dict[str, Callable[[], str]]
 ) -> str:
@@ -1169,6 +1180,28 @@ _TERSE_CLOSERS: Final = ("", "", "", "", "？", "谢谢", "，急", "！！", "�
 PER_TYPE_TERSE: Final = 300
 
 
+def _distinct(
+    category: str,
+    count: int,
+    seen: set[str],
+    draw: Callable[[], tuple[str, str]],
+) -> list[dict[str, str]]:
+    """``count`` rows of ``category`` whose text (from ``draw() -> (industry, text)``) is not
+    in ``seen`` yet; adds them to ``seen``."""
+    rows: list[dict[str, str]] = []
+    attempts = 0
+    while len(rows) < count:
+        attempts += 1
+        if attempts > count * 40:
+            raise RuntimeError(f"cannot make {count} distinct {category} rows")
+        industry, text = draw()
+        if text in seen:
+            continue
+        seen.add(text)
+        rows.append({"text": text, "category": category, "lang": "zh", "industry": industry})
+    return rows
+
+
 def _terse_rows(rng: random.Random, seen: set[str]) -> list[dict[str, str]]:
     """``PER_TYPE_TERSE`` distinct terse rows per type, with an opener/closer and noise drawn
     alike for every type."""
@@ -1180,21 +1213,114 @@ def _terse_rows(rng: random.Random, seen: set[str]) -> list[dict[str, str]]:
             "closer": _cycle(rng, _TERSE_CLOSERS),
             "noise": _cycle(rng, _NOISE),
         }
-        made = attempts = 0
-        while made < PER_TYPE_TERSE:
-            attempts += 1
-            if attempts > PER_TYPE_TERSE * 40:
-                raise RuntimeError(f"cannot make {PER_TYPE_TERSE} distinct terse {category} rows")
+
+        def draw(
+            cores: Sequence[str] = cores, draws: dict[str, Callable[[], str]] = draws
+        ) -> tuple[str, str]:
             industry = rng.choice(industries)
             core = rng.choice(cores).format(**_slots(rng, industry))
             text = _noise(rng, draws["noise"](), draws["opener"]() + core + draws["closer"]())
-            if text.strip() in seen:
-                continue
-            seen.add(text.strip())
-            rows.append(
-                {"text": text.strip(), "category": category, "lang": "zh", "industry": industry}
-            )
-            made += 1
+            return industry, text.strip()
+
+        rows += _distinct(category, PER_TYPE_TERSE, seen, draw)
+    rng.shuffle(rows)
+    return rows
+
+
+# --- held services: accounts, plans, policies ------------------------------------------------
+# Banks, insurers, carriers and utilities are asked about what the customer holds: 销户, 改套餐,
+# 对账单, 扣款成功了吗. Guideline G: changing, cancelling, claiming on or getting papers for what
+# one holds is after-sales; new business, quotes and one's own figures are consultation; a
+# charge one did not make or a password one cannot use is a problem.
+_HELD: Final[dict[str, tuple[str, Sequence[str]]]] = {
+    "consultation": (
+        "banking insurance telecom",
+        (
+            "我想给我的车买份车险，帮我报个价",
+            "想了解一下你们的重疾险，每年保费多少",
+            "我想在你们银行开个储蓄账户，需要带什么",
+            "小微企业贷款怎么申请，利率多少",
+            "想办一张信用卡，有哪些卡可以选",
+            "离我最近的网点在哪里，周末营业吗",
+            "附近有没有能存现金的ATM",
+            "美元兑人民币今天汇率多少",
+            "跨行转账一般多久到账",
+            "帮我查一下我卡里的余额",
+            "我这个月信用卡要还多少钱",
+            "我想看一下最近的交易明细",
+            "我的保单号是多少，忘记了",
+            "你们现在有什么流量套餐，学生有优惠吗",
+            "宽带新装一年多少钱",
+            "每天最多能取多少现金",
+        ),
+    ),
+    "problem": (
+        "banking insurance telecom utilities",
+        (
+            "我卡里有一笔{amount}元的消费不是我本人操作的",
+            "信用卡被盗刷了{amount}元，赶紧帮我处理",
+            "账单上多扣了我{amount}元，麻烦核实一下",
+            "同一笔费用扣了两次，帮我退一下多扣的",
+            "我忘记登录密码了，重置也收不到验证码",
+            "密码忘了进不去账户，怎么重置",
+            "手机银行密码输错被锁了，登不上",
+            "我已经缴费了但系统还显示欠费",
+            "没开通过的业务每个月都在扣钱",
+            "感觉我的账户被盗了，有陌生设备登录",
+        ),
+    ),
+    "complaint": (
+        "banking insurance telecom utilities",
+        (
+            "理赔拖了{n}个月没人管，我要投诉你们的理赔员",
+            "你们不经同意就乱收费，必须退钱并道歉",
+            "营业厅工作人员态度恶劣，我要投诉",
+            "这是第{n}次账单出错了，再不解决我就投诉到工信部",
+            "银行乱扣年费还不讲理，我要向银保监会投诉",
+            "套餐偷偷涨价也不通知，什么垃圾公司，要求赔偿",
+            "我要正式投诉你们的客户经理，一直误导我",
+        ),
+    ),
+    "after_sales": (
+        "banking insurance telecom utilities saas",
+        (
+            "我想把这个储蓄卡销户，余额转到别的卡",
+            "帮我注销一下这个账户，以后不用了",
+            "我要把现在的套餐改成便宜一点的",
+            "下个月开始帮我换成{amount}元的套餐",
+            "我的车险想申请理赔，昨天出了个小事故",
+            "家里被水淹了，我要报案理赔",
+            "帮我取消一下自动扣费，不想续了",
+            "我想把保费改成按月交",
+            "麻烦把我近{n}个月的银行流水发我邮箱",
+            "我需要一份对账单给会计",
+            "帮我开一份保单证明，单位要用",
+            "我想在保单上加一个被保险人，我老婆",
+            "上个月的话费交上了吗，查一下扣款成功没",
+            "我昨天转的那笔还款到账了吗",
+            "我要退保，这份保险不需要了",
+        ),
+    ),
+}
+PER_TYPE_HELD: Final = 150
+
+
+def _held_rows(rng: random.Random, seen: set[str]) -> list[dict[str, str]]:
+    """``PER_TYPE_HELD`` distinct held-service rows per type, wrapped like the sentences above."""
+    rows: list[dict[str, str]] = []
+    for category, (industries, cores) in _HELD.items():
+        draws = _sentence_draws(rng)
+
+        def draw(
+            category: str = category,
+            industries: str = industries,
+            cores: Sequence[str] = cores,
+            draws: dict[str, Callable[[], str]] = draws,
+        ) -> tuple[str, str]:
+            industry = rng.choice(industries.split())
+            return industry, _row(rng, category, industry, rng.choice(cores), draws)
+
+        rows += _distinct(category, PER_TYPE_HELD, seen, draw)
     rng.shuffle(rows)
     return rows
 
@@ -1205,13 +1331,7 @@ def generate(per_type: int = PER_TYPE, seed: int = SEED) -> list[dict[str, str]]
     rows: list[dict[str, str]] = []
     seen: set[str] = set()
     for category in ("consultation", "problem", "complaint", "after_sales"):
-        draws = {
-            "opener": _cycle(rng, _OPENERS),
-            "closer": _cycle(rng, _CLOSERS),
-            "channel": _cycle(rng, _CHANNEL),
-            "context": _cycle(rng, _CONTEXT),
-            "noise": _cycle(rng, _NOISE),
-        }
+        draws = _sentence_draws(rng)
         pool = [
             (industry, core)
             for k, (industry, by_type) in enumerate(_INTENTS.items())
@@ -1242,7 +1362,8 @@ def generate(per_type: int = PER_TYPE, seed: int = SEED) -> list[dict[str, str]]
             rows.append({"text": text, "category": category, "lang": "zh", "industry": industry})
             made += 1
     rng.shuffle(rows)
-    return rows + _terse_rows(rng, seen)
+    rows += _terse_rows(rng, seen)
+    return rows + _held_rows(rng, seen)
 
 
 def main() -> None:

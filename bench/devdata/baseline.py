@@ -49,7 +49,7 @@ def classification(data: Path, embedder: Embedder | None) -> dict[str, Any]:
         emb = embedder.encode([e.text for e in boot])
         models["lexical+dense"] = train(boot, emb, embedder_name=embedder.name, seed=0)
     seen = {_folded(e.text) for e in boot}
-    for lang in ("en", "en_shop", "zh"):
+    for lang in ("en", "en_shop", "en_service", "zh"):
         path = data / f"cls_{lang}.jsonl"
         if not path.exists():
             continue

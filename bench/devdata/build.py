@@ -3,7 +3,8 @@
 A dev-time tool, not run by CI. It reads snapshots of public repositories fetched beforehand
 (bare git directories, default /work/.mirror/<owner>+<name>/repo) and writes JSONL files:
 
-  cls_en.jsonl / cls_en_shop.jsonl / cls_zh.jsonl  {"text", "category", "source"}
+  cls_en.jsonl / cls_en_shop.jsonl / cls_en_service.jsonl / cls_zh.jsonl
+      {"text", "category", "source"}
   kb_en.jsonl / queries_en.jsonl  {"id", "title", "body"} / {"query", "relevant_ids"}
   kb_zh.jsonl / queries_zh.jsonl  (same formats)
 
@@ -302,6 +303,79 @@ def hint3_rows(mirrors: Path) -> Iterator[dict[str, str]]:
                     yield {"text": text, "category": kind, "source": source}
 
 
+# DSTC11 track 2 (Amazon; CDLA-Permissive-2.0): customers' opening turns to an insurer's, a
+# bank's and a business-finance service's agents, with the intent each turn was written for.
+# Typed by the guideline: new business and information, also about one's own figures, is
+# consultation (A, G); changing, cancelling, claiming on or getting papers for a plan, policy,
+# account or payment the customer already holds is after-sales (A, G); billing errors, disputed
+# charges, lost cards and password resets are problems (B). Edits of contact details (address,
+# e-mail, phone, PIN), payments and appointments are left out: the guideline decides them by
+# what else the message says. The set has no complaints; it is scored like a bank's mail.
+DSTC11_MAP: dict[str, str] = {
+    # consultation: new business, branches, prices, how-to, own figures
+    "GetQuote": "consultation",
+    "EnrollInPlan": "consultation",
+    "CreateAccount": "consultation",
+    "FindAgent": "consultation",
+    "FindATM": "consultation",
+    "FindBranch": "consultation",
+    "GetBranchHours": "consultation",
+    "OpenBankingAccount": "consultation",
+    "OpenAccount": "consultation",
+    "ApplyLoan": "consultation",
+    "ApplyCreditCard": "consultation",
+    "GetLoanInfo": "consultation",
+    "GetCreditCardInfo": "consultation",
+    "GetExchangeRate": "consultation",
+    "AskAboutTransferTime": "consultation",
+    "GetWithdrawalLimit": "consultation",
+    "AskAboutCashDeposits": "consultation",
+    "OnlineBankingInfo": "consultation",
+    "CheckAccountBalance": "consultation",
+    "CheckTransactionHistory": "consultation",
+    "CheckLoanBalance": "consultation",
+    "CheckCreditCardBalance": "consultation",
+    "GetPolicyNumber": "consultation",
+    # after-sales: the plan, policy, account or payment the customer already holds
+    "CancelPlan": "after_sales",
+    "ChangePlan": "after_sales",
+    "AddDependent": "after_sales",
+    "RemoveDependent": "after_sales",
+    "CancelAutomaticBilling": "after_sales",
+    "UpdateBillingFrequency": "after_sales",
+    "UpdatePaymentPreference": "after_sales",
+    "CloseBankAccount": "after_sales",
+    "CloseAccount": "after_sales",
+    "CheckPaymentStatus": "after_sales",
+    "RequestProofOfInsurance": "after_sales",
+    "GetBankStatement": "after_sales",
+    "CancelCheck": "after_sales",
+    "FileClaim": "after_sales",
+    "ReportAutomobileAccident": "after_sales",
+    # problem: something went wrong with money, a card or a login
+    "ReportBillingIssue": "problem",
+    "DisputeCharge": "problem",
+    "ReportLostStolenCard": "problem",
+    "ResetPassword": "problem",
+}
+DSTC11_DOMAINS = ("development", "test-banking", "test-finance")
+
+
+def dstc11_rows(mirrors: Path) -> Iterator[dict[str, str]]:
+    repo = "amazon-science/dstc11-track2-intent-induction"
+    for domain in DSTC11_DOMAINS:
+        raw = git_show(mirrors, repo, f"dstc11/{domain}/test-utterances.jsonl").decode("utf-8")
+        for line in raw.splitlines():
+            row = json.loads(line)
+            category = DSTC11_MAP.get(row["intent"])
+            if category:
+                yield {
+                    "text": norm(row["utterance"]),
+                    "category": category,
+                    "source": f"dstc11:{domain}/{row['intent']}",
+                }
+
+
 def zh_type(text: str) -> str | None:
     if ZH_COMPLAINT.search(text):
         return "complaint"
@@ -458,10 +532,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mirrors", type=Path, default=MIRRORS)
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument(
-        "--only", nargs="*", default=None, help="cls_en cls_en_shop cls_zh kb_en kb_zh"
+        "--only",
+        nargs="*",
+        default=None,
+        help="cls_en cls_en_shop cls_en_service cls_zh kb_en kb_zh",
     )
     args = parser.parse_args(argv)
-    want = set(args.only or ["cls_en", "cls_en_shop", "cls_zh", "kb_en", "kb_zh"])
+    want = set(args.only or ["cls_en", "cls_en_shop", "cls_en_service", "cls_zh", "kb_en", "kb_zh"])
     if "cls_en" in want:
         rng = random.Random(args.seed)
         rows = [
@@ -480,6 +557,11 @@ def main(argv: list[str] | None = None) -> None:
         out = balance([*hint3_rows(args.mirrors), *tweets], CAP_PER_TYPE_EN, rng)
         write_jsonl(args.out / "cls_en_shop.jsonl", out)
         print("cls_en_shop", len(out), Counter(r["category"] for r in out))
+    if "cls_en_service" in want:
+        rng = random.Random(args.seed)
+        out = balance(dstc11_rows(args.mirrors), CAP_PER_TYPE_EN, rng)
+        write_jsonl(args.out / "cls_en_service.jsonl", out)
+        print("cls_en_service", len(out), Counter(r["category"] for r in out))
     if "cls_zh" in want:
         rng = random.Random(args.seed)
         out = balance([*jddc_rows(args.mirrors), *waimai_rows(args.mirrors)], CAP_PER_TYPE_ZH, rng)

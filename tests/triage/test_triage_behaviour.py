@@ -325,6 +325,56 @@ def test_terse_chat_messages(
     assert prediction.category == expected, prediction.probabilities
 
 
+# Guideline G: what a customer holds at a bank, an insurer, a carrier (an account, a plan, a
+# policy). Changing, closing, claiming on it or asking for its papers is after-sales; quotes,
+# opening an account and one's own figures are consultation; a charge one never made is a
+# problem. Checked on the model the worker trains: before the held-service bootstrap rows it
+# called closing a savings account (zh), taking a son off a plan and a payment status
+# something else (17 of 21 right).
+_HELD_MISS = pytest.mark.xfail(
+    strict=True, reason="known miss: a payment status read as a fault, a plan change as a question"
+)
+HELD_SERVICES = [
+    ("hello, could you shut down my savings account? I'm moving banks", "after_sales"),
+    ("I need to put in a claim, a tree fell on my car last night", "after_sales"),
+    ("please email me the last three statements for my business account", "after_sales"),
+    ("we'd like to take our son off the family health plan", "after_sales"),
+    pytest.param(
+        "has the payment I made on Friday for my phone bill gone through?",
+        "after_sales",
+        marks=_HELD_MISS,
+    ),
+    pytest.param(
+        "can I move to the cheaper broadband package from next month?",
+        "after_sales",
+        marks=_HELD_MISS,
+    ),
+    ("how much would home insurance cost for a two-bedroom flat?", "consultation"),
+    ("what do I need to bring to open a business account?", "consultation"),
+    ("how much is left to pay on my car loan?", "consultation"),
+    ("is there a branch open on sundays near the station?", "consultation"),
+    ("there's a payment to some app store on my card that I never made", "problem"),
+    ("i forgot my password and the reset email never comes", "problem"),
+    ("you put up my premium without a word, I want it reversed and an apology", "complaint"),
+    ("我想把这张储蓄卡注销掉，钱转到别的银行", "after_sales"),
+    ("车被追尾了，想走保险理赔", "after_sales"),
+    ("麻烦把我的宽带套餐降到便宜点的", "after_sales"),
+    ("把上季度的对账单发我一份", "after_sales"),
+    ("开个对公账户要准备什么材料", "consultation"),
+    ("你们网点周六几点关门", "consultation"),
+    ("卡上有笔消费不是我刷的", "problem"),
+    ("密码忘了，重置短信一直收不到", "problem"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), HELD_SERVICES)
+def test_accounts_plans_and_claims_the_customer_holds(
+    dense_model: TrainedModel, embedder: Embedder, text: str, expected: str
+) -> None:
+    (prediction,) = predict(dense_model, [text], embedder.encode([text]))
+    assert prediction.category == expected, prediction.probabilities
+
+
 def test_no_case_is_a_bootstrap_row(bootstrap: list) -> None:
     """The cases measure generalization only if the model never saw them: none may be a
     training row (compared with case, spacing and punctuation folded)."""
@@ -334,7 +384,7 @@ def test_no_case_is_a_bootstrap_row(bootstrap: list) -> None:
 
     seen = {folded(example.text) for example in bootstrap}
     cases = [text for text, _ in CLEAR_CUT + FRAMED_REQUESTS]
-    cases += [getattr(case, "values", case)[0] for case in TERSE_MESSAGES]
+    cases += [getattr(case, "values", case)[0] for case in TERSE_MESSAGES + HELD_SERVICES]
     cases += OWN_ORDER_QUESTIONS + POLITE_FAULTS
     cases += [text for pair in OWN_VERSUS_GENERAL for text in pair]
     assert [text for text in cases if folded(text) in seen] == []
