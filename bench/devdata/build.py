@@ -526,19 +526,17 @@ def write_jsonl(path: Path, rows: Iterable[Mapping[str, object]]) -> int:
     return count
 
 
+SETS: tuple[str, ...] = ("cls_en", "cls_en_shop", "cls_en_service", "cls_zh", "kb_en", "kb_zh")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--mirrors", type=Path, default=MIRRORS)
     parser.add_argument("--seed", type=int, default=17)
-    parser.add_argument(
-        "--only",
-        nargs="*",
-        default=None,
-        help="cls_en cls_en_shop cls_en_service cls_zh kb_en kb_zh",
-    )
+    parser.add_argument("--only", nargs="*", default=None, help=" ".join(SETS))
     args = parser.parse_args(argv)
-    want = set(args.only or ["cls_en", "cls_en_shop", "cls_en_service", "cls_zh", "kb_en", "kb_zh"])
+    want = set(args.only or SETS)
     if "cls_en" in want:
         rng = random.Random(args.seed)
         rows = [

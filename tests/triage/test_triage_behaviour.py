@@ -12,7 +12,7 @@ import pytest
 
 from triage import CATEGORIES
 from triage.embedder import Embedder
-from triage.predict import predict
+from triage.predict import Prediction, predict
 from triage.train import TrainedModel
 
 CLEAR_CUT = [
@@ -317,11 +317,17 @@ TERSE_MESSAGES = [
 ]
 
 
+def _dense_prediction(model: TrainedModel, embedder: Embedder, text: str) -> Prediction:
+    """What the model the worker trains (lexical + dense) says of ``text``."""
+    (prediction,) = predict(model, [text], embedder.encode([text]))
+    return prediction
+
+
 @pytest.mark.parametrize(("text", "expected"), TERSE_MESSAGES)
 def test_terse_chat_messages(
     dense_model: TrainedModel, embedder: Embedder, text: str, expected: str
 ) -> None:
-    (prediction,) = predict(dense_model, [text], embedder.encode([text]))
+    prediction = _dense_prediction(dense_model, embedder, text)
     assert prediction.category == expected, prediction.probabilities
 
 
@@ -371,7 +377,7 @@ HELD_SERVICES = [
 def test_accounts_plans_and_claims_the_customer_holds(
     dense_model: TrainedModel, embedder: Embedder, text: str, expected: str
 ) -> None:
-    (prediction,) = predict(dense_model, [text], embedder.encode([text]))
+    prediction = _dense_prediction(dense_model, embedder, text)
     assert prediction.category == expected, prediction.probabilities
 
 
