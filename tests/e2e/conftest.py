@@ -227,3 +227,32 @@ def screenshot_path(name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     backend = "sqlite" if get_settings().is_sqlite else "postgresql"
     return SCREENSHOTS / f"{name}-{backend}.png"
+
+
+class HeldRead:
+    """The board's first read of the pending column, answered by the server at once but
+    handed to the page only on ``release`` (later reads pass); ``reads`` lists them all."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+        self.reads: list[str] = []
+
+    async def route(self, route: Any) -> None:
+        self.reads.append(route.request.url)
+        if len(self.reads) > 1:
+            await route.continue_()
+            return
+        answer = await route.fetch()  # the server reads the column now
+        self.asked.set()
+        await self.release.wait()
+        await route.fulfill(response=answer)
+
+
+async def hold_first_pending_read(page: Any) -> HeldRead:
+    """Ask for a re-read of the pending column and hold its answer (see :class:`HeldRead`)."""
+    held = HeldRead()
+    await page.route("**/board/columns/pending*", held.route)
+    await page.evaluate("htmx.trigger(document.getElementById('column-pending'), 'kefu-refresh')")
+    await asyncio.wait_for(held.asked.wait(), 10)
+    return held

@@ -16,7 +16,7 @@ from models.services.customers import registry
 from models.services.demo import seed as demo
 from models.services.tickets import commands
 from models.user import User
-from tests.e2e.conftest import screenshot_path, sign_in
+from tests.e2e.conftest import hold_first_pending_read, screenshot_path, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference")]
 
@@ -178,35 +178,6 @@ async def test_a_board_whose_live_stream_reconnects_re_reads_its_columns(
     await expect(card).to_have_count(1)
 
 
-class _HeldRead:
-    """The board's first read of the pending column, answered by the server at once but
-    handed to the page only on ``release`` (later reads pass); ``reads`` lists them all."""
-
-    def __init__(self) -> None:
-        self.asked = asyncio.Event()
-        self.release = asyncio.Event()
-        self.reads: list[str] = []
-
-    async def route(self, route: Any) -> None:
-        self.reads.append(route.request.url)
-        if len(self.reads) > 1:
-            await route.continue_()
-            return
-        answer = await route.fetch()  # the server reads the column now
-        self.asked.set()
-        await self.release.wait()
-        await route.fulfill(response=answer)
-
-
-async def _hold_first_pending_read(page: Any) -> _HeldRead:
-    """Ask for a re-read of the pending column and hold its answer (see :class:`_HeldRead`)."""
-    held = _HeldRead()
-    await page.route("**/board/columns/pending*", held.route)
-    await page.evaluate("htmx.trigger(document.getElementById('column-pending'), 'kefu-refresh')")
-    await asyncio.wait_for(held.asked.wait(), 10)
-    return held
-
-
 async def test_a_live_event_during_a_column_read_is_not_lost(db: Database, new_page: Any) -> None:
     """A colleague's move announced while this board's read of the column is on its way (read
     by the server before the move) is shown: the column is read again once the first read is
@@ -221,7 +192,7 @@ async def test_a_live_event_during_a_column_read_is_not_lost(db: Database, new_p
     await expect(card).to_have_attribute("data-status", "pending")
     await expect(page.locator("body")).to_have_attribute("data-live-stream", "open")
 
-    held = await _hold_first_pending_read(page)
+    held = await hold_first_pending_read(page)
     reads, release = held.reads, held.release
 
     # A colleague moves it on their board; the server announces the move to this board.
@@ -260,7 +231,7 @@ async def test_a_column_read_before_a_move_is_not_shown_after_it(
     card = page.locator(f"#card-{ticket.id}")
     await expect(card).to_have_attribute("data-status", "pending")
 
-    held = await _hold_first_pending_read(page)
+    held = await hold_first_pending_read(page)
     reads, release = held.reads, held.release
 
     await card.locator("details.move-menu summary").click()

@@ -3,6 +3,7 @@ live; a move the state machine refuses snaps back with a localized message."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from models.services.customers import registry
 from models.services.tickets import commands
 from models.ticket import Ticket
 from models.user import User
-from tests.e2e.conftest import screenshot_path, sign_in
+from tests.e2e.conftest import hold_first_pending_read, screenshot_path, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference")]
 
@@ -71,11 +72,12 @@ async def _audit_count(db: Database, ticket_id: int) -> int:
         )
 
 
-async def _drag(page: Any, card: Any, target_status: str) -> None:
+async def _drag(page: Any, card: Any, target_status: str, pressed: Any = None) -> None:
     """Press on the card's title, move in small steps into the target column, release.
 
     Real mouse events (SortableJS listens to pointer/drag events; ``drag_to`` jumps straight
-    to the drop and never lets Sortable see the card cross the columns).
+    to the drop and never lets Sortable see the card cross the columns). ``pressed`` (an
+    async callable) runs once the button is down, before the pointer moves.
     """
     handle = card.locator(".card-title")
     await handle.scroll_into_view_if_needed()
@@ -87,6 +89,8 @@ async def _drag(page: Any, card: Any, target_status: str) -> None:
     x1, y1 = end["x"] + end["width"] / 2, end["y"] + min(end["height"] / 2, 30)
     await page.mouse.move(x0, y0)
     await page.mouse.down()
+    if pressed is not None:
+        await pressed()
     await page.mouse.move(x0 + 5, y0 + 5, steps=5)  # past Sortable's drag threshold
     await page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=10)
     await page.mouse.move(x1, y1, steps=10)
@@ -149,6 +153,67 @@ async def test_dragged_card_moves_persists_and_reaches_another_board_live(
     await page.reload()
     assert await _column_of(page, ticket.id) == "in_progress"
     assert await _column_of(page, other.id) == "pending"
+
+
+# Counts the page's answered reads of the pending column (swapped in or not).
+COUNT_PENDING_READS = """
+(() => {
+  window.__pendingReads = 0;
+  document.addEventListener("htmx:afterRequest", (evt) => {
+    const path = (evt.detail.pathInfo && evt.detail.pathInfo.requestPath) || "";
+    if (path.includes("/board/columns/pending")) { window.__pendingReads += 1; }
+  });
+})();
+"""
+
+
+async def test_a_column_read_answered_while_a_card_is_pressed_does_not_take_the_card(
+    db: Database, new_page: Any
+) -> None:
+    """A refresh of the card's column (a live event, the re-read after a refused move) that
+    arrives between the press and the start of the drag would replace the pressed card: the
+    drag would then go nowhere, silently. It waits until the press ends, then is read again."""
+    ticket, other = await _pending_tickets(db, "按下时列被刷新的工单", "按下后只是点开的工单")
+    page = await new_page()
+    await sign_in(page, "lead", "kefu-lead")
+    await page.evaluate(COUNT_PENDING_READS)
+    card = page.locator(f"[data-testid=column-pending] #card-{ticket.id}")
+    await expect(card).to_be_visible()
+
+    held = await hold_first_pending_read(page)
+
+    async def answer_while_pressed() -> None:
+        await expect(card).to_have_class(re.compile(r"(^|\s)card-chosen(\s|$)"))
+        held.release.set()
+        await page.wait_for_function("() => window.__pendingReads >= 1")
+
+    await _drag(page, card, "in_progress", answer_while_pressed)
+
+    moved = page.locator(f"[data-testid=column-in_progress] #card-{ticket.id}")
+    await expect(moved).to_have_attribute("data-status", "in_progress")
+    await expect(page.locator("#flash .flash-error")).to_have_count(0)
+    assert (await _row(db, ticket.id)).status is TicketStatus.IN_PROGRESS
+    # The read that waited is asked for again once the move is saved: the column as it is.
+    await page.wait_for_function("() => window.__pendingReads >= 2")
+    await expect(page.locator(f"#card-{ticket.id}")).to_have_count(1)
+    await expect(page.locator("[data-testid=count-pending]")).to_have_text("1")
+    assert len(held.reads) >= 2, held.reads
+
+    # A press that ends without a drag (a click) lets the read that waited through too.
+    await page.unroute("**/board/columns/pending*")
+    held = await hold_first_pending_read(page)
+    other_card = page.locator(f"#card-{other.id}")
+    title = await other_card.locator(".card-title").bounding_box()
+    assert title is not None
+    await page.mouse.move(title["x"] + 10, title["y"] + title["height"] / 2)
+    await page.mouse.down()
+    await expect(other_card).to_have_class(re.compile(r"(^|\s)card-chosen(\s|$)"))
+    held.release.set()
+    await page.wait_for_function("() => window.__pendingReads >= 3")
+    await page.mouse.up()
+    await page.wait_for_function("() => window.__pendingReads >= 4")
+    assert len(held.reads) == 2, held.reads
+    await expect(page.locator(f"[data-testid=column-pending] #card-{other.id}")).to_have_count(1)
 
 
 async def test_a_refused_drop_snaps_back_with_a_localized_message(

@@ -203,7 +203,10 @@ async def _drag(
     """Press on the card, move in small steps to the target point, release.
 
     ``while_dragging`` (an async callable) runs with the button still down, over the target.
+    Starts once the board has no read on its way (the re-reads after the previous move), as a
+    person starts a drag on the card they see, not on one being replaced.
     """
+    await expect(page.locator("#board .htmx-request")).to_have_count(0)
     await page.evaluate(SHOW_BOTH, [f"card-{ticket_id}", status])
     start = await page.locator(f"#card-{ticket_id} .card-title").bounding_box()
     assert start is not None

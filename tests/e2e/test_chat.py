@@ -5,7 +5,9 @@ the widget; nobody online becomes a left message; the queue says where the visit
 
 from __future__ import annotations
 
+import asyncio
 import io
+import re
 import threading
 from collections.abc import Iterator
 from html import escape as html_escape
@@ -256,6 +258,67 @@ async def test_a_customer_chats_from_another_site_while_agents_answer_from_the_i
         first_ticket = await session.get(Ticket, row.ticket_id)
         assert first_ticket is not None
     await expect(earlier).to_contain_text(first_ticket.number)
+
+
+# Counts the customer's read marks the agent's page has heard on its live stream.
+COUNT_CUSTOMER_READS = """
+(() => {
+  window.__customerReads = 0;
+  document.body.addEventListener("htmx:sseMessage", (evt) => {
+    if (!evt.detail || evt.detail.type !== "chat") { return; }
+    try {
+      const data = JSON.parse(evt.detail.data);
+      if (data.type === "chat.read" && data.side === "customer") { window.__customerReads += 1; }
+    } catch (e) { /* not JSON: not a chat event */ }
+  });
+})();
+"""
+
+
+async def test_a_read_mark_heard_before_the_agents_reply_is_shown_marks_it(
+    db: Database, new_page: Any, host_site: Any
+) -> None:
+    """The customer's widget shows the reply (from the live stream) and says it was read
+    before the agent's own page has the answer to its POST: the line, added after, is read."""
+    key = await make_widget(db)
+    agent = await new_page()
+    await open_inbox(agent, "agent")
+    customer = await new_page()
+    frame = await open_widget(customer, host_site(key))
+    await frame.locator("[data-testid=chat-widget-input]").fill(QUESTION)
+    await frame.locator("[data-testid=chat-widget-input]").press("Enter")
+    lines = frame.locator("[data-testid=chat-widget-lines]")
+    await expect(lines).to_contain_text("已接入会话")
+    await agent.locator("[data-testid=chat-mine] [data-testid=chat-item]").click()
+    pane = agent.locator("[data-testid=chat-pane]")
+    await expect(pane.locator("[data-testid=chat-lines]")).to_contain_text(QUESTION)
+    await agent.evaluate(COUNT_CUSTOMER_READS)
+
+    # The agent's reply is saved (and announced) at once; neither its answer nor the read of
+    # the lines it announced reaches the agent's page before the customer's read mark does.
+    release = asyncio.Event()
+
+    async def hold_answer(route: Any) -> None:
+        answer = await route.fetch()
+        await release.wait()
+        await route.fulfill(response=answer)
+
+    await agent.route("**/chat/c/*/messages", hold_answer)
+    await agent.route("**/chat/c/*/lines*", hold_answer)
+    box = pane.locator(".chat-reply textarea")
+    await box.fill(ANSWER)
+    await box.press("Enter")
+    await expect(lines).to_contain_text(ANSWER)
+    await agent.wait_for_function("() => window.__customerReads >= 1")
+    await expect(pane.locator(".chat-line.chat-agent")).to_have_count(0)
+    release.set()
+
+    reply = pane.locator(".chat-line.chat-agent").filter(has_text=ANSWER)
+    await expect(reply).to_have_count(1)
+    await expect(reply).to_have_class(re.compile(r"(^|\s)is-read(\s|$)"))
+    await agent.unroute_all(behavior="wait")  # the held answers are handed over
+    await agent.reload()  # as the server has it
+    await expect(pane.locator(".chat-line.chat-agent.is-read")).to_have_count(1)
 
 
 async def test_with_nobody_online_the_widget_takes_a_message(

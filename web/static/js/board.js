@@ -21,9 +21,12 @@
     var section = column(status);
     return section ? section.querySelector("form.column-form") : null;
   }
+  /* A card pressed (chosen by Sortable, the drag not yet begun), being dragged, or waiting
+   * for its resolution: a column swapped in now would replace the card under the pointer. */
   function busy() {
     var dialog = document.getElementById("resolution-dialog");
-    return document.body.classList.contains("is-dragging") || (dialog && dialog.open);
+    return !!document.querySelector("#board .card-chosen") ||
+      document.body.classList.contains("is-dragging") || (dialog && dialog.open);
   }
 
   function refresh(el) { if (el) { htmx.trigger(el, "kefu-refresh"); } }
@@ -280,6 +283,9 @@
         preventOnFilter: false,
         ghostClass: "card-ghost",
         chosenClass: "card-chosen",
+        // A press without a drag: the reads that waited for it (the card is no longer
+        // chosen here; after a drag, onEnd flushes).
+        onUnchoose: function () { flushDeferred(); },
         onStart: function (evt) {
           document.body.classList.add("is-dragging");
           drag = { card: evt.item, from: evt.item.dataset.status, over: evt.item.dataset.status };

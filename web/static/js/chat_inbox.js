@@ -37,8 +37,19 @@
       var seq = li.getAttribute("data-seq");
       if (!list.querySelector('[data-seq="' + seq + '"]')) { list.appendChild(li); }
     });
+    showCustomerRead(el);
     list.scrollTop = list.scrollHeight;
     markRead(el);
+  }
+  // The customer's read mark can arrive before the line it covers: the agent's own reply is
+  // added when its POST answers, which may be after the customer's widget has shown it and
+  // said so. The pane keeps the highest seq read and marks every agent line up to it.
+  function showCustomerRead(el, seq) {
+    var read = parseInt(el.getAttribute("data-customer-read"), 10) || 0;
+    if (seq > read) { read = seq; el.setAttribute("data-customer-read", String(read)); }
+    el.querySelectorAll(".chat-line.chat-agent:not(.is-read)").forEach(function (li) {
+      if ((parseInt(li.getAttribute("data-seq"), 10) || 0) <= read) li.classList.add("is-read");
+    });
   }
   function markRead(el) {
     if (document.visibilityState !== "visible" || el.getAttribute("data-can-act") !== "true") return;
@@ -74,9 +85,7 @@
       clearTimeout(typingTimer);
       typingTimer = setTimeout(function () { t.hidden = true; }, TYPING_SHOW_MS);
     } else if (data.type === "chat.read" && data.side === "customer") {
-      el.querySelectorAll(".chat-line.chat-agent").forEach(function (li) {
-        if ((parseInt(li.getAttribute("data-seq"), 10) || 0) <= data.seq) li.classList.add("is-read");
-      });
+      showCustomerRead(el, data.seq);
     } else if (data.status && data.status !== el.getAttribute("data-status")) {
       reloadPane(data.conversation);
     }
