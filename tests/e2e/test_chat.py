@@ -121,6 +121,15 @@ async def open_widget(customer: Any, url: str) -> Any:
     return frame
 
 
+async def start_chat(frame: Any, text: str) -> Any:
+    """The customer writes ``text`` and an agent online takes the chat; the widget's lines."""
+    await frame.locator("[data-testid=chat-widget-input]").fill(text)
+    await frame.locator("[data-testid=chat-widget-input]").press("Enter")
+    lines = frame.locator("[data-testid=chat-widget-lines]")
+    await expect(lines).to_contain_text("已接入会话")
+    return lines
+
+
 async def conversation(db: Database) -> ChatConversation:
     async with db.sessionmaker() as session:
         row = await session.scalar(select(ChatConversation).order_by(ChatConversation.id.desc()))
@@ -285,10 +294,7 @@ async def test_a_read_mark_heard_before_the_agents_reply_is_shown_marks_it(
     await open_inbox(agent, "agent")
     customer = await new_page()
     frame = await open_widget(customer, host_site(key))
-    await frame.locator("[data-testid=chat-widget-input]").fill(QUESTION)
-    await frame.locator("[data-testid=chat-widget-input]").press("Enter")
-    lines = frame.locator("[data-testid=chat-widget-lines]")
-    await expect(lines).to_contain_text("已接入会话")
+    lines = await start_chat(frame, QUESTION)
     await agent.locator("[data-testid=chat-mine] [data-testid=chat-item]").click()
     pane = agent.locator("[data-testid=chat-pane]")
     await expect(pane.locator("[data-testid=chat-lines]")).to_contain_text(QUESTION)
@@ -417,10 +423,7 @@ async def test_a_signed_in_customer_sees_earlier_chats_anywhere_and_a_new_sign_i
     laptop = await new_page()
     frame = await open_widget(laptop, alice)
     await expect(frame.locator(".kc-who")).to_be_hidden()  # the site said who she is
-    await frame.locator("[data-testid=chat-widget-input]").fill(QUESTION)
-    await frame.locator("[data-testid=chat-widget-input]").press("Enter")
-    lines = frame.locator("[data-testid=chat-widget-lines]")
-    await expect(lines).to_contain_text("已接入会话")
+    lines = await start_chat(frame, QUESTION)
     # The agent sees the site vouched for her, under her record's name.
     await agent.locator("[data-testid=chat-mine] [data-testid=chat-item]").click()
     pane = agent.locator("[data-testid=chat-pane]")
