@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -256,3 +257,8 @@ async def hold_first_pending_read(page: Any) -> HeldRead:
     await page.evaluate("htmx.trigger(document.getElementById('column-pending'), 'kefu-refresh')")
     await asyncio.wait_for(held.asked.wait(), 10)
     return held
+
+
+def has_class(name: str) -> re.Pattern[str]:
+    """A class-attribute pattern: the element has ``name`` among its classes."""
+    return re.compile(rf"(^|\s){re.escape(name)}(\s|$)")

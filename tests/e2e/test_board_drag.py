@@ -3,7 +3,6 @@ live; a move the state machine refuses snaps back with a localized message."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from models.services.customers import registry
 from models.services.tickets import commands
 from models.ticket import Ticket
 from models.user import User
-from tests.e2e.conftest import hold_first_pending_read, screenshot_path, sign_in
+from tests.e2e.conftest import has_class, hold_first_pending_read, screenshot_path, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference")]
 
@@ -183,7 +182,7 @@ async def test_a_column_read_answered_while_a_card_is_pressed_does_not_take_the_
     held = await hold_first_pending_read(page)
 
     async def answer_while_pressed() -> None:
-        await expect(card).to_have_class(re.compile(r"(^|\s)card-chosen(\s|$)"))
+        await expect(card).to_have_class(has_class("card-chosen"))
         held.release.set()
         await page.wait_for_function("() => window.__pendingReads >= 1")
 
@@ -207,7 +206,7 @@ async def test_a_column_read_answered_while_a_card_is_pressed_does_not_take_the_
     assert title is not None
     await page.mouse.move(title["x"] + 10, title["y"] + title["height"] / 2)
     await page.mouse.down()
-    await expect(other_card).to_have_class(re.compile(r"(^|\s)card-chosen(\s|$)"))
+    await expect(other_card).to_have_class(has_class("card-chosen"))
     held.release.set()
     await page.wait_for_function("() => window.__pendingReads >= 3")
     await page.mouse.up()

@@ -13,7 +13,6 @@ Real mouse steps in Chromium, on both databases, at 1366 and 1024 pixels wide.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +30,7 @@ from models.services.tickets import commands
 from models.services.tickets.transitions import REFUSALS
 from models.ticket import Ticket
 from models.user import User
-from tests.e2e.conftest import screenshot_path, sign_in
+from tests.e2e.conftest import has_class, screenshot_path, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference")]
 
@@ -234,11 +233,6 @@ async def _open_board(new_page: Any, size: str, locale: str = "zh-CN") -> Any:
     await sign_in(page, "agent.after", "kefu-agent")
     await expect(page.locator("[data-testid=board]")).to_be_visible()
     return page
-
-
-def has_class(name: str) -> re.Pattern[str]:
-    """A class-attribute pattern: the element has ``name`` among its classes."""
-    return re.compile(rf"(^|\s){re.escape(name)}(\s|$)")
 
 
 def _toast(page: Any) -> Any:

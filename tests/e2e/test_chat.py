@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 import threading
 from collections.abc import Iterator
 from html import escape as html_escape
@@ -27,7 +26,7 @@ from models.services.common.actor import Actor
 from models.survey import Survey
 from models.ticket import Ticket
 from models.user import User
-from tests.e2e.conftest import screenshot_path, sign_in
+from tests.e2e.conftest import has_class, screenshot_path, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference")]
 
@@ -321,7 +320,7 @@ async def test_a_read_mark_heard_before_the_agents_reply_is_shown_marks_it(
 
     reply = pane.locator(".chat-line.chat-agent").filter(has_text=ANSWER)
     await expect(reply).to_have_count(1)
-    await expect(reply).to_have_class(re.compile(r"(^|\s)is-read(\s|$)"))
+    await expect(reply).to_have_class(has_class("is-read"))
     await agent.unroute_all(behavior="wait")  # the held answers are handed over
     await agent.reload()  # as the server has it
     await expect(pane.locator(".chat-line.chat-agent.is-read")).to_have_count(1)
