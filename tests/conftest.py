@@ -286,12 +286,22 @@ async def reference(db: Any) -> dict[str, int]:
         return await seed.seed_reference(s)
 
 
+_APPS: dict[Any, Any] = {}
+
+
 @pytest.fixture
 async def app(db: Any, redis: Any) -> AsyncIterator[Any]:
+    """The app for this process's settings: built once per settings, as a server process
+    builds it once and serves every request with it (building one takes about half a second
+    of route registration). Each test client runs its lifespan afresh: new database engine,
+    Redis pool and caches in ``app.state``."""
     from models.settings import get_settings
     from web.app import create_app
 
-    yield create_app(get_settings())
+    settings = get_settings()
+    if settings not in _APPS:
+        _APPS[settings] = create_app(settings)
+    yield _APPS[settings]
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
 """Shared helpers for the triage, knowledge-base and CLI integration tests.
 
-The embedder is loaded once per test process (it takes seconds); each test gets a fresh
-:class:`workers.context.TriageRuntime` around it, handed to the real arq worker through
-``Worker(ctx=…)`` exactly as the worker's startup would hold its own.
+The embedders are loaded once per test process (it takes seconds); each test gets a fresh
+:class:`workers.context.TriageRuntime` around them, handed to the real arq worker through
+``Worker(ctx=…)`` exactly as the worker's startup would hold its own. The retrieval
+embedder (multilingual-e5-small) remembers the vector of each text it has embedded for the
+rest of the process: the seed knowledge base takes it about a minute, and most tests here
+embed it again.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from models.db import unit_of_work
 from models.enums import Channel, CustomerLevel, Role, Urgency
@@ -32,14 +37,77 @@ def shared_embedder() -> Any:
     return load_embedder()
 
 
+class RememberingEmbedder:
+    """The real embedder ``inner``, computing each (text, role) once per process: the vectors
+    are the model's own, from the first call that embedded that text. Calls are serialized
+    (runtimes on several threads share it; the e5 engine is not thread-safe)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.multilingual = inner.multilingual
+        self._vectors: dict[tuple[str, bool, bool], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RememberingEmbedder({self.inner!r})"
+
+    def dense_floor(self, query: str) -> float:
+        return float(self.inner.dense_floor(query))
+
+    def encode(
+        self,
+        texts: Any,
+        batch_size: int = 64,
+        *,
+        normalize_text: bool = True,
+        passage: bool = False,
+    ) -> np.ndarray:
+        keys = [(text, normalize_text, passage) for text in texts]
+        with self._lock:
+            missing = list(dict.fromkeys(k for k in keys if k not in self._vectors))
+            if missing:
+                vectors = self.inner.encode(
+                    [k[0] for k in missing],
+                    batch_size,
+                    normalize_text=normalize_text,
+                    passage=passage,
+                )
+                self._vectors.update(zip(missing, vectors, strict=True))
+            if not keys:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            return np.stack([self._vectors[k] for k in keys])
+
+
+@lru_cache(maxsize=4)
+def shared_retrieval_embedder(name: str | None) -> Any:
+    """Knowledge-base retrieval's embedder ``name`` (settings' ``retrieval_model``), loaded
+    once for the whole test process and remembering what it embedded; None when retrieval
+    shares the classifier's embedder."""
+    from triage.embedder import load_embedder
+
+    return RememberingEmbedder(load_embedder(name)) if name is not None else None
+
+
+def new_runtime() -> Any:
+    """A fresh worker runtime around the shared embedders."""
+    from workers.context import TriageRuntime
+
+    settings = get_settings()
+    return TriageRuntime(
+        settings,
+        embedder=shared_embedder(),
+        retrieval_embedder=shared_retrieval_embedder(settings.retrieval_model),
+    )
+
+
 @contextlib.asynccontextmanager
 async def triage_runtime() -> AsyncIterator[Any]:
     """A worker runtime around the shared embedder (its model and index load on first use).
 
     Test modules wrap it in their own ``runtime`` fixture."""
-    from workers.context import TriageRuntime
-
-    rt = TriageRuntime(get_settings(), embedder=shared_embedder())
+    rt = new_runtime()
     try:
         yield rt
     finally:
@@ -81,7 +149,6 @@ def worker_thread() -> Iterator[Any]:
     count the jobs it completes."""
     from arq.worker import Worker
 
-    from workers.context import TriageRuntime
     from workers.main import worker_options
 
     ready = threading.Event()
@@ -90,7 +157,7 @@ def worker_thread() -> Iterator[Any]:
     def run() -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        runtime = TriageRuntime(get_settings(), embedder=shared_embedder())
+        runtime = new_runtime()
         worker = Worker(
             **{
                 **worker_options(),

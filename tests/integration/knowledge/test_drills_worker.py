@@ -1,6 +1,6 @@
 """Drills: the worker is killed, Redis restarts — every inquiry is still triaged exactly once.
 
-Both drills register a burst of inquiries (``KEFU_DRILL_INQUIRIES``, default 400) through
+Both drills register a burst of inquiries (``KEFU_DRILL_INQUIRIES``, default 200) through
 the services, as the portal and the API do, and run the real worker (``kefu worker``) as a
 subprocess with the run's settings. The test plays the process supervisor: it restarts what
 died. The database is the truth; the sweeper (the SLA tick's untriaged sweep, called here as
@@ -46,7 +46,7 @@ from tests.conftest import _TMP
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reference")]
 
-INQUIRIES = int(os.environ.get("KEFU_DRILL_INQUIRIES", "400"))
+INQUIRIES = int(os.environ.get("KEFU_DRILL_INQUIRIES", "200"))
 BATCH = 50
 # No ticket triaged for this long (after a sweep) means the burst is stuck. The first worker
 # of a run may train the bootstrap model first, hence the longer first wait.
