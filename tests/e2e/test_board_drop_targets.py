@@ -249,6 +249,9 @@ async def test_a_drop_on_any_target_moves_the_card_or_says_why_not(
     theirs = [i for ids in seeded.colleagues.values() for i in ids]
     shown = page.locator(", ".join(f"#card-{i}:not([data-can-move])" for i in theirs))
     await expect(shown).to_have_count(len(theirs))  # colleagues' cards: shown, not movable
+    # Only the agent's own cards offer to be picked up.
+    await expect(page.locator(f"#card-{theirs[0]}")).not_to_have_css("cursor", "grab")
+    await expect(page.locator(f"#card-{seeded.mover}")).to_have_css("cursor", "grab")
 
     # Refused: a pending card over "awaiting confirmation". While dragging, the column is
     # marked refused with the state machine's reason; on release the server says it again.
