@@ -54,7 +54,7 @@ class RememberingEmbedder:
         return f"RememberingEmbedder({self.inner!r})"
 
     def dense_floor(self, query: str) -> float:
-        return float(self.inner.dense_floor(query))
+        return self.inner.dense_floor(query)
 
     def encode(
         self,
@@ -65,6 +65,8 @@ class RememberingEmbedder:
         passage: bool = False,
     ) -> np.ndarray:
         keys = [(text, normalize_text, passage) for text in texts]
+        if not keys:
+            return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
             missing = list(dict.fromkeys(k for k in keys if k not in self._vectors))
             if missing:
@@ -75,8 +77,6 @@ class RememberingEmbedder:
                     passage=passage,
                 )
                 self._vectors.update(zip(missing, vectors, strict=True))
-            if not keys:
-                return np.zeros((0, self.dim), dtype=np.float32)
             return np.stack([self._vectors[k] for k in keys])
 
 
