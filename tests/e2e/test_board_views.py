@@ -75,6 +75,25 @@ async def test_phone_state_tabs_show_one_column_with_counts(db: Database, new_pa
 
     english = await open_board(new_page, "admin", "kefu-admin", width=390, locale="en")
     await expect(english.locator("[data-testid=tab-in_progress]")).to_contain_text("In progress")
+    # The header's items wrap as whole items on a phone: no word breaks inside itself ("中文"
+    # once stood as 中 over 文, "Sign out" over two lines).
+    await expect(english.locator("#bell")).to_be_visible()
+    broken = await english.evaluate(
+        """() => [...document.querySelectorAll('.topbar-right a, .topbar-right button')]
+            .filter(el => el.offsetParent !== null && el.textContent.trim())
+            .filter(el => {
+              const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+              for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                const range = document.createRange();
+                range.selectNodeContents(node);
+                const tops = new Set([...range.getClientRects()]
+                  .filter(r => r.width > 0).map(r => Math.round(r.top)));
+                if (tops.size > 1) return true;  // this text runs over two lines
+              }
+              return false;
+            }).map(el => el.textContent.trim())"""
+    )
+    assert broken == [], broken
     await english.screenshot(path=screenshot_path("board-phone-390-en"), full_page=True)
     wide = await open_board(new_page, "admin", "kefu-admin", width=1366, height=900)
     await expect(wide.locator("[data-testid=state-tabs]")).to_be_hidden()
