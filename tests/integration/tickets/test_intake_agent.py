@@ -75,6 +75,12 @@ async def test_agent_registers_an_inquiry_for_a_new_customer(
         assert ticket.urgency is Urgency.URGENT
         customer = await s.get(Customer, ticket.customer_id)
         assert customer is not None and customer.source_channel is Channel.VISIT
+    # The confirmation opens the new ticket: classification may route it to another
+    # department, whose column the agent's board does not show.
+    assert f'href="/tickets/{ticket.id}"' in response.text
+    assert f"打开 {ticket.number}" in response.text
+    opened = await client.get(f"/tickets/{ticket.id}")
+    assert opened.status_code == 200 and ticket.number in opened.text
     job = Job(f"triage:{ticket.id}", redis, _queue_name=get_settings().queue_name)
     assert await job.status() is JobStatus.queued
 
