@@ -223,6 +223,28 @@ async def sign_in(page: Any, username: str, password: str, *, all_departments: b
         await page.reload()
 
 
+# Each text node of the visible elements matching the selector: does it run over two lines?
+_BROKEN_TEXTS_JS = """selector => [...document.querySelectorAll(selector)]
+    .filter(el => el.offsetParent !== null && el.textContent.trim())
+    .filter(el => {
+      const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        const tops = new Set([...range.getClientRects()]
+          .filter(r => r.width > 0).map(r => Math.round(r.top)));
+        if (tops.size > 1) return true;
+      }
+      return false;
+    }).map(el => el.textContent.trim())"""
+
+
+async def texts_broken_over_lines(page: Any, selector: str) -> list[str]:
+    """The texts of the visible ``selector`` elements that wrap inside themselves: a button or
+    a column head squeezed on a phone into 中/文 or "Mark / read"."""
+    return list(await page.evaluate(_BROKEN_TEXTS_JS, selector))
+
+
 def screenshot_path(name: str) -> Path:
     """Where to save a screenshot (outside the repository), one per backend."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

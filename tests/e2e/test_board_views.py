@@ -15,7 +15,7 @@ from models.services.demo import seed
 from models.services.tickets import board
 from models.services.tickets.board import BoardFilters
 from models.ticket import Ticket
-from tests.e2e.conftest import screenshot_path, sign_in
+from tests.e2e.conftest import screenshot_path, sign_in, texts_broken_over_lines
 from tests.integration.tickets.test_board_helpers import actor, make_ticket
 from tests.integration.tickets.test_board_views import same_customer_ticket
 
@@ -78,21 +78,7 @@ async def test_phone_state_tabs_show_one_column_with_counts(db: Database, new_pa
     # The header's items wrap as whole items on a phone: no word breaks inside itself ("中文"
     # once stood as 中 over 文, "Sign out" over two lines).
     await expect(english.locator("#bell")).to_be_visible()
-    broken = await english.evaluate(
-        """() => [...document.querySelectorAll('.topbar-right a, .topbar-right button')]
-            .filter(el => el.offsetParent !== null && el.textContent.trim())
-            .filter(el => {
-              const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-              for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-                const range = document.createRange();
-                range.selectNodeContents(node);
-                const tops = new Set([...range.getClientRects()]
-                  .filter(r => r.width > 0).map(r => Math.round(r.top)));
-                if (tops.size > 1) return true;  // this text runs over two lines
-              }
-              return false;
-            }).map(el => el.textContent.trim())"""
-    )
+    broken = await texts_broken_over_lines(english, ".topbar-right a, .topbar-right button")
     assert broken == [], broken
     await english.screenshot(path=screenshot_path("board-phone-390-en"), full_page=True)
     wide = await open_board(new_page, "admin", "kefu-admin", width=1366, height=900)

@@ -16,7 +16,7 @@ from models.services.common.actor import Actor
 from models.services.tickets import commands, intake
 from models.ticket import Ticket
 from models.user import User
-from tests.e2e.conftest import screenshot_path, sign_in
+from tests.e2e.conftest import screenshot_path, sign_in, texts_broken_over_lines
 from tests.e2e.test_board_drag import SSE_READY_PROBE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference")]
@@ -109,6 +109,11 @@ async def test_a_customer_reply_reaches_the_assignee_live(
     number = (await _row(db, ticket_id)).number
     await expect(agent.locator("main")).to_contain_text(number)
     await expect(agent.locator("main")).to_contain_text(REFUND)
+    # On a phone "标为已读" stays one line beside the text (it stood one character per line).
+    await agent.set_viewport_size({"width": 390, "height": 844})
+    await expect(agent.locator(".notification button").first).to_be_visible()
+    assert await texts_broken_over_lines(agent, ".notification button") == []
+    await agent.set_viewport_size({"width": 1440, "height": 900})
 
     # Opening the drawer shows the reply as new once and clears the mark.
     await agent.goto("/board")

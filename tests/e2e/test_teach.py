@@ -18,7 +18,7 @@ from models.label import Label
 from models.model_version import ModelVersion
 from models.services.tickets import triage
 from models.ticket import Ticket
-from tests.e2e.conftest import screenshot_path, sign_in
+from tests.e2e.conftest import screenshot_path, sign_in, texts_broken_over_lines
 from tests.integration.sla.test_sla_helpers import make_ticket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference")]
@@ -101,5 +101,29 @@ async def test_lead_confirms_and_corrects_then_requests_a_retraining(
     assert confirmed is not None and confirmed.type_source is TypeSource.LEAD
     assert [r.status for r in runs] == ["queued"], "retraining requested once"
 
+    # A bootstrap version with its per-type report, as the worker records one.
+    types = [t.value for t in RequestType]
+    async with unit_of_work(db) as session:
+        session.add(
+            ModelVersion(
+                version="bootstrap-e2e",
+                status="current",
+                trigger="bootstrap",
+                training_size=14610,
+                metrics={
+                    "evaluation": {
+                        "accuracy": 0.99,
+                        "macro_f1": 0.99,
+                        "per_class": {t: {"f1": 0.99, "support": 700} for t in types},
+                        "confusion": [[700 if i == j else 1 for j in range(4)] for i in range(4)],
+                    }
+                },
+            )
+        )
     await page.goto("/models/")
     await expect(page.locator("[data-testid=teach-hint]")).to_contain_text("3 / 40")
+    # On a phone the per-type table scrolls sideways; its heads keep their words (咨询解答 once
+    # stood one character per line).
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await expect(page.locator(".mv-classes").first).to_be_visible()
+    assert await texts_broken_over_lines(page, ".mv-classes th") == []
