@@ -81,6 +81,14 @@ async def test_phone_state_tabs_show_one_column_with_counts(db: Database, new_pa
     broken = await texts_broken_over_lines(english, ".topbar-right a, .topbar-right button")
     assert broken == [], broken
     await english.screenshot(path=screenshot_path("board-phone-390-en"), full_page=True)
+    # A table on a phone scrolls sideways: no head and no short Chinese value ("个人", "已发布")
+    # squeezed into one character per line.
+    for path in ("/customers", "/kb", "/admin/users"):
+        await page.goto(path)
+        await expect(page.locator("main .table").first).to_be_visible()
+        assert await texts_broken_over_lines(page, "main .table th") == [], path
+        short = [t for t in await texts_broken_over_lines(page, "main .table td") if len(t) <= 4]
+        assert short == [], (path, short)
     wide = await open_board(new_page, "admin", "kefu-admin", width=1366, height=900)
     await expect(wide.locator("[data-testid=state-tabs]")).to_be_hidden()
     await expect(wide.locator("[data-testid=column-closed]")).to_be_visible()
