@@ -7,9 +7,10 @@ from typing import Any
 
 import pyotp
 import pytest
+from playwright.async_api import expect
 
 from models.services.admin import twofactor
-from tests.e2e.conftest import screenshot_path, sign_in
+from tests.e2e.conftest import screenshot_path, sign_in, texts_broken_over_lines
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference")]
 
@@ -71,10 +72,18 @@ async def test_totp_enrolment_then_sign_in_with_a_code(page: Any) -> None:
     assert await page.locator("[data-testid=board]").is_visible()
 
 
-async def test_the_sign_in_page_names_the_demo_logins_on_a_demo_install(page: Any) -> None:
+async def test_the_sign_in_page_names_the_demo_logins_on_a_demo_install(
+    page: Any, new_page: Any
+) -> None:
     await page.goto("/login")
     demo = page.locator("[data-testid=demo-logins]")
     assert await demo.is_visible()
     text = await demo.inner_text()
     assert "kefu-admin" in text and "演示" in text
     await page.screenshot(path=screenshot_path("login-demo"), full_page=True)
+    # On a phone each password stays on one line ("kefu-" over "admin" reads as two things).
+    english = await new_page("en")
+    await english.set_viewport_size({"width": 390, "height": 844})
+    await english.goto("/login")
+    await expect(english.locator("[data-testid=demo-logins]")).to_contain_text("kefu-admin")
+    assert await texts_broken_over_lines(english, "[data-testid=demo-logins] td") == []
