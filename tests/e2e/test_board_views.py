@@ -80,6 +80,9 @@ async def test_phone_state_tabs_show_one_column_with_counts(db: Database, new_pa
     await expect(english.locator("#bell")).to_be_visible()
     broken = await texts_broken_over_lines(english, ".topbar-right a, .topbar-right button")
     assert broken == [], broken
+    # A long display name may be cut with an ellipsis; its tooltip keeps it whole.
+    title = await english.locator(".whoami").get_attribute("title")
+    assert title is not None and title.startswith("系统管理员 Admin · "), title
     await english.screenshot(path=screenshot_path("board-phone-390-en"), full_page=True)
     # A table on a phone scrolls sideways: no head and no short Chinese value ("个人", "已发布")
     # squeezed into one character per line.
