@@ -92,10 +92,21 @@ async def test_phone_state_tabs_show_one_column_with_counts(db: Database, new_pa
         assert await texts_broken_over_lines(page, "main .table th") == [], path
         short = [t for t in await texts_broken_over_lines(page, "main .table td") if len(t) <= 4]
         assert short == [], (path, short)
+    # The SLA targets fit a phone: label, minutes and "business hours" side by side, the
+    # "≈ 1d 3h" under the minutes (the note row once stretched the table to 950 px).
+    await page.goto("/admin/sla")
+    scroll, client = await page.eval_on_selector(
+        "table.sla-targets", "t => [t.scrollWidth, t.clientWidth]"
+    )
+    assert scroll <= client + 1, (scroll, client)
     wide = await open_board(new_page, "admin", "kefu-admin", width=1366, height=900)
     await expect(wide.locator("[data-testid=state-tabs]")).to_be_hidden()
     await expect(wide.locator("[data-testid=column-closed]")).to_be_visible()
     await wide.screenshot(path=screenshot_path("board-desktop-1366-zh"))
+    # On a desktop "≈ 2h 0m" beside a target stays whole ("≈ 2h" over "0m" before).
+    await english.set_viewport_size({"width": 1366, "height": 900})
+    await english.goto("/admin/sla")
+    assert await texts_broken_over_lines(english, ".sla-targets span.hint") == []
 
 
 async def test_keyboard_shortcuts_move_open_assign_and_help(
