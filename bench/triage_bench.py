@@ -10,8 +10,8 @@
   registration to classification (``triaged_at - created_at``), p50/p95.
 * ``suggest``: 10,000 published articles (the seed knowledge base plus synthetic articles
   built from it and the bootstrap messages), embedded; portal suggestions through the worker
-  (enqueue + ``job.result``) p50/p95, the worker-side search alone, and the web's lexical
-  fallback.
+  (asked and answered over Redis, :mod:`models.services.common.asks`) p50/p95, the
+  worker-side search alone, and the web's lexical fallback.
 * ``retrain``: a retraining with 10,000 labels — the first run embeds them (then stored), the
   second reuses the stored vectors.
 
@@ -44,7 +44,9 @@ from models.customer import Customer
 from models.db import Database, create_engine, unit_of_work
 from models.enums import ArticleStatus, Channel, CustomerLevel, RequestType
 from models.label import Label
+from models.services.common import asks
 from models.services.common.actor import Actor
+from models.services.common.jobs import SUGGEST
 from models.services.demo import seed as demo
 from models.services.knowledge import kb
 from models.services.tickets import commands
@@ -299,8 +301,7 @@ async def _suggest(
         search_ms.append((time.perf_counter() - t) * 1000)
     portal_ms, fallback_ms, answered = [], [], 0
     with _worker_process():
-        warm = await redis.enqueue_job("suggest", query="预热", locale="zh_CN", k=1)
-        await warm.result(timeout=1800)
+        await asks.ask(redis, SUGGEST, {"query": "预热", "locale": "zh_CN", "k": 1}, 1800)
         for q in queries:
             t = time.perf_counter()
             async with db.sessionmaker() as session:

@@ -19,6 +19,7 @@ from models.db import Database
 from models.settings import get_settings
 from workers.context import TriageRuntime
 from workers.jobs import CRON_JOBS, FUNCTIONS
+from workers.jobs.kb import serve_suggestions
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,22 @@ async def startup(ctx: dict[str, Any]) -> None:
     if "triage" not in ctx:
         ctx["triage"] = TriageRuntime(settings)
         ctx["own_triage"] = True
+    # Questions the web waits for (portal and chat suggestions), on this connection's pool.
+    await _stop_answering(ctx)
+    ctx["answering"] = asyncio.create_task(serve_suggestions(ctx), name="serve-suggestions")
     log.info("worker started on %s", settings.database_url.split("@")[-1])
 
 
+async def _stop_answering(ctx: dict[str, Any]) -> None:
+    task: asyncio.Task[None] | None = ctx.pop("answering", None)
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await _stop_answering(ctx)
     if ctx.get("own_triage"):
         await ctx["triage"].close()
     await ctx["db"].dispose()
@@ -81,6 +94,7 @@ async def _abandon(worker: Worker) -> None:
     """Drop a worker whose Redis went away: let its jobs finish (cancelling only those still
     running after the grace; the database keeps the work, and the untriaged sweeper and the
     jobs' own re-checks make a re-run safe), close its pool."""
+    await _stop_answering(worker.ctx)
     tasks = list(worker.tasks.values())
     if tasks:
         _, running = await asyncio.wait(tasks, timeout=JOB_GRACE_SECONDS)

@@ -24,7 +24,8 @@ WECOM_SYNC = "wecom_sync"
 WECOM_SEND = "wecom_send"
 DELIVER_NOTIFICATION = "deliver_notification"
 DRAIN_ASSIGNMENTS = "drain_assignments"
-# Asked for with the caller waiting on its result (not recorded on a session).
+# Asked of the worker with the caller waiting for the answer (``models.services.common.asks``;
+# also the name of the arq job that answered it in the previous release).
 SUGGEST = "suggest"
 
 

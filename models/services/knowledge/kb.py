@@ -2,10 +2,10 @@
 
 Retrieval is :class:`triage.retrieval.HybridIndex` (BM25 over title and body, Chinese-aware
 terms, + dense cosine, normalized scores fused with per-language weights). The web never
-embeds: a portal query is answered by the worker's ``suggest`` job, which keeps the index and
-the embedder; if the worker does not answer within :data:`SUGGEST_TIMEOUT`, the web ranks
-lexically (BM25 only, no model). Suggestions stored for a ticket at triage time are shown in
-the drawer.
+embeds: a portal query is asked of the worker (:func:`models.services.common.asks.ask`, topic
+``suggest``), which keeps the index and the embedder; if the worker does not answer within
+:data:`SUGGEST_TIMEOUT`, the web ranks lexically (BM25 only, no model). Suggestions stored
+for a ticket at triage time are shown in the drawer.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,7 @@ from models.article import Article
 from models.base import utcnow
 from models.db import Database, record_job, unit_of_work
 from models.enums import ArticleStatus
-from models.services.common import audit
+from models.services.common import asks, audit
 from models.services.common.actor import Actor
 from models.services.common.errors import N_, Forbidden, NotFound, ValidationFailed
 from models.services.common.jobs import SUGGEST, embed_job
@@ -53,7 +52,6 @@ TITLE_MAX = 300
 BODY_MAX = 50_000
 # The web waits this long for the worker's answer, then ranks lexically itself.
 SUGGEST_TIMEOUT = 1.5
-SUGGEST_EXPIRES = timedelta(seconds=10)  # a suggest job not started by then is dropped
 # Dense neighbours shown to people must be at least as similar (cosine) as the embedder's
 # floor (``Embedder.dense_floor``) — the dense ranking ranks every article, so without a floor
 # any query would "find" something.
@@ -811,17 +809,12 @@ async def _suggest_via_worker(
 ) -> list[Hit] | None:
     """The worker's hybrid answer, or None if it does not come within ``wait`` seconds."""
     try:
-        job = await redis.enqueue_job(
-            SUGGEST, query=query, locale=locale, k=k, _expires=SUGGEST_EXPIRES
-        )
-        if job is None:
-            return None
-        result = await job.result(timeout=wait, poll_delay=0.02)
-    except TimeoutError:
-        log.info("worker did not suggest within %.1fs; ranking lexically", wait)
-        return None
-    except Exception:  # Redis down, job failed: the lexical ranking still answers
+        result = await asks.ask(redis, SUGGEST, {"query": query, "locale": locale, "k": k}, wait)
+    except Exception:  # Redis down: the lexical ranking still answers
         log.warning("worker suggestion failed; ranking lexically", exc_info=True)
+        return None
+    if result is None:
+        log.info("worker did not suggest within %.1fs; ranking lexically", wait)
         return None
     return [Hit(int(i), float(s)) for i, s in result]
 

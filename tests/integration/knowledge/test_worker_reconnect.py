@@ -110,3 +110,54 @@ async def test_a_job_running_when_redis_dies_is_allowed_to_finish(
         await asyncio.gather(worker, return_exceptions=True)
         monkeypatch.undo()
         reset_settings()
+
+
+class _Answers:
+    """The worker's runtime for this test: answers every suggestion query with article 7."""
+
+    async def search(self, db: Any, query: str, k: int, locale: str | None = None) -> list[Any]:
+        from models.services.knowledge.kb import Hit
+
+        return [Hit(7, 0.9)]
+
+
+async def test_the_worker_answers_suggestion_queries_again_after_redis_restarts(
+    private_redis: RedisProcess, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Portal and chat suggestions are questions the worker answers outside arq's queue
+    (``asks``); the reconnected worker must listen again on its new connection."""
+    from models.services.common import asks
+    from models.services.common.jobs import SUGGEST
+    from models.settings import reset_settings
+
+    monkeypatch.setenv("KEFU_REDIS_URL", private_redis.url)
+    reset_settings()
+    question = {"query": "退款多久到账", "locale": "zh_CN", "k": 3}
+
+    async def nothing(ctx: dict[str, Any]) -> None:
+        pass
+
+    worker = asyncio.create_task(
+        supervise(
+            functions=[func(nothing, name="nothing")],  # arq wants one
+            cron_jobs=[],
+            ctx={"triage": _Answers()},
+            poll_delay=0.05,
+        )
+    )
+    try:
+        pool = await _pool(private_redis.url)
+        assert await asks.ask(pool, SUGGEST, question, wait=30) == [[7, 0.9]]
+        await pool.aclose()
+        with caplog.at_level(logging.WARNING, logger="workers.main"):
+            private_redis.kill()
+            await until(lambda: "reconnecting in" in caplog.text, worker, "the reconnect")
+            private_redis.start()  # empty
+            pool = await _pool(private_redis.url)
+            assert await asks.ask(pool, SUGGEST, question, wait=60) == [[7, 0.9]]
+            await pool.aclose()
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        monkeypatch.undo()
+        reset_settings()
