@@ -17,15 +17,18 @@
 
 Sizes: ``KEFU_BENCH_TRIAGE_BURST``, ``KEFU_BENCH_TRIAGE_STEADY_SECONDS``,
 ``KEFU_BENCH_TRIAGE_ARTICLES``, ``KEFU_BENCH_TRIAGE_LABELS``. The benchmark uses its own
-scratch database, data directory (var/bench/triage-data) and queue.
+scratch database, data directory (var/bench/triage-data), queue and Redis index (claimed and
+flushed like the tests', released after).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import random
+import secrets
 import subprocess
 import sys
 import time
@@ -37,7 +40,13 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 import models
-from bench.common import BENCH_DIR, percentiles, scratch_database_url
+from bench.common import (
+    BENCH_DIR,
+    claim_redis_db,
+    percentiles,
+    release_redis_db,
+    scratch_database_url,
+)
 from models.article import Article
 from models.base import utcnow
 from models.customer import Customer
@@ -61,12 +70,22 @@ def _size(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-def _configure() -> None:
-    """A data directory and queue of the benchmark's own (models, caches, jobs)."""
+def _configure(owner: str) -> str:
+    """A data directory, queue and Redis index of the benchmark's own (models, caches, jobs);
+    returns the Redis URL, for :func:`~bench.common.release_redis_db`.
+
+    The Redis index is claimed and flushed like the tests' (never index 0): arq keeps a job's
+    key (a day, if it never ran) and its result under the job id, whatever the queue, so jobs
+    left by an earlier run with the same ticket ids would silently keep this run's jobs from
+    being queued."""
+    base = os.environ.get("KEFU_BENCH_REDIS", "redis://127.0.0.1:6379")
+    redis_url = f"{base}/{claim_redis_db(base, owner)}"
+    os.environ["KEFU_REDIS_URL"] = redis_url
     os.environ["KEFU_DATA_DIR"] = str(BENCH_DIR / "triage-data")
     os.environ["KEFU_DATABASE_URL"] = scratch_database_url("triage")
     os.environ["KEFU_QUEUE"] = "kefu-bench:triage"
     reset_settings()
+    return redis_url
 
 
 async def _schema(url: str) -> None:
@@ -136,6 +155,16 @@ def _worker_process() -> Iterator[subprocess.Popen[bytes]]:
             process.kill()
             process.wait()
         log.close()
+
+
+async def _classifier_ready() -> None:
+    """Until the worker process's log says its classifier is ready (at most 15 minutes)."""
+    log = BENCH_DIR / "triage-worker.log"
+    async with asyncio.timeout(900):
+        for _ in itertools.count():
+            if "classifier ready" in log.read_text(errors="replace"):
+                return
+            await asyncio.sleep(0.2)
 
 
 async def _encode_rates(embedder: Any, texts: list[str]) -> dict[str, Any]:
@@ -302,6 +331,9 @@ async def _suggest(
     portal_ms, fallback_ms, answered = [], [], 0
     with _worker_process():
         await asks.ask(redis, SUGGEST, {"query": "预热", "locale": "zh_CN", "k": 1}, 1800)
+        # A worker in production readied its classifier long ago; this one does it as it
+        # starts (seconds of CPU), which would otherwise overlap the first queries.
+        await _classifier_ready()
         for q in queries:
             t = time.perf_counter()
             async with db.sessionmaker() as session:
@@ -368,7 +400,8 @@ async def run() -> dict[str, Any]:
     from triage.embedder import load_embedder
     from workers.context import TriageRuntime
 
-    _configure()
+    owner = f"bench-triage-{secrets.token_hex(5)}"
+    redis_url = _configure(owner)
     settings = get_settings()
     await _schema(settings.database_url)
     db = Database(settings.database_url)
@@ -417,4 +450,5 @@ async def run() -> dict[str, Any]:
         await runtime.close()
         await redis.aclose()
         await db.dispose()
+        release_redis_db(redis_url, owner)
     return results

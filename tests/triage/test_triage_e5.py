@@ -5,6 +5,8 @@ prefixes), find Chinese paraphrases that share no words with the answer, and kee
 an article on another subject is no dense match, however the model scores every pair high.
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -95,6 +97,22 @@ def test_the_floor_follows_the_script(e5: Embedder) -> None:
 def test_loading_is_local_and_repeatable() -> None:
     a, b = load_embedder("e5"), load_embedder("e5")
     assert np.allclose(a.encode(["退款进度"]), b.encode(["退款进度"]), atol=1e-6)
+
+
+def test_loading_leaves_the_threading_environment_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine is told its threads and idle spin through the environment as it loads; a
+    process's later children (a web process started by ``kefu run``) must not inherit them,
+    and an operator's own spin setting wins."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("GOMP_SPINCOUNT", "7")
+    load_embedder("e5")
+    assert "OMP_NUM_THREADS" not in os.environ
+    assert os.environ["GOMP_SPINCOUNT"] == "7"
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    load_embedder("e5", threads=1)
+    assert "OMP_NUM_THREADS" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
 
 
 def test_unknown_words_have_dense_neighbours_but_an_anchored_search_finds_nothing(
