@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import random
 import secrets
@@ -161,9 +160,8 @@ async def _classifier_ready() -> None:
     """Until the worker process's log says its classifier is ready (at most 15 minutes)."""
     log = BENCH_DIR / "triage-worker.log"
     async with asyncio.timeout(900):
-        for _ in itertools.count():
-            if "classifier ready" in log.read_text(errors="replace"):
-                return
+        # Another process's log file: nothing to await but the next look.
+        while "classifier ready" not in log.read_text(errors="replace"):  # noqa: ASYNC110
             await asyncio.sleep(0.2)
 
 
@@ -408,7 +406,6 @@ async def run() -> dict[str, Any]:
     redis = await create_pool(
         RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name
     )
-    await redis.delete(settings.queue_name)
     embedder = await asyncio.to_thread(load_embedder, settings.embedding_model)
     runtime = TriageRuntime(settings, embedder=embedder)
     results: dict[str, Any] = {"embedder": embedder.name}

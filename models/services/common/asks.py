@@ -78,6 +78,26 @@ async def ask(redis: Any, topic: str, question: dict[str, Any], wait: float) -> 
     return json.loads(popped[1])
 
 
+async def _next_question(redis: Any, key: str, topic: str) -> dict[str, Any] | None:
+    """The next question on ``key`` still worth answering; None after a pop that found none,
+    a late or malformed one, or a Redis error (after a pause)."""
+    try:
+        popped = await redis.brpop([key], timeout=POP_SECONDS)
+    except Exception:
+        log.warning("waiting for %s questions failed; retrying", topic, exc_info=True)
+        await asyncio.sleep(POP_SECONDS)
+        return None
+    if popped is None:
+        return None
+    try:
+        message: dict[str, Any] = json.loads(popped[1])
+        if time.time() <= float(message["until"]) + LATE_GRACE:
+            return message
+    except (ValueError, KeyError, TypeError):
+        log.warning("dropped a malformed %s question", topic)
+    return None
+
+
 async def serve(redis: Any, topic: str, answer: Handler, *, concurrency: int = 8) -> None:
     """Answer questions on ``topic`` with ``answer(question)`` until cancelled.
 
@@ -111,25 +131,8 @@ async def serve(redis: Any, topic: str, answer: Handler, *, concurrency: int = 8
     try:
         while True:
             await slots.acquire()
-            try:
-                popped = await redis.brpop([key], timeout=POP_SECONDS)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                slots.release()
-                log.warning("waiting for %s questions failed; retrying", topic, exc_info=True)
-                await asyncio.sleep(POP_SECONDS)
-                continue
-            if popped is None:
-                slots.release()
-                continue
-            try:
-                message = json.loads(popped[1])
-                late = time.time() > float(message["until"]) + LATE_GRACE
-            except (ValueError, KeyError, TypeError):
-                log.warning("dropped a malformed %s question", topic)
-                late = True
-            if late:
+            message = await _next_question(redis, key, topic)
+            if message is None:
                 slots.release()
                 continue
             task = asyncio.create_task(reply(message))

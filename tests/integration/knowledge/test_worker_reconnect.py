@@ -27,6 +27,15 @@ async def until(condition: Any, task: asyncio.Task[None], what: str) -> None:
         await asyncio.sleep(0.05)
 
 
+async def restart_redis(
+    private_redis: RedisProcess, worker: asyncio.Task[None], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Kill Redis, wait until the worker notices, start it again (empty)."""
+    private_redis.kill()
+    await until(lambda: "reconnecting in" in caplog.text, worker, "the reconnect")
+    private_redis.start()
+
+
 async def test_the_worker_reconnects_after_redis_restarts(
     private_redis: RedisProcess, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -54,9 +63,7 @@ async def test_the_worker_reconnects_after_redis_restarts(
         await pool.aclose()
 
         with caplog.at_level(logging.WARNING, logger="workers.main"):
-            private_redis.kill()
-            await until(lambda: "reconnecting in" in caplog.text, worker, "the reconnect")
-            private_redis.start()  # empty
+            await restart_redis(private_redis, worker, caplog)
             pool = await _pool(private_redis.url)
             await pool.enqueue_job("note", 2)
             await until(lambda: done == [1, 2], worker, "a job after the restart")
@@ -150,9 +157,7 @@ async def test_the_worker_answers_suggestion_queries_again_after_redis_restarts(
         assert await asks.ask(pool, SUGGEST, question, wait=30) == [[7, 0.9]]
         await pool.aclose()
         with caplog.at_level(logging.WARNING, logger="workers.main"):
-            private_redis.kill()
-            await until(lambda: "reconnecting in" in caplog.text, worker, "the reconnect")
-            private_redis.start()  # empty
+            await restart_redis(private_redis, worker, caplog)
             pool = await _pool(private_redis.url)
             assert await asks.ask(pool, SUGGEST, question, wait=60) == [[7, 0.9]]
             await pool.aclose()
