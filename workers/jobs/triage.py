@@ -3,7 +3,8 @@
 ``triage_ticket`` (job id ``triage:<id>``) classifies one inquiry and writes the result
 through :func:`models.services.tickets.triage.apply_triage`, which re-checks the ticket inside
 its transaction: a second run changes nothing. ``suggest_ticket`` (``suggest-ticket:<id>``)
-then ranks its knowledge-base suggestions again with the retrieval embedder.
+then ranks its knowledge-base suggestions again with the retrieval embedder, which has
+embedded the ticket's text meanwhile when it had nothing else to do.
 ``retrain_classifier`` (job id ``retrain:<version id>``) trains a queued model version.
 ``classifier_sweep`` (cron) is the safety net for lost or stuck trainings.
 """
@@ -65,6 +66,8 @@ async def triage_ticket(ctx: dict[str, Any], ticket_id: int) -> dict[str, Any]:
             )
     except Conflict as exc:  # someone changed the ticket meanwhile: try again shortly
         raise Retry(defer=2) from exc
+    if deferred and result.applied:
+        runtime.prefetch(pending.text)
     return result.as_dict()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -292,6 +293,56 @@ async def test_triage_classifies_first_and_ranks_suggestions_by_meaning_after(
         counts = dict((await s.execute(select(Article.external_id, Article.suggested_count))).all())
     for article in set(lexical) | set(refined):
         assert counts[article] == 1, (article, lexical, refined)
+
+
+class _Asked:
+    """The shared retrieval embedder, recording the queries it is asked to embed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.asked = inner, threading.Event()
+        self.queries: list[str] = []
+        self.name, self.dim, self.multilingual = inner.name, inner.dim, inner.multilingual
+
+    def dense_floor(self, query: str) -> float:
+        return float(self.inner.dense_floor(query))
+
+    def encode(self, texts: Any, batch_size: int = 64, **options: Any) -> Any:
+        if not options.get("passage"):
+            self.queries.extend(texts)
+            self.asked.set()
+        return self.inner.encode(texts, batch_size, **options)
+
+
+async def test_the_ranking_by_meaning_finds_the_text_embedded_while_the_worker_was_idle(
+    db: Any, redis: Any
+) -> None:
+    """After classifying, the triage job has the retrieval embedder embed the ticket's text
+    when it has nothing else to do (in a burst: on the CPU classification leaves idle); the
+    suggest-ticket job that follows uses that vector instead of embedding the text again."""
+    import asyncio
+
+    from tests.integration.triage_support import shared_embedder, shared_retrieval_embedder
+    from workers.context import TriageRuntime
+
+    settings = get_settings()
+    asked = _Asked(shared_retrieval_embedder(settings.retrieval_model))
+    runtime = TriageRuntime(settings, embedder=shared_embedder(), retrieval_embedder=asked)
+    try:
+        async with unit_of_work(db) as s:
+            await seed.seed_articles(s)
+        await runtime.embed_articles(db)
+        text = "冰箱坏了能派人来看看吗"
+        ticket_id = await make_ticket(db, redis, await make_customer(db, "冯女士"), text)
+
+        await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
+        assert await asyncio.to_thread(asked.asked.wait, 30), "embedded while idle"
+        assert asked.queries == [text]
+        await burst(runtime)  # the suggest-ticket job
+
+        assert asked.queries.count(text) == 1, asked.queries
+        assert (await _suggested(db, ticket_id))[0] == "zh-006"
+    finally:
+        await runtime.close()
 
 
 async def test_a_ranking_equal_to_the_stored_one_writes_nothing(db: Any, redis: Any) -> None:
