@@ -10,7 +10,8 @@ single texts are micro-batched: concurrent callers of :meth:`Encoder.encode_one`
 encoder call, which is most of the difference between per-ticket and batch encoding speed.
 
 A text can also be encoded ahead of need (:meth:`Encoder.prefetch`): when the thread has no
-caller waiting, a few at a time, kept for the :meth:`Encoder.encode_one` that asks for it later.
+caller waiting, a few at a time, kept for the one :meth:`Encoder.encode_one` that asks for it
+later.
 The worker uses this for the ranking by meaning that follows each triage, so that in a burst it
 runs on the CPU classification leaves idle instead of after the whole burst.
 """
@@ -48,7 +49,7 @@ MICRO_BATCH: Final = 32
 #: 15 ms a text against 17 one by one).
 AHEAD_BATCH: Final = 4
 #: At most this many texts wait to be encoded ahead, and this many vectors encoded ahead are
-#: kept (least recently asked for go first): ~1.5 KiB each at 384 dimensions.
+#: kept until asked for (the oldest go first): ~1.5 KiB each at 384 dimensions.
 AHEAD_KEEP: Final = 2048
 
 Progress = Callable[[int], Awaitable[None]]
@@ -189,12 +190,11 @@ class Encoder:
 
     async def encode_one(self, text: str) -> np.ndarray | None:
         """Embed one text (a query), batched with whatever other callers are embedding now
-        (or the vector :meth:`prefetch` encoded for it)."""
+        (or take the vector :meth:`prefetch` encoded for it: once)."""
         embedder = await self.embedder()
         if embedder is None:
             return None
-        if (kept := self._kept.get(text)) is not None:
-            self._kept.move_to_end(text)
+        if (kept := self._kept.pop(text, None)) is not None:
             return kept
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self._pending.append((text, future))

@@ -210,7 +210,7 @@ def test_texts_encoded_ahead_serve_later_callers_and_never_delay_a_waiting_one()
     """The worker has the retrieval embedder encode a triaged ticket's text when it has
     nothing else to do, for the ranking by meaning that follows: a caller who waits goes
     before the texts queued ahead, those go a few per call, and a later call for one of them
-    is answered without encoding it again."""
+    is answered without encoding it again (once: the vector is not kept after)."""
     import asyncio
 
     from triage.encoder import AHEAD_BATCH, Encoder
@@ -226,18 +226,22 @@ def test_texts_encoded_ahead_serve_later_callers_and_never_delay_a_waiting_one()
             waited = await encoder.encode_one("a caller who waits")
             assert await asyncio.to_thread(recording.all_seen.wait, 10)
             assert not encoder.prefetch(ahead[3]), "already encoded"
-            return waited, await encoder.encode_one(ahead[3])
+            kept = await encoder.encode_one(ahead[3])
+            calls = len(recording.calls)
+            await encoder.encode_one(ahead[3])
+            assert len(recording.calls) == calls + 1, "a kept vector serves one call"
+            return waited, kept
         finally:
             await encoder.close()
 
     waited, kept = asyncio.run(scenario())
 
     assert recording.calls[0] == ["a caller who waits"]
-    assert [t for call in recording.calls[1:] for t in call] == ahead, "each once, in order"
-    assert max(len(call) for call in recording.calls[1:]) == AHEAD_BATCH
+    assert [t for call in recording.calls[1:-1] for t in call] == ahead, "each once, in order"
+    assert max(len(call) for call in recording.calls[1:-1]) == AHEAD_BATCH
     assert waited is not None and waited[0] == len("a caller who waits")
     assert kept is not None and kept[0] == len(ahead[3])
-    assert len(recording.calls) == 1 + -(-len(ahead) // AHEAD_BATCH), "no call for the kept one"
+    assert len(recording.calls) == 2 + -(-len(ahead) // AHEAD_BATCH), "none for the kept one"
 
 
 def test_nothing_is_encoded_ahead_before_the_model_is_loaded() -> None:
