@@ -196,6 +196,7 @@ class Encoder:
             return None
         if (kept := self._kept.pop(text, None)) is not None:
             return kept
+        self._ahead.pop(text, None)  # still queued ahead: this caller's call encodes it
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self._pending.append((text, future))
         self._start(embedder)

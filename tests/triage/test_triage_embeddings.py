@@ -244,6 +244,31 @@ def test_texts_encoded_ahead_serve_later_callers_and_never_delay_a_waiting_one()
     assert len(recording.calls) == 2 + -(-len(ahead) // AHEAD_BATCH), "none for the kept one"
 
 
+def test_a_caller_asking_for_a_text_still_queued_ahead_takes_it_over() -> None:
+    """At the end of a burst the suggest-ticket jobs may ask for texts still waiting to be
+    encoded ahead: each is then encoded once, for the caller, not a second time after."""
+    import asyncio
+
+    from triage.encoder import Encoder
+
+    recording = _Recording(expected=3)
+
+    async def scenario() -> None:
+        encoder = Encoder(embedder=recording)  # type: ignore[arg-type]
+        try:
+            assert encoder.prefetch("queued") and encoder.prefetch("other")
+            await encoder.encode_one("queued")
+            await encoder.encode_one("a third")
+            assert await asyncio.to_thread(recording.all_seen.wait, 10)
+        finally:
+            await encoder.close()
+
+    asyncio.run(scenario())
+
+    assert recording.calls[0] == ["queued"]
+    assert sorted(t for call in recording.calls for t in call) == ["a third", "other", "queued"]
+
+
 def test_nothing_is_encoded_ahead_before_the_model_is_loaded() -> None:
     """Encoding ahead is an offer: before anyone has needed the model it loads nothing."""
     import asyncio
