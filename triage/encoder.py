@@ -87,6 +87,8 @@ class Encoder:
         self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
         self._ahead: dict[str, None] = {}  # texts to encode ahead, in order (a set)
         self._kept: OrderedDict[str, np.ndarray] = OrderedDict()
+        # The texts of the call encoding ahead now, and what is set when it has ended.
+        self._in_flight: tuple[frozenset[str], asyncio.Future[None]] | None = None
         self._batcher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -194,6 +196,8 @@ class Encoder:
         embedder = await self.embedder()
         if embedder is None:
             return None
+        if self._in_flight is not None and text in self._in_flight[0]:
+            await asyncio.shield(self._in_flight[1])  # being encoded ahead: wait for it
         if (kept := self._kept.pop(text, None)) is not None:
             return kept
         self._ahead.pop(text, None)  # still queued ahead: this caller's call encodes it
@@ -251,17 +255,20 @@ class Encoder:
         texts = list(itertools.islice(self._ahead, AHEAD_BATCH))
         for text in texts:
             del self._ahead[text]
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
+        self._in_flight = (frozenset(texts), ended)
         try:
-            vectors = await asyncio.get_running_loop().run_in_executor(
-                self._executor, embedder.encode, texts
-            )
+            vectors = await loop.run_in_executor(self._executor, embedder.encode, texts)
+            for text, vector in zip(texts, vectors, strict=True):
+                self._kept[text] = vector
+            while len(self._kept) > AHEAD_KEEP:
+                self._kept.popitem(last=False)
         except Exception:  # whoever asks for these later encodes them then
             log.exception("encoding %d texts ahead failed", len(texts))
-            return
-        for text, vector in zip(texts, vectors, strict=True):
-            self._kept[text] = vector
-        while len(self._kept) > AHEAD_KEEP:
-            self._kept.popitem(last=False)
+        finally:
+            self._in_flight = None
+            ended.set_result(None)
 
     async def close(self) -> None:
         """Stop the micro-batching task (the holder's shutdown)."""

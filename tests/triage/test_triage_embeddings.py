@@ -269,6 +269,43 @@ def test_a_caller_asking_for_a_text_still_queued_ahead_takes_it_over() -> None:
     assert sorted(t for call in recording.calls for t in call) == ["a third", "other", "queued"]
 
 
+def test_a_caller_asking_for_a_text_being_encoded_ahead_waits_for_that_call() -> None:
+    """A caller asking for a text the encoder is encoding ahead right now gets that call's
+    vector: the text is not encoded a second time."""
+    import asyncio
+
+    from triage.encoder import Encoder
+
+    class _Held(_Recording):
+        def __init__(self) -> None:
+            super().__init__(expected=1)
+            self.release = threading.Event()
+
+        def encode(self, texts: list[str], **options: bool) -> np.ndarray:
+            vectors = super().encode(texts, **options)
+            assert self.release.wait(10)
+            return vectors
+
+    held = _Held()
+
+    async def scenario() -> np.ndarray | None:
+        encoder = Encoder(embedder=held)  # type: ignore[arg-type]
+        try:
+            assert encoder.prefetch("in flight")
+            assert await asyncio.to_thread(held.all_seen.wait, 10), "the call has begun"
+            asking = asyncio.create_task(encoder.encode_one("in flight"))
+            await asyncio.sleep(0.05)
+            held.release.set()
+            return await asking
+        finally:
+            await encoder.close()
+
+    vector = asyncio.run(scenario())
+
+    assert held.calls == [["in flight"]]
+    assert vector is not None and vector[0] == len("in flight")
+
+
 def test_nothing_is_encoded_ahead_before_the_model_is_loaded() -> None:
     """Encoding ahead is an offer: before anyone has needed the model it loads nothing."""
     import asyncio
