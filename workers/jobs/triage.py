@@ -66,7 +66,7 @@ async def triage_ticket(ctx: dict[str, Any], ticket_id: int) -> dict[str, Any]:
             )
     except Conflict as exc:  # someone changed the ticket meanwhile: try again shortly
         raise Retry(defer=2) from exc
-    if deferred and result.applied:
+    if result.applied:  # for suggest_ticket's ranking by meaning (none when not deferred)
         runtime.prefetch(pending.text)
     return result.as_dict()
 
