@@ -130,11 +130,9 @@ async def _register(db: Database, redis: Any, customer_id: int, text: str) -> in
 
 
 def _worker(runtime: Any, **overrides: Any) -> Any:
-    from arq.worker import Worker
+    from workers.main import KefuWorker, worker_options
 
-    from workers.main import worker_options
-
-    return Worker(**{**worker_options(), "ctx": {"triage": runtime}, **overrides})
+    return KefuWorker(**{**worker_options(), "ctx": {"triage": runtime}, **overrides})
 
 
 @contextlib.contextmanager

@@ -337,12 +337,10 @@ async def sign_in(client: Any, username: str, password: str) -> Any:
 
 async def run_worker_burst(**overrides: Any) -> Any:
     """Run the real arq worker until its queue is empty."""
-    from arq.worker import Worker
-
-    from workers.main import worker_options
+    from workers.main import KefuWorker, worker_options
 
     options = {**worker_options(), "burst": True, "poll_delay": 0.05, **overrides}
-    worker = Worker(**options)
+    worker = KefuWorker(**options)
     try:
         await worker.main()
     finally:

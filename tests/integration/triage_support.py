@@ -125,11 +125,9 @@ async def burst(runtime: Any, **overrides: Any) -> Any:
 async def running_worker(runtime: Any) -> AsyncIterator[Any]:
     """A real worker polling in the background of this event loop (for service calls that
     await a job's result)."""
-    from arq.worker import Worker
+    from workers.main import KefuWorker, worker_options
 
-    from workers.main import worker_options
-
-    worker = Worker(**{**worker_options(), "poll_delay": 0.02, "ctx": {"triage": runtime}})
+    worker = KefuWorker(**{**worker_options(), "poll_delay": 0.02, "ctx": {"triage": runtime}})
     task = asyncio.create_task(worker.main())
     try:
         yield worker
@@ -147,9 +145,7 @@ def worker_thread() -> Iterator[Any]:
     in a way that blocks the test's event loop during a request, so a worker that must
     answer *during* a request cannot share that loop.) It runs no cron jobs, so a test can
     count the jobs it completes."""
-    from arq.worker import Worker
-
-    from workers.main import worker_options
+    from workers.main import KefuWorker, worker_options
 
     ready = threading.Event()
     state: dict[str, Any] = {}
@@ -158,7 +154,7 @@ def worker_thread() -> Iterator[Any]:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         runtime = new_runtime()
-        worker = Worker(
+        worker = KefuWorker(
             **{
                 **worker_options(),
                 "poll_delay": 0.02,

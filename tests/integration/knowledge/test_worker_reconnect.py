@@ -166,3 +166,41 @@ async def test_the_worker_answers_suggestion_queries_again_after_redis_restarts(
         await asyncio.gather(worker, return_exceptions=True)
         monkeypatch.undo()
         reset_settings()
+
+
+async def test_a_worker_does_not_ask_redis_about_the_jobs_it_is_running(
+    private_redis: RedisProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each poll reads the queue's first ids, the running jobs among them; arq alone checks
+    each in Redis (one WATCH apiece) before skipping it, so a burst of slow jobs through four
+    slots took several checks for every job started. Now: one WATCH per job it starts."""
+    done: list[int] = []
+
+    async def slow(ctx: dict[str, Any], n: int) -> None:
+        await asyncio.sleep(0.03 + 0.06 * (n % 5))  # they end at different times
+        done.append(n)
+
+    monkeypatch.setenv("KEFU_REDIS_URL", private_redis.url)
+    from models.settings import reset_settings
+
+    reset_settings()
+    pool = await _pool(private_redis.url)
+    try:
+        for n in range(20):
+            await pool.enqueue_job("slow", n)
+        before = (await pool.info("commandstats")).get("cmdstat_watch", {}).get("calls", 0)
+        await supervise(
+            burst=True,
+            functions=[func(slow, name="slow")],
+            cron_jobs=[],
+            ctx={"triage": None},  # no models: this worker only sleeps
+            poll_delay=0.02,
+            max_jobs=4,
+        )
+        after = (await pool.info("commandstats")).get("cmdstat_watch", {}).get("calls", 0)
+    finally:
+        await pool.aclose()
+        monkeypatch.undo()
+        reset_settings()
+    assert sorted(done) == list(range(20))
+    assert after - before == 20, "one WATCH for each job started, none for running ones"
