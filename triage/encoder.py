@@ -10,10 +10,10 @@ single texts are micro-batched: concurrent callers of :meth:`Encoder.encode_one`
 encoder call, which is most of the difference between per-ticket and batch encoding speed.
 
 A text can also be encoded ahead of need (:meth:`Encoder.prefetch`): when the thread has no
-caller waiting, a few at a time, kept for the one :meth:`Encoder.encode_one` that asks for it
-later.
-The worker uses this for the ranking by meaning that follows each triage, so that in a burst it
-runs on the CPU classification leaves idle instead of after the whole burst.
+caller waiting, a few at a time, kept for the one :meth:`Encoder.encode_one` (or
+:meth:`Encoder.encoded_ahead`) that asks for it later. The worker asks for a ticket's text as
+its triage begins, for ranking the ticket's suggestions by meaning: the vector is made while
+the ticket is classified, and in a burst on the CPU classification leaves idle.
 """
 
 from __future__ import annotations
@@ -205,6 +205,14 @@ class Encoder:
         self._pending.append((text, future))
         self._start(embedder)
         return await future
+
+    async def encoded_ahead(self, text: str) -> np.ndarray | None:
+        """The vector :meth:`prefetch` encoded for ``text`` (taken, as :meth:`encode_one`
+        would), waiting only while the call encoding it runs; None when it is still queued
+        (it stays queued) or was never asked for. Encodes nothing itself."""
+        if self._in_flight is not None and text in self._in_flight[0]:
+            await asyncio.shield(self._in_flight[1])
+        return self._kept.pop(text, None)
 
     def prefetch(self, text: str) -> bool:
         """Encode ``text`` when no caller is waiting, for a later :meth:`encode_one` of it;

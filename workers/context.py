@@ -121,11 +121,29 @@ class TriageRuntime:
 
     def prefetch(self, text: str) -> None:
         """Embed ``text`` for knowledge-base search ahead of need, when the retrieval
-        embedder has nothing else to do (with a retrieval embedder of its own): for the
-        ranking by meaning that follows a triage (``suggest_ticket``), which in a burst then
-        uses the CPU that classification leaves idle instead of waiting for the burst's end."""
+        embedder has nothing else to do (with a retrieval embedder of its own): a triage
+        asks for it at its start, so that the vector is often ready when its suggestions are
+        ranked (:meth:`triage_suggestions`), and in a burst is made on the CPU that
+        classification leaves idle."""
         if self.retrieval_apart:
             self.retrieval.prefetch(text)
+
+    async def triage_suggestions(
+        self, db: Database, text: str, k: int, analysis: Analysis
+    ) -> tuple[list[kb.Hit], bool]:
+        """The suggestions a triage stores, and whether a ranking by meaning is still to
+        follow (``suggest_ticket``).
+
+        With one embedder for both, the classification's vector ranks them. With a retrieval
+        embedder of its own, the text's vector ranks them when :meth:`prefetch` has made it
+        (waiting only for the call making it now); otherwise they are ranked lexically for
+        now, and the vector, made when the embedder is free, serves the ranking after."""
+        if not self.retrieval_apart:
+            return await self.search(db, text, k, analysis=analysis), False
+        vector = await self.retrieval.encoded_ahead(text)
+        if vector is None:
+            return await self.search(db, text, k, dense=False), True
+        return await self.search(db, text, k, embedding=vector), False
 
     # --- the knowledge base ---------------------------------------------------------------
 
@@ -179,22 +197,25 @@ class TriageRuntime:
         locale: str | None = None,
         for_people: bool = True,
         analysis: Analysis | None = None,
+        embedding: np.ndarray | None = None,
         dense: bool = True,
     ) -> list[kb.Hit]:
-        """Hybrid knowledge-base search. The query is embedded here, unless ``analysis`` (of
-        the same text) holds its embedding by the retrieval embedder already; ``dense``
-        False ranks lexically (no embedding at all)."""
+        """Hybrid knowledge-base search. The query is embedded here, unless ``embedding``
+        (the retrieval embedder's, of the same text) is given or ``analysis`` (of the same
+        text) holds it already; ``dense`` False ranks lexically (no embedding at all)."""
         from triage.text import latin_share
 
         index = await self.kb_index(db)
         dense_used = dense and (not index.index.dense_latin_only or latin_share(query) > 0)
-        embedding = None
+        vector = None
         if index.embedder is not None and dense_used:
-            if analysis is not None and analysis.embedder_name == index.embedder.name:
-                embedding = analysis.embedding
+            if embedding is not None:
+                vector = embedding
+            elif analysis is not None and analysis.embedder_name == index.embedder.name:
+                vector = analysis.embedding
             else:
-                embedding = await self.retrieval.encode_one(query)
-        return kb.search(index, query, embedding, k, locale=locale, for_people=for_people)
+                vector = await self.retrieval.encode_one(query)
+        return kb.search(index, query, vector, k, locale=locale, for_people=for_people)
 
     async def close(self) -> None:
         """Stop background tasks (the worker's shutdown)."""

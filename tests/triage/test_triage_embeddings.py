@@ -306,6 +306,60 @@ def test_a_caller_asking_for_a_text_being_encoded_ahead_waits_for_that_call() ->
     assert vector is not None and vector[0] == len("in flight")
 
 
+def test_a_vector_encoded_ahead_is_taken_only_when_ready_or_being_made() -> None:
+    """A triage takes its text's vector only if it was made ahead or is being made now
+    (waiting for that call); a text still queued stays queued, and nothing is encoded for
+    the asking."""
+    import asyncio
+
+    from triage.encoder import Encoder
+
+    class _Held(_Recording):
+        def __init__(self) -> None:
+            super().__init__(expected=1)
+            self.release = threading.Event()
+
+        def encode(self, texts: list[str], **options: bool) -> np.ndarray:
+            vectors = super().encode(texts, **options)
+            assert self.release.wait(10)
+            return vectors
+
+    held = _Held()
+
+    async def scenario() -> dict[str, object]:
+        encoder = Encoder(embedder=held)  # type: ignore[arg-type]
+        try:
+            assert encoder.prefetch("in flight")
+            assert await asyncio.to_thread(held.all_seen.wait, 10), "the call has begun"
+            assert encoder.prefetch("queued")
+            taking = asyncio.create_task(encoder.encoded_ahead("in flight"))
+            queued = await encoder.encoded_ahead("queued")
+            never = await encoder.encoded_ahead("never asked for")
+            await asyncio.sleep(0.05)
+            assert not taking.done(), "waits while the call making it runs"
+            held.release.set()
+            in_flight = await taking
+            again = await encoder.encoded_ahead("in flight")
+            later = await encoder.encode_one("queued")
+            return {
+                "in_flight": in_flight,
+                "again": again,
+                "queued": queued,
+                "never": never,
+                "later": later,
+            }
+        finally:
+            await encoder.close()
+
+    got = asyncio.run(scenario())
+
+    assert got["queued"] is None and got["never"] is None and got["again"] is None
+    in_flight, later = got["in_flight"], got["later"]
+    assert isinstance(in_flight, np.ndarray) and in_flight[0] == len("in flight")
+    assert isinstance(later, np.ndarray) and later[0] == len("queued")
+    assert held.calls == [["in flight"], ["queued"]], "each text encoded once, none for asking"
+
+
 def test_nothing_is_encoded_ahead_before_the_model_is_loaded() -> None:
     """Encoding ahead is an offer: before anyone has needed the model it loads nothing."""
     import asyncio

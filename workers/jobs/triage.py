@@ -3,8 +3,9 @@
 ``triage_ticket`` (job id ``triage:<id>``) classifies one inquiry and writes the result
 through :func:`models.services.tickets.triage.apply_triage`, which re-checks the ticket inside
 its transaction: a second run changes nothing. ``suggest_ticket`` (``suggest-ticket:<id>``)
-then ranks its knowledge-base suggestions again with the retrieval embedder, which has
-embedded the ticket's text meanwhile when it had nothing else to do.
+ranks its knowledge-base suggestions again with the retrieval embedder when the triage had
+to rank them lexically (the text's vector was not ready yet; it is made when that embedder
+has nothing else to do).
 ``retrain_classifier`` (job id ``retrain:<version id>``) trains a queued model version.
 ``classifier_sweep`` (cron) is the safety net for lost or stuck trainings.
 """
@@ -39,14 +40,12 @@ async def triage_ticket(ctx: dict[str, Any], ticket_id: int) -> dict[str, Any]:
         pending = await triage.pending_ticket(session, ticket_id)
     if pending is None:
         return {"ticket_id": ticket_id, "applied": False}
+    runtime.prefetch(pending.text)  # its retrieval vector, made while it is classified
     analysis = await runtime.analyze(db, pending.text)
-    # With a retrieval embedder of its own (the default), the ticket is classified and routed
-    # with a lexical ranking first, and ``suggest_ticket`` ranks again by meaning after: in a
-    # burst, classifying every inquiry comes before the second embedding of each.
-    deferred = runtime.retrieval_apart
-    hits = await runtime.search(
-        db, pending.text, SUGGESTIONS, analysis=analysis, dense=not deferred
-    )
+    # With a retrieval embedder of its own (the default), the suggestions are ranked by meaning
+    # now if the text's vector is ready, else lexically, and ``suggest_ticket`` ranks them again
+    # once it is: in a burst, classifying every inquiry comes before the second embedding.
+    hits, deferred = await runtime.triage_suggestions(db, pending.text, SUGGESTIONS, analysis)
     verdict = triage.Classification(
         RequestType(analysis.prediction.category),
         analysis.prediction.confidence,
@@ -66,8 +65,6 @@ async def triage_ticket(ctx: dict[str, Any], ticket_id: int) -> dict[str, Any]:
             )
     except Conflict as exc:  # someone changed the ticket meanwhile: try again shortly
         raise Retry(defer=2) from exc
-    if result.applied:  # for suggest_ticket's ranking by meaning (none when not deferred)
-        runtime.prefetch(pending.text)
     return result.as_dict()
 
 

@@ -264,42 +264,13 @@ async def _suggested(db: Any, ticket_id: int) -> list[str]:
         return [r[0] for r in rows]
 
 
-async def test_triage_classifies_first_and_ranks_suggestions_by_meaning_after(
-    db: Any, redis: Any, runtime: Any
-) -> None:
-    """With retrieval's own embedder (the default), the triage job classifies and routes
-    with a lexical ranking and queues ``suggest-ticket``, which ranks by meaning; an article
-    shown by both rankings is counted as shown once."""
-    async with unit_of_work(db) as s:
-        await seed.seed_articles(s)
-    await runtime.embed_articles(db)
-    customer = await make_customer(db, "冯女士")
-    ticket_id = await make_ticket(db, redis, customer, "冰箱坏了能派人来看看吗")
-
-    result = await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
-    lexical = await _suggested(db, ticket_id)
-    queued = {
-        m.decode() if isinstance(m, bytes) else m
-        for m in await redis.zrange(get_settings().queue_name, 0, -1)
-    }
-    assert result["applied"] and (await _ticket(db, ticket_id)).triaged_at is not None
-    assert lexical and lexical[0] != "zh-006", "words alone point elsewhere"
-    assert f"suggest-ticket:{ticket_id}" in queued
-
-    await burst(runtime)  # the queued triage job (a no-op now) and the suggest-ticket job
-    refined = await _suggested(db, ticket_id)
-    assert refined[0] == "zh-006", refined  # 如何预约上门维修？
-    async with db.sessionmaker() as s:
-        counts = dict((await s.execute(select(Article.external_id, Article.suggested_count))).all())
-    for article in set(lexical) | set(refined):
-        assert counts[article] == 1, (article, lexical, refined)
-
-
 class _Asked:
-    """The shared retrieval embedder, recording the queries it is asked to embed."""
+    """The shared retrieval embedder, recording the queries it is asked to embed; a call
+    for ``hold`` waits until ``release`` is set (an embedder busy with another text)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, hold: str | None = None) -> None:
         self.inner, self.asked = inner, threading.Event()
+        self.hold, self.holding, self.release = hold, threading.Event(), threading.Event()
         self.queries: list[str] = []
         self.name, self.dim, self.multilingual = inner.name, inner.dim, inner.multilingual
 
@@ -310,23 +281,35 @@ class _Asked:
         if not options.get("passage"):
             self.queries.extend(texts)
             self.asked.set()
+            if self.hold in texts:
+                self.holding.set()
+                self.release.wait(60)
         return self.inner.encode(texts, batch_size, **options)
 
 
-async def test_the_ranking_by_meaning_finds_the_text_embedded_while_the_worker_was_idle(
-    db: Any, redis: Any
-) -> None:
-    """After classifying, the triage job has the retrieval embedder embed the ticket's text
-    when it has nothing else to do (in a burst: on the CPU classification leaves idle); the
-    suggest-ticket job that follows uses that vector instead of embedding the text again."""
-    import asyncio
-
+def _asked_runtime(hold: str | None = None) -> tuple[Any, _Asked]:
     from tests.integration.triage_support import shared_embedder, shared_retrieval_embedder
     from workers.context import TriageRuntime
 
     settings = get_settings()
-    asked = _Asked(shared_retrieval_embedder(settings.retrieval_model))
-    runtime = TriageRuntime(settings, embedder=shared_embedder(), retrieval_embedder=asked)
+    asked = _Asked(shared_retrieval_embedder(settings.retrieval_model), hold)
+    return TriageRuntime(settings, embedder=shared_embedder(), retrieval_embedder=asked), asked
+
+
+async def _queued(redis: Any) -> set[str]:
+    return {
+        m.decode() if isinstance(m, bytes) else m
+        for m in await redis.zrange(get_settings().queue_name, 0, -1)
+    }
+
+
+async def test_triage_ranks_suggestions_by_meaning_with_the_vector_made_while_it_classified(
+    db: Any, redis: Any
+) -> None:
+    """With retrieval's own embedder (the default), the triage job has it embed the text
+    from its start, beside the classification; with that vector ready it stores the ranking
+    by meaning at once, and no second ranking follows."""
+    runtime, asked = _asked_runtime()
     try:
         async with unit_of_work(db) as s:
             await seed.seed_articles(s)
@@ -334,14 +317,55 @@ async def test_the_ranking_by_meaning_finds_the_text_embedded_while_the_worker_w
         text = "冰箱坏了能派人来看看吗"
         ticket_id = await make_ticket(db, redis, await make_customer(db, "冯女士"), text)
 
-        await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
-        assert await asyncio.to_thread(asked.asked.wait, 30), "embedded while idle"
-        assert asked.queries == [text]
-        await burst(runtime)  # the suggest-ticket job
+        result = await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
 
-        assert asked.queries.count(text) == 1, asked.queries
-        assert (await _suggested(db, ticket_id))[0] == "zh-006"
+        assert result["applied"] and (await _ticket(db, ticket_id)).triaged_at is not None
+        assert (await _suggested(db, ticket_id))[0] == "zh-006"  # 如何预约上门维修？
+        assert asked.queries == [text]
+        assert f"suggest-ticket:{ticket_id}" not in await _queued(redis)
     finally:
+        await runtime.close()
+
+
+async def test_triage_classifies_first_and_ranks_by_meaning_after_when_the_embedder_is_busy(
+    db: Any, redis: Any
+) -> None:
+    """When the retrieval embedder is still busy with other texts, the triage job classifies
+    and routes with a lexical ranking and queues ``suggest-ticket``; the text is embedded
+    once the embedder is free, and that job ranks by meaning with the vector, without
+    embedding the text again. An article shown by both rankings is counted as shown once."""
+    import asyncio
+
+    runtime, asked = _asked_runtime(hold="一段占着嵌入线程的别的文字")
+    try:
+        async with unit_of_work(db) as s:
+            await seed.seed_articles(s)
+        await runtime.embed_articles(db)
+        text = "冰箱坏了能派人来看看吗"
+        ticket_id = await make_ticket(db, redis, await make_customer(db, "冯女士"), text)
+        assert runtime.retrieval.prefetch(asked.hold)
+        assert await asyncio.to_thread(asked.holding.wait, 30), "the embedder is busy"
+
+        result = await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
+        lexical = await _suggested(db, ticket_id)
+        assert result["applied"] and (await _ticket(db, ticket_id)).triaged_at is not None
+        assert lexical and lexical[0] != "zh-006", "words alone point elsewhere"
+        assert f"suggest-ticket:{ticket_id}" in await _queued(redis)
+        assert text not in asked.queries
+
+        asked.release.set()
+        await burst(runtime)  # the queued triage job (a no-op now) and the suggest-ticket job
+        refined = await _suggested(db, ticket_id)
+        assert refined[0] == "zh-006", refined
+        assert asked.queries.count(text) == 1, asked.queries
+        async with db.sessionmaker() as s:
+            counts = dict(
+                (await s.execute(select(Article.external_id, Article.suggested_count))).all()
+            )
+        for article in set(lexical) | set(refined):
+            assert counts[article] == 1, (article, lexical, refined)
+    finally:
+        asked.release.set()
         await runtime.close()
 
 
