@@ -206,6 +206,19 @@ class _Recording:
         return np.array([[float(len(t))] for t in texts], dtype=np.float32)
 
 
+class _Held(_Recording):
+    """A :class:`_Recording` whose calls wait until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(expected=1)
+        self.release = threading.Event()
+
+    def encode(self, texts: list[str], **options: bool) -> np.ndarray:
+        vectors = super().encode(texts, **options)
+        assert self.release.wait(10)
+        return vectors
+
+
 def test_texts_encoded_ahead_serve_later_callers_and_never_delay_a_waiting_one() -> None:
     """The worker has the retrieval embedder encode a triaged ticket's text when it has
     nothing else to do, for the ranking by meaning that follows: a caller who waits goes
@@ -276,16 +289,6 @@ def test_a_caller_asking_for_a_text_being_encoded_ahead_waits_for_that_call() ->
 
     from triage.encoder import Encoder
 
-    class _Held(_Recording):
-        def __init__(self) -> None:
-            super().__init__(expected=1)
-            self.release = threading.Event()
-
-        def encode(self, texts: list[str], **options: bool) -> np.ndarray:
-            vectors = super().encode(texts, **options)
-            assert self.release.wait(10)
-            return vectors
-
     held = _Held()
 
     async def scenario() -> np.ndarray | None:
@@ -313,16 +316,6 @@ def test_a_vector_encoded_ahead_is_taken_only_when_ready_or_being_made() -> None
     import asyncio
 
     from triage.encoder import Encoder
-
-    class _Held(_Recording):
-        def __init__(self) -> None:
-            super().__init__(expected=1)
-            self.release = threading.Event()
-
-        def encode(self, texts: list[str], **options: bool) -> np.ndarray:
-            vectors = super().encode(texts, **options)
-            assert self.release.wait(10)
-            return vectors
 
     held = _Held()
 

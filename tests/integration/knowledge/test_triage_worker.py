@@ -303,6 +303,17 @@ async def _queued(redis: Any) -> set[str]:
     }
 
 
+FRIDGE = "冰箱坏了能派人来看看吗"  # by meaning: 如何预约上门维修？ (zh-006); by words: elsewhere
+
+
+async def _fridge_ticket(db: Any, redis: Any, runtime: Any) -> int:
+    """The seed knowledge base, embedded, and a ticket asking for a repair visit."""
+    async with unit_of_work(db) as s:
+        await seed.seed_articles(s)
+    await runtime.embed_articles(db)
+    return await make_ticket(db, redis, await make_customer(db, "冯女士"), FRIDGE)
+
+
 async def test_triage_ranks_suggestions_by_meaning_with_the_vector_made_while_it_classified(
     db: Any, redis: Any
 ) -> None:
@@ -311,17 +322,13 @@ async def test_triage_ranks_suggestions_by_meaning_with_the_vector_made_while_it
     by meaning at once, and no second ranking follows."""
     runtime, asked = _asked_runtime()
     try:
-        async with unit_of_work(db) as s:
-            await seed.seed_articles(s)
-        await runtime.embed_articles(db)
-        text = "冰箱坏了能派人来看看吗"
-        ticket_id = await make_ticket(db, redis, await make_customer(db, "冯女士"), text)
+        ticket_id = await _fridge_ticket(db, redis, runtime)
 
         result = await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
 
         assert result["applied"] and (await _ticket(db, ticket_id)).triaged_at is not None
         assert (await _suggested(db, ticket_id))[0] == "zh-006"  # 如何预约上门维修？
-        assert asked.queries == [text]
+        assert asked.queries == [FRIDGE]
         assert f"suggest-ticket:{ticket_id}" not in await _queued(redis)
     finally:
         await runtime.close()
@@ -338,11 +345,7 @@ async def test_triage_classifies_first_and_ranks_by_meaning_after_when_the_embed
 
     runtime, asked = _asked_runtime(hold="一段占着嵌入线程的别的文字")
     try:
-        async with unit_of_work(db) as s:
-            await seed.seed_articles(s)
-        await runtime.embed_articles(db)
-        text = "冰箱坏了能派人来看看吗"
-        ticket_id = await make_ticket(db, redis, await make_customer(db, "冯女士"), text)
+        ticket_id = await _fridge_ticket(db, redis, runtime)
         assert runtime.retrieval.prefetch(asked.hold)
         assert await asyncio.to_thread(asked.holding.wait, 30), "the embedder is busy"
 
@@ -351,13 +354,13 @@ async def test_triage_classifies_first_and_ranks_by_meaning_after_when_the_embed
         assert result["applied"] and (await _ticket(db, ticket_id)).triaged_at is not None
         assert lexical and lexical[0] != "zh-006", "words alone point elsewhere"
         assert f"suggest-ticket:{ticket_id}" in await _queued(redis)
-        assert text not in asked.queries
+        assert FRIDGE not in asked.queries
 
         asked.release.set()
         await burst(runtime)  # the queued triage job (a no-op now) and the suggest-ticket job
         refined = await _suggested(db, ticket_id)
         assert refined[0] == "zh-006", refined
-        assert asked.queries.count(text) == 1, asked.queries
+        assert asked.queries.count(FRIDGE) == 1, asked.queries
         async with db.sessionmaker() as s:
             counts = dict(
                 (await s.execute(select(Article.external_id, Article.suggested_count))).all()
