@@ -326,13 +326,16 @@ async def test_totp_enrolment_then_sign_in_with_a_code(client: Any, db: Any) -> 
         assert (await _login(fresh, "lead", "kefu-lead")).headers["location"] == "/login/code"
         wrong = await _post(fresh, "/login/code", {"code": "123456"})
         assert wrong.status_code == 401 and "验证码不正确" in wrong.text
-        ok = await _post(fresh, "/login/code", {"code": _next_code(secret)}, follow_redirects=False)
+        # The same code is replayed below: computed once, so that a 30-second step ending in
+        # between (a slow run) cannot turn the replay into a different, unused code.
+        code = _next_code(secret)
+        ok = await _post(fresh, "/login/code", {"code": code}, follow_redirects=False)
         assert ok.status_code in (302, 303) and ok.headers["location"] == "/board"
         assert (await fresh.get("/board")).status_code == 200
 
     async with another_browser(client) as replay:
         await sign_in(replay, "lead", "kefu-lead")
-        again = await _post(replay, "/login/code", {"code": _next_code(secret)})
+        again = await _post(replay, "/login/code", {"code": code})
         assert again.status_code == 401, "a code is accepted once"
 
 
