@@ -196,9 +196,7 @@ class Encoder:
         embedder = await self.embedder()
         if embedder is None:
             return None
-        if self._in_flight is not None and text in self._in_flight[0]:
-            await asyncio.shield(self._in_flight[1])  # being encoded ahead: wait for it
-        if (kept := self._kept.pop(text, None)) is not None:
+        if (kept := await self.encoded_ahead(text)) is not None:
             return kept
         self._ahead.pop(text, None)  # still queued ahead: this caller's call encodes it
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()

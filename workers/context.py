@@ -138,8 +138,8 @@ class TriageRuntime:
         embedder of its own, the text's vector ranks them when :meth:`prefetch` has made it
         (waiting only for the call making it now); otherwise they are ranked lexically for
         now, and the vector, made when the embedder is free, serves the ranking after."""
-        if not self.retrieval_apart:
-            return await self.search(db, text, k, analysis=analysis), False
+        if not self.retrieval_apart:  # the same embedder: the classification's vector
+            return await self.search(db, text, k, embedding=analysis.embedding), False
         vector = await self.retrieval.encoded_ahead(text)
         if vector is None:
             return await self.search(db, text, k, dense=False), True
@@ -196,25 +196,19 @@ class TriageRuntime:
         *,
         locale: str | None = None,
         for_people: bool = True,
-        analysis: Analysis | None = None,
         embedding: np.ndarray | None = None,
         dense: bool = True,
     ) -> list[kb.Hit]:
         """Hybrid knowledge-base search. The query is embedded here, unless ``embedding``
-        (the retrieval embedder's, of the same text) is given or ``analysis`` (of the same
-        text) holds it already; ``dense`` False ranks lexically (no embedding at all)."""
+        (the retrieval embedder's, of the same text) is given; ``dense`` False ranks
+        lexically (no embedding at all)."""
         from triage.text import latin_share
 
         index = await self.kb_index(db)
         dense_used = dense and (not index.index.dense_latin_only or latin_share(query) > 0)
         vector = None
         if index.embedder is not None and dense_used:
-            if embedding is not None:
-                vector = embedding
-            elif analysis is not None and analysis.embedder_name == index.embedder.name:
-                vector = analysis.embedding
-            else:
-                vector = await self.retrieval.encode_one(query)
+            vector = embedding if embedding is not None else await self.retrieval.encode_one(query)
         return kb.search(index, query, vector, k, locale=locale, for_people=for_people)
 
     async def close(self) -> None:
