@@ -211,14 +211,31 @@ async def _empty_tables(db: Any) -> None:
     import models
 
     tables = [t.name for t in reversed(models.Base.metadata.sorted_tables)]
+    # The foreign keys that close a cycle (a department's supervisor is a user of a
+    # department): emptied first, so each table can then be emptied in dependency order.
+    cycles = [
+        (fk.table.name, fk.column_keys[0])
+        for table in models.Base.metadata.sorted_tables
+        for fk in table.foreign_key_constraints
+        if fk.use_alter
+    ]
     for attempt in range(5):
         try:
             async with db.engine.begin() as conn:
                 if db.dialect == "postgresql":
+                    # DELETE, not TRUNCATE: TRUNCATE gives each of the ~50 tables new files
+                    # (0.1–1 s per test on this machine's disk), DELETE of a test's few rows
+                    # takes milliseconds. The ids start again at 1, as after a TRUNCATE
+                    # RESTART IDENTITY.
+                    for table, column in cycles:
+                        await conn.exec_driver_sql(
+                            f'UPDATE "{table}" SET "{column}" = NULL WHERE "{column}" IS NOT NULL'
+                        )
+                    for table in tables:
+                        await conn.exec_driver_sql(f'DELETE FROM "{table}"')
                     await conn.exec_driver_sql(
-                        "TRUNCATE "
-                        + ", ".join(f'"{t}"' for t in tables)
-                        + " RESTART IDENTITY CASCADE"
+                        "SELECT setval(c.oid::regclass, 1, false) FROM pg_class c "
+                        "WHERE c.relkind = 'S' AND c.relnamespace = current_schema()::regnamespace"
                     )
                 else:
                     await conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
@@ -227,7 +244,7 @@ async def _empty_tables(db: Any) -> None:
             return
         except DBAPIError as exc:
             # A request the browser tests' live server is still answering (a reconnecting event
-            # stream, the bell) can hold a table the TRUNCATE needs: PostgreSQL breaks the
+            # stream, the bell) can hold rows the cleanup needs: PostgreSQL breaks the
             # deadlock by aborting one side; the cleanup tries again.
             if "deadlock" not in str(exc).lower() or attempt == 4:
                 raise
