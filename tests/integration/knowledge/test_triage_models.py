@@ -160,7 +160,9 @@ async def test_a_challenger_that_is_not_worse_is_promoted(
     client: Any, db: Any, runtime: Any
 ) -> None:
     bootstrap = await runtime.classifier(db)
-    await _import(db, [(t, c) for c, texts in CONSISTENT.items() for t in texts])
+    labels = [(t, c) for c, texts in CONSISTENT.items() for t in texts]
+    assert await _import(db, labels) == 24
+    assert await _import(db, [(f" {t} ", c) for t, c in labels]) == 0, "imported rows count once"
 
     outcome = await runtime.retrain(db, trigger="manual")
 
