@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from models.db import Database
 from models.services.knowledge import kb, lifecycle
 from models.settings import Settings
@@ -34,8 +36,6 @@ log = logging.getLogger(__name__)
 RETRIEVAL_NICE = 10
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from triage.embedder import Embedder
     from triage.encoder import Progress
     from triage.predict import Prediction
@@ -104,13 +104,30 @@ class TriageRuntime:
         return outcome
 
     async def analyze(self, db: Database, text: str) -> Analysis:
-        """Embed and classify one inquiry with the current model."""
+        """Embed and classify one inquiry with the current model.
+
+        A text the classifier reads without its embedding (no Latin script: the language
+        gate zeroes its dense features, :func:`triage.pipeline.dense_needed`) is not embedded
+        when knowledge-base search has an embedder of its own: nothing would read the vector
+        (repeats are compared by meaning only between Latin-script texts). Its analysis has
+        no embedding; the classifier gets the zeros the gate would have made of one.
+        """
+        from triage.pipeline import dense_needed
         from triage.predict import predict
 
         loaded = await self.classifier(db)
-        vector = await self.encoder.encode_one(text)
-        matrix = vector[None, :] if vector is not None else None
-        prediction = (await asyncio.to_thread(predict, loaded.model, [text], matrix))[0]
+        model = loaded.model
+        vector: np.ndarray | None = None
+        if (
+            self.retrieval_apart
+            and model.embedder_dim is not None
+            and not dense_needed([text], model.config)[0]
+        ):
+            matrix: np.ndarray | None = np.zeros((1, model.embedder_dim), dtype=np.float32)
+        else:
+            vector = await self.encoder.encode_one(text)
+            matrix = vector[None, :] if vector is not None else None
+        prediction = (await asyncio.to_thread(predict, model, [text], matrix))[0]
         return Analysis(vector, await self.encoder.name(), prediction, loaded.version)
 
     @property

@@ -166,11 +166,20 @@ async def _label_embeddings(
     db: Database, encoder: Encoder, rows: Sequence[LabelRow], progress: _Progress
 ) -> np.ndarray | None:
     """Embeddings of the labels: stored ones reused, ticket embeddings borrowed, rest encoded
-    (and stored, so the next retraining embeds only labels added since)."""
+    (and stored, so the next retraining embeds only labels added since). A label whose text
+    the language gate reads without its embedding (as the bootstrap rows' "-gated" files)
+    gets zeros, neither encoded nor stored."""
+    from triage.pipeline import dense_needed
+
     name = await encoder.name()
     if name is None:
         return None
     vectors: dict[int, np.ndarray] = {}
+    gated = {
+        row.id
+        for row, needed in zip(rows, dense_needed([r.text for r in rows]), strict=True)
+        if not needed
+    }
     for row in rows:
         if row.embedding_model == name and (vector := from_bytes(row.embedding)) is not None:
             vectors[row.id] = vector
@@ -192,13 +201,20 @@ async def _label_embeddings(
             if row.ticket_id in stored and (v := from_bytes(stored[row.ticket_id])) is not None:
                 vectors[row.id] = v
         missing = [r for r in rows if r.id not in vectors]
+    zeros = {r.id for r in missing if r.id in gated}
     if missing:
-        encoded = await encoder.encode([r.text for r in missing], progress.span(len(missing)))
+        encoded = await encoder.encode(
+            [r.text for r in missing],
+            progress.span(len(missing)),
+            [r.id not in zeros for r in missing],
+        )
         if encoded is None:
             return None
         for row, vector in zip(missing, encoded, strict=True):
             vectors[row.id] = vector
-    newly = [r.id for r in rows if r.id in vectors and (r.embedding_model != name)]
+    newly = [
+        r.id for r in rows if r.id in vectors and r.embedding_model != name and r.id not in zeros
+    ]
     if newly:
         async with db.sessionmaker() as session:
             for start in range(0, len(newly), 500):

@@ -30,6 +30,7 @@ from tests.integration.triage_support import (
     triage_runtime,
 )
 from triage.registry import save_model
+from triage.text import latin_share
 
 pytestmark = pytest.mark.usefixtures("reference")
 
@@ -183,6 +184,14 @@ async def test_a_challenger_that_is_not_worse_is_promoted(
     assert rows[1].training_size > rows[0].training_size
     assert runtime.model.version == outcome.version
     assert set(outcome.metrics) >= {"bootstrap_validation", "held_out_labels", "evaluation"}
+    # The English corrections' vectors are kept for the next training; the Chinese ones,
+    # which the language gate reads without a vector, were neither encoded nor stored.
+    async with db.sessionmaker() as s:
+        stored = dict((await s.execute(select(Label.text, Label.embedding_model))).all())
+    assert {text for text, name in stored.items() if name} == {
+        text for text, _ in labels if latin_share(text) > 0
+    }
+    assert all(name == runtime.model.model.embedder_name for name in stored.values() if name)
 
 
 async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_training(

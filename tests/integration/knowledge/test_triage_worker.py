@@ -99,7 +99,9 @@ async def test_job_run_twice_changes_nothing_the_second_time(
         == 1
     )
     assert await _count(db, TicketSuggestion, TicketSuggestion.ticket_id == ticket_id) == 3
-    assert await _count(db, TicketEmbedding, TicketEmbedding.ticket_id == ticket_id) == 1
+    # Chinese only: the classifier reads it without an embedding, none is stored (see
+    # test_a_text_the_classifier_reads_without_its_embedding_is_not_embedded_for_it).
+    assert await _count(db, TicketEmbedding, TicketEmbedding.ticket_id == ticket_id) == 0
     triaged = []
     for _ in range(50):
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
@@ -369,6 +371,49 @@ async def test_triage_classifies_first_and_ranks_by_meaning_after_when_the_embed
             assert counts[article] == 1, (article, lexical, refined)
     finally:
         asked.release.set()
+        await runtime.close()
+
+
+async def test_a_text_the_classifier_reads_without_its_embedding_is_not_embedded_for_it(
+    db: Any, redis: Any
+) -> None:
+    """With retrieval's own embedder (the default), a Chinese-only inquiry is classified
+    without the classifier's embedder (its language gate zeroes that vector): the same verdict
+    as with the vector, and no ticket embedding stored; an English one is embedded as before."""
+    from tests.integration.triage_support import shared_embedder, shared_retrieval_embedder
+    from triage.predict import predict
+    from workers.context import TriageRuntime
+
+    settings = get_settings()
+    classifier_embedder = _Asked(shared_embedder())
+    runtime = TriageRuntime(
+        settings,
+        embedder=classifier_embedder,
+        retrieval_embedder=shared_retrieval_embedder(settings.retrieval_model),
+    )
+    english = "The blender I received last week stopped working, I want a replacement."
+    try:
+        customer = await make_customer(db, "冯女士")
+        chinese_id = await make_ticket(db, redis, customer, COMPLAINT_ZH)
+        english_id = await make_ticket(db, redis, customer, english)
+        await runtime.classifier(db)
+        classifier_embedder.queries.clear()  # the bootstrap model's own rows, if it trained
+
+        for ticket_id in (chinese_id, english_id):
+            await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
+
+        assert classifier_embedder.queries == [english]
+        chinese = await _ticket(db, chinese_id)
+        with_vector = predict(
+            runtime.model.model, [COMPLAINT_ZH], shared_embedder().encode([COMPLAINT_ZH])
+        )[0]
+        assert chinese.request_type is RequestType.COMPLAINT
+        assert chinese.request_type == with_vector.category
+        assert chinese.type_confidence == round(float(with_vector.confidence), 4)
+        assert await _count(db, TicketEmbedding, TicketEmbedding.ticket_id == chinese_id) == 0
+        assert await _count(db, TicketEmbedding, TicketEmbedding.ticket_id == english_id) == 1
+        assert (await _ticket(db, english_id)).request_type is not None
+    finally:
         await runtime.close()
 
 
