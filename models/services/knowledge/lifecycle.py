@@ -175,11 +175,6 @@ async def _label_embeddings(
     if name is None:
         return None
     vectors: dict[int, np.ndarray] = {}
-    gated = {
-        row.id
-        for row, needed in zip(rows, dense_needed([r.text for r in rows]), strict=True)
-        if not needed
-    }
     for row in rows:
         if row.embedding_model == name and (vector := from_bytes(row.embedding)) is not None:
             vectors[row.id] = vector
@@ -201,12 +196,11 @@ async def _label_embeddings(
             if row.ticket_id in stored and (v := from_bytes(stored[row.ticket_id])) is not None:
                 vectors[row.id] = v
         missing = [r for r in rows if r.id not in vectors]
-    zeros = {r.id for r in missing if r.id in gated}
+    needed = dense_needed([r.text for r in missing])
+    zeros = {r.id for r, need in zip(missing, needed, strict=True) if not need}
     if missing:
         encoded = await encoder.encode(
-            [r.text for r in missing],
-            progress.span(len(missing)),
-            [r.id not in zeros for r in missing],
+            [r.text for r in missing], progress.span(len(missing)), needed
         )
         if encoded is None:
             return None
