@@ -259,10 +259,10 @@ _INTENTS: Final[dict[str, dict[str, Sequence[str]]]] = {
             "怎么成为骑手",
         ),
         "problem": (
-            "订单显示已送达但我根本没收到",
+            "{app}提交订单一直转圈",
             "{app}定位不准，地址选不了",
             "付款后订单一直显示待接单",
-            "骑手位置一直不动",
+            "红包显示已领取，下单时却找不到",
             "下单时红包用不了",
             "{app}点餐页面一直闪退",
         ),
@@ -281,6 +281,9 @@ _INTENTS: Final[dict[str, dict[str, Sequence[str]]]] = {
             "订单取消了钱什么时候退回来",
             "我的退款还没到账，订单{order}",
             "{item}漏送了饮料，退一下差价",
+            # A delivery that has not arrived is about the customer's own order (guideline A).
+            "订单显示已送达但我根本没收到",
+            "骑手位置一直不动，{n}分钟了还没送到",
         ),
     },
     "logistics": {
@@ -294,11 +297,11 @@ _INTENTS: Final[dict[str, dict[str, Sequence[str]]]] = {
             "快递柜放多久会退回",
         ),
         "problem": (
-            "单号{order}查不到物流信息",
-            "物流{days}天没更新了",
-            "显示已签收但我没收到",
+            "查物流的页面一直报错",
+            "{app}里的运单详情打不开",
+            "快递柜扫码开不了柜门",
             "取件码收不到",
-            "快递一直在中转站不动",
+            "预约上门取件一直提交失败",
             "{app}下单寄件一直失败",
             "派送地址写错了，怎么改不了",
         ),
@@ -317,6 +320,11 @@ _INTENTS: Final[dict[str, dict[str, Sequence[str]]]] = {
             "理赔款什么时候到账",
             "多扣了运费，申请退款",
             "我保价的{item}坏了，申请理赔",
+            # Late, stuck or "delivered" but not here: the customer's own shipment (guideline A).
+            "单号{order}查不到物流信息",
+            "物流{days}天没更新了",
+            "显示已签收但我没收到",
+            "快递一直在中转站不动",
         ),
     },
     "telecom": {
