@@ -379,6 +379,39 @@ def test_accounts_plans_and_claims_the_customer_holds(
     assert prediction.category == expected, prediction.probabilities
 
 
+# Guideline A: a delivery that has not arrived (late, stuck, "delivered" but not here) is the
+# customer's own order, after-sales, in both languages; a broken tracking page is a problem,
+# and a demand for compensation makes a complaint (rule 1). Checked on the model the worker
+# trains: before the Chinese corpus followed this, its stuck and "signed for" parcels were
+# problems.
+_DELIVERY_MISS = pytest.mark.xfail(
+    strict=True, reason="known miss: a parcel 'in transit' for days read as a fault"
+)
+DELIVERIES = [
+    ("My parcel has said 'In transit' for 9 days", "after_sales"),
+    ("the app says delivered but there's nothing at my door", "after_sales"),
+    ("still waiting on my package, tracking hasn't moved since Monday", "after_sales"),
+    ("the courier marked it delivered to a neighbour, nobody here has it", "after_sales"),
+    pytest.param("包裹显示运输中已经9天了", "after_sales", marks=_DELIVERY_MISS),
+    ("快递显示已签收，但我根本没收到", "after_sales"),
+    ("外卖显示已送达，人没见到", "after_sales"),
+    ("物流五天没更新了，帮忙催一下", "after_sales"),
+    ("驿站说没有我的包裹，可是显示已经放驿站了", "after_sales"),
+    ("The tracking page gives an error when I enter my number", "problem"),
+    ("输入单号查物流，页面直接报错打不开", "problem"),
+    ("my parcel is a week late and nobody answers, I want compensation", "complaint"),
+    ("快递延误了一周，客服也不理，必须赔偿", "complaint"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), DELIVERIES)
+def test_a_delivery_that_has_not_arrived_is_after_sales(
+    dense_model: TrainedModel, embedder: Embedder, text: str, expected: str
+) -> None:
+    prediction = _dense_prediction(dense_model, embedder, text)
+    assert prediction.category == expected, prediction.probabilities
+
+
 def test_no_case_is_a_bootstrap_row(bootstrap: list) -> None:
     """The cases measure generalization only if the model never saw them: none may be a
     training row (compared with case, spacing and punctuation folded)."""
@@ -388,7 +421,9 @@ def test_no_case_is_a_bootstrap_row(bootstrap: list) -> None:
 
     seen = {folded(example.text) for example in bootstrap}
     cases = [text for text, _ in CLEAR_CUT + FRAMED_REQUESTS]
-    cases += [getattr(case, "values", case)[0] for case in TERSE_MESSAGES + HELD_SERVICES]
+    cases += [
+        getattr(case, "values", case)[0] for case in TERSE_MESSAGES + HELD_SERVICES + DELIVERIES
+    ]
     cases += OWN_ORDER_QUESTIONS + POLITE_FAULTS
     cases += [text for pair in OWN_VERSUS_GENERAL for text in pair]
     assert [text for text in cases if folded(text) in seen] == []
