@@ -325,6 +325,8 @@ _INTENTS: Final[dict[str, dict[str, Sequence[str]]]] = {
             "物流{days}天没更新了",
             "显示已签收但我没收到",
             "快递一直在中转站不动",
+            "包裹一直显示运输中，{days}天了还没到",
+            "显示派送中，等了一天也没人送",
         ),
     },
     "telecom": {

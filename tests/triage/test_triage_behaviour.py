@@ -384,15 +384,12 @@ def test_accounts_plans_and_claims_the_customer_holds(
 # and a demand for compensation makes a complaint (rule 1). Checked on the model the worker
 # trains: before the Chinese corpus followed this, its stuck and "signed for" parcels were
 # problems.
-_DELIVERY_MISS = pytest.mark.xfail(
-    strict=True, reason="known miss: a parcel 'in transit' for days read as a fault"
-)
 DELIVERIES = [
     ("My parcel has said 'In transit' for 9 days", "after_sales"),
     ("the app says delivered but there's nothing at my door", "after_sales"),
     ("still waiting on my package, tracking hasn't moved since Monday", "after_sales"),
     ("the courier marked it delivered to a neighbour, nobody here has it", "after_sales"),
-    pytest.param("包裹显示运输中已经9天了", "after_sales", marks=_DELIVERY_MISS),
+    ("包裹显示运输中已经9天了", "after_sales"),
     ("快递显示已签收，但我根本没收到", "after_sales"),
     ("外卖显示已送达，人没见到", "after_sales"),
     ("物流五天没更新了，帮忙催一下", "after_sales"),
