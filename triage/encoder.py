@@ -38,7 +38,16 @@ import numpy as np
 if TYPE_CHECKING:
     from triage.embedder import Embedder
 
-__all__ = ["AHEAD_BATCH", "AHEAD_KEEP", "BULK_BATCH", "MICRO_BATCH", "Encoder", "Progress"]
+__all__ = [
+    "AHEAD_BATCH",
+    "AHEAD_KEEP",
+    "BULK_BATCH",
+    "MICRO_BATCH",
+    "Encoder",
+    "Progress",
+    "ScriptEncoder",
+    "classifier_encoder",
+]
 
 log = logging.getLogger(__name__)
 
@@ -167,28 +176,7 @@ class Encoder:
         """:meth:`encode`, kept in the ``.npy`` file ``cache(embedder name)`` for next time
         (``texts`` and ``needed`` must be the same whenever that file name is: name it by
         their digest)."""
-        name = await self.name()
-        if name is None:
-            return None
-        path = cache(name)
-        if (vectors := _load_cached(path, len(texts))) is not None:
-            return vectors
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Processes sharing the cache directory take turns: the first encodes, the others
-        # wait for its file instead of encoding the same texts again.
-        lock = await asyncio.to_thread(_lock, path.with_name(f".{path.name}.lock"))
-        try:
-            if (vectors := _load_cached(path, len(texts))) is not None:
-                return vectors
-            encoded = await self.encode(texts, progress, needed)
-            if encoded is None:
-                return None
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.npy")
-            np.save(tmp, encoded)
-            os.replace(tmp, path)
-            return encoded
-        finally:
-            lock.close()
+        return await _encode_cached(self, texts, cache, progress, needed)
 
     async def encode_one(self, text: str) -> np.ndarray | None:
         """Embed one text (a query), batched with whatever other callers are embedding now
@@ -283,6 +271,169 @@ class Encoder:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+class ScriptEncoder:
+    """The classifier's embeddings of a text by script: its Latin-script part through
+    ``latin`` (MiniLM), its Chinese part through ``cjk`` (multilingual-e5-small, the
+    knowledge base's encoder, whose vector of a new inquiry's text is often made already:
+    :meth:`Encoder.prefetch`), side by side (:func:`triage.embedder.script_name`; the
+    pipeline weighs each half by the text's :func:`~triage.text.latin_share`). A half the
+    text's scripts do not need is zeros and is not computed: an English text costs MiniLM
+    alone, a Chinese one e5 alone.
+
+    The same interface as :class:`Encoder` for training and classification. When ``cjk``'s
+    embedder is not multilingual (or cannot load), this is ``latin`` alone.
+    """
+
+    def __init__(self, latin: Encoder, cjk: Encoder) -> None:
+        self.latin = latin
+        self.cjk = cjk
+
+    async def _split(self) -> int | None:
+        """The Latin part's width, or None when this is ``latin`` alone."""
+        latin, cjk = await self.latin.embedder(), await self.cjk.embedder()
+        if latin is None or cjk is None or not getattr(cjk, "multilingual", False):
+            return None
+        return int(latin.dim)
+
+    async def embedder(self) -> Embedder | None:
+        """The Latin-script embedder (whether embeddings can be made at all)."""
+        return await self.latin.embedder()
+
+    async def name(self) -> str | None:
+        from triage.embedder import script_name
+
+        split = await self._split()
+        latin = await self.latin.name()
+        if split is None or latin is None:
+            return latin
+        cjk = await self.cjk.name()
+        assert cjk is not None
+        return script_name(latin, split, cjk)
+
+    async def encode(
+        self,
+        texts: Sequence[str],
+        progress: Progress | None = None,
+        needed: Sequence[bool] | None = None,
+    ) -> np.ndarray | None:
+        """Both halves of many texts (:meth:`Encoder.encode`; ``progress`` counts each half
+        in proportion to the texts it encodes)."""
+        from triage.text import latin_share
+
+        if await self._split() is None:
+            return await self.latin.encode(texts, progress, needed)
+        shares = [latin_share(t) for t in texts]
+        wanted = [needed is None or needed[i] for i in range(len(texts))]
+        need_latin = [w and share > 0 for w, share in zip(wanted, shares, strict=True)]
+        need_cjk = [w and share < 1 for w, share in zip(wanted, shares, strict=True)]
+        n_latin, n_cjk = sum(need_latin), sum(need_cjk)
+        total = max(1, n_latin + n_cjk)
+
+        def part(offset: int, size: int) -> Progress | None:
+            if progress is None:
+                return None
+
+            async def report(done: int) -> None:
+                count = len(texts) * (offset + size * done // max(1, len(texts))) // total
+                await progress(count)
+
+            return report
+
+        left = await self.latin.encode(texts, part(0, n_latin), need_latin)
+        right = await self.cjk.encode(texts, part(n_latin, n_cjk), need_cjk)
+        if left is None or right is None:
+            return None
+        return np.hstack([left, right])
+
+    async def encode_cached(
+        self,
+        texts: Sequence[str],
+        cache: Callable[[str], Path],
+        progress: Progress | None = None,
+        needed: Sequence[bool] | None = None,
+    ) -> np.ndarray | None:
+        """:meth:`Encoder.encode_cached` of both halves."""
+        return await _encode_cached(self, texts, cache, progress, needed)
+
+    async def encode_one(self, text: str) -> np.ndarray | None:
+        """Both halves of one text, made at once on the two encoders' threads."""
+        from triage.text import latin_share
+
+        latin = await self.latin.embedder()
+        split = await self._split()
+        if split is None or latin is None:
+            return await self.latin.encode_one(text)
+        cjk = await self.cjk.embedder()
+        assert cjk is not None
+        share = latin_share(text)
+
+        async def half(encoder: Encoder, dim: int, used: bool) -> np.ndarray | None:
+            if not used:
+                return np.zeros(dim, dtype=np.float32)
+            return await encoder.encode_one(text)
+
+        left, right = await asyncio.gather(
+            half(self.latin, split, share > 0), half(self.cjk, int(cjk.dim), share < 1)
+        )
+        if left is None or right is None:
+            return None
+        return np.concatenate([left, right]).astype(np.float32)
+
+    def cjk_part(self, vector: np.ndarray, split: int | None) -> np.ndarray | None:
+        """The multilingual half of ``vector`` (a :meth:`encode_one` result whose Latin half
+        is ``split`` wide), or None when that half was not made (an all-zero half)."""
+        if split is None or vector.shape[0] <= split:
+            return None
+        half = vector[split:]
+        return half if np.any(half) else None
+
+    async def close(self) -> None:
+        """Stop both encoders' tasks (closing one twice is harmless)."""
+        await self.latin.close()
+        await self.cjk.close()
+
+
+def classifier_encoder(latin: Encoder, retrieval: Encoder | None) -> Encoder | ScriptEncoder:
+    """The classifier's encoder: ``latin`` alone, or by script with the knowledge base's
+    ``retrieval`` encoder for Chinese when there is a separate one (it is multilingual by
+    default; :class:`ScriptEncoder` falls back to ``latin`` alone when it is not)."""
+    if retrieval is None or retrieval is latin:
+        return latin
+    return ScriptEncoder(latin, retrieval)
+
+
+async def _encode_cached(
+    encoder: Encoder | ScriptEncoder,
+    texts: Sequence[str],
+    cache: Callable[[str], Path],
+    progress: Progress | None,
+    needed: Sequence[bool] | None,
+) -> np.ndarray | None:
+    """``encoder.encode``, kept in the ``.npy`` file ``cache(its name)`` for next time."""
+    name = await encoder.name()
+    if name is None:
+        return None
+    path = cache(name)
+    if (vectors := _load_cached(path, len(texts))) is not None:
+        return vectors
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Processes sharing the cache directory take turns: the first encodes, the others
+    # wait for its file instead of encoding the same texts again.
+    lock = await asyncio.to_thread(_lock, path.with_name(f".{path.name}.lock"))
+    try:
+        if (vectors := _load_cached(path, len(texts))) is not None:
+            return vectors
+        encoded = await encoder.encode(texts, progress, needed)
+        if encoded is None:
+            return None
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.npy")
+        np.save(tmp, encoded)
+        os.replace(tmp, path)
+        return encoded
+    finally:
+        lock.close()
 
 
 def _lower_priority(nice: int) -> None:

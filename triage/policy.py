@@ -193,7 +193,7 @@ def slug(text: str) -> str:
 def bootstrap_version(data_ref: str, embedder: str | None) -> str:
     """A deterministic name: the same data, embedder and libraries give the same model, so a
     stored bootstrap artifact is reused (e.g. after the database was reset)."""
-    from triage.pipeline import PipelineConfig
+    from triage.pipeline import config_for
 
     running = library_versions()
     fingerprint = slug(
@@ -202,7 +202,7 @@ def bootstrap_version(data_ref: str, embedder: str | None) -> str:
                 embedder,
                 SEED,
                 VALIDATION_SHARE,
-                PipelineConfig(),
+                config_for(embedder),
                 [(k, (running[k] or "").split(".")[:2]) for k in CHECKED_LIBRARIES],
             )
         )
@@ -250,11 +250,11 @@ def _fit_weighted(
     data_ref: str,
 ) -> TrainedModel:
     """One fit of the shared pipeline with per-row weights (train() has no sample weights)."""
-    from triage.pipeline import PipelineConfig, build_pipeline, make_inputs
+    from triage.pipeline import build_pipeline, config_for, make_inputs
     from triage.train import TrainedModel
 
     started = time.perf_counter()
-    config = PipelineConfig(use_embeddings=embeddings is not None)
+    config = config_for(embedder_name if embeddings is not None else None)
     folds = max(2, min(config.calibration_folds, min(Counter(categories).values())))
     pipeline = build_pipeline(replace(config, calibration_folds=folds), seed=SEED)
     pipeline.fit(

@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 
 from triage import CATEGORIES
 from triage.data import Example, data_ref
+from triage.embedder import script_split
 from triage.evaluate import report
 from triage.pipeline import PipelineConfig, build_pipeline, make_inputs
 from triage.versions import library_versions
@@ -70,7 +71,7 @@ def _check_inputs(
         raise ValueError(
             f"embeddings must have shape ({len(examples)}, dim), got {tuple(embeddings.shape)}"
         )
-    return replace(config, use_embeddings=True)
+    return replace(config, use_embeddings=True, dense_split=script_split(embedder_name))
 
 
 MIN_PER_CATEGORY = 5

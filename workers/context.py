@@ -25,7 +25,7 @@ import numpy as np
 from models.db import Database
 from models.services.knowledge import kb, lifecycle
 from models.settings import Settings
-from triage.encoder import Encoder
+from triage.encoder import Encoder, ScriptEncoder, classifier_encoder
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ class Analysis:
     embedder_name: str | None
     prediction: Prediction
     model_version: str
+    retrieval_vector: np.ndarray | None = None
+    """The retrieval embedder's vector of the text, when classifying it made one (the
+    Chinese half of a script-split embedding)."""
 
 
 class TriageRuntime:
@@ -66,7 +69,7 @@ class TriageRuntime:
         loader: Callable[[str | None], Embedder] | None = None,
     ) -> None:
         self.settings = settings
-        self.encoder = Encoder(settings.embedding_model, embedder=embedder, loader=loader)
+        latin = Encoder(settings.embedding_model, embedder=embedder, loader=loader)
         self.retrieval = (
             Encoder(
                 settings.retrieval_model,
@@ -75,8 +78,12 @@ class TriageRuntime:
                 nice=RETRIEVAL_NICE,
             )
             if settings.retrieval_model is not None
-            else self.encoder
+            else latin
         )
+        #: The classifier's: MiniLM for a text's Latin part and, with a multilingual
+        #: retrieval embedder of its own, that one for its Chinese part.
+        self.encoder = classifier_encoder(latin, self.retrieval)
+        self._latin = latin
         self.model: lifecycle.LoadedModel | None = None
         self.model_lock = asyncio.Lock()
         self.kb: kb.KbIndex | None = None
@@ -107,10 +114,12 @@ class TriageRuntime:
         """Embed and classify one inquiry with the current model.
 
         A text the classifier reads without its embedding (no Latin script: the language
-        gate zeroes its dense features, :func:`triage.pipeline.dense_needed`) is not embedded
-        when knowledge-base search has an embedder of its own: nothing would read the vector
-        (repeats are compared by meaning only between Latin-script texts). Its analysis has
-        no embedding; the classifier gets the zeros the gate would have made of one.
+        gate of a MiniLM-only model zeroes its dense features, :func:`triage.pipeline.
+        dense_needed`) is not embedded when knowledge-base search has an embedder of its own:
+        nothing would read the vector (repeats are compared by meaning only between
+        Latin-script texts). Its analysis has no embedding; the classifier gets the zeros the
+        gate would have made of one. A script-split model (the default) reads a Chinese text
+        through the retrieval embedder, whose vector then also ranks its suggestions.
         """
         from triage.pipeline import dense_needed
         from triage.predict import predict
@@ -128,13 +137,18 @@ class TriageRuntime:
             vector = await self.encoder.encode_one(text)
             matrix = vector[None, :] if vector is not None else None
         prediction = (await asyncio.to_thread(predict, model, [text], matrix))[0]
-        return Analysis(vector, await self.encoder.name(), prediction, loaded.version)
+        retrieval_vector = None
+        if isinstance(self.encoder, ScriptEncoder) and vector is not None:
+            retrieval_vector = self.encoder.cjk_part(vector, model.config.dense_split)
+        return Analysis(
+            vector, await self.encoder.name(), prediction, loaded.version, retrieval_vector
+        )
 
     @property
     def retrieval_apart(self) -> bool:
         """Whether knowledge-base search embeds with a model of its own (so an inquiry's
-        classification embedding cannot serve it)."""
-        return self.retrieval is not self.encoder
+        classification embedding cannot serve it, except a script-split one's Chinese half)."""
+        return self.retrieval is not self._latin
 
     def prefetch(self, text: str) -> None:
         """Embed ``text`` for knowledge-base search ahead of need, when the retrieval
@@ -157,7 +171,9 @@ class TriageRuntime:
         now, and the vector, made when the embedder is free, serves the ranking after."""
         if not self.retrieval_apart:  # the same embedder: the classification's vector
             return await self.search(db, text, k, embedding=analysis.embedding), False
-        vector = await self.retrieval.encoded_ahead(text)
+        vector = analysis.retrieval_vector
+        if vector is None:
+            vector = await self.retrieval.encoded_ahead(text)
         if vector is None:
             return await self.search(db, text, k, dense=False), True
         return await self.search(db, text, k, embedding=vector), False
@@ -235,5 +251,4 @@ class TriageRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._backlog
         await self.encoder.close()
-        if self.retrieval is not self.encoder:
-            await self.retrieval.close()
+        await self.retrieval.close()

@@ -1,6 +1,7 @@
 """Baseline figures of the current triage code on the development sets (dev-time tool).
 
-Classification: the bootstrap model (lexical, and lexical + MiniLM embeddings) trained with
+Classification: the bootstrap model (lexical; lexical + MiniLM embeddings; lexical + MiniLM for
+Latin script + multilingual-e5-small for Chinese, the worker's default) trained with
 :func:`triage.train.train` on :func:`triage.data.load_bootstrap`, scored with
 :func:`triage.evaluate.report` on cls_en / cls_zh. Retrieval: recall@1/@5 of BM25 alone, dense
 alone and the current fusion (:class:`triage.retrieval.HybridIndex.search`) on kb_*/queries_*.
@@ -40,14 +41,45 @@ def _folded(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
 
-def classification(data: Path, embedder: Embedder | None) -> dict[str, Any]:
-    """Reports of the bootstrap models on each cls_*.jsonl present in ``data``."""
+def _by_script(embedder: Embedder, e5: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """``texts`` embedded as the worker's classifier embeds them (MiniLM for the Latin part,
+    e5 for the Chinese part: :class:`triage.encoder.ScriptEncoder`)."""
+    import asyncio
+
+    from triage.encoder import Encoder, ScriptEncoder
+
+    async def encode() -> np.ndarray:
+        encoder = ScriptEncoder(Encoder(embedder=embedder), Encoder(embedder=e5))
+        try:
+            vectors = await encoder.encode(texts)
+        finally:
+            await encoder.close()
+        assert vectors is not None
+        return vectors
+
+    return asyncio.run(encode())
+
+
+def classification(
+    data: Path, embedder: Embedder | None, e5: Embedder | None = None
+) -> dict[str, Any]:
+    """Reports of the bootstrap models on each cls_*.jsonl present in ``data``: lexical,
+    lexical + MiniLM (Latin script only) and, with ``e5``, lexical + MiniLM + e5 for Chinese
+    (the worker's default, "lexical+script")."""
+    from triage.embedder import script_name
+
     boot = load_bootstrap()
+    texts = [e.text for e in boot]
     out: dict[str, Any] = {"bootstrap_rows": len(boot)}
     models = {"lexical": train(boot, seed=0)}
+    encoders: dict[str, tuple[str, Callable[[Sequence[str]], np.ndarray]]] = {}
     if embedder is not None:
-        emb = embedder.encode([e.text for e in boot])
-        models["lexical+dense"] = train(boot, emb, embedder_name=embedder.name, seed=0)
+        encoders["lexical+dense"] = (embedder.name, embedder.encode)
+        if e5 is not None:
+            name = script_name(embedder.name, embedder.dim, e5.name)
+            encoders["lexical+script"] = (name, lambda t: _by_script(embedder, e5, t))
+    for label, (name, encode) in encoders.items():
+        models[label] = train(boot, encode(texts), embedder_name=name, seed=0)
     seen = {_folded(e.text) for e in boot}
     for lang in ("en", "en_shop", "en_service", "zh"):
         path = data / f"cls_{lang}.jsonl"
@@ -55,9 +87,10 @@ def classification(data: Path, embedder: Embedder | None) -> dict[str, Any]:
             continue
         # A dev row the generator happens to write too ("Cancel order") measures nothing.
         examples = [e for e in load_examples(path) if _folded(e.text) not in seen]
-        dev_emb = embedder.encode([e.text for e in examples]) if embedder else None
+        dev = [e.text for e in examples]
+        dev_emb = {label: encode(dev) for label, (_, encode) in encoders.items()}
         for name, model in models.items():
-            rep = evaluate_on(model, examples, dev_emb)
+            rep = evaluate_on(model, examples, dev_emb.get(name))
             out[f"{lang}/{name}"] = {
                 "n": rep["n"],
                 "accuracy": round(rep["accuracy"], 4),
@@ -136,12 +169,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     embedder = None if args.no_embedder else load_embedder()
+    e5 = None if args.no_embedder else load_embedder("multilingual-e5-small")
     result: dict[str, Any] = {
         "embedder": embedder.name if embedder else None,
         "python": platform.python_version(),
     }
     if not args.retrieval_only:
-        result["classification"] = classification(args.data, embedder)
+        result["classification"] = classification(args.data, embedder, e5)
     result["retrieval"] = retrieval(args.data, embedder)
     result["seconds"] = round(time.perf_counter() - started, 1)
     if args.update and args.json and args.json.exists():

@@ -1,10 +1,12 @@
 """Fixtures for the triage tests: the bootstrap corpus, models trained once per session."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 
+from tests.triage.script_support import script_encoder
 from triage.data import Example, load_bootstrap
 from triage.embedder import Embedder, load_embedder
 from triage.train import TrainedModel, train
@@ -103,25 +105,18 @@ def e5() -> Embedder:
     return load_embedder("multilingual-e5-small")
 
 
-@pytest.fixture(scope="session")
-def bootstrap_embeddings(
-    embedder: Embedder, bootstrap: list[Example], tmp_path_factory: pytest.TempPathFactory
+def _cached_bootstrap(
+    make: Any, bootstrap: list[Example], needed: Sequence[bool], cache_dir: str
 ) -> np.ndarray:
-    """Embeddings of the bootstrap rows as training uses them, computed once (and kept in the
-    test runs' shared embedding cache, the file the life cycle's bootstrap training reads, when
-    one is set): rows the language gate zeroes get zero vectors (``dense_needed``)."""
+    """The bootstrap rows through the encoder ``make()`` builds, in the file of the test
+    runs' shared embedding cache that the life cycle's bootstrap training reads."""
     import asyncio
-    import os
     from pathlib import Path
 
     from triage.data import data_ref
-    from triage.encoder import Encoder
-    from triage.pipeline import dense_needed
     from triage.policy import slug
 
     texts = [e.text for e in bootstrap]
-    needed = dense_needed(texts)
-    cache_dir = os.environ.get("KEFU_EMBEDDING_CACHE_DIR") or str(tmp_path_factory.mktemp("emb"))
     ref = data_ref(bootstrap)
     tag = "" if all(needed) else "-gated"
 
@@ -129,7 +124,7 @@ def bootstrap_embeddings(
         return Path(cache_dir) / f"bootstrap-{slug(name)}-{ref[7:23]}{tag}.npy"
 
     async def encode() -> np.ndarray:
-        encoder = Encoder(embedder=embedder)
+        encoder = make()
         try:
             vectors = await encoder.encode_cached(texts, path, needed=needed)
         finally:
@@ -140,9 +135,52 @@ def bootstrap_embeddings(
     return asyncio.run(encode())
 
 
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    import os
+
+    return os.environ.get("KEFU_EMBEDDING_CACHE_DIR") or str(tmp_path_factory.mktemp("emb"))
+
+
+@pytest.fixture(scope="session")
+def bootstrap_embeddings(
+    embedder: Embedder, bootstrap: list[Example], tmp_path_factory: pytest.TempPathFactory
+) -> np.ndarray:
+    """Embeddings of the bootstrap rows as a MiniLM-only model trains on them, computed once:
+    rows the language gate zeroes get zero vectors (``dense_needed``)."""
+    from triage.encoder import Encoder
+    from triage.pipeline import dense_needed
+
+    needed = dense_needed([e.text for e in bootstrap])
+    return _cached_bootstrap(
+        lambda: Encoder(embedder=embedder), bootstrap, needed, _cache_dir(tmp_path_factory)
+    )
+
+
+@pytest.fixture(scope="session")
+def shipped_model(
+    embedder: Embedder,
+    e5: Embedder,
+    bootstrap: list[Example],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> TrainedModel:
+    """The bootstrap model as the worker trains it: lexical features, MiniLM for Latin
+    script, multilingual-e5-small for Chinese."""
+    from triage.embedder import script_name
+
+    name = script_name(embedder.name, embedder.dim, e5.name)
+    vectors = _cached_bootstrap(
+        lambda: script_encoder(embedder, e5),
+        bootstrap,
+        [True] * len(bootstrap),
+        _cache_dir(tmp_path_factory),
+    )
+    return train(bootstrap, vectors, embedder_name=name, seed=0)
+
+
 @pytest.fixture(scope="session")
 def dense_model(bootstrap: list[Example], bootstrap_embeddings: np.ndarray) -> TrainedModel:
-    """The bootstrap model as the worker trains it: lexical + MiniLM features."""
+    """The bootstrap model with lexical + MiniLM features (the worker's before e5 read
+    Chinese; still what it trains without a multilingual retrieval embedder)."""
     from triage.embedder import DEFAULT_MODEL
 
     return train(bootstrap, bootstrap_embeddings, embedder_name=DEFAULT_MODEL, seed=0)

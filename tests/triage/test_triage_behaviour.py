@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from tests.triage.script_support import script_vectors
 from triage import CATEGORIES
 from triage.embedder import Embedder
 from triage.predict import Prediction, predict
@@ -315,17 +316,20 @@ TERSE_MESSAGES = [
 ]
 
 
-def _dense_prediction(model: TrainedModel, embedder: Embedder, text: str) -> Prediction:
-    """What the model the worker trains (lexical + dense) says of ``text``."""
-    (prediction,) = predict(model, [text], embedder.encode([text]))
+def _dense_prediction(
+    model: TrainedModel, embedder: Embedder, e5: Embedder, text: str
+) -> Prediction:
+    """What the model the worker trains (lexical + MiniLM for Latin script + e5 for Chinese)
+    says of ``text``, embedded as the worker embeds it."""
+    (prediction,) = predict(model, [text], script_vectors(embedder, e5, [text]))
     return prediction
 
 
 @pytest.mark.parametrize(("text", "expected"), TERSE_MESSAGES)
 def test_terse_chat_messages(
-    dense_model: TrainedModel, embedder: Embedder, text: str, expected: str
+    shipped_model: TrainedModel, embedder: Embedder, e5: Embedder, text: str, expected: str
 ) -> None:
-    prediction = _dense_prediction(dense_model, embedder, text)
+    prediction = _dense_prediction(shipped_model, embedder, e5, text)
     assert prediction.category == expected, prediction.probabilities
 
 
@@ -373,9 +377,9 @@ HELD_SERVICES = [
 
 @pytest.mark.parametrize(("text", "expected"), HELD_SERVICES)
 def test_accounts_plans_and_claims_the_customer_holds(
-    dense_model: TrainedModel, embedder: Embedder, text: str, expected: str
+    shipped_model: TrainedModel, embedder: Embedder, e5: Embedder, text: str, expected: str
 ) -> None:
-    prediction = _dense_prediction(dense_model, embedder, text)
+    prediction = _dense_prediction(shipped_model, embedder, e5, text)
     assert prediction.category == expected, prediction.probabilities
 
 
@@ -403,9 +407,9 @@ DELIVERIES = [
 
 @pytest.mark.parametrize(("text", "expected"), DELIVERIES)
 def test_a_delivery_that_has_not_arrived_is_after_sales(
-    dense_model: TrainedModel, embedder: Embedder, text: str, expected: str
+    shipped_model: TrainedModel, embedder: Embedder, e5: Embedder, text: str, expected: str
 ) -> None:
-    prediction = _dense_prediction(dense_model, embedder, text)
+    prediction = _dense_prediction(shipped_model, embedder, e5, text)
     assert prediction.category == expected, prediction.probabilities
 
 

@@ -118,6 +118,7 @@ class _Counting:
     def __init__(self, inner: Embedder) -> None:
         self.inner, self.seen = inner, []  # type: ignore[var-annotated]
         self.name, self.dim = inner.name, inner.dim
+        self.multilingual = inner.multilingual
 
     def encode(self, texts: list[str], **options: bool) -> np.ndarray:
         self.seen.extend(texts)
@@ -156,6 +157,75 @@ def test_rows_the_language_gate_zeroes_are_not_encoded(
     with_real = features.transform(make_inputs(texts[:1], real))
     with_zeros = features.transform(make_inputs(texts[:1], np.zeros_like(real)))
     assert abs(with_real - with_zeros).max() == 0
+
+
+def test_the_classifier_reads_latin_script_through_minilm_and_chinese_through_e5(
+    embedder: Embedder, e5: Embedder, shipped_model: TrainedModel
+) -> None:
+    """The worker's classifier encoder puts a text's MiniLM vector beside its e5 vector and
+    makes only what the text's scripts need: an English text costs MiniLM alone, a Chinese
+    one e5 alone; the trained pipeline weighs each half by the text's share of that script,
+    so a half it did not make would have been ignored anyway."""
+    import asyncio
+
+    from triage.embedder import script_name, script_split
+    from triage.encoder import Encoder, ScriptEncoder
+    from triage.pipeline import make_inputs
+
+    texts = ["Where is my order?", "我的订单三天了还没发货", "App 登录一直失败"]
+    latin, cjk = _Counting(embedder), _Counting(e5)
+
+    async def encode() -> tuple[str | None, np.ndarray | None, list[np.ndarray | None]]:
+        encoder = ScriptEncoder(Encoder(embedder=latin), Encoder(embedder=cjk))  # type: ignore[arg-type]
+        try:
+            many = await encoder.encode(texts)
+            one = [await encoder.encode_one(text) for text in texts]
+            return await encoder.name(), many, one
+        finally:
+            await encoder.close()
+
+    name, many, one = asyncio.run(encode())
+
+    assert name == script_name(embedder.name, 384, e5.name) == shipped_model.embedder_name
+    assert script_split(name) == 384 == shipped_model.config.dense_split
+    assert many is not None and many.shape == (3, 384 + e5.dim)
+    assert np.allclose(np.vstack(one), many, atol=1e-5)  # one at a time or many: the same
+    assert latin.seen == [texts[0], texts[2]] * 2, "the Chinese-only text never goes to MiniLM"
+    assert cjk.seen == texts[1:] * 2, "the English text never goes to e5"
+    assert np.allclose(many[0, :384], embedder.encode(texts[:1])[0], atol=1e-6)
+    assert not many[0, 384:].any() and not many[1, :384].any()
+    assert np.allclose(many[1, 384:], e5.encode(texts[1:2])[0], atol=1e-6)
+    assert many[2, :384].any() and many[2, 384:].any()
+    # The halves not made change nothing: the trained features are the same with anything there.
+    features = shipped_model.pipeline.named_steps["features"]
+    noise = np.random.default_rng(0).normal(size=many.shape).astype(np.float32)
+    filled = many.copy()
+    filled[0, 384:], filled[1, :384] = noise[0, 384:], noise[1, :384]
+    made = features.transform(make_inputs(texts[:2], many[:2]))
+    other = features.transform(make_inputs(texts[:2], filled[:2]))
+    assert abs(made - other).max() == 0
+
+
+def test_the_classifier_encoder_is_minilm_alone_without_a_multilingual_one(
+    embedder: Embedder,
+) -> None:
+    """With a retrieval embedder that is not multilingual (``KEFU_RETRIEVAL_MODEL`` set to
+    another English model), the classifier embeds as before: MiniLM only, its own name."""
+    import asyncio
+
+    from triage.encoder import Encoder, ScriptEncoder
+
+    async def encode() -> tuple[str | None, np.ndarray | None]:
+        encoder = ScriptEncoder(Encoder(embedder=embedder), Encoder(embedder=embedder))
+        try:
+            return await encoder.name(), await encoder.encode_one("我的订单还没发货")
+        finally:
+            await encoder.close()
+
+    name, vector = asyncio.run(encode())
+
+    assert name == DEFAULT_MODEL
+    assert vector is not None and vector.shape == (384,)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="thread priorities are Linux's")

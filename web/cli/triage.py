@@ -32,7 +32,6 @@ from models.settings import get_settings
 
 if TYPE_CHECKING:
     from models.db import Database
-    from triage.encoder import Encoder
 
 CATEGORY_CODES = ("consultation", "problem", "complaint", "after_sales")
 
@@ -63,20 +62,23 @@ class _Bar:
         self.bar.__exit__(*exc)
 
 
-async def _open(*, retrieval: bool = False) -> tuple[Database, Encoder]:
-    """The database and an encoder (the embedder loads on first use) for one command: the
-    classifier's, or with ``retrieval`` the knowledge base's."""
+async def _open(*, retrieval: bool = False) -> tuple[Database, Any]:
+    """The database and an encoder (the embedders load on first use) for one command: the
+    classifier's (:func:`triage.encoder.classifier_encoder`, as the worker's), or with
+    ``retrieval`` the knowledge base's."""
     from models.db import Database
-    from triage.encoder import Encoder
+    from triage.encoder import Encoder, classifier_encoder
 
     settings = get_settings()
-    model = settings.embedding_model
-    if retrieval and settings.retrieval_model is not None:
-        model = settings.retrieval_model
-    return Database(settings.database_url), Encoder(model)
+    db = Database(settings.database_url)
+    multilingual = settings.retrieval_model
+    if retrieval:
+        return db, Encoder(multilingual or settings.embedding_model)
+    latin = Encoder(settings.embedding_model)
+    return db, classifier_encoder(latin, Encoder(multilingual) if multilingual else None)
 
 
-async def _close(db: Database, encoder: Encoder) -> None:
+async def _close(db: Database, encoder: Any) -> None:
     await encoder.close()
     await db.dispose()
 

@@ -49,7 +49,10 @@ from triage.registry import library_mismatch
 from triage.vectors import from_bytes, to_bytes
 
 if TYPE_CHECKING:
-    from triage.encoder import Encoder, Progress
+    from triage.encoder import Encoder, Progress, ScriptEncoder
+
+    #: The classifier's encoder (:func:`triage.encoder.classifier_encoder`).
+    AnyEncoder = Encoder | ScriptEncoder
     from triage.train import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -142,17 +145,17 @@ def _new_version_name() -> str:
 
 
 async def _bootstrap_embeddings(
-    encoder: Encoder, examples: Sequence[Example], data_ref: str, progress: _Progress
+    encoder: AnyEncoder, examples: Sequence[Example], data_ref: str, progress: _Progress
 ) -> np.ndarray | None:
     """Embeddings of the bootstrap corpus, cached on disk per embedder and data version.
 
     Rows whose dense features the pipeline's language gate zeroes (Chinese-only text with
     the default English embedder) are not encoded: their vectors are zeros ("-gated" files)."""
-    from triage.pipeline import dense_needed
+    from triage.pipeline import config_for, dense_needed
 
     cache_dir = get_settings().embedding_cache_dir
     texts = [e.text for e in examples]
-    needed = dense_needed(texts)
+    needed = dense_needed(texts, config_for(await encoder.name()))
     tag = "" if all(needed) else "-gated"
     return await encoder.encode_cached(
         texts,
@@ -163,13 +166,13 @@ async def _bootstrap_embeddings(
 
 
 async def _label_embeddings(
-    db: Database, encoder: Encoder, rows: Sequence[LabelRow], progress: _Progress
+    db: Database, encoder: AnyEncoder, rows: Sequence[LabelRow], progress: _Progress
 ) -> np.ndarray | None:
     """Embeddings of the labels: stored ones reused, ticket embeddings borrowed, rest encoded
     (and stored, so the next retraining embeds only labels added since). A label whose text
     the language gate reads without its embedding (as the bootstrap rows' "-gated" files)
     gets zeros, neither encoded nor stored."""
-    from triage.pipeline import dense_needed
+    from triage.pipeline import config_for, dense_needed
 
     name = await encoder.name()
     if name is None:
@@ -196,7 +199,7 @@ async def _label_embeddings(
             if row.ticket_id in stored and (v := from_bytes(stored[row.ticket_id])) is not None:
                 vectors[row.id] = v
         missing = [r for r in rows if r.id not in vectors]
-    needed = dense_needed([r.text for r in missing])
+    needed = dense_needed([r.text for r in missing], config_for(name))
     zeros = {r.id for r, need in zip(missing, needed, strict=True) if not need}
     if missing:
         encoded = await encoder.encode(
@@ -296,7 +299,7 @@ def _examples(rows: Sequence[LabelRow]) -> list[Example]:
 
 
 async def _training_data(
-    db: Database, encoder: Encoder, progress: _Progress
+    db: Database, encoder: AnyEncoder, progress: _Progress
 ) -> policy.TrainingData:
     from triage.data import data_ref, load_bootstrap
 
@@ -327,7 +330,7 @@ async def _training_data(
 
 
 async def _training_data_bootstrap_only(
-    encoder: Encoder, boot: Sequence[Example], progress: _Progress
+    encoder: AnyEncoder, boot: Sequence[Example], progress: _Progress
 ) -> policy.TrainingData:
     from triage.data import data_ref
 
@@ -340,7 +343,7 @@ async def _training_data_bootstrap_only(
 
 
 async def _train(
-    data: policy.TrainingData, encoder: Encoder, progress: _Progress
+    data: policy.TrainingData, encoder: AnyEncoder, progress: _Progress
 ) -> policy.TrainingRun:
     """Fit and score a challenger off the event loop (the policy decides how)."""
     name = await encoder.name() if data.boot_emb_fit is not None else None
@@ -364,7 +367,7 @@ def _save(model: TrainedModel, version: str) -> Path:
 
 
 async def current_model(
-    db: Database, encoder: Encoder, cached: LoadedModel | None = None
+    db: Database, encoder: AnyEncoder, cached: LoadedModel | None = None
 ) -> LoadedModel:
     """The current classifier: ``cached`` (what the caller holds) while it is still current,
     otherwise loaded from its stored artifact.
@@ -384,7 +387,7 @@ async def current_model(
     return await _load_or_recover(db, encoder, row)
 
 
-async def _load_or_recover(db: Database, encoder: Encoder, row: ModelVersion) -> LoadedModel:
+async def _load_or_recover(db: Database, encoder: AnyEncoder, row: ModelVersion) -> LoadedModel:
     from triage.registry import RegistryError, load_model
 
     name = await encoder.name()
@@ -423,7 +426,7 @@ async def _load_or_recover(db: Database, encoder: Encoder, row: ModelVersion) ->
         return outcome.loaded
 
 
-async def _bootstrap(db: Database, encoder: Encoder) -> LoadedModel:
+async def _bootstrap(db: Database, encoder: AnyEncoder) -> LoadedModel:
     """Train (or reuse) the bootstrap model and make it current."""
     from triage.data import data_ref, load_bootstrap
     from triage.registry import RegistryError, VersionExistsError, load_model
@@ -514,7 +517,7 @@ class RetrainOutcome:
 
 async def retrain(
     db: Database,
-    encoder: Encoder,
+    encoder: AnyEncoder,
     *,
     cached: LoadedModel | None = None,
     trigger: Trigger | str = Trigger.MANUAL,
@@ -543,7 +546,7 @@ async def retrain(
 
 async def _run(
     db: Database,
-    encoder: Encoder,
+    encoder: AnyEncoder,
     cached: LoadedModel | None,
     *,
     trigger: Trigger,
@@ -886,7 +889,7 @@ class _SimLabel:
 
 
 async def simulate_review(
-    encoder: Encoder,
+    encoder: AnyEncoder,
     pool: Sequence[Example],
     test: Sequence[Example],
     *,

@@ -31,6 +31,7 @@ from tests.integration.triage_support import (
 )
 from triage.registry import save_model
 from triage.text import latin_share
+from triage.vectors import from_bytes
 
 pytestmark = pytest.mark.usefixtures("reference")
 
@@ -184,14 +185,22 @@ async def test_a_challenger_that_is_not_worse_is_promoted(
     assert rows[1].training_size > rows[0].training_size
     assert runtime.model.version == outcome.version
     assert set(outcome.metrics) >= {"bootstrap_validation", "held_out_labels", "evaluation"}
-    # The English corrections' vectors are kept for the next training; the Chinese ones,
-    # which the language gate reads without a vector, were neither encoded nor stored.
+    # Every correction's vector is kept for the next training, under the classifier's
+    # embedder name: MiniLM's half for a text with Latin script, e5's for one with Chinese.
     async with db.sessionmaker() as s:
-        stored = dict((await s.execute(select(Label.text, Label.embedding_model))).all())
-    assert {text for text, name in stored.items() if name} == {
-        text for text, _ in labels if latin_share(text) > 0
-    }
-    assert all(name == runtime.model.model.embedder_name for name in stored.values() if name)
+        stored = {
+            text: (name, from_bytes(blob))
+            for text, name, blob in await s.execute(
+                select(Label.text, Label.embedding_model, Label.embedding)
+            )
+        }
+    split = runtime.model.model.config.dense_split
+    assert split is not None
+    assert {name for name, _ in stored.values()} == {runtime.model.model.embedder_name}
+    for text, (_, vector) in stored.items():
+        assert vector is not None
+        assert vector[:split].any() == (latin_share(text) > 0), text
+        assert vector[split:].any() == (latin_share(text) < 1), text
 
 
 async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_training(

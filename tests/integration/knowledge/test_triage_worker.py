@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -99,9 +100,8 @@ async def test_job_run_twice_changes_nothing_the_second_time(
         == 1
     )
     assert await _count(db, TicketSuggestion, TicketSuggestion.ticket_id == ticket_id) == 3
-    # Chinese only: the classifier reads it without an embedding, none is stored (see
-    # test_a_text_the_classifier_reads_without_its_embedding_is_not_embedded_for_it).
-    assert await _count(db, TicketEmbedding, TicketEmbedding.ticket_id == ticket_id) == 0
+    # Its embedding (e5's half only: test_the_classifier_reads_chinese_through_e5_and_english…)
+    assert await _count(db, TicketEmbedding, TicketEmbedding.ticket_id == ticket_id) == 1
     triaged = []
     for _ in range(50):
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
@@ -306,14 +306,18 @@ async def _queued(redis: Any) -> set[str]:
 
 
 FRIDGE = "冰箱坏了能派人来看看吗"  # by meaning: 如何预约上门维修？ (zh-006); by words: elsewhere
+# By meaning: Can I exchange an item for a different size or colour? (en-003); by words: en-027.
+TOO_SMALL = "the thing I bought is too small, swap it for a bigger one"
 
 
-async def _fridge_ticket(db: Any, redis: Any, runtime: Any) -> int:
-    """The seed knowledge base, embedded, and a ticket asking for a repair visit."""
+async def _seeded(db: Any, runtime: Any, asked: _Asked) -> None:
+    """The seed knowledge base, embedded, and the classifier loaded (training the bootstrap
+    model if no other test has: its rows' vectors are not the queries these tests count)."""
     async with unit_of_work(db) as s:
         await seed.seed_articles(s)
     await runtime.embed_articles(db)
-    return await make_ticket(db, redis, await make_customer(db, "冯女士"), FRIDGE)
+    await runtime.classifier(db)
+    asked.queries.clear()
 
 
 async def test_triage_ranks_suggestions_by_meaning_with_the_vector_made_while_it_classified(
@@ -321,17 +325,20 @@ async def test_triage_ranks_suggestions_by_meaning_with_the_vector_made_while_it
 ) -> None:
     """With retrieval's own embedder (the default), the triage job has it embed the text
     from its start, beside the classification; with that vector ready it stores the ranking
-    by meaning at once, and no second ranking follows."""
+    by meaning at once, and no second ranking follows. (A Chinese text's classification
+    reads that same vector: it is embedded once.)"""
     runtime, asked = _asked_runtime()
     try:
-        ticket_id = await _fridge_ticket(db, redis, runtime)
+        await _seeded(db, runtime, asked)
+        for text, article in ((FRIDGE, "zh-006"), (TOO_SMALL, "en-003")):
+            ticket_id = await make_ticket(db, redis, await make_customer(db, "冯女士"), text)
 
-        result = await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
+            result = await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
 
-        assert result["applied"] and (await _ticket(db, ticket_id)).triaged_at is not None
-        assert (await _suggested(db, ticket_id))[0] == "zh-006"  # 如何预约上门维修？
-        assert asked.queries == [FRIDGE]
-        assert f"suggest-ticket:{ticket_id}" not in await _queued(redis)
+            assert result["applied"] and (await _ticket(db, ticket_id)).triaged_at is not None
+            assert (await _suggested(db, ticket_id))[0] == article
+            assert asked.queries.count(text) == 1, asked.queries
+            assert f"suggest-ticket:{ticket_id}" not in await _queued(redis)
     finally:
         await runtime.close()
 
@@ -340,29 +347,31 @@ async def test_triage_classifies_first_and_ranks_by_meaning_after_when_the_embed
     db: Any, redis: Any
 ) -> None:
     """When the retrieval embedder is still busy with other texts, the triage job classifies
-    and routes with a lexical ranking and queues ``suggest-ticket``; the text is embedded
-    once the embedder is free, and that job ranks by meaning with the vector, without
-    embedding the text again. An article shown by both rankings is counted as shown once."""
+    an English inquiry (read through MiniLM) and routes it with a lexical ranking and queues
+    ``suggest-ticket``; the text is embedded once the embedder is free, and that job ranks
+    by meaning with the vector, without embedding the text again. An article shown by both
+    rankings is counted as shown once."""
     import asyncio
 
     runtime, asked = _asked_runtime(hold="一段占着嵌入线程的别的文字")
     try:
-        ticket_id = await _fridge_ticket(db, redis, runtime)
+        await _seeded(db, runtime, asked)
+        ticket_id = await make_ticket(db, redis, await make_customer(db, "冯女士"), TOO_SMALL)
         assert runtime.retrieval.prefetch(asked.hold)
         assert await asyncio.to_thread(asked.holding.wait, 30), "the embedder is busy"
 
         result = await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
         lexical = await _suggested(db, ticket_id)
         assert result["applied"] and (await _ticket(db, ticket_id)).triaged_at is not None
-        assert lexical and lexical[0] != "zh-006", "words alone point elsewhere"
+        assert lexical and lexical[0] != "en-003", "words alone point elsewhere"
         assert f"suggest-ticket:{ticket_id}" in await _queued(redis)
-        assert FRIDGE not in asked.queries
+        assert TOO_SMALL not in asked.queries
 
         asked.release.set()
         await burst(runtime)  # the queued triage job (a no-op now) and the suggest-ticket job
         refined = await _suggested(db, ticket_id)
-        assert refined[0] == "zh-006", refined
-        assert asked.queries.count(FRIDGE) == 1, asked.queries
+        assert refined[0] == "en-003", refined
+        assert asked.queries.count(TOO_SMALL) == 1, asked.queries
         async with db.sessionmaker() as s:
             counts = dict(
                 (await s.execute(select(Article.external_id, Article.suggested_count))).all()
@@ -374,23 +383,55 @@ async def test_triage_classifies_first_and_ranks_by_meaning_after_when_the_embed
         await runtime.close()
 
 
-async def test_a_text_the_classifier_reads_without_its_embedding_is_not_embedded_for_it(
+async def test_a_chinese_inquiry_waits_for_its_e5_vector_which_ranks_its_suggestions_at_once(
     db: Any, redis: Any
 ) -> None:
-    """With retrieval's own embedder (the default), a Chinese-only inquiry is classified
-    without the classifier's embedder (its language gate zeroes that vector): the same verdict
-    as with the vector, and no ticket embedding stored; an English one is embedded as before."""
+    """A Chinese inquiry is classified through e5 (the classifier reads Chinese with the
+    multilingual embedder), so even when that embedder is busy the triage waits for its
+    vector, and the same vector ranks the suggestions by meaning at once: no second job,
+    the text embedded once."""
+    import asyncio
+
+    runtime, asked = _asked_runtime(hold="一段占着嵌入线程的别的文字")
+    try:
+        await _seeded(db, runtime, asked)
+        ticket_id = await make_ticket(db, redis, await make_customer(db, "冯女士"), FRIDGE)
+        assert runtime.retrieval.prefetch(asked.hold)
+        assert await asyncio.to_thread(asked.holding.wait, 30), "the embedder is busy"
+
+        triage = asyncio.create_task(triage_ticket(worker_ctx(db, redis, runtime), ticket_id))
+        await asyncio.sleep(0.5)
+        assert not triage.done(), "classifying it needs the e5 vector"
+        asked.release.set()
+        result = await asyncio.wait_for(triage, 60)
+
+        assert result["applied"] and (await _ticket(db, ticket_id)).triaged_at is not None
+        assert (await _suggested(db, ticket_id))[0] == "zh-006"
+        assert f"suggest-ticket:{ticket_id}" not in await _queued(redis)
+        assert asked.queries.count(FRIDGE) == 1, asked.queries
+    finally:
+        asked.release.set()
+        await runtime.close()
+
+
+async def test_the_classifier_reads_chinese_through_e5_and_english_through_minilm(
+    db: Any, redis: Any
+) -> None:
+    """With retrieval's own multilingual embedder (the default), a Chinese-only inquiry is
+    classified with e5's vector of it and never sent to MiniLM (whose half of the stored
+    vector stays zeros); an English one through MiniLM, never sent to e5 for that. The
+    verdicts are the model's on the worker's embeddings of each text."""
     from tests.integration.triage_support import shared_embedder, shared_retrieval_embedder
+    from tests.triage.script_support import script_encoder
+    from triage.embedder import script_name
     from triage.predict import predict
+    from triage.vectors import from_bytes
     from workers.context import TriageRuntime
 
     settings = get_settings()
     classifier_embedder = _Asked(shared_embedder())
-    runtime = TriageRuntime(
-        settings,
-        embedder=classifier_embedder,
-        retrieval_embedder=shared_retrieval_embedder(settings.retrieval_model),
-    )
+    retrieval = _Asked(shared_retrieval_embedder(settings.retrieval_model))
+    runtime = TriageRuntime(settings, embedder=classifier_embedder, retrieval_embedder=retrieval)
     english = "The blender I received last week stopped working, I want a replacement."
     try:
         customer = await make_customer(db, "冯女士")
@@ -398,21 +439,42 @@ async def test_a_text_the_classifier_reads_without_its_embedding_is_not_embedded
         english_id = await make_ticket(db, redis, customer, english)
         await runtime.classifier(db)
         classifier_embedder.queries.clear()  # the bootstrap model's own rows, if it trained
+        retrieval.queries.clear()
 
         for ticket_id in (chinese_id, english_id):
             await triage_ticket(worker_ctx(db, redis, runtime), ticket_id)
 
         assert classifier_embedder.queries == [english]
-        chinese = await _ticket(db, chinese_id)
-        with_vector = predict(
-            runtime.model.model, [COMPLAINT_ZH], shared_embedder().encode([COMPLAINT_ZH])
-        )[0]
-        assert chinese.request_type is RequestType.COMPLAINT
-        assert chinese.request_type == with_vector.category
-        assert chinese.type_confidence == round(float(with_vector.confidence), 4)
-        assert await _count(db, TicketEmbedding, TicketEmbedding.ticket_id == chinese_id) == 0
-        assert await _count(db, TicketEmbedding, TicketEmbedding.ticket_id == english_id) == 1
-        assert (await _ticket(db, english_id)).request_type is not None
+        assert retrieval.queries.count(COMPLAINT_ZH) == 1
+        name = script_name(classifier_embedder.name, 384, retrieval.name)
+        assert runtime.model.model.embedder_name == name
+        apart = script_encoder(shared_embedder(), retrieval.inner)  # the same models, uncounted
+        try:
+            vectors = np.vstack([await apart.encode_one(t) for t in (COMPLAINT_ZH, english)])
+        finally:
+            await apart.close()
+        verdicts = predict(runtime.model.model, [COMPLAINT_ZH, english], vectors)
+        for ticket_id, verdict in zip((chinese_id, english_id), verdicts, strict=True):
+            ticket = await _ticket(db, ticket_id)
+            assert ticket.request_type is not None
+            assert ticket.request_type.value == verdict.category
+            assert ticket.type_confidence == round(float(verdict.confidence), 4)
+        assert (await _ticket(db, chinese_id)).request_type is RequestType.COMPLAINT
+        async with db.sessionmaker() as s:
+            stored = {
+                row.ticket_id: row
+                for row in await s.scalars(
+                    select(TicketEmbedding).where(
+                        TicketEmbedding.ticket_id.in_((chinese_id, english_id))
+                    )
+                )
+            }
+        assert {row.embedding_model for row in stored.values()} == {name}
+        chinese_vector = from_bytes(stored[chinese_id].embedding)
+        english_vector = from_bytes(stored[english_id].embedding)
+        assert chinese_vector is not None and english_vector is not None
+        assert not chinese_vector[:384].any() and chinese_vector[384:].any()
+        assert english_vector[:384].any() and not english_vector[384:].any()
     finally:
         await runtime.close()
 
