@@ -164,6 +164,9 @@ class VersionView:
     error: str | None
     comparison_sets: tuple[tuple[str, float, float, bool], ...]
     can_rollback: bool
+    unloadable: bool = False
+    """This release could not load the version (other embedding models or libraries), so a
+    new one was trained in its place."""
 
     @property
     def in_flight(self) -> bool:
@@ -231,6 +234,7 @@ def _view(row: ModelVersion, names: dict[int, str]) -> VersionView:
         can_rollback=status in RESTORABLE
         and bool(row.artifact_path)
         and compatible_versions(row.library_versions or {}),
+        unloadable=bool(comparison.get("load_error")),
     )
 
 

@@ -231,6 +231,57 @@ async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_traini
     assert "scikit-learn" in (rows[0].comparison or {}).get("load_error", "")
 
 
+async def test_an_upgrade_that_reads_chinese_through_e5_retrains_once_and_says_why(
+    client: Any, db: Any
+) -> None:
+    """An installation whose classifier read every script through MiniLM (the release before
+    e5 read Chinese) is upgraded: the first worker of the new release cannot use that model,
+    trains one in its place (the same corrections), and the lead's models page says so in
+    plain words on the old version."""
+    from tests.integration.triage_support import shared_embedder, shared_retrieval_embedder
+    from workers.context import TriageRuntime
+
+    settings = get_settings()
+    before = TriageRuntime(
+        dataclasses.replace(settings, retrieval_model=None), embedder=shared_embedder()
+    )
+    after = TriageRuntime(
+        settings,
+        embedder=shared_embedder(),
+        retrieval_embedder=shared_retrieval_embedder(settings.retrieval_model),
+    )
+    try:
+        old = await before.classifier(db)
+        assert old.model.embedder_name == shared_embedder().name
+        await _import(db, [(t, c) for c, texts in CONSISTENT.items() for t in texts])
+
+        new = await after.classifier(db)
+
+        assert new.version != old.version
+        assert new.model.config.dense_split == 384
+        rows = await _rows(db)
+        assert [(r.version, r.status) for r in rows] == [
+            (old.version, "failed"),
+            (new.version, "current"),
+        ]
+        assert 0 < rows[1].label_count <= 24, "trained with the team's corrections"
+        await sign_in(client, "lead", "kefu-lead")
+        for locale, sentence in (
+            ("zh_CN", "已用相同的更正数据重新训练了一个新模型替代它"),
+            ("en", "so a new one was trained in its place from the same corrections"),
+        ):
+            client.cookies.set("kefu_lang", locale)
+            page = await client.get("/models")
+            card = page.text.split(f'data-testid="version-{old.version}"', 1)[1]
+            card = card.split("</article>")[0]
+            assert 'data-testid="unloadable"' in card and sentence in card
+            fresh = page.text.split(f'data-testid="version-{new.version}"', 1)[1]
+            assert 'data-testid="unloadable"' not in fresh.split("</article>")[0]
+    finally:
+        await before.close()
+        await after.close()
+
+
 async def test_a_lead_rolls_back_to_an_earlier_version(client: Any, db: Any, runtime: Any) -> None:
     bootstrap = await runtime.classifier(db)
     await _import(db, [(t, c) for c, texts in CONSISTENT.items() for t in texts])
