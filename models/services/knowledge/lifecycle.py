@@ -98,6 +98,18 @@ def compatible_versions(stored: dict[str, Any]) -> bool:
     return library_mismatch(stored) is None
 
 
+def same_embedder(row: ModelVersion, current: ModelVersion | None) -> bool:
+    """Whether ``row`` was trained on the same embeddings as the ``current`` version (as its
+    stored metrics record; a version recorded without it is not refused): a worker holds the
+    embedders of the current version, and could not load another's."""
+    if current is None or row.id == current.id:
+        return True
+    mine, theirs = (row.metrics or {}), (current.metrics or {})
+    if "embedder" not in mine or "embedder" not in theirs:
+        return True
+    return bool(mine["embedder"] == theirs["embedder"])
+
+
 @dataclass(frozen=True)
 class LabelRow:
     """A label as training sees it (the latest label of each distinct text)."""
@@ -842,7 +854,8 @@ async def rollback(session: AsyncSession, actor: Actor, version_id: int) -> Mode
     """Make an earlier (retired or rejected) version current again; audited.
 
     Refused for versions still training, failed ones, missing artifacts, and artifacts from
-    another scikit-learn/numpy release (they could not be loaded).
+    another scikit-learn/numpy release or made with other embedding models than the current
+    version's (they could not be loaded).
     """
     target = await session.get(ModelVersion, version_id)
     if target is None:
@@ -857,6 +870,10 @@ async def rollback(session: AsyncSession, actor: Actor, version_id: int) -> Mode
             N_("This model version was trained with other library versions and cannot be restored.")
         )
     previous = await _current_row(session)
+    if not same_embedder(target, previous):
+        raise Conflict(
+            N_("This model version was made with other embedding models and cannot be restored.")
+        )
     await session.execute(
         update(ModelVersion)
         .where(ModelVersion.status == Status.CURRENT)

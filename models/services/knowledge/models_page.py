@@ -24,6 +24,7 @@ from models.services.knowledge.lifecycle import (
     Trigger,
     compatible_versions,
     labels_since_last_training,
+    same_embedder,
 )
 from models.settings import get_settings
 from models.user import User
@@ -181,7 +182,7 @@ class VersionView:
         return TRIGGER_LABELS.get(self.trigger, self.trigger)
 
 
-def _view(row: ModelVersion, names: dict[int, str]) -> VersionView:
+def _view(row: ModelVersion, names: dict[int, str], current: ModelVersion | None) -> VersionView:
     metrics = row.metrics or {}
     evaluation = metrics.get("evaluation") or metrics.get("bootstrap_validation") or {}
     boot = metrics.get("bootstrap_validation") or {}
@@ -233,7 +234,8 @@ def _view(row: ModelVersion, names: dict[int, str]) -> VersionView:
         comparison_sets=sets,
         can_rollback=status in RESTORABLE
         and bool(row.artifact_path)
-        and compatible_versions(row.library_versions or {}),
+        and compatible_versions(row.library_versions or {})
+        and same_embedder(row, current),
         unloadable=bool(comparison.get("load_error")),
     )
 
@@ -267,8 +269,14 @@ async def models_page(session: AsyncSession, limit: int = 50) -> ModelsPage:
         if user_ids
         else {}
     )
+    current = await session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.status == Status.CURRENT)
+        .order_by(ModelVersion.promoted_at.desc().nulls_last(), ModelVersion.id.desc())
+        .limit(1)
+    )
     return ModelsPage(
-        [_view(r, names) for r in rows],
+        [_view(r, names, current) for r in rows],
         await labels_since_last_training(session),
         get_settings().retrain_after_labels,
     )

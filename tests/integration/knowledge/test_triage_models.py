@@ -251,9 +251,12 @@ async def test_an_upgrade_that_reads_chinese_through_e5_retrains_once_and_says_w
         retrieval_embedder=shared_retrieval_embedder(settings.retrieval_model),
     )
     try:
-        old = await before.classifier(db)
-        assert old.model.embedder_name == shared_embedder().name
+        bootstrap = await before.classifier(db)
+        assert bootstrap.model.embedder_name == shared_embedder().name
         await _import(db, [(t, c) for c, texts in CONSISTENT.items() for t in texts])
+        retrained = await before.retrain(db, trigger="manual")
+        assert retrained.promoted and retrained.current is not None
+        old = retrained.current
 
         new = await after.classifier(db)
 
@@ -261,11 +264,21 @@ async def test_an_upgrade_that_reads_chinese_through_e5_retrains_once_and_says_w
         assert new.model.config.dense_split == 384
         rows = await _rows(db)
         assert [(r.version, r.status) for r in rows] == [
+            (bootstrap.version, "retired"),
             (old.version, "failed"),
             (new.version, "current"),
         ]
-        assert 0 < rows[1].label_count <= 24, "trained with the team's corrections"
+        assert 0 < rows[2].label_count <= 24, "trained with the team's corrections"
         await sign_in(client, "lead", "kefu-lead")
+        # The retired bootstrap was made with MiniLM alone: this release could not load it
+        # either, so it offers no roll back, and a forced one is refused (nothing changes).
+        page = await client.get("/models")
+        assert f"/models/{rows[0].id}/rollback" not in page.text
+        headers = await htmx_headers(client, "/models")
+        refused = await client.post(f"/models/{rows[0].id}/rollback", headers=headers)
+        assert refused.status_code == 409
+        assert "该模型版本由其他嵌入模型训练，无法恢复。" in refused.text
+        assert [r.status for r in await _rows(db)] == ["retired", "failed", "current"]
         for locale, sentence in (
             ("zh_CN", "已用相同的更正数据重新训练了一个新模型替代它"),
             ("en", "so a new one was trained in its place from the same corrections"),
