@@ -361,9 +361,8 @@ class ScriptEncoder:
         """Both halves of one text, made at once on the two encoders' threads."""
         from triage.text import latin_share
 
-        latin = await self.latin.embedder()
         split = await self._split()
-        if split is None or latin is None:
+        if split is None:
             return await self.latin.encode_one(text)
         cjk = await self.cjk.embedder()
         assert cjk is not None
@@ -381,9 +380,11 @@ class ScriptEncoder:
             return None
         return np.concatenate([left, right]).astype(np.float32)
 
-    def cjk_part(self, vector: np.ndarray, split: int | None) -> np.ndarray | None:
+    @staticmethod
+    def cjk_part(vector: np.ndarray, split: int | None) -> np.ndarray | None:
         """The multilingual half of ``vector`` (a :meth:`encode_one` result whose Latin half
-        is ``split`` wide), or None when that half was not made (an all-zero half)."""
+        is ``split`` wide; None: not a script-split vector), or None when that half was not
+        made (an all-zero half)."""
         if split is None or vector.shape[0] <= split:
             return None
         half = vector[split:]

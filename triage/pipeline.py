@@ -146,17 +146,18 @@ def _embeddings(
     if any(row.embedding is None for row in rows):
         raise ValueError("this pipeline uses embeddings, but some input rows have none")
     matrix = np.vstack([np.asarray(row.embedding, dtype=np.float32) for row in rows])
-    if latin_only or split is not None:
-        gate = np.array([latin_share(row.text) for row in rows], dtype=np.float32)
-        if split is None:
-            matrix *= gate[:, None]
-        else:
-            matrix[:, :split] *= gate[:, None]
-            matrix[:, split:] *= ((1.0 - gate) * cjk_scale)[:, None]
+    if not latin_only and split is None:
+        return matrix
+    gate = np.array([latin_share(row.text) for row in rows], dtype=np.float32)[:, None]
+    if split is None:
+        matrix *= gate
+    else:
+        matrix[:, :split] *= gate
+        matrix[:, split:] *= (1.0 - gate) * cjk_scale
     return matrix
 
 
-def config_for(embedder_name: str | None, **overrides: Any) -> PipelineConfig:
+def config_for(embedder_name: str | None) -> PipelineConfig:
     """The pipeline configuration for embeddings from ``embedder_name`` (None: lexical only):
     a script-split name (:func:`triage.embedder.script_name`) sets ``dense_split``."""
     from triage.embedder import script_split
@@ -164,7 +165,6 @@ def config_for(embedder_name: str | None, **overrides: Any) -> PipelineConfig:
     return PipelineConfig(
         use_embeddings=embedder_name is not None,
         dense_split=script_split(embedder_name),
-        **overrides,
     )
 
 

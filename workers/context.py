@@ -138,8 +138,8 @@ class TriageRuntime:
             matrix = vector[None, :] if vector is not None else None
         prediction = (await asyncio.to_thread(predict, model, [text], matrix))[0]
         retrieval_vector = None
-        if isinstance(self.encoder, ScriptEncoder) and vector is not None:
-            retrieval_vector = self.encoder.cjk_part(vector, model.config.dense_split)
+        if vector is not None:
+            retrieval_vector = ScriptEncoder.cjk_part(vector, model.config.dense_split)
         return Analysis(
             vector, await self.encoder.name(), prediction, loaded.version, retrieval_vector
         )

@@ -126,7 +126,7 @@ class LabelRow:
 # --- small transactions ------------------------------------------------------------------
 
 
-async def _current_row(session: AsyncSession) -> ModelVersion | None:
+async def current_row(session: AsyncSession) -> ModelVersion | None:
     return await session.scalar(
         select(ModelVersion)
         .where(ModelVersion.status == Status.CURRENT)
@@ -137,7 +137,7 @@ async def _current_row(session: AsyncSession) -> ModelVersion | None:
 
 async def current_version(session: AsyncSession) -> str | None:
     """The version name of the current model (None before the first bootstrap)."""
-    row = await _current_row(session)
+    row = await current_row(session)
     return row.version if row else None
 
 
@@ -391,7 +391,7 @@ async def current_model(
     request) and keeps the result.
     """
     async with db.sessionmaker() as session:
-        row = await _current_row(session)
+        row = await current_row(session)
     if cached is not None and row is not None and cached.version == row.version:
         return cached
     if row is None:
@@ -798,7 +798,7 @@ async def import_labels(
 async def labels_since_last_training(session: AsyncSession) -> int:
     """Labels added since the newest training attempt (or the current model's promotion)."""
     newest = await session.scalar(select(func.max(ModelVersion.created_at)))
-    current = await _current_row(session)
+    current = await current_row(session)
     since = max(filter(None, [newest, current.promoted_at if current else None]), default=None)
     stmt = select(func.count()).select_from(Label)
     if since is not None:
@@ -869,7 +869,7 @@ async def rollback(session: AsyncSession, actor: Actor, version_id: int) -> Mode
         raise Conflict(
             N_("This model version was trained with other library versions and cannot be restored.")
         )
-    previous = await _current_row(session)
+    previous = await current_row(session)
     if not same_embedder(target, previous):
         raise Conflict(
             N_("This model version was made with other embedding models and cannot be restored.")

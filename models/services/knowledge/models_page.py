@@ -23,6 +23,7 @@ from models.services.knowledge.lifecycle import (
     Status,
     Trigger,
     compatible_versions,
+    current_row,
     labels_since_last_training,
     same_embedder,
 )
@@ -269,12 +270,7 @@ async def models_page(session: AsyncSession, limit: int = 50) -> ModelsPage:
         if user_ids
         else {}
     )
-    current = await session.scalar(
-        select(ModelVersion)
-        .where(ModelVersion.status == Status.CURRENT)
-        .order_by(ModelVersion.promoted_at.desc().nulls_last(), ModelVersion.id.desc())
-        .limit(1)
-    )
+    current = await current_row(session)
     return ModelsPage(
         [_view(r, names, current) for r in rows],
         await labels_since_last_training(session),
