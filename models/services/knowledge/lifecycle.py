@@ -384,9 +384,11 @@ async def current_model(
     """The current classifier: ``cached`` (what the caller holds) while it is still current,
     otherwise loaded from its stored artifact.
 
-    The first call on a fresh installation trains the bootstrap model. A stored model this
-    process cannot load (other scikit-learn/numpy release, other embedder, corrupt file) is
-    marked failed and replaced by a model retrained from scratch; that is logged. A caller
+    The first call on a fresh installation trains the bootstrap model, and so does the first
+    call after an upgrade whose bootstrap corpus changed while the current model is still an
+    earlier bootstrap model (no correction of the team's is in it to lose). A stored model
+    this process cannot load (other scikit-learn/numpy release, other embedder, corrupt file)
+    is marked failed and replaced by a model retrained from scratch; that is logged. A caller
     that serves concurrent requests serialises its calls (one load per change, not one per
     request) and keeps the result.
     """
@@ -394,9 +396,23 @@ async def current_model(
         row = await current_row(session)
     if cached is not None and row is not None and cached.version == row.version:
         return cached
-    if row is None:
+    if row is None or await _outdated_bootstrap(row, encoder):
         return await _bootstrap(db, encoder)
     return await _load_or_recover(db, encoder, row)
+
+
+async def _outdated_bootstrap(row: ModelVersion, encoder: AnyEncoder) -> bool:
+    """Whether ``row`` is an untaught bootstrap model of other bootstrap rows than this
+    release ships (the name of a bootstrap model identifies its data, embedder and libraries)."""
+    if row.trigger != Trigger.BOOTSTRAP or row.label_count:
+        return False
+    from triage.data import data_ref, load_bootstrap
+
+    shipped = policy.bootstrap_version(data_ref(load_bootstrap()), await encoder.name())
+    if row.version == shipped:
+        return False
+    log.info("this release ships other bootstrap rows: %s is replaced by %s", row.version, shipped)
+    return True
 
 
 async def _load_or_recover(db: Database, encoder: AnyEncoder, row: ModelVersion) -> LoadedModel:
@@ -474,6 +490,11 @@ async def _bootstrap(db: Database, encoder: AnyEncoder) -> LoadedModel:
     async with db.sessionmaker() as session:
         row = await session.scalar(select(ModelVersion).where(ModelVersion.version == version))
         now = utcnow()
+        await session.execute(  # an earlier release's bootstrap model, on an upgrade
+            update(ModelVersion)
+            .where(ModelVersion.status == Status.CURRENT, ModelVersion.version != version)
+            .values(status=Status.RETIRED)
+        )
         if row is None:
             row = ModelVersion(
                 version=version,

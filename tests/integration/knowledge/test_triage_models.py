@@ -216,6 +216,7 @@ async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_traini
     async with unit_of_work(db) as s:
         row = (await s.scalars(select(ModelVersion))).one()
         row.artifact_path, row.version = str(path), "test-old-sklearn"
+        row.label_count = 24  # taught: a bootstrap model alone would be replaced (next test)
     runtime.model = None  # another process: nothing loaded yet
 
     with caplog.at_level(logging.WARNING, logger="models.services.knowledge.lifecycle"):
@@ -229,6 +230,38 @@ async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_traini
     ]
     assert loaded.version == rows[1].version != "test-old-sklearn"
     assert "scikit-learn" in (rows[0].comparison or {}).get("load_error", "")
+
+
+async def test_an_upgrade_with_other_bootstrap_rows_replaces_an_untaught_bootstrap_model(
+    db: Any, runtime: Any, caplog: Any
+) -> None:
+    """A release that adds bootstrap rows reaches an installation whose current model is still
+    an earlier release's bootstrap model (nothing of the team's in it): the first worker makes
+    this release's bootstrap model current. A model with the team's corrections stays."""
+    shipped = await runtime.classifier(db)
+    async with unit_of_work(db) as s:
+        row = (await s.scalars(select(ModelVersion))).one()
+        row.version = "bootstrap-earlier-release"  # the name identifies other rows
+    runtime.model = None  # the new release's worker: nothing loaded yet
+
+    with caplog.at_level(logging.INFO, logger="models.services.knowledge.lifecycle"):
+        loaded = await runtime.classifier(db)
+
+    assert loaded.version == shipped.version
+    assert "ships other bootstrap rows" in caplog.text
+    rows = await _rows(db)
+    assert [(r.version, r.status, r.trigger) for r in rows] == [
+        ("bootstrap-earlier-release", "retired", "bootstrap"),
+        (shipped.version, "current", "bootstrap"),
+    ]
+
+    async with unit_of_work(db) as s:  # the earlier one was retrained with corrections
+        old, new = (await s.scalars(select(ModelVersion).order_by(ModelVersion.id))).all()
+        old.status, old.trigger, old.label_count, old.version = "current", "manual", 24, "taught"
+        new.status = "retired"
+    runtime.model = None
+    assert (await runtime.classifier(db)).version == "taught"
+    assert [r.status for r in await _rows(db)] == ["current", "retired"]
 
 
 async def test_an_upgrade_that_reads_chinese_through_e5_retrains_once_and_says_why(
