@@ -81,12 +81,15 @@ def classification(
     for label, (name, encode) in encoders.items():
         models[label] = train(boot, encode(texts), embedder_name=name, seed=0)
     seen = {_folded(e.text) for e in boot}
-    for lang in ("en", "en_shop", "en_service", "zh"):
-        path = data / f"cls_{lang}.jsonl"
+    for lang in ("en", "en_shop", "en_service", "zh", "zh_audited", "zh_audited_C"):
+        path = data / f"cls_{lang.removesuffix('_C')}.jsonl"
         if not path.exists():
             continue
         # A dev row the generator happens to write too ("Cancel order") measures nothing.
         examples = [e for e in load_examples(path) if _folded(e.text) not in seen]
+        if lang.endswith("_C"):  # the audit's clean sample: labelled after the last change
+            clean = {r["text"] for r in read_jsonl(path) if r["source"].startswith("audit-C:")}
+            examples = [e for e in examples if e.text in clean]
         dev = [e.text for e in examples]
         dev_emb = {label: encode(dev) for label, (_, encode) in encoders.items()}
         for name, model in models.items():

@@ -5,6 +5,7 @@ A dev-time tool, not run by CI. It reads snapshots of public repositories fetche
 
   cls_en.jsonl / cls_en_shop.jsonl / cls_en_service.jsonl / cls_zh.jsonl
       {"text", "category", "source"}
+  cls_zh_audited.jsonl  the same sources' turns with hand labels (bench/devdata/audit_zh.json)
   kb_en.jsonl / queries_en.jsonl  {"id", "title", "body"} / {"query", "relevant_ids"}
   kb_zh.jsonl / queries_zh.jsonl  (same formats)
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import json
 import random
@@ -442,6 +444,30 @@ def balance(rows: Iterable[dict[str, str]], cap: int, rng: random.Random) -> lis
     return out
 
 
+AUDIT_ZH = Path(__file__).resolve().parent / "audit_zh.json"
+
+
+def audit_key(text: str) -> str:
+    """What :data:`AUDIT_ZH` keeps of a text: a hash, so the repository holds no source text."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def audited_rows(rows: Iterable[dict[str, str]], audit: Path = AUDIT_ZH) -> list[dict[str, str]]:
+    """``rows`` that carry a hand label in ``audit``, relabelled by it, in the audit's order;
+    rows labelled as no request (null) are left out. ``source`` names the audit sample."""
+    labels = json.loads(audit.read_text(encoding="utf-8"))["labels"]
+    by_key = {audit_key(row["text"]): row for row in rows}
+    return [
+        {
+            "text": by_key[key]["text"],
+            "category": category,
+            "source": f"audit-{sample}:{by_key[key]['source'].split(':')[0]}",
+        }
+        for key, sample, category in labels
+        if category is not None and key in by_key
+    ]
+
+
 def covid_faq(mirrors: Path) -> tuple[list[dict[str, str]], list[dict[str, object]]]:
     """JHU COVID-19 FAQ (via ML-Recipes/BERT-FAQ): articles = distinct FAQ answers, titled by
     the FAQ question; queries = the user queries aligned to an answer."""
@@ -526,7 +552,15 @@ def write_jsonl(path: Path, rows: Iterable[Mapping[str, object]]) -> int:
     return count
 
 
-SETS: tuple[str, ...] = ("cls_en", "cls_en_shop", "cls_en_service", "cls_zh", "kb_en", "kb_zh")
+SETS: tuple[str, ...] = (
+    "cls_en",
+    "cls_en_shop",
+    "cls_en_service",
+    "cls_zh",
+    "cls_zh_audited",
+    "kb_en",
+    "kb_zh",
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -565,6 +599,10 @@ def main(argv: list[str] | None = None) -> None:
         out = balance([*jddc_rows(args.mirrors), *waimai_rows(args.mirrors)], CAP_PER_TYPE_ZH, rng)
         write_jsonl(args.out / "cls_zh.jsonl", out)
         print("cls_zh", len(out), Counter(r["category"] for r in out))
+    if "cls_zh_audited" in want:
+        out = audited_rows([*jddc_rows(args.mirrors), *waimai_rows(args.mirrors)])
+        write_jsonl(args.out / "cls_zh_audited.jsonl", out)
+        print("cls_zh_audited", len(out), Counter(r["category"] for r in out))
     if "kb_en" in want:
         articles, queries = covid_faq(args.mirrors)
         write_jsonl(args.out / "kb_en.jsonl", articles)

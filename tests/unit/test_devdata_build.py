@@ -1,8 +1,10 @@
 """The development-set builder's label rules and sampling (no mirrors, no database)."""
 
+import hashlib
+import json
 import random
 
-from bench.devdata.build import balance, tweet_type, zh_type
+from bench.devdata.build import AUDIT_ZH, audit_key, audited_rows, balance, tweet_type, zh_type
 
 
 def test_tweet_rules_follow_guideline_priority() -> None:
@@ -44,3 +46,32 @@ def test_balance_dedups_caps_and_is_deterministic() -> None:
     complaints = [r for r in first if r["category"] == "complaint"]
     assert len(complaints) == 4
     assert any(r["source"] == "jddc" for r in complaints)  # inquiries kept before reviews
+
+
+def test_audited_rows_join_hand_labels_by_hash(tmp_path) -> None:
+    rows = [
+        {"text": "什么时候能送到", "category": "consultation", "source": "jddc-dialogue:kw"},
+        {"text": "好的", "category": "consultation", "source": "jddc-dialogue:kw"},
+        {"text": "没收到货", "category": "problem", "source": "jddc-dialogue:kw"},
+    ]
+    audit = tmp_path / "audit.json"
+    labels = [
+        [audit_key("没收到货"), "C", "after_sales"],
+        [audit_key("好的"), "A", None],  # no request: left out
+        [audit_key("什么时候能送到"), "A", "after_sales"],
+        [audit_key("not among the rows"), "B", "problem"],
+    ]
+    audit.write_text(json.dumps({"labels": labels}), encoding="utf-8")
+    assert audited_rows(rows, audit) == [
+        {"text": "没收到货", "category": "after_sales", "source": "audit-C:jddc-dialogue"},
+        {"text": "什么时候能送到", "category": "after_sales", "source": "audit-A:jddc-dialogue"},
+    ]
+    assert audit_key("没收到货") == hashlib.sha1("没收到货".encode()).hexdigest()[:16]
+
+
+def test_the_audit_keeps_no_source_text() -> None:
+    doc = json.loads(AUDIT_ZH.read_text(encoding="utf-8"))
+    assert {sample for _, sample, _ in doc["labels"]} == set(doc["samples"])
+    for key, _, category in doc["labels"]:
+        assert len(key) == 16 and int(key, 16) >= 0
+        assert category in (None, "consultation", "problem", "complaint", "after_sales")
