@@ -951,6 +951,51 @@ HELD: Final[dict[str, list[str]]] = {
 }
 PER_CATEGORY_HELD: Final = 200
 
+# --- an order already placed: when, where, what went wrong ------------------------------------
+# Chat turns about an order the customer has placed are mostly questions: can you deliver it on
+# Saturday instead, I typed the wrong postcode, it's still not here. Guideline A: after-sales
+# however it is asked; the same question before ordering (how long does delivery usually take,
+# can orders be changed after they're placed) is a consultation. Problems and complaints about
+# the same orders keep the order words from deciding the type.
+OWN_ORDER: Final[dict[str, list[str]]] = {
+    "consultation": [
+        "[retail ecommerce logistics] how long does delivery (usually|normally) take(| to {place})?",
+        "[retail ecommerce] if I order (today|now), when would it (arrive|get here)?",
+        "[retail ecommerce logistics] do you deliver on (Saturdays|Sundays|weekends)?",
+        "[retail ecommerce logistics] can I (choose|pick) a delivery (slot|day|time) when I order?",
+        "[retail ecommerce] can (an order|orders) be changed after (it's|they're) placed?",
+        "[retail ecommerce] what happens if I (order the wrong size|pick the wrong colour)?",
+        "[retail ecommerce] do you (refund the difference|price match) if the price drops after I buy?",
+        "[retail ecommerce logistics] can I collect from a (depot|pickup point|locker) instead of home delivery?",
+    ],
+    "problem": [
+        "[retail ecommerce logistics] the page (errors|crashes|freezes) when I try to change my (delivery address|delivery date)",
+        "[retail ecommerce] the cancel button on my order is greyed out and (won't|doesn't) (click|work)",
+        "[retail ecommerce logistics] the tracking page (won't load|shows a blank screen|gives an error) for my {parcel}",
+        "[retail ecommerce] I paid but the order (never appeared|doesn't show) in my account",
+        "[retail ecommerce] the {app} (logs me out|crashes) every time I open my orders",
+    ],
+    "complaint": [
+        "[retail ecommerce logistics] my {parcel} is {n} days late (again|and nobody cares), I want (compensation|a manager)",
+        "[retail ecommerce logistics] your {person} marked it delivered when it wasn't, I want to (complain|make a formal complaint)",
+        "[retail ecommerce] the price dropped the day after I bought it and you refused to refund the difference, (disgraceful|I want this escalated)",
+        "[retail ecommerce logistics] (third|fourth) time you've (missed|rescheduled) my delivery, I want (compensation|an apology)",
+    ],
+    "after_sales": [
+        "[retail ecommerce logistics] can you deliver (it|my order|my {parcel}) on {day} instead?",
+        "[retail ecommerce logistics] I won't be (home|in) (tomorrow|on {day}), can you (deliver it|bring it) (another day|on {day}|next week)?",
+        "[retail ecommerce logistics] can I pick (it|my {parcel}) up from the (depot|pickup point) (myself|instead)?",
+        "[retail ecommerce logistics] I (typed|put|gave) the wrong (postcode|address|phone number) on my order, can you (fix|change) it?",
+        "[retail ecommerce] I (ordered|picked) the wrong (size|colour|model), can I (swap|change) it for (a medium|a large|the black one)?",
+        "[retail ecommerce logistics] (it's|my {parcel} is) still not here(| and it was due {day})",
+        "[retail ecommerce logistics] when will (it|my {item}|my order) (arrive|get here|be delivered)?",
+        "[retail ecommerce] (the price dropped|it's cheaper now) (right after|the day after) I bought (it|my {item}), can I get the difference back?",
+        "[retail ecommerce] my {item} came without (the charger|the manual|a part|the screws)",
+        "[retail ecommerce logistics] can you hold my {parcel} until {day}?",
+    ],
+}
+PER_CATEGORY_OWN: Final = 120
+
 TEMPLATES: Final[dict[str, list[str]]] = {
     "consultation": CONSULTATION,
     "problem": PROBLEM + PROBLEM_PHYSICAL,
@@ -1142,7 +1187,9 @@ def generate(per_category: int = PER_CATEGORY, seed: int = SEED) -> list[dict[st
     terse = per_category * PER_CATEGORY_TERSE // PER_CATEGORY
     rows += _rows(rng, seen, terse, lambda cat: _listed(rng, TERSE, cat), short=True)
     held = per_category * PER_CATEGORY_HELD // PER_CATEGORY
-    return rows + _rows(rng, seen, held, lambda cat: _listed(rng, HELD, cat))
+    rows += _rows(rng, seen, held, lambda cat: _listed(rng, HELD, cat))
+    own = per_category * PER_CATEGORY_OWN // PER_CATEGORY
+    return rows + _rows(rng, seen, own, lambda cat: _listed(rng, OWN_ORDER, cat), short=True)
 
 
 def _listed(rng: random.Random, templates: dict[str, list[str]], cat: str) -> tuple[str, list[str]]:

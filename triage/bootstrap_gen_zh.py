@@ -1335,6 +1335,155 @@ def _held_rows(rng: random.Random, seen: set[str]) -> list[dict[str, str]]:
     return rows
 
 
+# --- an order already placed: when, where, what went wrong --------------------------------------
+# In a shop's chat most turns are about an order the customer has already placed, asked as a
+# question: 这得多久能到, 能不能上午送, 地址写错了, 东西还没收到, 刚买就降价了. Guideline A: that is
+# after-sales however it is asked; the same question before ordering (一般几天到, 下单后还能改地址
+# 吗) is a consultation. The problem and complaint rows are about the same orders, so the order
+# words alone do not decide the type.
+_OWN_ORDER: Final[dict[str, Sequence[str]]] = {
+    "consultation": (
+        "下单后一般几天能到",
+        "现在下单的话什么时候能送到",
+        "你们周末也送货吗",
+        "下单的时候可以指定送货时间吗",
+        "可以自己去配送站自提吗",
+        "下单以后还能改收货地址吗",
+        "如果买错了尺码，一般怎么处理",
+        "买了以后降价的话能保价吗",
+        "发票一般下单后多久开出来",
+        "偏远地区大概几天能送到",
+        "今天下单明天能发货吗",
+        "{item}从哪个仓库发货",
+        "能不能送货上门，还是只能放驿站",
+        "货到付款可以先验货吗",
+        "下单后多久可以取消",
+        "退款一般原路退回吗",
+    ),
+    "problem": (
+        "想改收货地址，点修改一直提示系统繁忙",
+        "订单页面打不开，看不到物流信息",
+        "取消订单的按钮是灰的，点不了",
+        "申请退款一直提交失败，提示网络错误",
+        "{app}里我的订单列表突然是空的",
+        "付了款订单却没生成",
+        "填退货单号的时候一直报错",
+        "修改手机号的时候验证码一直收不到",
+        "申请保价的页面点了没反应",
+        "{app}一打开订单详情就闪退",
+        "物流页面一直刷新不出来",
+        "预约安装的页面一直报错",
+    ),
+    "complaint": (
+        "我的订单拖了{days}天还没到，必须给个说法",
+        "地址是你们客服改错的，要求道歉并赔偿",
+        "说好今天送到又没到，已经第{n}次了，我要投诉",
+        "刚买就降价还不给保价，欺骗消费者，我要投诉到12315",
+        "东西没收到就显示签收，快递员乱签，我要投诉他",
+        "退货{days}天了钱还没退，再不处理我就找消协",
+        "少发了东西找客服三次都没人管，太过分了，要求赔偿",
+        "配送员不送上门还骂人，给个说法",
+    ),
+    "after_sales": (
+        "我昨天下的单什么时候能到",
+        "我的{item}什么时候能送到",
+        "这个订单还要多久才能到",
+        "这得多久能到啊",
+        "能不能{days}号再给我送",
+        "能不能上午安排配送",
+        "明天我不在家，能不能改到后天送",
+        "快递员什么时候来取件",
+        "怎么还不配送，帮我催一下",
+        "我自己去配送站取可以吗",
+        "订单地址写错了，帮我改一下",
+        "下单的时候收货电话留错了一位",
+        "颜色选错了，想换成黑色的",
+        "我买错了，能换成大一码的吗",
+        "商品还没收到",
+        "东西都没收到",
+        "订单显示已完成，但是东西没收到",
+        "少发了一个配件",
+        "刚买就降价了，能退差价吗",
+        "怎么我昨天买的比今天贵了{amount}",
+        "我的发票什么时候寄过来",
+        "订单{order}能不能先别发货",
+        "刚下的单下错了，帮我取消",
+        "{item}到了但是没有说明书",
+        "我{days}号之前能收到吗",
+        "下午公司没人，会不会收不到",
+        "物流一直没更新",
+        "快递一直没送过来",
+        "今天又没到",
+        "还有一件没到",
+        "是不是放快递柜了，一直没收到通知",
+        "快递员电话打不通，东西一直没送",
+        "说好今天到的，怎么没到",
+        "这单怎么申请价保",
+        "买的{item}到了，怎么预约安装",
+        "这单能退差价吗",
+        # Bare, as chat turns are: "it" is the order they placed (guideline F).
+        "什么时候能送到",
+        "请问大概哪天能收到货",
+        "明天能送到吗",
+        "今天之内能送到吗",
+        "还要等多久啊",
+        "估计还要多久",
+        "能不能提前发货",
+        "改到{days}号送可以吗",
+        "这单还能换货吗",
+        "收件人电话能改一下吗",
+        "怎么申请售后",
+        "快递什么时候来取件",
+        "能帮我查下这个订单的快递吗",
+        "发票能重新开一下吗",
+        "下单的时候忘了勾发票",
+        "螺丝好像少装了一颗",
+        "退货好几天了还在审核",
+        "退款记录怎么看不到了",
+        "家里白天没人，能不能晚上再送",
+        "收货电话写错了，还能改过来吗",
+        "下周才回家，能不能晚点发",
+        "平时上班不在家，改成周末送吧",
+        "这周六能不能送过来",
+        "送货时间能改到晚上吗",
+    ),
+}
+PER_TYPE_OWN: Final = 150
+
+
+def _own_order_rows(rng: random.Random, seen: set[str]) -> list[dict[str, str]]:
+    """``PER_TYPE_OWN`` distinct rows per type about an order already placed, half wrapped like
+    the sentences above, half bare like a chat turn."""
+    rows: list[dict[str, str]] = []
+    industries = ("ecommerce", "food_delivery", "logistics", "appliances")
+    for category, cores in _OWN_ORDER.items():
+        draws = _sentence_draws(rng)
+        bare = {
+            "opener": _cycle(rng, _TERSE_OPENERS),
+            "closer": _cycle(rng, _TERSE_CLOSERS),
+            "noise": _cycle(rng, _NOISE),
+        }
+        turn = _cycle(rng, ("sentence", "bare"))
+
+        def draw(
+            category: str = category,
+            cores: Sequence[str] = cores,
+            draws: dict[str, Callable[[], str]] = draws,
+            bare: dict[str, Callable[[], str]] = bare,
+            turn: Callable[[], str] = turn,
+        ) -> tuple[str, str]:
+            industry = rng.choice(industries)
+            core = rng.choice(cores)
+            if turn() == "sentence":
+                return industry, _row(rng, category, industry, core, draws)
+            text = bare["opener"]() + core.format(**_slots(rng, industry)) + bare["closer"]()
+            return industry, _noise(rng, bare["noise"](), text).strip()
+
+        rows += _distinct(category, PER_TYPE_OWN, seen, draw)
+    rng.shuffle(rows)
+    return rows
+
+
 def generate(per_type: int = PER_TYPE, seed: int = SEED) -> list[dict[str, str]]:
     """Return ``per_type`` distinct rows for each request type (deterministic for a seed)."""
     rng = random.Random(seed)
@@ -1373,7 +1522,8 @@ def generate(per_type: int = PER_TYPE, seed: int = SEED) -> list[dict[str, str]]
             made += 1
     rng.shuffle(rows)
     rows += _terse_rows(rng, seen)
-    return rows + _held_rows(rng, seen)
+    rows += _held_rows(rng, seen)
+    return rows + _own_order_rows(rng, seen)
 
 
 def main() -> None:

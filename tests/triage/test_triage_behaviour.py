@@ -413,6 +413,44 @@ def test_a_delivery_that_has_not_arrived_is_after_sales(
     assert prediction.category == expected, prediction.probabilities
 
 
+# Guideline A, as a shop's chat writes it: a turn about the order already placed (when it
+# comes, a day to deliver it, a mistake made in it, a part missing) is after-sales also when
+# "my order" is not written; the same question before ordering is a consultation, and a page
+# that fails while changing the order a problem. Checked on the model the worker trains: before
+# the own-order bootstrap rows it called 5 of these 17 something else (two reschedulings and
+# "which day does it come" consultations, a missing part a problem); one is still missed.
+_OWN_TURN_MISS = pytest.mark.xfail(
+    strict=True, reason="known miss: a mistake in one's order asked as 'can it still be changed'"
+)
+OWN_ORDER_TURNS = [
+    ("订单下了三天了，什么时候能到啊", "after_sales"),
+    ("能不能周六再送，平时家里没人", "after_sales"),
+    pytest.param("收货地址填错了，还能改吗", "after_sales", marks=_OWN_TURN_MISS),
+    ("下单时尺码选错了，要换L码", "after_sales"),
+    ("还没收到货呢", "after_sales"),
+    ("到底哪天能送到", "after_sales"),
+    ("东西到了少了个充电头", "after_sales"),
+    ("一般下单后几天能送到", "consultation"),
+    ("现在下单周末前能到吗", "consultation"),
+    ("这款什么时候有货", "consultation"),
+    ("下单以后能不能改地址", "consultation"),
+    ("改地址的时候页面一直报错", "problem"),
+    ("where's my order? it was due yesterday", "after_sales"),
+    ("can you deliver it on saturday instead", "after_sales"),
+    ("I put the wrong flat number on my order yesterday", "after_sales"),
+    ("what's the usual delivery time for a sofa?", "consultation"),
+    ("the page errors when I try to change my address", "problem"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), OWN_ORDER_TURNS)
+def test_a_turn_about_the_order_already_placed_is_after_sales(
+    shipped_model: TrainedModel, embedder: Embedder, e5: Embedder, text: str, expected: str
+) -> None:
+    prediction = _dense_prediction(shipped_model, embedder, e5, text)
+    assert prediction.category == expected, prediction.probabilities
+
+
 def test_no_case_is_a_bootstrap_row(bootstrap: list) -> None:
     """The cases measure generalization only if the model never saw them: none may be a
     training row (compared with case, spacing and punctuation folded)."""
@@ -423,7 +461,8 @@ def test_no_case_is_a_bootstrap_row(bootstrap: list) -> None:
     seen = {folded(example.text) for example in bootstrap}
     cases = [text for text, _ in CLEAR_CUT + FRAMED_REQUESTS]
     cases += [
-        getattr(case, "values", case)[0] for case in TERSE_MESSAGES + HELD_SERVICES + DELIVERIES
+        getattr(case, "values", case)[0]
+        for case in TERSE_MESSAGES + HELD_SERVICES + DELIVERIES + OWN_ORDER_TURNS
     ]
     cases += OWN_ORDER_QUESTIONS + POLITE_FAULTS
     cases += [text for pair in OWN_VERSUS_GENERAL for text in pair]
