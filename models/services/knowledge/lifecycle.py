@@ -110,6 +110,21 @@ def same_embedder(row: ModelVersion, current: ModelVersion | None) -> bool:
     return bool(mine["embedder"] == theirs["embedder"])
 
 
+async def newest_bootstrap_id(session: AsyncSession) -> int | None:
+    """The bootstrap version trained last (after an upgrade: this release's)."""
+    return await session.scalar(
+        select(func.max(ModelVersion.id)).where(ModelVersion.trigger == Trigger.BOOTSTRAP)
+    )
+
+
+def superseded_bootstrap(row: ModelVersion, newest_id: int | None) -> bool:
+    """Whether ``row`` is an untaught bootstrap model older than the newest one: made current
+    again, the next worker would replace it at once (:func:`current_model`)."""
+    return (
+        row.trigger == Trigger.BOOTSTRAP and not row.label_count and newest_id not in (None, row.id)
+    )
+
+
 @dataclass(frozen=True)
 class LabelRow:
     """A label as training sees it (the latest label of each distinct text)."""
@@ -894,6 +909,13 @@ async def rollback(session: AsyncSession, actor: Actor, version_id: int) -> Mode
     if not same_embedder(target, previous):
         raise Conflict(
             N_("This model version was made with other embedding models and cannot be restored.")
+        )
+    if superseded_bootstrap(target, await newest_bootstrap_id(session)):
+        raise Conflict(
+            N_(
+                "This is an earlier release's bootstrap model: this release replaces it with its"
+                " own, so it cannot be restored."
+            )
         )
     await session.execute(
         update(ModelVersion)

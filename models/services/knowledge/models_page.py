@@ -25,7 +25,9 @@ from models.services.knowledge.lifecycle import (
     compatible_versions,
     current_row,
     labels_since_last_training,
+    newest_bootstrap_id,
     same_embedder,
+    superseded_bootstrap,
 )
 from models.settings import get_settings
 from models.user import User
@@ -183,7 +185,9 @@ class VersionView:
         return TRIGGER_LABELS.get(self.trigger, self.trigger)
 
 
-def _view(row: ModelVersion, names: dict[int, str], current: ModelVersion | None) -> VersionView:
+def _view(
+    row: ModelVersion, names: dict[int, str], current: ModelVersion | None, newest_boot: int | None
+) -> VersionView:
     metrics = row.metrics or {}
     evaluation = metrics.get("evaluation") or metrics.get("bootstrap_validation") or {}
     boot = metrics.get("bootstrap_validation") or {}
@@ -236,7 +240,8 @@ def _view(row: ModelVersion, names: dict[int, str], current: ModelVersion | None
         can_rollback=status in RESTORABLE
         and bool(row.artifact_path)
         and compatible_versions(row.library_versions or {})
-        and same_embedder(row, current),
+        and same_embedder(row, current)
+        and not superseded_bootstrap(row, newest_boot),
         unloadable=bool(comparison.get("load_error")),
     )
 
@@ -271,8 +276,9 @@ async def models_page(session: AsyncSession, limit: int = 50) -> ModelsPage:
         else {}
     )
     current = await current_row(session)
+    newest = await newest_bootstrap_id(session)
     return ModelsPage(
-        [_view(r, names, current) for r in rows],
+        [_view(r, names, current, newest) for r in rows],
         await labels_since_last_training(session),
         get_settings().retrain_after_labels,
     )

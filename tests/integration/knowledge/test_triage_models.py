@@ -233,11 +233,12 @@ async def test_a_model_from_other_library_versions_is_replaced_by_a_fresh_traini
 
 
 async def test_an_upgrade_with_other_bootstrap_rows_replaces_an_untaught_bootstrap_model(
-    db: Any, runtime: Any, caplog: Any
+    client: Any, db: Any, runtime: Any, caplog: Any
 ) -> None:
     """A release that adds bootstrap rows reaches an installation whose current model is still
     an earlier release's bootstrap model (nothing of the team's in it): the first worker makes
-    this release's bootstrap model current. A model with the team's corrections stays."""
+    this release's bootstrap model current, and the lead is not offered the old one back (the
+    next worker would replace it at once). A model with the team's corrections stays."""
     shipped = await runtime.classifier(db)
     async with unit_of_work(db) as s:
         row = (await s.scalars(select(ModelVersion))).one()
@@ -254,6 +255,18 @@ async def test_an_upgrade_with_other_bootstrap_rows_replaces_an_untaught_bootstr
         ("bootstrap-earlier-release", "retired", "bootstrap"),
         (shipped.version, "current", "bootstrap"),
     ]
+    await sign_in(client, "lead", "kefu-lead")
+    page = await client.get("/models")
+    assert 'data-testid="version-bootstrap-earlier-release"' in page.text
+    assert f"/models/{rows[0].id}/rollback" not in page.text
+    refused = await client.post(
+        f"/models/{rows[0].id}/rollback", headers=await htmx_headers(client, "/models")
+    )
+    assert refused.status_code == 409
+    assert (
+        "这是旧版本系统自带的初始模型，当前版本已用自己的初始模型替代它，无法恢复。" in refused.text
+    )
+    assert [r.status for r in await _rows(db)] == ["retired", "current"]
 
     async with unit_of_work(db) as s:  # the earlier one was retrained with corrections
         old, new = (await s.scalars(select(ModelVersion).order_by(ModelVersion.id))).all()
