@@ -421,9 +421,7 @@ async def _outdated_bootstrap(row: ModelVersion, encoder: AnyEncoder) -> bool:
     release ships (the name of a bootstrap model identifies its data, embedder and libraries)."""
     if row.trigger != Trigger.BOOTSTRAP or row.label_count:
         return False
-    from triage.data import data_ref, load_bootstrap
-
-    shipped = policy.bootstrap_version(data_ref(load_bootstrap()), await encoder.name())
+    _, shipped, _ = await _shipped_bootstrap(encoder)
     if row.version == shipped:
         return False
     log.info("this release ships other bootstrap rows: %s is replaced by %s", row.version, shipped)
@@ -469,15 +467,31 @@ async def _load_or_recover(db: Database, encoder: AnyEncoder, row: ModelVersion)
         return outcome.loaded
 
 
+async def _shipped_bootstrap(encoder: AnyEncoder) -> tuple[list[Example], str, str | None]:
+    """This release's bootstrap rows, the name of the model trained on them with ``encoder``,
+    and the encoder's name."""
+    from triage.data import data_ref, load_bootstrap
+
+    boot = load_bootstrap()
+    name = await encoder.name()
+    return boot, policy.bootstrap_version(data_ref(boot), name), name
+
+
+async def _retire_current(session: AsyncSession, *keep: Any) -> None:
+    """Retire the current version(s) but those ``keep`` (extra where clauses) spares."""
+    await session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.status == Status.CURRENT, *keep)
+        .values(status=Status.RETIRED)
+    )
+
+
 async def _bootstrap(db: Database, encoder: AnyEncoder) -> LoadedModel:
     """Train (or reuse) the bootstrap model and make it current."""
-    from triage.data import data_ref, load_bootstrap
     from triage.registry import RegistryError, VersionExistsError, load_model
 
     models_dir = get_settings().models_dir
-    boot = load_bootstrap()
-    name = await encoder.name()
-    version = policy.bootstrap_version(data_ref(boot), name)
+    boot, version, name = await _shipped_bootstrap(encoder)
     path = models_dir / version
     model = None
     if path.exists():
@@ -505,11 +519,8 @@ async def _bootstrap(db: Database, encoder: AnyEncoder) -> LoadedModel:
     async with db.sessionmaker() as session:
         row = await session.scalar(select(ModelVersion).where(ModelVersion.version == version))
         now = utcnow()
-        await session.execute(  # an earlier release's bootstrap model, on an upgrade
-            update(ModelVersion)
-            .where(ModelVersion.status == Status.CURRENT, ModelVersion.version != version)
-            .values(status=Status.RETIRED)
-        )
+        # an earlier release's bootstrap model, on an upgrade
+        await _retire_current(session, ModelVersion.version != version)
         if row is None:
             row = ModelVersion(
                 version=version,
@@ -713,11 +724,7 @@ async def _finish(
         assert row is not None
         now = utcnow()
         if status is Status.CURRENT:
-            await session.execute(
-                update(ModelVersion)
-                .where(ModelVersion.status == Status.CURRENT, ModelVersion.id != row_id)
-                .values(status=Status.RETIRED)
-            )
+            await _retire_current(session, ModelVersion.id != row_id)
             row.promoted_at = now
         row.status = status
         row.metrics = model.metrics
@@ -917,11 +924,7 @@ async def rollback(session: AsyncSession, actor: Actor, version_id: int) -> Mode
                 " own, so it cannot be restored."
             )
         )
-    await session.execute(
-        update(ModelVersion)
-        .where(ModelVersion.status == Status.CURRENT)
-        .values(status=Status.RETIRED)
-    )
+    await _retire_current(session)
     target.status = Status.CURRENT
     target.promoted_at = utcnow()
     audit.record(
