@@ -171,6 +171,8 @@ class VersionView:
     unloadable: bool = False
     """This release could not load the version (other embedding models or libraries), so a
     new one was trained in its place."""
+    superseded: bool = False
+    """An earlier release's untaught bootstrap model, replaced by this release's own."""
 
     @property
     def in_flight(self) -> bool:
@@ -243,6 +245,7 @@ def _view(
         and same_embedder(row, current)
         and not superseded_bootstrap(row, newest_boot),
         unloadable=bool(comparison.get("load_error")),
+        superseded=superseded_bootstrap(row, newest_boot),
     )
 
 

@@ -259,6 +259,11 @@ async def test_an_upgrade_with_other_bootstrap_rows_replaces_an_untaught_bootstr
     page = await client.get("/models")
     assert 'data-testid="version-bootstrap-earlier-release"' in page.text
     assert f"/models/{rows[0].id}/rollback" not in page.text
+    cards = {card.split('"', 1)[0]: card for card in page.text.split('data-testid="version-')[1:]}
+    why = "这是旧版本系统自带的初始模型，升级后已由当前版本自带的初始模型替代。"
+    assert 'data-testid="superseded"' in cards["bootstrap-earlier-release"]
+    assert why in cards["bootstrap-earlier-release"]
+    assert 'data-testid="superseded"' not in cards[shipped.version]
     refused = await client.post(
         f"/models/{rows[0].id}/rollback", headers=await htmx_headers(client, "/models")
     )
