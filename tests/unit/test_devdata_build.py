@@ -75,3 +75,46 @@ def test_the_audit_keeps_no_source_text() -> None:
     for key, _, category in doc["labels"]:
         assert len(key) == 16 and int(key, 16) >= 0
         assert category in (None, "consultation", "problem", "complaint", "after_sales")
+
+
+def test_dogo_rows_take_each_chats_opening_request(tmp_path) -> None:
+    """MultiDoGo: per conversation the first turn of three words or more with one mapped
+    intent; greetings, two-intent turns and unmapped intents are skipped."""
+    import subprocess
+
+    from bench.devdata.build import DOGO_DOMAINS, dogo_rows
+
+    repo = tmp_path / "awslabs+multi-domain-goal-oriented-dialogues-dataset" / "repo"
+    head = "conversationId\tturnNumber\tutteranceId\tutterance\tslot-labels\tintent\n"
+    rows = {
+        "finance": [
+            ("c1", "hi there", "openinggreeting"),
+            ("c1", "check balance and close account", "checkbalance<div>closeaccount"),
+            ("c1", "please close my account", "closeaccount"),
+            ("c1", "and my balance please", "checkbalance"),  # not the opening request
+            ("c2", "transfer 30 dollars now", "transfermoney"),  # left out by the map
+            ("c2", "my card was stolen", "reportlostcard"),
+            ("c3", "lost card", "reportlostcard"),  # two words: too short
+        ],
+    }
+    for domain in DOGO_DOMAINS:
+        folder = repo / "data/paper_splits/splits_annotated_at_turn_level" / domain
+        folder.mkdir(parents=True)
+        for split in ("train", "dev", "test"):
+            lines = [head]
+            if split == "dev":
+                lines += [
+                    f"{c}\t{i}\t<CONV>{c}<TURN>{i}\t{t}\tO\t{intent}\n"
+                    for i, (c, t, intent) in enumerate(rows.get(domain, []))
+                ]
+            (folder / f"{split}.tsv").write_text("".join(lines), encoding="utf-8")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git[:3], "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "fixture"], check=True)
+
+    got = list(dogo_rows(tmp_path, random.Random(0)))
+    assert sorted((r["text"], r["category"], r["source"]) for r in got) == [
+        ("my card was stolen", "problem", "dogo:finance/dev/reportlostcard"),
+        ("please close my account", "after_sales", "dogo:finance/dev/closeaccount"),
+    ]
