@@ -996,6 +996,62 @@ OWN_ORDER: Final[dict[str, list[str]]] = {
 }
 PER_CATEGORY_OWN: Final = 120
 
+# --- what the customer holds, typed into a chat box ---------------------------------------------
+# The same decisions as HELD (guideline B, G) as people type them to an agent: lower case, few
+# words, "i need check my balance". The corpus wrote them as sentences, and in the chat
+# register the verb decided: "check my balance" read as a fault, "remove the extra charge" and
+# "my card is lost please close it" as changes to what one holds, "fix my cracked screen" as a
+# software fault, "i need a ticket to delhi" as a booking already made. One's own figures and new
+# business are consultation; a lost card and a charge one did not make are problems, also when
+# the customer asks to close the card or remove the charge; repairing a bought device, changing
+# a booking, its papers and moving a service are after-sales.
+HELD_CHAT: Final[dict[str, list[str]]] = {
+    "consultation": [
+        "[banking fintech] (i need to|i want to|pls|can u|need to) (check|see|know) (my|the) (balance|account balance|savings balance|balance in my current account)",
+        "[banking fintech] how much (money|cash) (is left|do i have|is there) (in my account|on my debit card|in my savings)",
+        "[banking fintech] (whats|what is|tell me) my (available balance|card balance|outstanding amount|minimum payment)",
+        "[banking fintech] (whats|what is|need) the (routing number|sort code|swift code) for my account",
+        "[travel] (i need|i want|need) (a|1|2|one|two) (ticket|tickets|seat|seats) (to|for) {place}(| next week| on {day}| for my mum)",
+        "[travel] (i want to|i need to|can i|pls) book a (flight|ticket|return flight|one way ticket) (to|for) {place}",
+        "[travel] (how much|whats the fare|price) for a (flight|ticket) to {place}(| on {day}| next month)",
+        "[telecom utilities] (i need|i want|looking for) a new (internet|broadband|cable|fibre|landline) (connection|line|plan)(| for my home| at my new flat)",
+        "[telecom utilities] (how much is|whats the price of|cost of) the (unlimited|50 gb|10 gb|fibre|family) (plan|package|bundle)",
+        "[telecom utilities] (how much|what) data (have i used|is left on my plan|do i have left) this month",
+        "[banking fintech] am i eligible for the (new|lower) (rate|interest rate|offer) (i saw|on tv|in your advert)",
+        "[insurance] (whats|what is) (my|the) (excess|deductible|cover limit) on my (policy|car insurance|home insurance)",
+    ],
+    "problem": [
+        "[banking fintech] (i lost|i have lost|lost) my (credit card|debit card|bank card|card)(| yesterday| {period}) (please block it|block it pls|can u block it|pls close it|help)",
+        "[banking fintech] my (card|credit card|debit card|wallet with my cards) (was stolen|got stolen|is missing|went missing)(| {period}) (please block it|pls cancel the card|what do i do|help me)",
+        "[banking fintech] (i cant find|cant find) my (card|credit card) anywhere (please stop it|block it|someone might use it)",
+        "[banking fintech] (there is an|i have an|found an|got an) (extra|wrong|unknown|double) charge on my (credit card|card|statement|card bill) (please remove it|pls reverse it|take it off|remove it pls)",
+        "[banking fintech insurance telecom utilities] (remove|please remove|pls take off) the (extra|wrong|duplicate) (charge|amount|payment) (on|from) my (card|bill|statement|account)(| i didnt make it| its not mine)",
+        "[banking fintech] my (credit card|card) (bill|statement) (has an error|shows a charge i dont know|is wrong|charged me twice)",
+        "[banking fintech] (an amount|money|{amount}) (was taken|got debited|went out) (from|of) my (account|card) (that i didnt spend|twice|without me paying)",
+    ],
+    "complaint": [
+        "[banking fintech] (i reported my card lost|my card was stolen) and (you took|it took) {n} days to block it (unacceptable|i want compensation|i want a manager)",
+        "[banking fintech telecom utilities] (charged|billed) me extra (again|for the third time) (i want compensation|this is a scam|im reporting you)",
+        "[travel] (you|your airline) changed my seat without asking (again|and the staff were rude) (i want compensation|i want to complain)",
+        "[retail ecommerce telecom] my (phone|laptop) (repair took|has been at repair for) {n} weeks and (nobody answers|it came back still broken) (i want a manager|i want compensation)",
+        "[telecom utilities] (moved house|i moved) {period} and (you still|still) havent moved my (internet|line) (worst service|i want compensation|disgraceful)",
+    ],
+    "after_sales": [
+        "[retail ecommerce telecom] my (phone|iphone|laptop|tablet) screen (cracked|is cracked|got cracked|broke)(| {period}) (can you fix it|i need it repaired|please repair it|pls fix)",
+        "[retail ecommerce telecom] (please|pls|i need to|can u) (fix|repair) my (phone|iphone|laptop|tablet) (screen|camera|charging port|speaker)",
+        "[insurance] (i need to|want to|i wanna) claim for my (broken|cracked|damaged) (phone|iphone|laptop|screen)",
+        "[insurance] my (phone|iphone|tablet) (fell|got dropped|got wet) and the screen (broke|cracked) (its insured with you|i have cover with you)",
+        "[travel] (i want to|i need to|can i|pls) change my seat(| on my flight| to a window seat| on my booking| to an aisle seat)",
+        "[travel] (send|email|pls send|i need) (me |)my boarding pass(| to my email| by sms| for tomorrow)",
+        "[travel] (i want to|can i|need to) (change|move) my (flight|booking|ticket) to (another day|{day}|next week)",
+        "[telecom utilities] i (am moving|moved|will move) (house|to a new flat|to {place}) (please move|can you move|i want to move) my (internet|cable|broadband|phone line)(| there| to the new address)",
+        "[telecom utilities] (cancel|pls cancel|i want to cancel|stop) my (cable|internet|broadband|tv) (service|plan|connection)(| from next month| im moving)",
+        "[telecom utilities] (upgrade|i want to upgrade|pls move) my (plan|package|internet) to (the unlimited one|50 gb|fibre|a faster one)",
+        "[banking fintech] (close|pls close|i want to close|need to close) my (savings|checking|credit card|bank) account(| ending {no}| today)",
+    ],
+}
+PER_CATEGORY_HELD_CHAT: Final = 100
+
 TEMPLATES: Final[dict[str, list[str]]] = {
     "consultation": CONSULTATION,
     "problem": PROBLEM + PROBLEM_PHYSICAL,
@@ -1189,7 +1245,9 @@ def generate(per_category: int = PER_CATEGORY, seed: int = SEED) -> list[dict[st
     held = per_category * PER_CATEGORY_HELD // PER_CATEGORY
     rows += _rows(rng, seen, held, lambda cat: _listed(rng, HELD, cat))
     own = per_category * PER_CATEGORY_OWN // PER_CATEGORY
-    return rows + _rows(rng, seen, own, lambda cat: _listed(rng, OWN_ORDER, cat), short=True)
+    rows += _rows(rng, seen, own, lambda cat: _listed(rng, OWN_ORDER, cat), short=True)
+    held_chat = per_category * PER_CATEGORY_HELD_CHAT // PER_CATEGORY
+    return rows + _rows(rng, seen, held_chat, lambda cat: _listed(rng, HELD_CHAT, cat), short=True)
 
 
 def _listed(rng: random.Random, templates: dict[str, list[str]], cat: str) -> tuple[str, list[str]]:

@@ -338,10 +338,9 @@ def test_terse_chat_messages(
 # opening an account and one's own figures are consultation; a charge one never made is a
 # problem. Checked on the model the worker trains: before the held-service bootstrap rows it
 # called closing a savings account (zh), taking a son off a plan and a payment status
-# something else (17 of 21 right).
-_HELD_MISS = pytest.mark.xfail(
-    strict=True, reason="known miss: a payment status read as a fault, a plan change as a question"
-)
+# something else (17 of 21 right). The chat-register cases were written with the
+# chat-register rows (HELD_CHAT), which also settled the cheaper broadband move.
+_HELD_MISS = pytest.mark.xfail(strict=True, reason="known miss: a payment status read as a fault")
 HELD_SERVICES = [
     ("hello, could you shut down my savings account? I'm moving banks", "after_sales"),
     ("I need to put in a claim, a tree fell on my car last night", "after_sales"),
@@ -352,11 +351,7 @@ HELD_SERVICES = [
         "after_sales",
         marks=_HELD_MISS,
     ),
-    pytest.param(
-        "can I move to the cheaper broadband package from next month?",
-        "after_sales",
-        marks=_HELD_MISS,
-    ),
+    ("can I move to the cheaper broadband package from next month?", "after_sales"),
     ("how much would home insurance cost for a two-bedroom flat?", "consultation"),
     ("what do I need to bring to open a business account?", "consultation"),
     ("how much is left to pay on my car loan?", "consultation"),
@@ -372,6 +367,15 @@ HELD_SERVICES = [
     ("你们网点周六几点关门", "consultation"),
     ("卡上有笔消费不是我刷的", "problem"),
     ("密码忘了，重置短信一直收不到", "problem"),
+    # typed into a chat box (the chat-register rows, HELD_CHAT)
+    ("lost my debit card somewhere in town, cancel it", "problem"),
+    ("my visa got nicked on the train block it", "problem"),
+    ("pls take off the 40 dollar charge on my statement i never bought that", "problem"),
+    ("how much is in my checking rn", "consultation"),
+    ("need 2 seats to lisbon friday", "consultation"),
+    ("the screen on my tablet smashed can it be repaired", "after_sales"),
+    ("swap me to a window seat pls", "after_sales"),
+    ("moving flats next month want my broadband moved over", "after_sales"),
 ]
 
 
