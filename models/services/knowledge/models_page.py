@@ -216,6 +216,7 @@ def _view(
         for name, s in (comparison.get("sets") or {}).items()
     )
     status = Status(row.status)
+    superseded = superseded_bootstrap(row, newest_boot)
     return VersionView(
         id=row.id,
         version=row.version,
@@ -243,9 +244,9 @@ def _view(
         and bool(row.artifact_path)
         and compatible_versions(row.library_versions or {})
         and same_embedder(row, current)
-        and not superseded_bootstrap(row, newest_boot),
+        and not superseded,
         unloadable=bool(comparison.get("load_error")),
-        superseded=superseded_bootstrap(row, newest_boot),
+        superseded=superseded,
     )
 
 
