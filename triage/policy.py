@@ -51,7 +51,7 @@ import numpy as np
 from triage import CATEGORIES
 from triage.data import Example
 from triage.evaluate import is_not_worse, report
-from triage.text import normalize
+from triage.text import TEXT_VERSION, normalize
 from triage.versions import CHECKED_LIBRARIES, library_versions
 
 if TYPE_CHECKING:
@@ -191,8 +191,9 @@ def slug(text: str) -> str:
 
 
 def bootstrap_version(data_ref: str, embedder: str | None) -> str:
-    """A deterministic name: the same data, embedder and libraries give the same model, so a
-    stored bootstrap artifact is reused (e.g. after the database was reset)."""
+    """A deterministic name: the same data, embedder, libraries and way of reading text
+    (:data:`~triage.text.TEXT_VERSION`) give the same model, so a stored bootstrap artifact is
+    reused (e.g. after the database was reset)."""
     from triage.pipeline import config_for
 
     running = library_versions()
@@ -203,11 +204,19 @@ def bootstrap_version(data_ref: str, embedder: str | None) -> str:
                 SEED,
                 VALIDATION_SHARE,
                 config_for(embedder),
+                TEXT_VERSION,
                 [(k, (running[k] or "").split(".")[:2]) for k in CHECKED_LIBRARIES],
             )
         )
     )
     return f"bootstrap-{data_ref[7:15]}-{fingerprint[:8]}"
+
+
+def bootstrap_cache_name(embedder: str, data_ref: str, *, gated: bool) -> str:
+    """The file name of the bootstrap rows' cached embeddings: per embedder, data version and
+    way of reading text; ``gated``: the rows the language gate zeroes were not encoded."""
+    tag = "-gated" if gated else ""
+    return f"bootstrap-{slug(embedder)}-{data_ref[7:23]}-t{TEXT_VERSION}{tag}.npy"
 
 
 # --- one training run --------------------------------------------------------------------------

@@ -114,14 +114,13 @@ def _cached_bootstrap(
     from pathlib import Path
 
     from triage.data import data_ref
-    from triage.policy import slug
+    from triage.policy import bootstrap_cache_name
 
     texts = [e.text for e in bootstrap]
     ref = data_ref(bootstrap)
-    tag = "" if all(needed) else "-gated"
 
     def path(name: str) -> Path:
-        return Path(cache_dir) / f"bootstrap-{slug(name)}-{ref[7:23]}{tag}.npy"
+        return Path(cache_dir) / bootstrap_cache_name(name, ref, gated=not all(needed))
 
     async def encode() -> np.ndarray:
         encoder = make()

@@ -170,3 +170,18 @@ def test_cross_validation_judges_every_label_once_and_the_champion_on_the_same_r
     truth = [sum(row) for row in challenger["confusion"]]
     assert truth == [sum(row) for row in champion["confusion"]] == [5, 5, 5, 5]
     assert policy.cross_validate(data, None, tiny_model) == (challenger, champion), "seeded"
+
+
+def test_a_new_way_of_reading_text_names_a_new_bootstrap_model(monkeypatch: Any) -> None:
+    """Texts read another way (handles dropped, …) make another model from the same rows: its
+    name and its cached embeddings' file must differ, or an upgraded installation would keep
+    the model and the vectors made the old way."""
+    ref = "sha256:" + "ab" * 32
+    name, cache = (
+        policy.bootstrap_version(ref, "m"),
+        policy.bootstrap_cache_name("m", ref, gated=False),
+    )
+    monkeypatch.setattr(policy, "TEXT_VERSION", policy.TEXT_VERSION + 1)
+    assert policy.bootstrap_version(ref, "m") != name
+    assert policy.bootstrap_cache_name("m", ref, gated=False) != cache
+    assert policy.bootstrap_cache_name("m", ref, gated=True).endswith("-gated.npy")

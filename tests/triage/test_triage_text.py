@@ -2,7 +2,8 @@
 
 import pytest
 
-from triage.text import latin_share, normalize, stem, tokenize
+from triage.embedder import _light
+from triage.text import drop_handles, latin_share, normalize, stem, tokenize
 
 
 @pytest.mark.parametrize(
@@ -23,6 +24,34 @@ from triage.text import latin_share, normalize, stem, tokenize
 )
 def test_normalize_masks_identifiers(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("@京东客服 我的订单还没到", "我的订单还没到"),
+        ("回复@小米客服:手机屏幕碎了", "回复 :手机屏幕碎了"),
+        ("//@顺丰速运: 快递丢了 @中国移动10086 怎么办", "// : 快递丢了 怎么办"),
+        ("#机票# @飞猪 登机牌加载不出来[怒]", "#机票# 登机牌加载不出来[怒]"),
+        ("@AmazonHelp my order never arrived", "my order never arrived"),
+        ("@AmazonHelp，我的订单", ",我的订单"),
+        ("@Delta_Assist!! refund please", "!! refund please"),
+        # not a handle: an e-mail address, "@" for "at", a mention run into the message
+        ("write to help@example.com", "write to <email>"),
+        ("price @ 5 dollars", "price @ <num> dollars"),
+        ("@京东客服我的订单没到", "@京东客服我的订单没到"),
+        ("快递丢了 @顺丰速运", "快递丢了 @顺丰速运"),
+    ],
+)
+def test_normalize_drops_social_media_handles(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+def test_the_multilingual_embedders_text_drops_handles_too() -> None:
+    """e5 reads text without the masks (``_light``), but not the accounts addressed."""
+    assert _light("@京东客服  我的订单还没到") == _light("我的订单还没到") == "我的订单还没到"
+    assert _light("@AmazonHelp Where is my REFUND?") == "Where is my REFUND?"
+    assert drop_handles("mail me at zhang@qq.com") == "mail me at zhang@qq.com"
 
 
 def test_normalize_is_idempotent() -> None:

@@ -174,7 +174,8 @@ def _new_version_name() -> str:
 async def _bootstrap_embeddings(
     encoder: AnyEncoder, examples: Sequence[Example], data_ref: str, progress: _Progress
 ) -> np.ndarray | None:
-    """Embeddings of the bootstrap corpus, cached on disk per embedder and data version.
+    """Embeddings of the bootstrap corpus, cached on disk per embedder, data version and way of
+    reading text (:data:`~triage.text.TEXT_VERSION`).
 
     Rows whose dense features the pipeline's language gate zeroes (Chinese-only text with
     the default English embedder) are not encoded: their vectors are zeros ("-gated" files)."""
@@ -183,10 +184,10 @@ async def _bootstrap_embeddings(
     cache_dir = get_settings().embedding_cache_dir
     texts = [e.text for e in examples]
     needed = dense_needed(texts, config_for(await encoder.name()))
-    tag = "" if all(needed) else "-gated"
+    gated = not all(needed)
     return await encoder.encode_cached(
         texts,
-        lambda name: cache_dir / f"bootstrap-{policy.slug(name)}-{data_ref[7:23]}{tag}.npy",
+        lambda name: cache_dir / policy.bootstrap_cache_name(name, data_ref, gated=gated),
         progress.span(len(examples)),
         needed,
     )
