@@ -1,7 +1,8 @@
 // Small behaviours every page shares, wired by data attributes (the CSP allows no inline
 // event handlers): dismiss a flash message, select a one-time value, go back, print the page,
 // copy a link the server just handed over (data-copy-now) to the clipboard, keep a live
-// filter form's URL to the filters actually set (data-live-filters).
+// filter form's URL to the filters actually set (data-live-filters), put the cursor in the
+// first field a form came back with an error in.
 (function () {
   "use strict";
   document.addEventListener("click", function (event) {
@@ -57,4 +58,23 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     copyNow(event.target);
   });
+  // A form sent back with errors (a 4xx swapped in, or a page rendered with them): the first
+  // field in error takes the focus, in the middle of the screen. Without it the page kept the
+  // scroll of the submit button: the error summary sat under the sticky header (off screen on
+  // a phone) and the next key typed went nowhere.
+  function focusFirstInvalid() {
+    var field = document.querySelector('[aria-invalid="true"]');
+    if (!field || typeof field.focus !== "function" || field === document.activeElement) return;
+    field.focus({ preventScroll: true });
+    field.scrollIntoView({ block: "center" });
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (xhr && xhr.status >= 400) focusFirstInvalid();
+  });
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", focusFirstInvalid);
+  } else {
+    focusFirstInvalid();
+  }
 })();
