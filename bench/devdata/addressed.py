@@ -25,21 +25,24 @@ from triage.train import train
 
 ZH_HANDLES = ("@京东客服", "@中国移动10086", "@顺丰速运", "@淘宝", "@小米客服", "@中国联通客服")
 EN_HANDLES = ("@AmazonHelp", "@VerizonSupport", "@Delta", "@AskPayPal", "@SpotifyCares")
+# set -> (its handles, whether it is also read as a Weibo reply)
 SETS = {
-    "cls_zh_audited": ZH_HANDLES,
-    "cls_zh": ZH_HANDLES,
-    "cls_en_chats": EN_HANDLES,
-    "cls_en_service": EN_HANDLES,
+    "cls_zh_audited": (ZH_HANDLES, True),
+    "cls_zh": (ZH_HANDLES, True),
+    "cls_en_chats": (EN_HANDLES, False),
+    "cls_en_service": (EN_HANDLES, False),
 }
 
 
-def variants(handles: tuple[str, ...], rng: random.Random) -> dict[str, Callable[[str], str]]:
+def variants(
+    handles: tuple[str, ...], weibo: bool, rng: random.Random
+) -> dict[str, Callable[[str], str]]:
     out: dict[str, Callable[[str], str]] = {
         "plain": lambda t: t,
         "handle_before": lambda t: f"{rng.choice(handles)} {t}",
         "handle_after": lambda t: f"{t} {rng.choice(handles)}",
     }
-    if handles is ZH_HANDLES:
+    if weibo:
         out["weibo_reply"] = lambda t: f"回复{rng.choice(handles)}:{t}"
     return out
 
@@ -59,12 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     model = train(boot, encode([e.text for e in boot]), embedder_name=name, seed=0)
     rng = random.Random(5)
     result: dict[str, Any] = {"bootstrap_rows": len(boot)}
-    for set_name, handles in SETS.items():
+    for set_name, (handles, weibo) in SETS.items():
         path = args.data / f"{set_name}.jsonl"
         if not path.exists():
             continue
         rows = read_jsonl(path)
-        for variant, wrap in variants(handles, rng).items():
+        for variant, wrap in variants(handles, weibo, rng).items():
             examples = [Example(wrap(r["text"]), parse_category(r["category"])) for r in rows]
             rep = evaluate_on(model, examples, encode([e.text for e in examples]))
             result[f"{set_name}/{variant}"] = {
