@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
-from triage.text import drop_handles, latin_share, normalize
+from triage.text import drop_handles, latin_share, mask_redactions, normalize
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -254,7 +254,7 @@ class E5Embedder:
 
 
 def _light(text: str) -> str:
-    return " ".join(drop_handles(unicodedata.normalize("NFKC", text)).split())
+    return " ".join(drop_handles(mask_redactions(unicodedata.normalize("NFKC", text))).split())
 
 
 #: How long the e5 engine's idle threads spin before they sleep (libgomp's GOMP_SPINCOUNT;

@@ -25,6 +25,17 @@ recognised when a space, a colon, a slash or another handle closes it, so an uns
 ``@京东客服我的订单没到`` keeps its words (and so does a Chinese handle at the very end of a
 post).
 
+Redacted spans of anonymised exports are read as the value they hide would be read
+(:func:`mask_redactions`): ``{{Order Number}}`` and ``[ORDERID_10012]`` (the JD.com logs) become
+``<id>``, ``<PHONE_NUMBER>`` (Microsoft Presidio) ``<phone>``, ``[数字x]`` and ``XXXX`` ``<num>``;
+a name, an address or an unnamed redaction (``{{Person Name}}``, ``[姓名x]``, ``[REDACTED]``)
+nothing. Their label words used to be read as the customer's: "call me at {{Customer Support
+Phone Number}}" read as a complaint, and with such spans in place of the values of the dev rows
+that have one, accuracy fell by up to 0.10 in English and 0.39 in Chinese
+(``bench/devdata/redacted.json``). A bracketed or angle-bracketed label is a redaction only when
+it names a kind of value (``[NAME]``, ``[phone]``, ``[金额x]``), so ``[URGENT]``, ``[怒]`` and
+``<B>`` stay words.
+
 Personal names cannot be masked reliably without a named-entity model; the classifier is made
 robust to them by its features instead (see :mod:`triage.pipeline`).
 
@@ -51,6 +62,7 @@ __all__ = [
     "TEXT_VERSION",
     "drop_handles",
     "latin_share",
+    "mask_redactions",
     "normalize",
     "segment",
     "stem",
@@ -61,6 +73,7 @@ __all__ = [
 #: Changes whenever what :func:`normalize` or :func:`drop_handles` make of a text changes: it is
 #: part of a bootstrap model's name and of its cached embeddings' file name, so a model trained
 #: on texts read one way is not taken for one trained on texts read another. 2: handles dropped.
+#: (Reading redactions as the values they hide did not change it: no bootstrap row has one.)
 TEXT_VERSION: Final = 2
 
 PLACEHOLDERS: Final[tuple[str, ...]] = ("<url>", "<email>", "<phone>", "<date>", "<id>", "<num>")
@@ -102,6 +115,64 @@ def _mask_identifier(match: re.Match[str]) -> str:
     return token
 
 
+# A redacted span: a template field, a Presidio entity, a bracketed label, a blacked-out run.
+_REDACTED = re.compile(
+    r"\{\{\s*(?P<field>[^{}\n]{1,40}?)\s*\}\}"
+    r"|<(?P<entity>[A-Z][A-Z0-9_]{1,30})>"
+    r"|\[(?P<label>[^\[\]\n]{1,24})\]"
+    r"|(?<![A-Za-z0-9*])(?P<blacked>\*{3,}\d*|X{2,}(?:[-/.]X{2,})+|X{3,})(?![A-Za-z0-9*])"
+)
+# What a redaction's label says it hides, first match wins ("Phone Number" is a phone).
+_REDACTION_KINDS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
+    ("<phone>", re.compile(r"phone|mobile|\btel\b|fax|电话|手机|联系方式")),
+    ("<email>", re.compile(r"e-?mail|邮箱|邮件")),
+    ("<url>", re.compile(r"\burl\b|website|web site|\blink\b|portal|网址|链接|网站")),
+    ("<date>", re.compile(r"\bdate|\btime\b|\bday\b|日期|时间")),
+    (
+        "<num>",
+        re.compile(
+            r"amount|price|money|cost|\bfee|\bsum\b|total|balance|金额|价格|费用|数字|^number$"
+        ),
+    ),
+    (
+        "<id>",
+        re.compile(
+            r"number|\bno\b|\bids?\b|_id\b|id_|(?:order|user|account|customer|member|transaction)id"
+            r"|credit_card|ssn|iban|code|passport|号|身份证"
+        ),
+    ),
+    (
+        "",
+        re.compile(
+            r"name|person|address|location|city|street|country|company|organi[sz]ation|\borg\b"
+            r"|redacted|removed|hidden|masked|anonymi[sz]ed|姓名|名字|人名|地址|机构|站点|[\u4e00-\u9fff]x$"
+        ),
+    ),
+)
+
+
+def _redaction(match: re.Match[str]) -> str:
+    if match.group("blacked") is not None:
+        return " <id> " if match.group("blacked").startswith("*") else " <num> "
+    label = (match.group("field") or match.group("entity") or match.group("label")).lower()
+    for placeholder, pattern in _REDACTION_KINDS:
+        if pattern.search(label):
+            return f" {placeholder} "
+    # A template field is a redaction whatever it names; a word in brackets that names no kind
+    # of value ("[URGENT]", "[怒]", "<B>") is the customer's.
+    return " " if match.group("field") is not None else match.group(0)
+
+
+def mask_redactions(text: str) -> str:
+    """``text`` with each redacted span of an anonymised export replaced by the placeholder of
+    the value it hides (``{{Order Number}}`` → ``<id>``), or by a space when it hides a name,
+    an address or an unnamed value. Used by :func:`normalize` and by the multilingual
+    embedder, which reads text otherwise unmasked."""
+    if not any(mark in text for mark in ("{{", "<", "[", "XXX", "***")):
+        return text
+    return _REDACTED.sub(_redaction, text)
+
+
 def drop_handles(text: str) -> str:
     """``text`` without its social-media handles (``@AmazonHelp``, ``@京东客服 ``), each replaced
     by a space. Used by :func:`normalize` and by embedders that read text otherwise unmasked."""
@@ -116,7 +187,8 @@ def normalize(text: str) -> str:
     The function is idempotent (``normalize(normalize(t)) == normalize(t)``), so callers may
     safely pass already-normalized text.
     """
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = mask_redactions(unicodedata.normalize("NFKC", text))
+    text = text.lower()
     text = _INVISIBLE.sub("", text)
     text = _URL.sub(" <url> ", text)
     text = _EMAIL.sub(" <email> ", text)

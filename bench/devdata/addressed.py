@@ -10,18 +10,13 @@ Usage: python -m bench.devdata.addressed --data DIR [--json PATH]
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from bench.devdata.baseline import _by_script, read_jsonl
-from triage.data import Example, load_bootstrap, parse_category
-from triage.embedder import load_embedder, script_name
+from bench.devdata.baseline import run_probe
+from triage.data import Example, parse_category
 from triage.predict import evaluate_on
-from triage.train import train
 
 ZH_HANDLES = ("@京东客服", "@中国移动10086", "@顺丰速运", "@淘宝", "@小米客服", "@中国联通客服")
 EN_HANDLES = ("@AmazonHelp", "@VerizonSupport", "@Delta", "@AskPayPal", "@SpotifyCares")
@@ -32,6 +27,7 @@ SETS = {
     "cls_en_chats": (EN_HANDLES, False),
     "cls_en_service": (EN_HANDLES, False),
 }
+RNG = random.Random(5)
 
 
 def variants(
@@ -47,39 +43,26 @@ def variants(
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args(argv)
-    embedder, e5 = load_embedder(), load_embedder("multilingual-e5-small")
-
-    def encode(texts: list[str]) -> Any:
-        return _by_script(embedder, e5, texts)
-
-    boot = load_bootstrap()
-    name = script_name(embedder.name, embedder.dim, e5.name)
-    model = train(boot, encode([e.text for e in boot]), embedder_name=name, seed=0)
-    rng = random.Random(5)
-    result: dict[str, Any] = {"bootstrap_rows": len(boot)}
-    for set_name, (handles, weibo) in SETS.items():
-        path = args.data / f"{set_name}.jsonl"
-        if not path.exists():
-            continue
-        rows = read_jsonl(path)
-        for variant, wrap in variants(handles, weibo, rng).items():
-            examples = [Example(wrap(r["text"]), parse_category(r["category"])) for r in rows]
-            rep = evaluate_on(model, examples, encode([e.text for e in examples]))
-            result[f"{set_name}/{variant}"] = {
+def measure(
+    set_name: str, rows: list[dict[str, Any]], model: Any, encode: Any
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    handles, weibo = SETS[set_name]
+    for variant, wrap in variants(handles, weibo, RNG).items():
+        examples = [Example(wrap(r["text"]), parse_category(r["category"])) for r in rows]
+        rep = evaluate_on(model, examples, encode([e.text for e in examples]))
+        yield (
+            variant,
+            {
                 "n": rep["n"],
                 "accuracy": round(rep["accuracy"], 4),
                 "macro_f1": round(rep["macro_f1"], 4),
                 "recall": {c: round(v["recall"], 4) for c, v in rep["per_class"].items()},
-            }
-            print(set_name, variant, result[f"{set_name}/{variant}"], flush=True)
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+            },
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_probe(__doc__, list(SETS), measure, argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import json
 import platform
 import re
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -58,6 +58,48 @@ def _by_script(embedder: Embedder, e5: Embedder, texts: Sequence[str]) -> np.nda
         return vectors
 
     return asyncio.run(encode())
+
+
+def worker_model() -> tuple[Any, Callable[[Sequence[str]], np.ndarray]]:
+    """The worker's bootstrap model (lexical + MiniLM for Latin script + e5 for Chinese) and
+    the function that embeds texts for it: the model the probes of how text is read measure."""
+    from triage.embedder import script_name
+
+    embedder, e5 = load_embedder(), load_embedder("multilingual-e5-small")
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        return _by_script(embedder, e5, texts)
+
+    boot = load_bootstrap()
+    name = script_name(embedder.name, embedder.dim, e5.name)
+    return train(boot, encode([e.text for e in boot]), embedder_name=name, seed=0), encode
+
+
+#: What a probe of how text is read measures on one dev set: (variant, figures) pairs.
+Measure = Callable[
+    [str, list[dict[str, Any]], Any, Callable[[Sequence[str]], np.ndarray]],
+    Iterator[tuple[str, dict[str, Any]]],
+]
+
+
+def run_probe(doc: str, sets: Sequence[str], measure: Measure, argv: list[str] | None) -> None:
+    """The command line of a probe (``--data DIR [--json PATH]``): ``measure`` each dev set in
+    ``sets`` with the worker's model, print each variant's figures and write them as JSON."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    model, encode = worker_model()
+    result: dict[str, Any] = {"bootstrap_rows": model.n_train}
+    for set_name in sets:
+        path = args.data / f"{set_name}.jsonl"
+        if not path.exists():
+            continue
+        for variant, figures in measure(set_name, read_jsonl(path), model, encode):
+            result[f"{set_name}/{variant}"] = figures
+            print(set_name, variant, figures, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
 
 class CleanPart(NamedTuple):

@@ -3,7 +3,7 @@
 import pytest
 
 from triage.embedder import _light
-from triage.text import drop_handles, latin_share, normalize, stem, tokenize
+from triage.text import drop_handles, latin_share, mask_redactions, normalize, stem, tokenize
 
 
 @pytest.mark.parametrize(
@@ -52,6 +52,51 @@ def test_the_multilingual_embedders_text_drops_handles_too() -> None:
     assert _light("@京东客服  我的订单还没到") == _light("我的订单还没到") == "我的订单还没到"
     assert _light("@AmazonHelp Where is my REFUND?") == "Where is my REFUND?"
     assert drop_handles("mail me at zhang@qq.com") == "mail me at zhang@qq.com"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # read as the value they hide would be read
+        ("cancel order {{Order Number}} now", "cancel order <id> now"),
+        ("refund of {{Currency Symbol}}{{Refund Amount}}", "refund of <num>"),
+        ("call {{Customer Support Phone Number}}", "call <phone>"),
+        ("write to <EMAIL_ADDRESS> or <PHONE_NUMBER>", "write to <email> or <phone>"),
+        ("since <DATE_TIME>, card <CREDIT_CARD>", "since <date> , card <id>"),
+        ("my [account number] is locked", "my <id> is locked"),
+        ("card ending XXXX on XX/XX/XXXX", "card ending <num> on <num>"),
+        ("card ****1234 declined", "card <id> declined"),
+        ("买了[数字x]台，[时间x]下的单", "买了 <num> 台, <date> 下的单"),
+        ("订单[ORDERID_10012]没发货", "订单 <id> 没发货"),
+        ("退[金额x]元到[电话x]", "退 <num> 元到 <phone>"),
+        # a name, an address, an unnamed redaction: nothing
+        ("I am {{Person Name}} from <LOCATION>", "i am from"),
+        ("我叫[姓名x]，住[地址x]", "我叫 ,住"),
+        ("this is [REDACTED] speaking", "this is speaking"),
+        ("{{Account Type}} plan", "plan"),
+        # brackets and angle brackets that name no kind of value are the customer's words
+        ("[URGENT] login fails", "[urgent] login fails"),
+        ("登机牌加载不出来[怒]", "登机牌加载不出来[怒]"),
+        ("see [1] and <B>this</B>", "see [ <num> ] and <b>this</b>"),
+        ("I paid [paid] twice", "i paid [paid] twice"),
+    ],
+)
+def test_normalize_reads_a_redaction_as_the_value_it_hides(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+def test_a_redacted_text_reads_as_the_text_with_its_values() -> None:
+    assert normalize("Order {{Order Number}}: call {{Phone Number}}") == normalize(
+        "Order 4567123: call 555-123-4567"
+    )
+    assert normalize("订单[ORDERID_10012]，手机<PHONE_NUMBER>") == normalize(
+        "订单10012345，手机13812345678"
+    )
+
+
+def test_the_multilingual_embedders_text_masks_redactions_too() -> None:
+    assert _light("我叫[姓名x]，订单{{订单号}}没到") == "我叫 ,订单 <id> 没到"
+    assert mask_redactions("no redaction [here]") == "no redaction [here]"
 
 
 def test_normalize_is_idempotent() -> None:
