@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
-from triage.text import drop_handles, latin_share, mask_redactions, normalize
+from triage.text import drop_handles, drop_salutations, latin_share, mask_redactions, normalize
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -254,7 +254,8 @@ class E5Embedder:
 
 
 def _light(text: str) -> str:
-    return " ".join(drop_handles(mask_redactions(unicodedata.normalize("NFKC", text))).split())
+    text = drop_salutations(mask_redactions(unicodedata.normalize("NFKC", text)))
+    return " ".join(drop_handles(text).split())
 
 
 #: How long the e5 engine's idle threads spin before they sleep (libgomp's GOMP_SPINCOUNT;

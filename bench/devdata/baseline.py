@@ -28,7 +28,8 @@ import numpy as np
 
 from triage.data import load_bootstrap, load_examples
 from triage.embedder import Embedder, load_embedder
-from triage.predict import evaluate_on
+from triage.evaluate import report
+from triage.predict import evaluate_on, predict
 from triage.retrieval import HybridIndex
 from triage.train import train
 
@@ -100,6 +101,32 @@ def run_probe(doc: str, sets: Sequence[str], measure: Measure, argv: list[str] |
             print(set_name, variant, figures, flush=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+def variant_figures(
+    model: Any,
+    encode: Callable[[Sequence[str]], np.ndarray],
+    categories: Sequence[str],
+    variants: dict[str, list[str]],
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each variant's figures (the first is the plain one), with how many rows it gave another
+    type than the plain variant did."""
+    predicted: dict[str, list[str]] = {}
+    for variant, texts in variants.items():
+        predicted[variant] = [p.category for p in predict(model, texts, encode(texts))]
+        rep = report(categories, predicted[variant])
+        plain = next(iter(predicted.values()))
+        yield (
+            variant,
+            {
+                "n": rep["n"],
+                "accuracy": round(rep["accuracy"], 4),
+                "macro_f1": round(rep["macro_f1"], 4),
+                "changed_from_plain": sum(
+                    a != b for a, b in zip(predicted[variant], plain, strict=True)
+                ),
+            },
+        )
 
 
 class CleanPart(NamedTuple):

@@ -21,11 +21,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from bench.devdata.baseline import run_probe
+from bench.devdata.baseline import run_probe, variant_figures
 from triage import text as reading
 from triage.data import parse_category
-from triage.evaluate import report
-from triage.predict import predict
 
 KINDS = ("phone", "email", "date", "id", "num")
 STYLES: dict[str, dict[str, str]] = {
@@ -120,21 +118,7 @@ def measure(
     plain = [written_out(r["text"]) for r in rows]
     categories = [parse_category(r["category"]) for r in rows]
     variants = {"plain": plain} | {s: [redact(t, STYLES[s]) for t in plain] for s in SETS[set_name]}
-    predicted: dict[str, list[str]] = {}
-    for variant, texts in variants.items():
-        predicted[variant] = [p.category for p in predict(model, texts, encode(texts))]
-        rep = report(categories, predicted[variant])
-        yield (
-            variant,
-            {
-                "n": rep["n"],
-                "accuracy": round(rep["accuracy"], 4),
-                "macro_f1": round(rep["macro_f1"], 4),
-                "changed_from_plain": sum(
-                    a != b for a, b in zip(predicted[variant], predicted["plain"], strict=True)
-                ),
-            },
-        )
+    yield from variant_figures(model, encode, categories, variants)
 
 
 def main(argv: list[str] | None = None) -> None:

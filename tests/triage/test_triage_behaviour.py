@@ -461,22 +461,14 @@ def test_a_turn_about_the_order_already_placed_is_after_sales(
 # 0.883 to 0.862 on the English service chats before handles were dropped
 # (triage.text.drop_handles; bench/devdata/addressed.json).
 ADDRESSED = [
-    ("上周买的耳机左边没声音了，能换一个吗", ["@京东客服 ", "@顺丰速运 @中国移动10086 "]),
-    ("你们客服态度太差了，我要投诉", ["@中国联通客服 ", "@携程旅行网  "]),
-    ("my refund still hasn't arrived after two weeks", ["@AmazonHelp ", "@SpotifyCares @Delta "]),
-    ("can I pay with a gift card?", ["@AskPayPal ", "@comcastcares "]),
+    ("上周买的耳机左边没声音了，能换一个吗", ["@京东客服 {}", "@顺丰速运 @中国移动10086 {}"]),
+    ("你们客服态度太差了，我要投诉", ["@中国联通客服 {}", "@携程旅行网  {}"]),
+    (
+        "my refund still hasn't arrived after two weeks",
+        ["@AmazonHelp {}", "@SpotifyCares @Delta {}"],
+    ),
+    ("can I pay with a gift card?", ["@AskPayPal {}", "@comcastcares {}"]),
 ]
-
-
-@pytest.mark.parametrize(("text", "handles"), ADDRESSED)
-def test_invariant_to_the_account_addressed(
-    shipped_model: TrainedModel, embedder: Embedder, e5: Embedder, text: str, handles: list
-) -> None:
-    plain = _dense_prediction(shipped_model, embedder, e5, text)
-    for handle in handles:
-        addressed = _dense_prediction(shipped_model, embedder, e5, handle + text)
-        assert addressed.category == plain.category, handle
-        assert addressed.probabilities == pytest.approx(plain.probabilities, abs=1e-6), handle
 
 
 # A redacted value says nothing of a ticket's type either: with template, Presidio or bracketed
@@ -537,6 +529,40 @@ def test_a_redacted_name_does_not_decide_the_type(
         ), text
 
 
+# Nor does a letter's frame: with a greeting and a closing around each dev row, the worker's
+# model gave 5 to 12 % of the rows another type before the frame was dropped
+# (triage.text.drop_salutations; bench/devdata/letters.json).
+LETTERS = [
+    (
+        "the zip on the backpack I bought last week broke, can I exchange it?",
+        [
+            "Hi team,\n\n{}\n\nKind regards,\nTom Baker\nPurchasing Manager, Acme Ltd.",
+            "Dear Customer Service,\n{}\nThanks in advance.\n\nSent from my iPhone",
+        ],
+    ),
+    (
+        "the app signs me out whenever I open the orders page",
+        ["Hello,\n\n{}\n\nCheers,\nSam", "{}\n\nThank you for your help.\nAmy"],
+    ),
+    (
+        "上周买的耳机左边没声音了，能换一个吗",
+        ["您好：\n\n{}\n\n谢谢！\n张伟\n发自我的华为手机", "客服您好！\n{}\n麻烦了，谢谢"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "frames"), ADDRESSED + LETTERS)
+def test_invariant_to_what_says_nothing_of_the_request(
+    shipped_model: TrainedModel, embedder: Embedder, e5: Embedder, text: str, frames: list
+) -> None:
+    """The account addressed and a letter's frame: the same type, the same probabilities."""
+    plain = _dense_prediction(shipped_model, embedder, e5, text)
+    for frame in frames:
+        framed = _dense_prediction(shipped_model, embedder, e5, frame.format(text))
+        assert framed.category == plain.category, frame
+        assert framed.probabilities == pytest.approx(plain.probabilities, abs=1e-6), frame
+
+
 def test_no_case_is_a_bootstrap_row(bootstrap: list) -> None:
     """The cases measure generalization only if the model never saw them: none may be a
     training row (compared with case, spacing and punctuation folded)."""
@@ -551,5 +577,6 @@ def test_no_case_is_a_bootstrap_row(bootstrap: list) -> None:
         for case in TERSE_MESSAGES + HELD_SERVICES + DELIVERIES + OWN_ORDER_TURNS
     ]
     cases += OWN_ORDER_QUESTIONS + POLITE_FAULTS
+    cases += [text for text, _ in ADDRESSED + REDACTED + LETTERS]
     cases += [text for pair in OWN_VERSUS_GENERAL for text in pair]
     assert [text for text in cases if folded(text) in seen] == []

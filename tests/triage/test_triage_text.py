@@ -3,7 +3,15 @@
 import pytest
 
 from triage.embedder import _light
-from triage.text import drop_handles, latin_share, mask_redactions, normalize, stem, tokenize
+from triage.text import (
+    drop_handles,
+    drop_salutations,
+    latin_share,
+    mask_redactions,
+    normalize,
+    stem,
+    tokenize,
+)
 
 
 @pytest.mark.parametrize(
@@ -97,6 +105,48 @@ def test_a_redacted_text_reads_as_the_text_with_its_values() -> None:
 def test_the_multilingual_embedders_text_masks_redactions_too() -> None:
     assert _light("我叫[姓名x]，订单{{订单号}}没到") == "我叫 ,订单 <id> 没到"
     assert mask_redactions("no redaction [here]") == "no redaction [here]"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Hi,\n\nmy order never came\n\nThanks,\nJohn", "my order never came"),
+        ("Dear Sir or Madam,\n\nCan I return it?\n\nThank you for your help.", "Can I return it?"),
+        (
+            "Hello,\nwhere is my refund?\nKind regards,\nAmy Lee\nBuyer, Acme Ltd.\n\n"
+            "Sent from my iPhone",
+            "where is my refund?",
+        ),
+        ("您好：\n\n我的订单还没到\n\n谢谢！\n张伟\n发自我的华为手机", "我的订单还没到"),
+        ("京东客服您好！\n手机屏幕碎了\n麻烦了，谢谢", "手机屏幕碎了"),
+        ("Hi,\nthe app crashes\n\nRegards, Carlos", "the app crashes"),
+        ("the app crashes\nAppreciate it.\nTom", "the app crashes"),
+        (
+            "the app crashes\nThanks, but the fix did not help",
+            "the app crashes\nThanks, but the fix did not help",
+        ),
+        ("尊敬的客服：\n发票开错了\n此致\n敬礼", "发票开错了"),
+        # content stays: on the greeting's line, after "thanks", in a long or asking "signature"
+        ("Dear team, my order is lost\nthanks", "Dear team, my order is lost"),
+        ("您好，退款呢\n谢谢", "您好，退款呢"),
+        ("Thanks,\nbut it still does not work?", "Thanks,\nbut it still does not work?"),
+        (
+            "It broke.\nThanks\nAlso, can you send a new charger?",
+            "It broke.\nThanks\nAlso, can you send a new charger?",
+        ),
+        # a one-line message, or one that would be left empty, is kept
+        ("my order never came, thanks", "my order never came, thanks"),
+        ("hi\nthanks", "hi\nthanks"),
+    ],
+)
+def test_drop_salutations_keeps_the_request(raw: str, expected: str) -> None:
+    assert drop_salutations(raw) == expected
+
+
+def test_a_letter_reads_as_its_request() -> None:
+    letter = "Hi team,\n\nMy refund has not arrived.\n\nBest regards,\nMaria\n\nSent from my iPhone"
+    assert normalize(letter) == normalize("My refund has not arrived.")
+    assert _light("您好：\n退款还没到账\n谢谢\n发自我的iPhone") == "退款还没到账"
 
 
 def test_normalize_is_idempotent() -> None:
