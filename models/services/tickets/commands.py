@@ -61,6 +61,7 @@ from models.services.tickets.write import stale as stale
 from models.settings import get_settings
 from models.ticket import Ticket
 from models.user import User
+from triage.text import drop_salutations
 
 TITLE_MAX = 60
 TEXT_MAX_DEFAULT = 5000
@@ -110,7 +111,10 @@ def clean_text(value: str, field: str, *, required: bool = True, limit: int | No
 
 
 def title_from(description: str) -> str:
-    first = description.strip().splitlines()[0] if description.strip() else ""
+    """The description's first line of substance: a letter's greeting ("您好：", "Hi team,")
+    would title every such ticket alike on the board."""
+    body = drop_salutations(description.strip())
+    first = body.splitlines()[0].strip() if body else ""
     return first if len(first) <= TITLE_MAX else first[: TITLE_MAX - 1] + "…"
 
 

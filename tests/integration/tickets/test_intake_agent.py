@@ -85,6 +85,25 @@ async def test_agent_registers_an_inquiry_for_a_new_customer(
     assert await job.status() is JobStatus.queued
 
 
+async def test_a_letter_is_titled_by_its_request_not_its_greeting(client: Any, db: Any) -> None:
+    await sign_in(client, "agent", "kefu-agent")
+    letters = {
+        "您好：\n\n耳机没声音了，能换吗\n\n麻烦了，谢谢\n张伟": "耳机没声音了，能换吗",
+        "Hi team,\nMy refund has not arrived.\nThanks,\nTom": "My refund has not arrived.",
+        "您好，退款什么时候到账？": "您好，退款什么时候到账？",
+    }
+    for description in letters:
+        form = await intake_form(client)
+        response = await client.post("/intake", data={**form, **request(description=description)})
+        assert response.status_code in (200, 303), response.text
+    async with db.sessionmaker() as s:
+        tickets = (await s.scalars(select(Ticket).order_by(Ticket.id))).all()
+    # the description is kept whole; only the title skips the greeting
+    assert [(t.title, t.description) for t in tickets] == [
+        (title, description) for description, title in letters.items()
+    ]
+
+
 async def test_same_phone_written_differently_is_one_customer(client: Any, db: Any) -> None:
     await sign_in(client, "agent", "kefu-agent")
     for n, phone in enumerate(("13800138000", "+86 138-0013-8000", "0086 (138) 0013 8000")):
