@@ -25,14 +25,13 @@ text's Latin part through MiniLM and its Chinese part through e5 (:func:`script_
 
 import os
 import re
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
-from triage.text import drop_handles, drop_salutations, latin_share, mask_redactions, normalize
+from triage.text import drop_handles, latin_share, normalize, unframed
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -254,8 +253,7 @@ class E5Embedder:
 
 
 def _light(text: str) -> str:
-    text = drop_salutations(mask_redactions(unicodedata.normalize("NFKC", text)))
-    return " ".join(drop_handles(text).split())
+    return " ".join(drop_handles(unframed(text)).split())
 
 
 #: How long the e5 engine's idle threads spin before they sleep (libgomp's GOMP_SPINCOUNT;

@@ -75,10 +75,11 @@ __all__ = [
     "segment",
     "stem",
     "tokenize",
+    "unframed",
     "words",
 ]
 
-#: Changes whenever what :func:`normalize` or :func:`drop_handles` make of a text changes: it is
+#: Changes whenever what :func:`normalize` or :func:`unframed` make of a text changes: it is
 #: part of a bootstrap model's name and of its cached embeddings' file name, so a model trained
 #: on texts read one way is not taken for one trained on texts read another. 2: handles dropped.
 #: (Reading redactions as the values they hide did not change it: no bootstrap row has one.)
@@ -225,8 +226,7 @@ def drop_salutations(text: str) -> str:
     if "\n" not in text:
         return text
     lines = _GREETING.sub("", text.strip(), count=1).split("\n")
-    while lines and (not lines[-1].strip() or _DEVICE.fullmatch(lines[-1].strip())):
-        lines.pop()
+    _drop_trailing(lines, _DEVICE)
     for index in range(len(lines) - 1, max(-1, len(lines) - 2 - _SIGNATURE_LINES), -1):
         if _CLOSING.fullmatch(lines[index].strip()):
             signature = [line.strip() for line in lines[index + 1 :] if line.strip()]
@@ -234,12 +234,24 @@ def drop_salutations(text: str) -> str:
                 len(line) <= _SIGNATURE_LINE_CHARS and not line.endswith(("?", "？"))
                 for line in signature
             ):
-                lines = lines[:index]
                 # "此致 / 敬礼", "Thanks! / Regards,": a closing of several lines
-                while lines and (not lines[-1].strip() or _CLOSING.fullmatch(lines[-1].strip())):
-                    lines.pop()
+                lines = _drop_trailing(lines[:index], _CLOSING)
             break
     return "\n".join(lines).strip() or text
+
+
+def _drop_trailing(lines: list[str], pattern: re.Pattern[str]) -> list[str]:
+    """``lines`` without the blank ones and those ``pattern`` matches whole at their end."""
+    while lines and (not lines[-1].strip() or pattern.fullmatch(lines[-1].strip())):
+        lines.pop()
+    return lines
+
+
+def unframed(text: str) -> str:
+    """``text`` NFKC-normalized, its redactions read as the values they hide and its letter's
+    frame dropped: what every reader of a text starts from (:func:`normalize`, and the
+    multilingual embedder, which then reads it unmasked)."""
+    return drop_salutations(mask_redactions(unicodedata.normalize("NFKC", text)))
 
 
 def drop_handles(text: str) -> str:
@@ -256,8 +268,7 @@ def normalize(text: str) -> str:
     The function is idempotent (``normalize(normalize(t)) == normalize(t)``), so callers may
     safely pass already-normalized text.
     """
-    text = drop_salutations(mask_redactions(unicodedata.normalize("NFKC", text)))
-    text = text.lower()
+    text = unframed(text).lower()
     text = _INVISIBLE.sub("", text)
     text = _URL.sub(" <url> ", text)
     text = _EMAIL.sub(" <email> ", text)

@@ -111,20 +111,18 @@ def variant_figures(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each variant's figures (the first is the plain one), with how many rows it gave another
     type than the plain variant did."""
-    predicted: dict[str, list[str]] = {}
+    plain: list[str] | None = None
     for variant, texts in variants.items():
-        predicted[variant] = [p.category for p in predict(model, texts, encode(texts))]
-        rep = report(categories, predicted[variant])
-        plain = next(iter(predicted.values()))
+        predicted = [p.category for p in predict(model, texts, encode(texts))]
+        plain = plain or predicted
+        rep = report(categories, predicted)
         yield (
             variant,
             {
                 "n": rep["n"],
                 "accuracy": round(rep["accuracy"], 4),
                 "macro_f1": round(rep["macro_f1"], 4),
-                "changed_from_plain": sum(
-                    a != b for a, b in zip(predicted[variant], plain, strict=True)
-                ),
+                "changed_from_plain": sum(a != b for a, b in zip(predicted, plain, strict=True)),
             },
         )
 

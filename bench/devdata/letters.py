@@ -67,14 +67,9 @@ RNG = random.Random(7)
 def measure(
     set_name: str, rows: list[dict[str, Any]], model: Any, encode: Any
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    greetings, closings = (
-        (ZH_GREETINGS, ZH_CLOSINGS)
-        if SETS[set_name]
-        else (
-            EN_GREETINGS,
-            EN_CLOSINGS,
-        )
-    )
+    zh = SETS[set_name]
+    greetings = ZH_GREETINGS if zh else EN_GREETINGS
+    closings = ZH_CLOSINGS if zh else EN_CLOSINGS
     plain = [r["text"] for r in rows]
     categories = [parse_category(r["category"]) for r in rows]
     variants = {
