@@ -221,6 +221,8 @@ def load_model(
     # Models stored before the Chinese word features have no such key: they have none.
     zh_range = config.get("zh_word_ngram_range")
     config["zh_word_ngram_range"] = None if zh_range is None else tuple(zh_range)
+    # Models stored before the lexical blocks were weighed by script have ungated ones.
+    config.setdefault("script_gated_lexical", False)
     return TrainedModel(
         pipeline=joblib.load(artifact),
         config=PipelineConfig(**config),

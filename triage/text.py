@@ -60,6 +60,7 @@ only approximate, so classification, retrieval and topic labels use both.
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 import rjieba
@@ -76,6 +77,7 @@ __all__ = [
     "stem",
     "tokenize",
     "unframed",
+    "without_names",
     "words",
 ]
 
@@ -361,14 +363,80 @@ _CJK_CHAR = re.compile(rf"[{_CJK_CLASS}]")
 _LATIN_LETTER = re.compile(r"[a-z]")
 
 
+#: A run of fewer Latin words than this beside a run of at least ``_NAME_RUN_CJK`` Chinese
+#: characters (or the other way round) is a name or a term of that text ("买的iPhone 14 Pro Max，
+#: 屏幕碎了", "Hi, this is 王伟. My parcel is late"), not a part of it in its own script.
+_NAME_RUN_LATIN: Final = 4
+_NAME_RUN_CJK: Final = 4
+_SCRIPT_TOKEN = re.compile(
+    rf"(?P<ph><[a-z]+>)|(?P<cjk>[{_CJK_CLASS}])|(?P<word>[a-z]+(?:'[a-z]+)*)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A run of one script: its words (Latin) or characters (CJK), its content weight
+    (letters; two per CJK character) and where it lies in the text."""
+
+    latin: bool
+    size: int
+    weight: int
+    start: int
+    end: int
+
+
+def _script_runs(content: str) -> list[tuple[_Run, bool]]:
+    """Each run of one script in ``content`` (a normalized text; placeholders belong to
+    neither script and do not break a run), and whether it counts towards its script's share:
+    a short run beside a long run of the other script is a name of that text."""
+    runs: list[_Run] = []
+    for match in _SCRIPT_TOKEN.finditer(content):
+        if match.group("ph"):
+            continue
+        latin = match.group("word") is not None
+        weight = len(match.group()) if latin else 2
+        if runs and runs[-1].latin == latin:
+            last = runs[-1]
+            runs[-1] = _Run(latin, last.size + 1, last.weight + weight, last.start, match.end())
+        else:
+            runs.append(_Run(latin, 1, weight, match.start(), match.end()))
+    long_latin = any(r.latin and r.size >= _NAME_RUN_LATIN for r in runs)
+    long_cjk = any(not r.latin and r.size >= _NAME_RUN_CJK for r in runs)
+    return [
+        (
+            r,
+            r.size >= (_NAME_RUN_LATIN if r.latin else _NAME_RUN_CJK)
+            or not (long_cjk if r.latin else long_latin),
+        )
+        for r in runs
+    ]
+
+
+def without_names(content: str) -> str:
+    """``content`` (a normalized text) without the runs :func:`latin_share` does not count:
+    "买的iphone <num> pro max,屏幕碎了" -> "买的 ,屏幕碎了". A text in one script is unchanged."""
+    out, at = [], 0
+    for run, counted in _script_runs(content):
+        if not counted:
+            out += [content[at : run.start], " "]
+            at = run.end
+    return "".join(out) + content[at:] if out else content
+
+
 def latin_share(text: str) -> float:
-    """Share of Latin-script content in ``text``: 1.0 for English, near 0.0 for Chinese.
+    """Share of Latin-script content in ``text``: 1.0 for English, 0.0 for Chinese.
 
     A CJK character counts as two Latin letters (roughly a word's worth of meaning per
     character pair), and placeholders are ignored so masked identifiers do not move the
-    share. Text without letters counts as Latin (1.0).
+    share. A short run of one script beside a long run of the other is a name or a term of
+    that text and does not count: "我的iPhone 14 Pro Max屏幕碎了" is Chinese (0.0), "Hi, this
+    is 王伟. My parcel is late" English (1.0). Two languages written at length both count, and
+    so do two short ones ("APP闪退了"). Text without letters counts as Latin (1.0).
     """
-    content = _PLACEHOLDER.sub(" ", normalize(text))
-    latin = len(_LATIN_LETTER.findall(content))
-    cjk = len(_CJK_CHAR.findall(content))
-    return latin / (latin + 2 * cjk) if latin + cjk else 1.0
+    latin = cjk = 0
+    for run, counted in _script_runs(normalize(text)):
+        if counted and run.latin:
+            latin += run.weight
+        elif counted:
+            cjk += run.weight
+    return latin / (latin + cjk) if latin + cjk else 1.0

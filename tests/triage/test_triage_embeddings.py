@@ -133,7 +133,11 @@ def test_rows_the_language_gate_zeroes_are_not_encoded(
     from triage.encoder import Encoder
     from triage.pipeline import dense_needed, make_inputs
 
-    texts = ["我的订单三天了还没发货", "Where is my order?", "App 登录一直失败"]
+    texts = [
+        "我的订单三天了还没发货",
+        "Where is my order?",
+        "App 登录一直失败, the login page keeps failing",
+    ]
     needed = dense_needed(texts)
     counting = _Counting(embedder)
 
@@ -172,7 +176,11 @@ def test_the_classifier_reads_latin_script_through_minilm_and_chinese_through_e5
     from triage.encoder import Encoder, ScriptEncoder
     from triage.pipeline import make_inputs
 
-    texts = ["Where is my order?", "我的订单三天了还没发货", "App 登录一直失败"]
+    texts = [
+        "Where is my order?",
+        "我的订单三天了还没发货",
+        "App 登录一直失败, the login page keeps failing",
+    ]
     latin, cjk = _Counting(embedder), _Counting(e5)
 
     async def encode() -> tuple[str | None, np.ndarray | None, list[np.ndarray | None]]:

@@ -120,3 +120,14 @@ def test_refuses_corrupt_pipeline_and_missing_version(saved: Path, tmp_path: Pat
         load_model(saved, embedder_name=None)
     with pytest.raises(ModelNotFoundError):
         load_model(tmp_path / "nope", embedder_name=None)
+
+
+def test_a_model_stored_before_script_gating_says_it_has_none(saved: Path) -> None:
+    """Its lexical blocks were not weighed by script; its configuration must not claim so
+    (retraining a challenger reads it)."""
+    assert load_model(saved, embedder_name=None).config.script_gated_lexical is True
+    meta_path = saved / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["config"]["script_gated_lexical"]
+    meta_path.write_text(json.dumps(meta))
+    assert load_model(saved, embedder_name=None).config.script_gated_lexical is False

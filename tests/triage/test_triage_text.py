@@ -11,6 +11,7 @@ from triage.text import (
     normalize,
     stem,
     tokenize,
+    without_names,
 )
 
 
@@ -195,8 +196,51 @@ def test_latin_share_separates_scripts_and_ignores_identifiers() -> None:
     assert latin_share("My order has not arrived") == 1.0
     assert latin_share("我的订单还没到") == 0.0
     assert latin_share("订单ORD-2023-11-0042还没到") == latin_share("订单还没到") == 0.0
-    assert 0.0 < latin_share("APP闪退了") < 0.5
     assert latin_share("12345") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "share"),
+    [
+        # A product name or a chat word in Latin script beside a Chinese sentence is read with it.
+        ("买的iPhone 14 Pro Max，屏幕碎了", 0.0),
+        ("Nike Air Max 270 鞋底开胶了，能换吗", 0.0),
+        ("hello，这个东西什么时候到", 0.0),
+        ("PLUS会员，运费券怎么用不了", 0.0),
+        ("iPhone 14 Pro Max 屏幕碎了能换吗", 0.0),
+        # A Chinese name beside an English sentence is read with it.
+        ("Hi, this is 王伟. My parcel is two days late", 1.0),
+        ("I want to return the jacket (李娜)", 1.0),
+    ],
+)
+def test_a_few_words_beside_a_text_in_another_script_are_read_with_it(
+    text: str, share: float
+) -> None:
+    assert latin_share(text) == share
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("买的iPhone 14 Pro Max，屏幕碎了", "买的 ,屏幕碎了"),
+        ("Hi, this is 王伟. My parcel is late", "hi, this is  . my parcel is late"),
+        # One script, or two at length, or two short ones: unchanged.
+        ("订单123还没到", "订单 <num> 还没到"),
+        ("APP闪退了", "app闪退了"),
+        ("我想退货 please help me return this", "我想退货 please help me return this"),
+    ],
+)
+def test_the_character_features_leave_out_a_name_in_the_other_script(text: str, read: str) -> None:
+    assert without_names(normalize(text)) == read
+
+
+def test_two_languages_written_at_length_both_count() -> None:
+    """Code-switching at length is not a name: each script keeps its share."""
+    assert 0.3 < latin_share("我想退货 please tell me how to send it back") < 0.9
+    assert latin_share("Please help, 我的快递三天了还没到") == 0.0  # a short phrase is read with it
+    # Neither run is long: by letters and characters.
+    assert latin_share("APP闪退了") == pytest.approx(3 / (3 + 2 * 3))
+    assert 0.5 < latin_share("Hi, this is 王伟. refund status") < 1.0
 
 
 def test_chinese_query_is_segmented_into_words() -> None:

@@ -56,3 +56,45 @@ def test_evaluate_on_feeds_the_promotion_rule(tiny_model: TrainedModel) -> None:
     result = evaluate_on(tiny_model, holdout)
     assert result["n"] == 2
     assert is_not_worse(result, result)
+
+
+ONE_LANGUAGE = {
+    "en": [
+        ("How much does the premium plan cost?", "consultation"),
+        ("Do you deliver on Sundays?", "consultation"),
+        ("What payment methods do you accept?", "consultation"),
+        ("The app crashes when I open it", "problem"),
+        ("I cannot log in, error 403", "problem"),
+        ("Sync keeps failing since yesterday", "problem"),
+        ("Your agent was rude, I demand compensation", "complaint"),
+        ("Unacceptable service, I want to speak to a manager", "complaint"),
+        ("I am filing a formal complaint about your staff", "complaint"),
+        ("I want to return these shoes for a refund", "after_sales"),
+        ("My order has not arrived, where is it", "after_sales"),
+        ("My TV is under warranty and needs a repair", "after_sales"),
+    ],
+    "zh": [
+        ("请问会员怎么收费", "consultation"),
+        ("请问周末营业吗", "consultation"),
+        ("你们支持哪些付款方式", "consultation"),
+        ("登录一直失败", "problem"),
+        ("页面打不开，一直报错", "problem"),
+        ("同步从昨天开始一直失败", "problem"),
+        ("我要投诉你们客服态度太差", "complaint"),
+        ("再不处理我就打12315投诉", "complaint"),
+        ("服务太差了，要求赔偿", "complaint"),
+        ("衣服不合适，我要退货", "after_sales"),
+        ("我的订单还没到，帮我查一下物流", "after_sales"),
+        ("耳机坏了，申请保修维修", "after_sales"),
+    ],
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_team_writing_one_language_trains(lang: str) -> None:
+    """The features of the other script have nothing to learn from; they are left out, not
+    an error (a Chinese-only set used to fail on its empty English word block)."""
+    rows = [Example(text, category) for text, category in ONE_LANGUAGE[lang] * 2]  # type: ignore[arg-type]
+    model = train(rows, seed=0, validation_size=0.25)
+    text = "订单还没到，帮我查一下物流" if lang == "zh" else "my order has not arrived, where is it"
+    assert predict(model, [text])[0].category == "after_sales"
