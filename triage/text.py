@@ -358,11 +358,6 @@ def _scan(text: str, cjk_run: Callable[[str], list[str]]) -> list[str]:
     return out
 
 
-_PLACEHOLDER = re.compile(r"<[a-z]+>")
-_CJK_CHAR = re.compile(rf"[{_CJK_CLASS}]")
-_LATIN_LETTER = re.compile(r"[a-z]")
-
-
 #: A run of fewer Latin words than this beside a run of at least ``_NAME_RUN_CJK`` Chinese
 #: characters (or the other way round) is a name or a term of that text ("买的iPhone 14 Pro Max，
 #: 屏幕碎了", "Hi, this is 王伟. My parcel is late"), not a part of it in its own script.

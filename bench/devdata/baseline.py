@@ -83,6 +83,17 @@ Measure = Callable[
 ]
 
 
+#: The dev sets the probes of how text is read measure, and whether each is Chinese.
+PROBED_SETS: dict[str, bool] = {
+    "cls_en": False,
+    "cls_en_shop": False,
+    "cls_en_service": False,
+    "cls_en_chats": False,
+    "cls_zh": True,
+    "cls_zh_audited": True,
+}
+
+
 def run_probe(doc: str, sets: Sequence[str], measure: Measure, argv: list[str] | None) -> None:
     """The command line of a probe (``--data DIR [--json PATH]``): ``measure`` each dev set in
     ``sets`` with the worker's model, print each variant's figures and write them as JSON."""

@@ -18,7 +18,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from bench.devdata.baseline import run_probe, variant_figures
+from bench.devdata.baseline import PROBED_SETS, run_probe, variant_figures
 from triage.data import parse_category
 
 EN_GREETINGS = (
@@ -52,22 +52,13 @@ ZH_CLOSINGS = (
     "祝商祺!\n陈经理 13800001111",
     "期待您的回复。",
 )
-# set -> Chinese frames (else English)
-SETS = {
-    "cls_en": False,
-    "cls_en_shop": False,
-    "cls_en_service": False,
-    "cls_en_chats": False,
-    "cls_zh": True,
-    "cls_zh_audited": True,
-}
 RNG = random.Random(7)
 
 
 def measure(
     set_name: str, rows: list[dict[str, Any]], model: Any, encode: Any
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    zh = SETS[set_name]
+    zh = PROBED_SETS[set_name]
     greetings = ZH_GREETINGS if zh else EN_GREETINGS
     closings = ZH_CLOSINGS if zh else EN_CLOSINGS
     plain = [r["text"] for r in rows]
@@ -81,7 +72,7 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_probe(__doc__, list(SETS), measure, argv)
+    run_probe(__doc__, list(PROBED_SETS), measure, argv)
 
 
 if __name__ == "__main__":

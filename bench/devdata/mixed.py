@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from bench.devdata.baseline import run_probe, variant_figures
+from bench.devdata.baseline import PROBED_SETS, run_probe, variant_figures
 from triage.data import parse_category
 
 PRODUCTS = (
@@ -32,15 +32,6 @@ ZH_PRODUCT = ("{product}，{text}", "{text}（{product}）", "{text} {product}")
 ZH_CHAT_WORDS = ("hello，{text}", "{text} thx", "{text} ok", "Hi {text}")
 EN_NAMES = ("王伟", "李娜", "陈静", "张敏", "刘洋")
 EN_CJK = ("Hi, this is {name}. {text}", "{text} ({name})", "{text}\n{name}")
-# set -> Chinese rows (else English)
-SETS = {
-    "cls_en": False,
-    "cls_en_shop": False,
-    "cls_en_service": False,
-    "cls_en_chats": False,
-    "cls_zh": True,
-    "cls_zh_audited": True,
-}
 RNG = random.Random(7)
 
 
@@ -50,7 +41,7 @@ def measure(
     plain = [r["text"] for r in rows]
     categories = [parse_category(r["category"]) for r in rows]
     variants = {"plain": plain}
-    if SETS[set_name]:
+    if PROBED_SETS[set_name]:
         variants["latin_product"] = [
             RNG.choice(ZH_PRODUCT).format(product=RNG.choice(PRODUCTS), text=t) for t in plain
         ]
@@ -63,7 +54,7 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_probe(__doc__, list(SETS), measure, argv)
+    run_probe(__doc__, list(PROBED_SETS), measure, argv)
 
 
 if __name__ == "__main__":
